@@ -1,0 +1,156 @@
+//! Who may publish what: the keyring of trusted organization keys.
+//!
+//! The keyring is the node's local trust anchor: each organization's ed25519 public keys and
+//! the document types it may publish. Every document is checked against it at publish, import
+//! and sync. (The charter, a signed and replicated successor of this file, is planned.)
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::document::{Header, OrgId, TypeName};
+
+/// Why a validly signed document is not accepted from its publisher.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthorityError {
+    #[error("publisher {0} is not an organization in the keyring")]
+    UnknownPublisher(OrgId),
+    #[error("key {key} is not one of {publisher}'s keys in the keyring")]
+    KeyNotAuthorized { publisher: OrgId, key: String },
+    #[error("{publisher} may not publish {doc_type} documents")]
+    TypeNotPermitted { publisher: OrgId, doc_type: TypeName },
+}
+
+impl AuthorityError {
+    /// A stable machine-readable reason.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthorityError::UnknownPublisher(_) => "unknown_publisher",
+            AuthorityError::KeyNotAuthorized { .. } => "key_not_authorized",
+            AuthorityError::TypeNotPermitted { .. } => "type_not_permitted",
+        }
+    }
+}
+
+/// Why a keyring file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyringError {
+    #[error("cannot read keyring {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("keyring {path} is not valid: {reason}")]
+    Invalid { path: String, reason: String },
+    #[error("cannot write keyring {path}: {source}")]
+    Write { path: String, source: std::io::Error },
+}
+
+/// One organization's entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Organization {
+    pub id: OrgId,
+    pub name: String,
+    /// Hex-encoded ed25519 public keys.
+    pub keys: Vec<String>,
+    /// Types it may publish; `None` means every type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub types: Option<Vec<TypeName>>,
+}
+
+/// The set of trusted organizations, keyed by id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Keyring {
+    orgs: BTreeMap<OrgId, (Organization, Vec<[u8; 32]>)>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyringFile {
+    organizations: Vec<Organization>,
+}
+
+/// Most organizations a keyring may list.
+pub const KEYRING_ORGS_MAX: usize = 4096;
+/// Most keys one organization may hold.
+pub const KEYS_PER_ORG_MAX: usize = 16;
+
+impl Keyring {
+    /// Parses a keyring from its JSON text.
+    pub fn from_json(text: &str) -> Result<Keyring, String> {
+        let file: KeyringFile = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if file.organizations.len() > KEYRING_ORGS_MAX {
+            return Err(format!("more than {KEYRING_ORGS_MAX} organizations"));
+        }
+        let mut ring = Keyring::default();
+        for org in file.organizations {
+            ring.insert(org)?;
+        }
+        Ok(ring)
+    }
+
+    /// Adds or replaces an organization.
+    pub fn insert(&mut self, org: Organization) -> Result<(), String> {
+        if org.keys.is_empty() || org.keys.len() > KEYS_PER_ORG_MAX {
+            return Err(format!("{} must have 1 to {KEYS_PER_ORG_MAX} keys", org.id));
+        }
+        let mut keys = Vec::with_capacity(org.keys.len());
+        for k in &org.keys {
+            let mut raw = [0u8; 32];
+            hex::decode_to_slice(k, &mut raw).map_err(|_| format!("{}: key '{k}' is not 64 hex digits", org.id))?;
+            let vk = ed25519_dalek::VerifyingKey::from_bytes(&raw)
+                .map_err(|_| format!("{}: key '{k}' is not an ed25519 public key", org.id))?;
+            if vk.is_weak() {
+                return Err(format!("{}: key '{k}' is a weak key", org.id));
+            }
+            keys.push(raw);
+        }
+        self.orgs.insert(org.id.clone(), (org, keys));
+        Ok(())
+    }
+
+    /// Reads a keyring file.
+    pub fn load(path: &Path) -> Result<Keyring, KeyringError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| KeyringError::Read { path: p.clone(), source })?;
+        Keyring::from_json(&text).map_err(|reason| KeyringError::Invalid { path: p, reason })
+    }
+
+    /// The keyring as pretty JSON.
+    pub fn to_json(&self) -> String {
+        let file = KeyringFile { organizations: self.organizations().cloned().collect() };
+        serde_json::to_string_pretty(&file).expect("keyring serializes")
+    }
+
+    /// Writes the keyring file.
+    pub fn save(&self, path: &Path) -> Result<(), KeyringError> {
+        std::fs::write(path, self.to_json() + "\n")
+            .map_err(|source| KeyringError::Write { path: path.display().to_string(), source })
+    }
+
+    /// Every organization, by id.
+    pub fn organizations(&self) -> impl Iterator<Item = &Organization> {
+        self.orgs.values().map(|(o, _)| o)
+    }
+
+    /// Checks that the header's publisher is known, signed with one of its keys, and may
+    /// publish this type.
+    pub fn check(&self, header: &Header) -> Result<(), AuthorityError> {
+        let (org, keys) = self
+            .orgs
+            .get(&header.publisher)
+            .ok_or_else(|| AuthorityError::UnknownPublisher(header.publisher.clone()))?;
+        if !keys.contains(&header.key) {
+            return Err(AuthorityError::KeyNotAuthorized {
+                publisher: header.publisher.clone(),
+                key: hex::encode(header.key),
+            });
+        }
+        if org.types.as_ref().is_some_and(|types| !types.contains(&header.doc_type)) {
+            return Err(AuthorityError::TypeNotPermitted {
+                publisher: header.publisher.clone(),
+                doc_type: header.doc_type.clone(),
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,201 @@
+//! Bundles: a file of signed documents and what a third party needs to verify them offline
+//! (the network id and the publishers' public keys), for air-gapped replicas and auditors.
+//!
+//! Layout (all integers big-endian): magic `ENTRPBND` · version u8 = 1 · network id (32) ·
+//! keyring length u32 · keyring JSON · then documents, each as length u32 · envelope, until the
+//! end of the file. The keyring inside a bundle is informative; trust comes from a keyring
+//! the verifier already holds (see `entrepot verify --keyring`).
+
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::Path;
+
+use crate::document::DOCUMENT_SIZE_MAX_BYTES;
+
+/// The first eight bytes of a bundle.
+pub const BUNDLE_MAGIC: &[u8; 8] = b"ENTRPBND";
+/// Bundle format version written by this build.
+pub const BUNDLE_VERSION: u8 = 1;
+/// Largest keyring section accepted.
+pub const BUNDLE_KEYRING_MAX_BYTES: usize = 4 * 1024 * 1024;
+
+/// Why a bundle cannot be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("cannot open bundle {path}: {source}")]
+    Open { path: String, source: std::io::Error },
+    #[error("bundle I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("not a bundle: the file does not start with \"ENTRPBND\"")]
+    BadMagic,
+    #[error("bundle version {0} is not supported (this build reads version 1)")]
+    UnsupportedVersion(u8),
+    #[error("bundle is truncated inside {0}")]
+    Truncated(&'static str),
+    #[error("bundle {what} is {len} bytes, more than the {max}-byte limit")]
+    TooLarge { what: &'static str, len: usize, max: usize },
+    #[error("bundle keyring is not UTF-8")]
+    KeyringNotText,
+}
+
+/// Writes a bundle.
+pub struct BundleWriter<W: Write> {
+    out: W,
+    pub count: u64,
+}
+
+impl BundleWriter<BufWriter<std::fs::File>> {
+    /// Creates a bundle file.
+    pub fn create(path: &Path, network_id: &[u8; 32], keyring_json: &str) -> Result<Self, BundleError> {
+        let file = std::fs::File::create(path)
+            .map_err(|source| BundleError::Open { path: path.display().to_string(), source })?;
+        BundleWriter::new(BufWriter::new(file), network_id, keyring_json)
+    }
+}
+
+impl<W: Write> BundleWriter<W> {
+    /// Writes the bundle header.
+    pub fn new(mut out: W, network_id: &[u8; 32], keyring_json: &str) -> Result<Self, BundleError> {
+        if keyring_json.len() > BUNDLE_KEYRING_MAX_BYTES {
+            return Err(BundleError::TooLarge {
+                what: "keyring",
+                len: keyring_json.len(),
+                max: BUNDLE_KEYRING_MAX_BYTES,
+            });
+        }
+        out.write_all(BUNDLE_MAGIC)?;
+        out.write_all(&[BUNDLE_VERSION])?;
+        out.write_all(network_id)?;
+        out.write_all(&(keyring_json.len() as u32).to_be_bytes())?;
+        out.write_all(keyring_json.as_bytes())?;
+        Ok(BundleWriter { out, count: 0 })
+    }
+
+    /// Appends one envelope.
+    pub fn push(&mut self, envelope: &[u8]) -> Result<(), BundleError> {
+        self.out.write_all(&(envelope.len() as u32).to_be_bytes())?;
+        self.out.write_all(envelope)?;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Flushes and returns the writer.
+    pub fn finish(mut self) -> Result<W, BundleError> {
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+/// Reads a bundle one envelope at a time, so a bundle of any size needs bounded memory.
+pub struct BundleReader<R: Read> {
+    input: R,
+    pub network_id: [u8; 32],
+    pub keyring_json: String,
+}
+
+impl BundleReader<BufReader<std::fs::File>> {
+    /// Opens a bundle file and reads its header.
+    pub fn open(path: &Path) -> Result<Self, BundleError> {
+        let file = std::fs::File::open(path)
+            .map_err(|source| BundleError::Open { path: path.display().to_string(), source })?;
+        BundleReader::new(BufReader::new(file))
+    }
+}
+
+fn read_exact_or<R: Read>(r: &mut R, buf: &mut [u8], what: &'static str) -> Result<(), BundleError> {
+    r.read_exact(buf).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => BundleError::Truncated(what),
+        _ => BundleError::Io(e),
+    })
+}
+
+impl<R: Read> BundleReader<R> {
+    /// Reads the bundle header.
+    pub fn new(mut input: R) -> Result<Self, BundleError> {
+        let mut magic = [0u8; 8];
+        read_exact_or(&mut input, &mut magic, "magic").map_err(|_| BundleError::BadMagic)?;
+        if &magic != BUNDLE_MAGIC {
+            return Err(BundleError::BadMagic);
+        }
+        let mut version = [0u8; 1];
+        read_exact_or(&mut input, &mut version, "version")?;
+        if version[0] != BUNDLE_VERSION {
+            return Err(BundleError::UnsupportedVersion(version[0]));
+        }
+        let mut network_id = [0u8; 32];
+        read_exact_or(&mut input, &mut network_id, "network id")?;
+        let mut len = [0u8; 4];
+        read_exact_or(&mut input, &mut len, "keyring length")?;
+        let len = u32::from_be_bytes(len) as usize;
+        if len > BUNDLE_KEYRING_MAX_BYTES {
+            return Err(BundleError::TooLarge { what: "keyring", len, max: BUNDLE_KEYRING_MAX_BYTES });
+        }
+        let mut keyring = vec![0u8; len];
+        read_exact_or(&mut input, &mut keyring, "keyring")?;
+        let keyring_json = String::from_utf8(keyring).map_err(|_| BundleError::KeyringNotText)?;
+        Ok(BundleReader { input, network_id, keyring_json })
+    }
+
+    /// The next envelope, or `None` at the end of the bundle.
+    pub fn next_envelope(&mut self) -> Result<Option<Vec<u8>>, BundleError> {
+        let mut len = [0u8; 4];
+        let mut got = 0;
+        while got < 4 {
+            match self.input.read(&mut len[got..])? {
+                0 if got == 0 => return Ok(None),
+                0 => return Err(BundleError::Truncated("document length")),
+                n => got += n,
+            }
+        }
+        let len = u32::from_be_bytes(len) as usize;
+        if len > DOCUMENT_SIZE_MAX_BYTES {
+            return Err(BundleError::TooLarge { what: "document", len, max: DOCUMENT_SIZE_MAX_BYTES });
+        }
+        let mut doc = vec![0u8; len];
+        read_exact_or(&mut self.input, &mut doc, "document")?;
+        Ok(Some(doc))
+    }
+
+    /// Up to `max` next envelopes.
+    pub fn next_chunk(&mut self, max: usize) -> Result<Vec<Vec<u8>>, BundleError> {
+        let mut out = Vec::new();
+        while out.len() < max {
+            match self.next_envelope()? {
+                Some(doc) => out.push(doc),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_truncation_is_reported() {
+        let mut w = BundleWriter::new(Vec::new(), &[7; 32], "{\"organizations\":[]}").unwrap();
+        w.push(b"first").unwrap();
+        w.push(b"second document").unwrap();
+        let bytes = w.finish().unwrap();
+        let mut r = BundleReader::new(bytes.as_slice()).unwrap();
+        assert_eq!(r.network_id, [7; 32]);
+        assert_eq!(r.keyring_json, "{\"organizations\":[]}");
+        assert_eq!(r.next_chunk(10).unwrap(), vec![b"first".to_vec(), b"second document".to_vec()]);
+        assert!(r.next_envelope().unwrap().is_none());
+
+        let cut = &bytes[..bytes.len() - 3];
+        let mut r = BundleReader::new(cut).unwrap();
+        r.next_envelope().unwrap();
+        assert!(matches!(r.next_envelope(), Err(BundleError::Truncated("document"))));
+        assert!(matches!(BundleReader::new(&b"ENTRPDOC"[..]), Err(BundleError::BadMagic)));
+    }
+
+    #[test]
+    fn oversized_lengths_are_refused_before_allocating() {
+        let mut bytes = BundleWriter::new(Vec::new(), &[0; 32], "").unwrap().finish().unwrap();
+        bytes.extend_from_slice(&u32::MAX.to_be_bytes());
+        let mut r = BundleReader::new(bytes.as_slice()).unwrap();
+        assert!(matches!(r.next_envelope(), Err(BundleError::TooLarge { what: "document", .. })));
+    }
+}

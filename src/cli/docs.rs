@@ -1,0 +1,186 @@
+//! Commands on one node's documents: publish, get, list, heads, forks.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use chrono::NaiveDate;
+use clap::Args;
+use serde_json::json;
+
+use entrepot::config;
+use entrepot::doctype::title_of;
+use entrepot::document::{decode, verify, DocumentId, Edition, OrgId, TypeName};
+use entrepot::publish::now_ms;
+use entrepot::store::{Query, QUERY_LIMIT_MAX};
+
+/// Largest body file `publish` reads.
+const BODY_FILE_MAX_BYTES: u64 = 1024 * 1024;
+
+pub fn publish(dir: &Path, file: &Path, doc_type: &str) -> Result<ExitCode> {
+    let node = config::open(dir)?;
+    let Some(publisher) = &node.publisher else {
+        bail!("{} is a read replica: it has no signing key and cannot publish", dir.display())
+    };
+    let len = std::fs::metadata(file).with_context(|| format!("reading {}", file.display()))?.len();
+    if len > BODY_FILE_MAX_BYTES {
+        bail!("{} is {len} bytes; a document body is at most {BODY_FILE_MAX_BYTES} bytes", file.display());
+    }
+    let body = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let published = publisher
+        .publish(&node.store, &node.keyring, &node.network_id, doc_type, &body, now_ms())
+        .with_context(|| format!("publishing {}", file.display()))?;
+    println!("{} {}#{}", published.id, publisher.org, published.seq);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn get(dir: &Path, id: &str, raw: Option<&Path>) -> Result<ExitCode> {
+    let node = config::open(dir)?;
+    let id = DocumentId::from_hex(id)?;
+    let Some(bytes) = node.store.get(&id)? else { bail!("no document {id} in this node") };
+    if let Some(path) = raw {
+        std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let doc = decode(&bytes).context("stored document does not decode")?;
+    let verification = match verify(doc.clone(), &node.network_id) {
+        Ok(v) => match node.keyring.check(&v.header) {
+            Ok(()) => json!({ "valid": true, "signature": "ok", "publisher_key": "in keyring" }),
+            Err(e) => json!({ "valid": false, "reason": e.to_string() }),
+        },
+        Err(e) => json!({ "valid": false, "reason": e.to_string() }),
+    };
+    let body: serde_json::Value = serde_json::from_slice(doc.body()).context("stored body is not JSON")?;
+    let referrers: Vec<_> =
+        node.store.referrers(&id)?.into_iter().map(|(kind, source)| json!({ "kind": kind, "by": source })).collect();
+    let out = json!({
+        "id": id,
+        "size_bytes": bytes.len(),
+        "verification": verification,
+        "header": doc.header,
+        "referred_to_by": referrers,
+        "body": body,
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Filters for `list`.
+#[derive(Args)]
+pub struct ListArgs {
+    /// Document type.
+    #[arg(long = "type")]
+    doc_type: Option<String>,
+    /// Publishing organization.
+    #[arg(long)]
+    publisher: Option<String>,
+    /// HS code or prefix (2 to 10 digits, dots allowed), within --edition.
+    #[arg(long)]
+    hs: Option<String>,
+    /// HS edition for --hs.
+    #[arg(long, default_value = "HS2022")]
+    edition: String,
+    /// Only documents in force on this day (YYYY-MM-DD).
+    #[arg(long)]
+    in_force: Option<String>,
+    /// Only documents issued on or after this day (YYYY-MM-DD).
+    #[arg(long)]
+    since: Option<String>,
+    /// Title contains this text (case-insensitive).
+    #[arg(long)]
+    text: Option<String>,
+    /// Page size.
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// Continue from a previous page's cursor.
+    #[arg(long)]
+    cursor: Option<String>,
+}
+
+fn parse_day(s: &str, what: &str) -> Result<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .with_context(|| format!("{what} '{s}' is not a date of the form 2022-01-01"))
+}
+
+pub fn list(dir: &Path, a: &ListArgs) -> Result<ExitCode> {
+    if a.limit == 0 || a.limit > QUERY_LIMIT_MAX {
+        bail!("--limit must be between 1 and {QUERY_LIMIT_MAX}");
+    }
+    let hs = match &a.hs {
+        Some(code) => {
+            let digits: String = code.chars().filter(|c| *c != '.').collect();
+            if digits.is_empty() || digits.len() > 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                bail!("--hs '{code}' must be 1 to 10 digits (dots allowed), such as 85 or 8549.11");
+            }
+            Some((Edition::parse(&a.edition)?, digits))
+        }
+        None => None,
+    };
+    let query = Query {
+        doc_type: a.doc_type.as_deref().map(TypeName::new).transpose()?,
+        publisher: a.publisher.as_deref().map(OrgId::new).transpose()?,
+        hs,
+        in_force_on: a.in_force.as_deref().map(|d| parse_day(d, "--in-force")).transpose()?,
+        issued_since_ms: a
+            .since
+            .as_deref()
+            .map(|d| {
+                parse_day(d, "--since").map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_millis())
+            })
+            .transpose()?,
+        text: a.text.clone(),
+        limit: a.limit,
+        cursor: a.cursor.clone(),
+    };
+    let node = config::open(dir)?;
+    let page = node.store.query(&query)?;
+    for id in &page.ids {
+        let Some(bytes) = node.store.get(id)? else { continue };
+        let doc = decode(&bytes)?;
+        let h = &doc.header;
+        let body: serde_json::Value = serde_json::from_slice(doc.body()).unwrap_or_default();
+        let issued = chrono::DateTime::from_timestamp_millis(h.issued_at_ms).map(|t| t.format("%Y-%m-%d").to_string());
+        let validity = match (h.validity.from, h.validity.to) {
+            (None, None) => "-".to_owned(),
+            (f, t) => format!(
+                "{}..{}",
+                f.map(|d| d.to_string()).unwrap_or_default(),
+                t.map(|d| d.to_string()).unwrap_or_default()
+            ),
+        };
+        println!(
+            "{id}  {:<24} {}#{:<6} issued {}  valid {}  {}",
+            h.doc_type,
+            h.publisher,
+            h.seq,
+            issued.unwrap_or_default(),
+            validity,
+            title_of(&body)
+        );
+    }
+    match &page.next_cursor {
+        Some(c) => eprintln!("{} shown; more with --cursor {c}", page.ids.len()),
+        None => eprintln!("{} shown; end of results", page.ids.len()),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn heads(dir: &Path) -> Result<ExitCode> {
+    let node = config::open(dir)?;
+    for (org, head) in node.store.heads()? {
+        let fork = head.forked_at.map(|s| format!("  FORKED at #{s}: frozen")).unwrap_or_default();
+        println!("{org:<12} #{:<8} {}{fork}", head.seq, head.id);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn forks(dir: &Path) -> Result<ExitCode> {
+    let node = config::open(dir)?;
+    let forks = node.store.forks()?;
+    if forks.is_empty() {
+        println!("no forks recorded");
+    }
+    for f in forks {
+        println!("{} #{}: kept {} conflicting {}", f.publisher, f.seq, f.kept, f.conflicting);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,211 @@
+//! Command-line parsing and the commands that act on a node directory.
+
+mod docs;
+mod transfer;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+use entrepot::authority::Organization;
+use entrepot::config::{self, InitOptions};
+use entrepot::document::OrgId;
+
+/// entrepot: a node of the customs and trade authorities' document exchange network.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// The node directory (config.toml, keyring, keys, store).
+    #[arg(long, global = true, env = "ENTREPOT_DIR", default_value = "entrepot-node")]
+    dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a node directory: a publishing node with --org, or a read replica with --replica.
+    Init {
+        /// Organization id this node publishes for (WCO, WTO, an ISO 3166 code…).
+        #[arg(long, conflicts_with = "replica", required_unless_present = "replica")]
+        org: Option<String>,
+        /// Display name of the organization.
+        #[arg(long, requires = "org")]
+        name: Option<String>,
+        /// A read replica: no signing key.
+        #[arg(long)]
+        replica: bool,
+        /// Network name; every node of one network uses the same.
+        #[arg(long, default_value = "entrepot-local")]
+        network: String,
+    },
+    /// Validate, sign, store durably and print the id of a new document.
+    Publish {
+        /// A JSON file holding the document body.
+        file: PathBuf,
+        /// Document type, e.g. hs.amendment.
+        #[arg(long = "type")]
+        doc_type: String,
+    },
+    /// Print a stored document: header, body and verification result.
+    Get {
+        /// Document id (64 hex digits).
+        id: String,
+        /// Also write the raw signed envelope to this file.
+        #[arg(long)]
+        raw: Option<PathBuf>,
+    },
+    /// List documents matching filters, newest first (by HS code when --hs is given).
+    List(docs::ListArgs),
+    /// Print every feed's head.
+    Heads,
+    /// Print recorded forks.
+    Forks,
+    /// Verify a bundle or a single document offline, with only public keys.
+    Verify {
+        /// A bundle (from `export`) or a single envelope (from `get --raw`).
+        file: PathBuf,
+        /// Trusted keyring; without it the node's own keyring is used if --dir holds a node,
+        /// and otherwise the keys inside the bundle (which proves integrity, not origin).
+        #[arg(long)]
+        keyring: Option<PathBuf>,
+        /// Network name the documents must belong to (default: the node's, else the bundle's).
+        #[arg(long)]
+        network: Option<String>,
+    },
+    /// Write a bundle of whole feeds (or one document) with the keys to verify them offline.
+    Export {
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Only this organization's feed.
+        #[arg(long, conflicts_with = "id")]
+        publisher: Option<String>,
+        /// Only this document.
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Verify and store every document of a bundle, with a per-document report.
+    Import {
+        /// The bundle.
+        file: PathBuf,
+        /// Write the per-document report (JSON lines) here instead of standard output.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Manage trusted organizations and their keys.
+    #[command(subcommand)]
+    Keyring(KeyringCommand),
+    /// Print this node's public signing key.
+    PublicKey,
+    /// Print the document format test vectors (JSON).
+    Vectors,
+    /// Measure this machine's signature verification and ingest rates.
+    Bench(entrepot::bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum KeyringCommand {
+    /// Add or replace an organization.
+    Add {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        name: String,
+        /// Public keys (64 hex digits each).
+        #[arg(long = "key", required = true)]
+        keys: Vec<String>,
+        /// Document types it may publish (default: all).
+        #[arg(long = "type")]
+        types: Vec<String>,
+    },
+    /// Print the keyring.
+    Show,
+}
+
+/// Exit status when a command ran but some documents were refused.
+const EXIT_SOME_REFUSED: u8 = 2;
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let dir = cli.dir;
+    match cli.command {
+        Command::Init { org, name, replica, network } => {
+            let organization = match (org, replica) {
+                (Some(org), false) => {
+                    let id = OrgId::new(&org)?;
+                    let name = name.unwrap_or_else(|| org.clone());
+                    Some((id, name))
+                }
+                _ => None,
+            };
+            let node = config::init(&dir, &InitOptions { network: &network, organization })?;
+            match &node.publisher {
+                Some(p) => println!(
+                    "initialized publishing node for {} in {}\npublic key {}",
+                    p.org,
+                    dir.display(),
+                    hex::encode(p.public_key())
+                ),
+                None => println!("initialized read replica in {}", dir.display()),
+            }
+            println!("network {} ({})", node.config.network, hex::encode(node.network_id));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Publish { file, doc_type } => docs::publish(&dir, &file, &doc_type),
+        Command::Get { id, raw } => docs::get(&dir, &id, raw.as_deref()),
+        Command::List(args) => docs::list(&dir, &args),
+        Command::Heads => docs::heads(&dir),
+        Command::Forks => docs::forks(&dir),
+        Command::Verify { file, keyring, network } => {
+            transfer::verify(&dir, &file, keyring.as_deref(), network.as_deref())
+        }
+        Command::Export { out, publisher, id } => transfer::export(&dir, &out, publisher.as_deref(), id.as_deref()),
+        Command::Import { file, report } => transfer::import(&dir, &file, report.as_deref()),
+        Command::Keyring(KeyringCommand::Add { org, name, keys, types }) => {
+            let mut node = config::open(&dir)?;
+            let types =
+                if types.is_empty() { None } else { Some(config::parse_types(&types).map_err(anyhow::Error::msg)?) };
+            let org = Organization { id: OrgId::new(&org)?, name, keys, types };
+            let id = org.id.clone();
+            node.add_organization(org)?;
+            println!("keyring: {id} added");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keyring(KeyringCommand::Show) => {
+            let node = config::load_config(&dir)?;
+            let ring = entrepot::authority::Keyring::load(&dir.join(&node.keyring))?;
+            println!("{}", ring.to_json());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::PublicKey => {
+            let node = config::load_config(&dir)?;
+            let Some(path) = node.signing_key else {
+                bail!("{} is a read replica: it has no signing key", dir.display())
+            };
+            let key = config::load_signing_key(&dir.join(path)).context("reading the signing key")?;
+            println!("{}", hex::encode(key.verifying_key().to_bytes()));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Vectors => {
+            println!("{}", serde_json::to_string_pretty(&entrepot::vectors::generate())?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(args) => {
+            entrepot::bench::run(&args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

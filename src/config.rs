@@ -1,0 +1,248 @@
+//! The node's directory, its configuration file and what opening a node means.
+//!
+//! A node directory holds `config.toml`, `keyring.json`, the signing key (publishing nodes
+//! only) and the RocksDB store. Paths in the config are relative to the directory.
+
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::SigningKey;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::authority::{Keyring, KeyringError, Organization};
+use crate::document::{OrgId, TypeName};
+use crate::publish::Publisher;
+use crate::store::{Store, StoreError};
+
+/// Name of the configuration file inside a node directory.
+pub const CONFIG_FILE: &str = "config.toml";
+
+/// Why a node directory cannot be created or opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} already holds a node (config.toml exists); choose another directory")]
+    AlreadyInitialized(PathBuf),
+    #[error("no node in {0}: config.toml is missing; run `entrepot init --dir {0}` first")]
+    NotInitialized(PathBuf),
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not a valid configuration: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+    #[error("signing key {path} is not valid: {reason}")]
+    BadKey { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The contents of `config.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Network name; every node of one network uses the same one.
+    pub network: String,
+    /// The organization this node publishes for; absent on a read replica.
+    pub organization: Option<OrgId>,
+    /// Path of the signing key file; absent on a read replica.
+    pub signing_key: Option<PathBuf>,
+    /// Path of the keyring file.
+    #[serde(default = "default_keyring")]
+    pub keyring: PathBuf,
+    /// Path of the RocksDB directory.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+}
+
+fn default_keyring() -> PathBuf {
+    "keyring.json".into()
+}
+
+fn default_data_dir() -> PathBuf {
+    "db".into()
+}
+
+/// Longest network name accepted.
+pub const NETWORK_NAME_LEN_MAX: usize = 64;
+
+/// The network id signed into every document: `SHA-256("entrepot/network/v1" || 0x00 || name)`.
+pub fn network_id(name: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"entrepot/network/v1\0");
+    h.update(name.as_bytes());
+    h.finalize().into()
+}
+
+impl Config {
+    /// Parses and checks a configuration text.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let invalid = |reason: String| ConfigError::Invalid { path: path.to_owned(), reason };
+        let config: Config = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        if config.network.is_empty() || config.network.len() > NETWORK_NAME_LEN_MAX {
+            return Err(invalid(format!("network must be 1-{NETWORK_NAME_LEN_MAX} characters")));
+        }
+        if config.organization.is_some() != config.signing_key.is_some() {
+            return Err(invalid(
+                "organization and signing_key go together: set both on a publishing node, neither on a replica".into(),
+            ));
+        }
+        Ok(config)
+    }
+}
+
+/// An opened node directory.
+pub struct Node {
+    pub dir: PathBuf,
+    pub config: Config,
+    pub network_id: [u8; 32],
+    pub keyring: Keyring,
+    pub store: Store,
+    pub publisher: Option<Publisher>,
+}
+
+/// Options for [`init`].
+pub struct InitOptions<'a> {
+    pub network: &'a str,
+    /// `Some` for a publishing node: its organization id and display name.
+    pub organization: Option<(OrgId, String)>,
+}
+
+fn write(path: &Path, contents: &str) -> Result<(), ConfigError> {
+    std::fs::write(path, contents).map_err(|source| ConfigError::Write { path: path.to_owned(), source })
+}
+
+/// Creates a node directory: config with commented defaults, keyring, signing key (publishing
+/// nodes) and an empty store. Refuses a directory that already holds a node.
+pub fn init(dir: &Path, opts: &InitOptions) -> Result<Node, ConfigError> {
+    let config_path = dir.join(CONFIG_FILE);
+    if config_path.exists() {
+        return Err(ConfigError::AlreadyInitialized(dir.to_owned()));
+    }
+    if opts.network.is_empty() || opts.network.len() > NETWORK_NAME_LEN_MAX {
+        return Err(ConfigError::Invalid {
+            path: config_path,
+            reason: format!("network must be 1-{NETWORK_NAME_LEN_MAX} characters"),
+        });
+    }
+    std::fs::create_dir_all(dir).map_err(|source| ConfigError::Write { path: dir.to_owned(), source })?;
+    let mut keyring = Keyring::default();
+    let publishing = match &opts.organization {
+        Some((org, name)) => {
+            let key = SigningKey::generate(&mut rand::rngs::OsRng);
+            let keys_dir = dir.join("keys");
+            std::fs::create_dir_all(&keys_dir)
+                .map_err(|source| ConfigError::Write { path: keys_dir.clone(), source })?;
+            let key_path = keys_dir.join("signing.key");
+            write(&key_path, &format!("{}\n", hex::encode(key.to_bytes())))?;
+            restrict_permissions(&key_path)?;
+            keyring
+                .insert(Organization {
+                    id: org.clone(),
+                    name: name.clone(),
+                    keys: vec![hex::encode(key.verifying_key().to_bytes())],
+                    types: None,
+                })
+                .map_err(|reason| ConfigError::Invalid { path: dir.join("keyring.json"), reason })?;
+            format!(
+                "# The organization this node publishes for, and its ed25519 signing key (hex, keep it\n\
+                 # secret: mode 0600). A read replica has neither line.\n\
+                 organization = \"{org}\"\n\
+                 signing_key = \"keys/signing.key\"\n"
+            )
+        }
+        None => "# A read replica: no organization and no signing key.\n\
+                 # organization = \"WCO\"\n\
+                 # signing_key = \"keys/signing.key\"\n"
+            .to_owned(),
+    };
+    keyring.save(&dir.join("keyring.json"))?;
+    let text = format!(
+        "# entrepot node configuration. Relative paths are relative to this file's directory.\n\
+         \n\
+         # The network this node belongs to. All nodes of a network use the same name; the network\n\
+         # id signed into every document is SHA-256(\"entrepot/network/v1\" 0x00 name).\n\
+         network = \"{network}\"\n\
+         \n\
+         {publishing}\
+         \n\
+         # Trusted organizations: their public keys and the document types each may publish.\n\
+         # Add one with `entrepot keyring add`.\n\
+         keyring = \"keyring.json\"\n\
+         \n\
+         # The RocksDB store.\n\
+         data_dir = \"db\"\n",
+        network = opts.network,
+    );
+    write(&config_path, &text)?;
+    open(dir)
+}
+
+#[cfg(unix)]
+fn restrict_permissions(path: &Path) -> Result<(), ConfigError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|source| ConfigError::Write { path: path.to_owned(), source })
+}
+
+#[cfg(not(unix))]
+fn restrict_permissions(_path: &Path) -> Result<(), ConfigError> {
+    Ok(())
+}
+
+/// Reads a signing key file (64 hex digits).
+pub fn load_signing_key(path: &Path) -> Result<SigningKey, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    let mut raw = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut raw)
+        .map_err(|_| ConfigError::BadKey { path: path.to_owned(), reason: "expected 64 hex digits".into() })?;
+    Ok(SigningKey::from_bytes(&raw))
+}
+
+/// Reads and checks a node directory's configuration without opening the store.
+pub fn load_config(dir: &Path) -> Result<Config, ConfigError> {
+    let path = dir.join(CONFIG_FILE);
+    if !path.exists() {
+        return Err(ConfigError::NotInitialized(dir.to_owned()));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+    Config::parse(&text, &path)
+}
+
+/// Opens a node directory: configuration, keyring, signing key and store.
+pub fn open(dir: &Path) -> Result<Node, ConfigError> {
+    let config = load_config(dir)?;
+    let network_id = network_id(&config.network);
+    let keyring = Keyring::load(&dir.join(&config.keyring))?;
+    let publisher = match (&config.organization, &config.signing_key) {
+        (Some(org), Some(key_path)) => {
+            let key = load_signing_key(&dir.join(key_path))?;
+            Some(Publisher::new(org.clone(), key))
+        }
+        _ => None,
+    };
+    let store = Store::open(&dir.join(&config.data_dir), &network_id)?;
+    Ok(Node { dir: dir.to_owned(), config, network_id, keyring, store, publisher })
+}
+
+impl Node {
+    /// Adds (or replaces) an organization in the keyring file and in memory.
+    pub fn add_organization(&mut self, org: Organization) -> Result<(), ConfigError> {
+        let path = self.dir.join(&self.config.keyring);
+        self.keyring.insert(org).map_err(|reason| ConfigError::Invalid { path: path.clone(), reason })?;
+        self.keyring.save(&path)?;
+        Ok(())
+    }
+}
+
+/// Parses a list of type names given on a command line or in a file.
+pub fn parse_types(names: &[String]) -> Result<Vec<TypeName>, String> {
+    names
+        .iter()
+        .map(|n| {
+            crate::doctype::DocType::by_name(n).map_err(|e| e.to_string())?;
+            TypeName::new(n).map_err(|e| e.to_string())
+        })
+        .collect()
+}

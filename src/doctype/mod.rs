@@ -1,0 +1,46 @@
+//! Document types: their JSON Schemas (embedded from `schemas/`), and the projection of a body
+//! onto the header fields that are indexed (HS subjects, validity, references).
+//!
+//! A header is a signed index card of its body. At publish the card is computed from the body;
+//! at ingest it is computed again and must match what was signed, so no publisher can index a
+//! document under codes or dates its body does not state. Pure: no I/O.
+
+mod project;
+mod registry;
+
+pub use project::{project, title_of, Projection};
+pub use registry::{DocType, TypeError, DOC_TYPES};
+
+use crate::document::{Header, SignedDocument};
+
+/// Validates `doc`'s body against its type's schema and checks that the signed header matches
+/// the projection of the body. Returns the parsed body.
+pub fn check_document(doc: &SignedDocument) -> Result<serde_json::Value, TypeError> {
+    let ty = DocType::by_name(doc.header.doc_type.as_str())?;
+    if doc.header.schema_version != ty.schema_version {
+        return Err(TypeError::SchemaVersion {
+            doc_type: ty.name,
+            found: doc.header.schema_version,
+            known: ty.schema_version,
+        });
+    }
+    let body: serde_json::Value =
+        serde_json::from_slice(doc.body()).map_err(|e| TypeError::BodyNotJson(e.to_string()))?;
+    ty.validate(&body)?;
+    let projection = project(ty, &body)?;
+    check_header(&doc.header, &projection)?;
+    Ok(body)
+}
+
+fn check_header(header: &Header, p: &Projection) -> Result<(), TypeError> {
+    if header.subjects != p.subjects {
+        return Err(TypeError::HeaderMismatch("HS subjects"));
+    }
+    if header.validity != p.validity {
+        return Err(TypeError::HeaderMismatch("validity"));
+    }
+    if header.references != p.references {
+        return Err(TypeError::HeaderMismatch("references"));
+    }
+    Ok(())
+}

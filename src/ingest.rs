@@ -1,0 +1,166 @@
+//! The ingest pipeline: the one path by which bytes from anywhere (publish, import, peers)
+//! become stored documents.
+//!
+//! decode → network + signature (`verify_strict`) → keyring authority → schema and header
+//! projection → lifecycle entitlement → feed position → one atomic write batch.
+//! The first four steps are pure and run in parallel across a batch; the last two read the
+//! store and run in order under the store's writer lock.
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+
+use crate::authority::{AuthorityError, Keyring};
+use crate::doctype::{check_document, TypeError};
+use crate::document::{
+    decode_owned, verify, DecodeError, DocumentId, OrgId, SignedDocument, VerifiedDocument, VerifyError,
+};
+use crate::store::{FeedError, IngestOutcome, Store, StoreError};
+
+/// Most documents one ingest batch may carry.
+pub const INGEST_BATCH_MAX: usize = 4096;
+
+/// A document that passed every check that does not depend on the store. Only
+/// [`check`] makes one; the store accepts nothing else.
+#[derive(Debug, Clone)]
+pub struct CheckedDocument(VerifiedDocument);
+
+impl CheckedDocument {
+    pub fn doc(&self) -> &SignedDocument {
+        &self.0
+    }
+}
+
+/// A lifecycle act (supersede, correct, withdraw) that its publisher may not make.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LifecycleError {
+    #[error("target {0} of the lifecycle reference is not held yet; it is accepted once its target is")]
+    TargetMissing(DocumentId),
+    #[error("{publisher} may not supersede, correct or withdraw {target}, published by {owner}")]
+    NotEntitled { publisher: OrgId, target: DocumentId, owner: OrgId },
+}
+
+/// Why a document was not stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    #[error(transparent)]
+    Authority(#[from] AuthorityError),
+    #[error(transparent)]
+    Type(#[from] TypeError),
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    #[error(transparent)]
+    Feed(#[from] FeedError),
+}
+
+impl IngestError {
+    /// A stable machine-readable reason, used in reports, metrics and test vectors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            IngestError::Decode(e) => e.code(),
+            IngestError::Verify(e) => e.code(),
+            IngestError::Authority(e) => e.code(),
+            IngestError::Type(e) => e.code(),
+            IngestError::Lifecycle(LifecycleError::TargetMissing(_)) => "lifecycle_target_missing",
+            IngestError::Lifecycle(LifecycleError::NotEntitled { .. }) => "lifecycle_not_entitled",
+            IngestError::Feed(e) => e.code(),
+        }
+    }
+
+    /// Whether the same document may be accepted later, once other documents arrive.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            IngestError::Feed(FeedError::Gap { .. }) | IngestError::Lifecycle(LifecycleError::TargetMissing(_))
+        )
+    }
+}
+
+/// Every check that needs no store: decode, network, signature, authority, schema, header.
+pub fn check(bytes: Vec<u8>, network_id: &[u8; 32], keyring: &Keyring) -> Result<CheckedDocument, IngestError> {
+    let doc = decode_owned(bytes)?;
+    let doc = verify(doc, network_id)?;
+    keyring.check(&doc.header)?;
+    check_document(&doc)?;
+    Ok(CheckedDocument(doc))
+}
+
+/// Ingests documents into a store through the full pipeline.
+pub struct Ingestor<'a> {
+    pub store: &'a Store,
+    pub network_id: [u8; 32],
+    pub keyring: &'a Keyring,
+    /// Whether each commit is fsynced before returning (on for anything acknowledged).
+    pub sync: bool,
+}
+
+impl Ingestor<'_> {
+    /// Ingests up to [`INGEST_BATCH_MAX`] envelopes; larger inputs are split. Returns one result
+    /// per envelope, in order. Only an I/O failure of the store is an `Err`.
+    pub fn ingest(&self, envelopes: Vec<Vec<u8>>) -> Result<Vec<Result<IngestOutcome, IngestError>>, StoreError> {
+        let mut all = Vec::with_capacity(envelopes.len());
+        let mut rest = envelopes;
+        while !rest.is_empty() {
+            let tail = rest.split_off(rest.len().min(INGEST_BATCH_MAX));
+            all.extend(self.ingest_batch(rest)?);
+            rest = tail;
+        }
+        Ok(all)
+    }
+
+    fn ingest_batch(&self, envelopes: Vec<Vec<u8>>) -> Result<Vec<Result<IngestOutcome, IngestError>>, StoreError> {
+        let checked: Vec<Result<CheckedDocument, IngestError>> =
+            envelopes.into_par_iter().map(|bytes| check(bytes, &self.network_id, self.keyring)).collect();
+        let mut results: Vec<Option<Result<IngestOutcome, IngestError>>> = Vec::with_capacity(checked.len());
+        let mut to_commit = Vec::with_capacity(checked.len());
+        let mut slots = Vec::with_capacity(checked.len());
+        // Publishers of documents earlier in this batch, for lifecycle targets in the same batch.
+        let mut batch_publishers: HashMap<DocumentId, OrgId> = HashMap::new();
+        for (i, c) in checked.into_iter().enumerate() {
+            match c.and_then(|doc| self.check_lifecycle(&doc, &batch_publishers).map(|()| doc)) {
+                Ok(doc) => {
+                    batch_publishers.insert(doc.doc().id, doc.doc().header.publisher.clone());
+                    slots.push(i);
+                    to_commit.push(doc);
+                    results.push(None);
+                }
+                Err(e) => results.push(Some(Err(e))),
+            }
+        }
+        let committed = self.store.commit(&to_commit, self.sync)?;
+        for (slot, outcome) in slots.into_iter().zip(committed) {
+            results[slot] = Some(outcome.map_err(IngestError::from));
+        }
+        Ok(results.into_iter().map(|r| r.expect("every slot is filled")).collect())
+    }
+
+    /// Only the publisher of a document may supersede, correct or withdraw it, and only once
+    /// the target is held (so the rule is checked on every node alike).
+    fn check_lifecycle(&self, doc: &CheckedDocument, batch: &HashMap<DocumentId, OrgId>) -> Result<(), IngestError> {
+        let h = &doc.doc().header;
+        for r in h.references.iter().filter(|r| r.kind != crate::document::RefKind::Cites) {
+            let owner = match batch.get(&r.target) {
+                Some(owner) => owner.clone(),
+                None => match self.store.get(&r.target).map_err(|_| LifecycleError::TargetMissing(r.target))? {
+                    Some(bytes) => {
+                        crate::document::decode(&bytes)
+                            .map_err(|_| LifecycleError::TargetMissing(r.target))?
+                            .header
+                            .publisher
+                    }
+                    None => return Err(LifecycleError::TargetMissing(r.target).into()),
+                },
+            };
+            if owner != h.publisher {
+                return Err(
+                    LifecycleError::NotEntitled { publisher: h.publisher.clone(), target: r.target, owner }.into()
+                );
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,16 @@
+//! entrepot: a peer-to-peer exchange node for signed customs and trade documents.
+//!
+//! See ARCHITECTURE.md for the code map and the invariants that hold between modules.
+
+pub mod authority;
+pub mod bundle;
+pub mod config;
+pub mod doctype;
+pub mod document;
+pub mod hsdata;
+pub mod ingest;
+pub mod publish;
+pub mod store;
+pub mod vectors;
+
+pub mod bench;

@@ -1,0 +1,351 @@
+//! Every RocksDB key and value layout, encoded and decoded in this one module.
+//!
+//! Integers are big-endian so that byte order is numeric order; signed integers have their
+//! sign bit flipped for the same reason. Strings are prefixed by their one-byte length, so no
+//! string key is a prefix of another's encoding.
+//!
+//! | column family | key                                            | value                          |
+//! |---------------|------------------------------------------------|--------------------------------|
+//! | `meta`        | ASCII name                                     | see [`META_FORMAT_VERSION`]    |
+//! | `docs`        | id (32)                                        | envelope bytes, verbatim       |
+//! | `feeds`       | org (str8) · seq (u64)                         | id (32)                        |
+//! | `heads`       | org (str8)                                     | [`HeadValue`] (48)             |
+//! | `forks`       | org (str8) · seq (u64) · id (32)               | the conflicting envelope       |
+//! | `idx_type`    | type (str8) · issued_at (i64) · id (32)        | empty                          |
+//! | `idx_time`    | issued_at (i64) · id (32)                      | empty                          |
+//! | `idx_hs`      | edition (u16) · code digits · 0x00 · id (32)   | empty                          |
+//! | `idx_from`    | effective_from days (i32) · id (32)            | effective_to days (i32) or none|
+//! | `idx_refs`    | target id (32) · kind (u8) · source id (32)    | empty                          |
+//!
+//! `idx_hs` keys hold the full code, so a prefix scan over `edition · "85"` finds chapter 85,
+//! `edition · "8549"` the heading and its subheadings: one entry serves 2, 4 and 6 digits.
+
+use crate::document::{DocumentId, Edition, HsCode, OrgId, RefKind, Seq, TypeName};
+
+pub const CF_META: &str = "meta";
+pub const CF_DOCS: &str = "docs";
+pub const CF_FEEDS: &str = "feeds";
+pub const CF_HEADS: &str = "heads";
+pub const CF_FORKS: &str = "forks";
+pub const CF_IDX_TYPE: &str = "idx_type";
+pub const CF_IDX_TIME: &str = "idx_time";
+pub const CF_IDX_HS: &str = "idx_hs";
+pub const CF_IDX_FROM: &str = "idx_from";
+pub const CF_IDX_REFS: &str = "idx_refs";
+
+/// Every column family, in the order they are opened.
+pub const ALL_CFS: &[&str] =
+    &[CF_META, CF_DOCS, CF_FEEDS, CF_HEADS, CF_FORKS, CF_IDX_TYPE, CF_IDX_TIME, CF_IDX_HS, CF_IDX_FROM, CF_IDX_REFS];
+
+/// `meta` key of the store format version (u32 big-endian).
+pub const META_FORMAT_VERSION: &[u8] = b"format_version";
+/// `meta` key of the network id the store belongs to (32 bytes).
+pub const META_NETWORK_ID: &[u8] = b"network_id";
+
+fn put_str8(out: &mut Vec<u8>, s: &str) {
+    out.push(s.len() as u8);
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn take_str8(b: &[u8]) -> Option<(&str, &[u8])> {
+    let (&len, rest) = b.split_first()?;
+    let (s, rest) = rest.split_at_checked(len as usize)?;
+    Some((std::str::from_utf8(s).ok()?, rest))
+}
+
+fn id_from(b: &[u8]) -> Option<DocumentId> {
+    Some(DocumentId(b.try_into().ok()?))
+}
+
+/// Maps i64 onto u64 preserving order.
+pub fn i64_ordered(v: i64) -> [u8; 8] {
+    ((v as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn i64_from_ordered(b: &[u8]) -> Option<i64> {
+    Some((u64::from_be_bytes(b.try_into().ok()?) ^ (1 << 63)) as i64)
+}
+
+/// Maps i32 onto u32 preserving order.
+pub fn i32_ordered(v: i32) -> [u8; 4] {
+    ((v as u32) ^ (1 << 31)).to_be_bytes()
+}
+
+fn i32_from_ordered(b: &[u8]) -> Option<i32> {
+    Some((u32::from_be_bytes(b.try_into().ok()?) ^ (1 << 31)) as i32)
+}
+
+/// `feeds` key prefix for all of one organization's entries.
+pub fn feed_prefix(org: &OrgId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + org.as_str().len() + 8);
+    put_str8(&mut k, org.as_str());
+    k
+}
+
+/// `feeds` key of one position (also the `forks` key prefix of that position).
+pub fn feed_key(org: &OrgId, seq: Seq) -> Vec<u8> {
+    let mut k = feed_prefix(org);
+    k.extend_from_slice(&seq.0.to_be_bytes());
+    k
+}
+
+/// Decodes a `feeds` key.
+pub fn decode_feed_key(k: &[u8]) -> Option<(OrgId, Seq)> {
+    let (org, rest) = take_str8(k)?;
+    let seq = u64::from_be_bytes(rest.try_into().ok()?);
+    Some((OrgId::new(org).ok()?, Seq(seq)))
+}
+
+/// `heads` key.
+pub fn head_key(org: &OrgId) -> Vec<u8> {
+    feed_prefix(org)
+}
+
+/// Decodes a `heads` key.
+pub fn decode_head_key(k: &[u8]) -> Option<OrgId> {
+    let (org, rest) = take_str8(k)?;
+    rest.is_empty().then(|| OrgId::new(org).ok()).flatten()
+}
+
+/// A feed's head: its last accepted position, and the first forked position if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeadValue {
+    pub seq: Seq,
+    pub id: DocumentId,
+    /// Position of the first fork seen; the feed accepts nothing past its head once set.
+    pub forked_at: Option<Seq>,
+}
+
+impl HeadValue {
+    pub fn encode(&self) -> [u8; 48] {
+        let mut v = [0u8; 48];
+        v[..8].copy_from_slice(&self.seq.0.to_be_bytes());
+        v[8..40].copy_from_slice(&self.id.0);
+        v[40..].copy_from_slice(&self.forked_at.map_or(0, |s| s.0).to_be_bytes());
+        v
+    }
+
+    pub fn decode(v: &[u8]) -> Option<HeadValue> {
+        if v.len() != 48 {
+            return None;
+        }
+        let forked = u64::from_be_bytes(v[40..].try_into().ok()?);
+        Some(HeadValue {
+            seq: Seq(u64::from_be_bytes(v[..8].try_into().ok()?)),
+            id: id_from(&v[8..40])?,
+            forked_at: (forked != 0).then_some(Seq(forked)),
+        })
+    }
+}
+
+/// `forks` key of one conflicting entry.
+pub fn fork_key(org: &OrgId, seq: Seq, id: &DocumentId) -> Vec<u8> {
+    let mut k = feed_key(org, seq);
+    k.extend_from_slice(&id.0);
+    k
+}
+
+/// Decodes a `forks` key.
+pub fn decode_fork_key(k: &[u8]) -> Option<(OrgId, Seq, DocumentId)> {
+    let (org, rest) = take_str8(k)?;
+    let (seq, id) = rest.split_at_checked(8)?;
+    Some((OrgId::new(org).ok()?, Seq(u64::from_be_bytes(seq.try_into().ok()?)), id_from(id)?))
+}
+
+/// `idx_type` key prefix of one type.
+pub fn type_prefix(ty: &TypeName) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + ty.as_str().len() + 40);
+    put_str8(&mut k, ty.as_str());
+    k
+}
+
+/// `idx_type` key.
+pub fn type_key(ty: &TypeName, issued_at_ms: i64, id: &DocumentId) -> Vec<u8> {
+    let mut k = type_prefix(ty);
+    k.extend_from_slice(&i64_ordered(issued_at_ms));
+    k.extend_from_slice(&id.0);
+    k
+}
+
+/// `idx_time` key.
+pub fn time_key(issued_at_ms: i64, id: &DocumentId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(40);
+    k.extend_from_slice(&i64_ordered(issued_at_ms));
+    k.extend_from_slice(&id.0);
+    k
+}
+
+/// Decodes an `idx_time` key.
+pub fn decode_time_key(k: &[u8]) -> Option<(i64, DocumentId)> {
+    let (t, id) = k.split_at_checked(8)?;
+    Some((i64_from_ordered(t)?, id_from(id)?))
+}
+
+/// `idx_hs` key prefix: an edition and the leading digits of a code.
+pub fn hs_prefix(edition: Edition, code_prefix: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + code_prefix.len() + 33);
+    k.extend_from_slice(&edition.year().to_be_bytes());
+    k.extend_from_slice(code_prefix.as_bytes());
+    k
+}
+
+/// `idx_hs` key.
+pub fn hs_key(edition: Edition, code: &HsCode, id: &DocumentId) -> Vec<u8> {
+    let mut k = hs_prefix(edition, code.as_str());
+    k.push(0);
+    k.extend_from_slice(&id.0);
+    k
+}
+
+/// Decodes an `idx_hs` key.
+pub fn decode_hs_key(k: &[u8]) -> Option<(Edition, HsCode, DocumentId)> {
+    let (ed, rest) = k.split_at_checked(2)?;
+    let edition = Edition::from_year(u16::from_be_bytes(ed.try_into().ok()?)).ok()?;
+    let (code, id) = rest.split_at_checked(rest.len().checked_sub(33)?)?;
+    let (&sep, id) = id.split_first()?;
+    if sep != 0 {
+        return None;
+    }
+    Some((edition, HsCode::parse(std::str::from_utf8(code).ok()?).ok()?, id_from(id)?))
+}
+
+/// `idx_from` key.
+pub fn from_key(from_days: i32, id: &DocumentId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(36);
+    k.extend_from_slice(&i32_ordered(from_days));
+    k.extend_from_slice(&id.0);
+    k
+}
+
+/// Decodes an `idx_from` key.
+pub fn decode_from_key(k: &[u8]) -> Option<(i32, DocumentId)> {
+    let (d, id) = k.split_at_checked(4)?;
+    Some((i32_from_ordered(d)?, id_from(id)?))
+}
+
+/// `idx_from` value: the end of validity, if any.
+pub fn from_value(to_days: Option<i32>) -> Vec<u8> {
+    to_days.map(|d| i32_ordered(d).to_vec()).unwrap_or_default()
+}
+
+/// Decodes an `idx_from` value.
+pub fn decode_from_value(v: &[u8]) -> Option<Option<i32>> {
+    if v.is_empty() {
+        Some(None)
+    } else {
+        i32_from_ordered(v).map(Some)
+    }
+}
+
+/// `idx_refs` key: who refers to `target`, and how.
+pub fn refs_key(target: &DocumentId, kind: RefKind, source: &DocumentId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(65);
+    k.extend_from_slice(&target.0);
+    k.push(kind as u8);
+    k.extend_from_slice(&source.0);
+    k
+}
+
+/// Decodes an `idx_refs` key.
+pub fn decode_refs_key(k: &[u8]) -> Option<(DocumentId, RefKind, DocumentId)> {
+    if k.len() != 65 {
+        return None;
+    }
+    Some((id_from(&k[..32])?, RefKind::from_byte(k[32])?, id_from(&k[33..])?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn org() -> impl Strategy<Value = OrgId> {
+        "[A-Z0-9][A-Z0-9-]{0,31}".prop_map(|s| OrgId::new(&s).unwrap())
+    }
+
+    fn id() -> impl Strategy<Value = DocumentId> {
+        any::<[u8; 32]>().prop_map(DocumentId)
+    }
+
+    fn code() -> impl Strategy<Value = HsCode> {
+        prop_oneof!["[0-9]{2}", "[0-9]{4}", "[0-9]{6}", "[0-9]{8}", "[0-9]{10}"]
+            .prop_map(|s| HsCode::parse(&s).unwrap())
+    }
+
+    proptest! {
+        #[test]
+        fn feed_key_round_trips(o in org(), s in any::<u64>()) {
+            prop_assert_eq!(decode_feed_key(&feed_key(&o, Seq(s))), Some((o, Seq(s))));
+        }
+
+        #[test]
+        fn feed_keys_order_by_org_then_seq(o in org(), a in any::<u64>(), b in any::<u64>()) {
+            prop_assert_eq!(feed_key(&o, Seq(a)).cmp(&feed_key(&o, Seq(b))), a.cmp(&b));
+        }
+
+        #[test]
+        fn one_org_is_never_a_prefix_of_anothers_feed(a in org(), b in org(), s in any::<u64>()) {
+            prop_assume!(a != b);
+            prop_assert!(!feed_key(&b, Seq(s)).starts_with(&feed_prefix(&a)));
+        }
+
+        #[test]
+        fn head_value_round_trips(s in 1u64.., i in id(), f in proptest::option::of(1u64..)) {
+            let h = HeadValue { seq: Seq(s), id: i, forked_at: f.map(Seq) };
+            prop_assert_eq!(HeadValue::decode(&h.encode()), Some(h));
+        }
+
+        #[test]
+        fn fork_key_round_trips(o in org(), s in any::<u64>(), i in id()) {
+            prop_assert_eq!(decode_fork_key(&fork_key(&o, Seq(s), &i)), Some((o, Seq(s), i)));
+        }
+
+        #[test]
+        fn time_keys_order_by_time(a in any::<i64>(), b in any::<i64>(), i in id()) {
+            prop_assert_eq!(time_key(a, &i).cmp(&time_key(b, &i)), a.cmp(&b));
+            prop_assert_eq!(decode_time_key(&time_key(a, &i)), Some((a, i)));
+        }
+
+        #[test]
+        fn hs_key_round_trips_and_matches_its_prefixes(y in 1988u16..=2100, c in code(), i in id()) {
+            let e = Edition::from_year(y).unwrap();
+            let k = hs_key(e, &c, &i);
+            prop_assert_eq!(decode_hs_key(&k), Some((e, c.clone(), i)));
+            for len in [2, 4, 6] {
+                if c.as_str().len() >= len {
+                    prop_assert!(k.starts_with(&hs_prefix(e, &c.as_str()[..len])));
+                }
+            }
+        }
+
+        #[test]
+        fn hs_keys_of_other_editions_never_match(y in 1988u16..2100, c in code(), i in id()) {
+            let a = Edition::from_year(y).unwrap();
+            let b = Edition::from_year(y + 1).unwrap();
+            prop_assert!(!hs_key(b, &c, &i).starts_with(&hs_prefix(a, c.as_str())));
+        }
+
+        #[test]
+        fn from_keys_order_by_date(a in any::<i32>(), b in any::<i32>(), i in id(), to in proptest::option::of(any::<i32>())) {
+            prop_assert_eq!(from_key(a, &i).cmp(&from_key(b, &i)), a.cmp(&b));
+            prop_assert_eq!(decode_from_key(&from_key(a, &i)), Some((a, i)));
+            prop_assert_eq!(decode_from_value(&from_value(to)), Some(to));
+        }
+
+        #[test]
+        fn refs_key_round_trips(t in id(), s in id(), k in 1u8..=4) {
+            let kind = RefKind::from_byte(k).unwrap();
+            prop_assert_eq!(decode_refs_key(&refs_key(&t, kind, &s)), Some((t, kind, s)));
+        }
+
+        #[test]
+        fn type_keys_group_by_type_then_time(a in any::<i64>(), b in any::<i64>(), i in id()) {
+            let t = TypeName::new("hs.amendment").unwrap();
+            let k = type_key(&t, a, &i);
+            prop_assert!(k.starts_with(&type_prefix(&t)));
+            prop_assert_eq!(k.cmp(&type_key(&t, b, &i)), a.cmp(&b));
+            let other = TypeName::new("hs.amendments").unwrap();
+            prop_assert!(!type_key(&other, a, &i).starts_with(&type_prefix(&t)));
+        }
+    }
+}

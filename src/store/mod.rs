@@ -1,0 +1,245 @@
+//! The RocksDB store: documents, feeds, heads, fork evidence and indexes.
+//!
+//! Writes go through [`Store::commit`] only, one atomic write batch per call, serialized by a
+//! lock so one writer at a time reads heads and writes them (the single-writer rule). Reads
+//! never take the lock. The store knows feeds and indexes; it does not verify signatures or
+//! schemas: it takes [`crate::ingest::CheckedDocument`]s, which only the ingest pipeline makes.
+
+pub mod keys;
+mod query;
+mod write;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, IteratorMode, Options, DB};
+
+use crate::document::{DocumentId, OrgId, RefKind, Seq};
+pub use keys::HeadValue;
+pub use query::{Page, Query, QueryError, QUERY_LIMIT_MAX, QUERY_SCAN_MAX};
+pub use write::{FeedError, IngestOutcome};
+
+/// Store layout version written by this build. Bumped on any change to `keys.rs`.
+pub const STORE_FORMAT_VERSION: u32 = 1;
+
+/// Why the store could not be opened, read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store at {path} has format version {found}, but this build reads only version {known}; use a build that knows it")]
+    UnknownFormat { path: PathBuf, found: u32, known: u32 },
+    #[error("store at {path} belongs to network {found}, not the configured network {expected}")]
+    WrongNetwork { path: PathBuf, expected: String, found: String },
+    #[error("store at {path} has a corrupt {what}")]
+    Corrupt { path: PathBuf, what: &'static str },
+    #[error("RocksDB error: {0}")]
+    Rocks(#[from] rocksdb::Error),
+}
+
+/// One recorded fork: two validly signed entries at one feed position.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ForkRecord {
+    pub publisher: OrgId,
+    pub seq: Seq,
+    /// The entry in the feed at that position.
+    pub kept: DocumentId,
+    /// The conflicting entry, kept only as evidence.
+    pub conflicting: DocumentId,
+}
+
+/// An open store.
+pub struct Store {
+    db: DB,
+    path: PathBuf,
+    write_lock: Mutex<()>,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `path` for the network `network_id`.
+    pub fn open(path: &Path, network_id: &[u8; 32]) -> Result<Store, StoreError> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.increase_parallelism(2);
+        opts.set_max_background_jobs(2);
+        // Bounded memory: 4 write buffers of 16 MiB across column families.
+        opts.set_db_write_buffer_size(64 * 1024 * 1024);
+        opts.set_write_buffer_size(16 * 1024 * 1024);
+        let cfs = keys::ALL_CFS.iter().map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let db = DB::open_cf_descriptors(&opts, path, cfs)?;
+        let store = Store { db, path: path.to_owned(), write_lock: Mutex::new(()) };
+        store.check_meta(network_id)?;
+        Ok(store)
+    }
+
+    fn check_meta(&self, network_id: &[u8; 32]) -> Result<(), StoreError> {
+        let meta = self.cf(keys::CF_META);
+        match self.db.get_cf(meta, keys::META_FORMAT_VERSION)? {
+            Some(v) => {
+                let found = u32::from_be_bytes(v.as_slice().try_into().map_err(|_| self.corrupt("format version"))?);
+                if found != STORE_FORMAT_VERSION {
+                    return Err(StoreError::UnknownFormat {
+                        path: self.path.clone(),
+                        found,
+                        known: STORE_FORMAT_VERSION,
+                    });
+                }
+            }
+            None => {
+                let mut batch = rocksdb::WriteBatch::default();
+                batch.put_cf(meta, keys::META_FORMAT_VERSION, STORE_FORMAT_VERSION.to_be_bytes());
+                batch.put_cf(meta, keys::META_NETWORK_ID, network_id);
+                let mut wo = rocksdb::WriteOptions::default();
+                wo.set_sync(true);
+                self.db.write_opt(batch, &wo)?;
+            }
+        }
+        let found = self.db.get_cf(meta, keys::META_NETWORK_ID)?.ok_or_else(|| self.corrupt("network id"))?;
+        if found.as_slice() != network_id {
+            return Err(StoreError::WrongNetwork {
+                path: self.path.clone(),
+                expected: hex::encode(network_id),
+                found: hex::encode(found),
+            });
+        }
+        Ok(())
+    }
+
+    fn corrupt(&self, what: &'static str) -> StoreError {
+        StoreError::Corrupt { path: self.path.clone(), what }
+    }
+
+    fn cf(&self, name: &str) -> &ColumnFamily {
+        self.db.cf_handle(name).expect("every column family is opened in Store::open")
+    }
+
+    /// The directory the store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A document's envelope by id.
+    pub fn get(&self, id: &DocumentId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get_cf(self.cf(keys::CF_DOCS), id.0)?)
+    }
+
+    /// Whether a document is stored.
+    pub fn contains(&self, id: &DocumentId) -> Result<bool, StoreError> {
+        Ok(self.db.get_pinned_cf(self.cf(keys::CF_DOCS), id.0)?.is_some())
+    }
+
+    /// One feed's head.
+    pub fn head(&self, org: &OrgId) -> Result<Option<HeadValue>, StoreError> {
+        match self.db.get_cf(self.cf(keys::CF_HEADS), keys::head_key(org))? {
+            Some(v) => Ok(Some(HeadValue::decode(&v).ok_or_else(|| self.corrupt("feed head"))?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every feed's head, ordered by organization.
+    pub fn heads(&self) -> Result<Vec<(OrgId, HeadValue)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(self.cf(keys::CF_HEADS), IteratorMode::Start) {
+            let (k, v) = item?;
+            let org = keys::decode_head_key(&k).ok_or_else(|| self.corrupt("feed head key"))?;
+            out.push((org, HeadValue::decode(&v).ok_or_else(|| self.corrupt("feed head"))?));
+        }
+        Ok(out)
+    }
+
+    /// The id at one feed position.
+    pub fn feed_entry(&self, org: &OrgId, seq: Seq) -> Result<Option<DocumentId>, StoreError> {
+        match self.db.get_cf(self.cf(keys::CF_FEEDS), keys::feed_key(org, seq))? {
+            Some(v) => Ok(Some(DocumentId(v.as_slice().try_into().map_err(|_| self.corrupt("feed entry"))?))),
+            None => Ok(None),
+        }
+    }
+
+    /// Envelopes of one feed from `from` on, in order, stopping at `count_max` documents or
+    /// before exceeding `bytes_max` (at least one document is returned if any exists).
+    pub fn feed_range(
+        &self,
+        org: &OrgId,
+        from: Seq,
+        count_max: usize,
+        bytes_max: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let prefix = keys::feed_prefix(org);
+        let start = keys::feed_key(org, from);
+        let iter =
+            self.db.iterator_cf(self.cf(keys::CF_FEEDS), IteratorMode::From(&start, rocksdb::Direction::Forward));
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        for item in iter {
+            let (k, v) = item?;
+            if !k.starts_with(&prefix) || out.len() >= count_max {
+                break;
+            }
+            let id = DocumentId(v.as_ref().try_into().map_err(|_| self.corrupt("feed entry"))?);
+            let doc = self.get(&id)?.ok_or_else(|| self.corrupt("feed entry without document"))?;
+            if !out.is_empty() && bytes + doc.len() > bytes_max {
+                break;
+            }
+            bytes += doc.len();
+            out.push(doc);
+        }
+        Ok(out)
+    }
+
+    /// Every recorded fork.
+    pub fn forks(&self) -> Result<Vec<ForkRecord>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(self.cf(keys::CF_FORKS), IteratorMode::Start) {
+            let (k, _) = item?;
+            let (publisher, seq, conflicting) = keys::decode_fork_key(&k).ok_or_else(|| self.corrupt("fork key"))?;
+            let kept = self.feed_entry(&publisher, seq)?.ok_or_else(|| self.corrupt("fork without feed entry"))?;
+            out.push(ForkRecord { publisher, seq, kept, conflicting });
+        }
+        Ok(out)
+    }
+
+    /// The conflicting envelope recorded for a fork.
+    pub fn fork_evidence(&self, org: &OrgId, seq: Seq, id: &DocumentId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get_cf(self.cf(keys::CF_FORKS), keys::fork_key(org, seq, id))?)
+    }
+
+    /// Documents that refer to `target`, with how.
+    pub fn referrers(&self, target: &DocumentId) -> Result<Vec<(RefKind, DocumentId)>, StoreError> {
+        let mut out = Vec::new();
+        let iter = self.db.prefix_iterator_cf(self.cf(keys::CF_IDX_REFS), target.0);
+        for item in iter {
+            let (k, _) = item?;
+            if !k.starts_with(&target.0) {
+                break;
+            }
+            let (_, kind, source) = keys::decode_refs_key(&k).ok_or_else(|| self.corrupt("reference key"))?;
+            out.push((kind, source));
+        }
+        Ok(out)
+    }
+
+    /// Number of documents stored (exact; walks the `docs` keys, so meant for status and tests).
+    pub fn document_count(&self) -> Result<u64, StoreError> {
+        let mut n = 0;
+        let mut iter = self.db.raw_iterator_cf(self.cf(keys::CF_DOCS));
+        iter.seek_to_first();
+        while iter.valid() {
+            n += 1;
+            iter.next();
+        }
+        iter.status()?;
+        Ok(n)
+    }
+
+    /// Every stored envelope, in id order (for export).
+    pub fn all_documents(&self) -> impl Iterator<Item = Result<Vec<u8>, StoreError>> + '_ {
+        self.db.iterator_cf(self.cf(keys::CF_DOCS), IteratorMode::Start).map(|item| Ok(item?.1.into_vec()))
+    }
+
+    /// Approximate bytes on disk (SST files), for status and metrics.
+    pub fn disk_bytes(&self) -> u64 {
+        keys::ALL_CFS
+            .iter()
+            .filter_map(|cf| self.db.property_int_value_cf(self.cf(cf), "rocksdb.total-sst-files-size").ok().flatten())
+            .sum()
+    }
+}

@@ -1,0 +1,250 @@
+//! The read path: filtered, paginated queries over the indexes.
+//!
+//! A query picks the most selective index among its filters, walks it from a cursor, and checks
+//! the remaining filters against each document's header. Each page reads at most
+//! [`QUERY_SCAN_MAX`] index entries, so no query, however unselective, runs unbounded; a page
+//! that stops early still returns a cursor to continue from.
+
+use std::collections::HashSet;
+
+use chrono::NaiveDate;
+
+use super::keys;
+use super::{Store, StoreError};
+use crate::document::{decode, DocumentId, Edition, Header, OrgId, TypeName};
+
+/// Largest page a query may ask for.
+pub const QUERY_LIMIT_MAX: usize = 1000;
+/// Most index entries one page may read.
+pub const QUERY_SCAN_MAX: usize = 50_000;
+
+/// A document query. Every filter set must hold.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pub doc_type: Option<TypeName>,
+    pub publisher: Option<OrgId>,
+    /// An edition and the leading digits of a code (2, 4, 6… digits).
+    pub hs: Option<(Edition, String)>,
+    /// Documents whose validity contains this day and that no supersede/withdraw act has ended
+    /// by then. Documents without a validity period, and lifecycle acts, never match.
+    pub in_force_on: Option<NaiveDate>,
+    pub issued_since_ms: Option<i64>,
+    /// Case-insensitive substring of the title (any language).
+    pub text: Option<String>,
+    pub limit: usize,
+    /// Opaque cursor from a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+/// One page of results.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Page {
+    pub ids: Vec<DocumentId>,
+    /// Present when more results may follow.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Index {
+    Hs = 1,
+    Type = 2,
+    Feed = 3,
+    From = 4,
+    Time = 5,
+}
+
+/// Why a query is not acceptable.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("limit must be between 1 and {QUERY_LIMIT_MAX}")]
+    Limit,
+    #[error("the cursor is not one this query returned")]
+    Cursor,
+    #[error("HS code prefix '{0}' must be 1 to 10 digits")]
+    HsPrefix(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Query {
+    fn plan(&self) -> (Index, Vec<u8>, bool) {
+        // (index, key prefix, newest-first)
+        if let Some((edition, prefix)) = &self.hs {
+            (Index::Hs, keys::hs_prefix(*edition, prefix), false)
+        } else if let Some(t) = &self.doc_type {
+            (Index::Type, keys::type_prefix(t), true)
+        } else if let Some(p) = &self.publisher {
+            (Index::Feed, keys::feed_prefix(p), true)
+        } else if self.in_force_on.is_some() {
+            (Index::From, Vec::new(), false)
+        } else {
+            (Index::Time, Vec::new(), true)
+        }
+    }
+}
+
+fn encode_cursor(index: Index, key: &[u8]) -> String {
+    let mut raw = vec![index as u8];
+    raw.extend_from_slice(key);
+    hex::encode(raw)
+}
+
+fn decode_cursor(index: Index, cursor: &str) -> Result<Vec<u8>, QueryError> {
+    let raw = hex::decode(cursor).map_err(|_| QueryError::Cursor)?;
+    match raw.split_first() {
+        Some((&tag, key)) if tag == index as u8 && key.len() <= 512 => Ok(key.to_vec()),
+        _ => Err(QueryError::Cursor),
+    }
+}
+
+/// The smallest key greater than every key starting with `prefix`, if any.
+fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut p = prefix.to_vec();
+    while let Some(last) = p.pop() {
+        if last < 0xFF {
+            p.push(last + 1);
+            return Some(p);
+        }
+    }
+    None
+}
+
+impl Store {
+    /// Runs one page of a query.
+    pub fn query(&self, q: &Query) -> Result<Page, QueryError> {
+        if q.limit == 0 || q.limit > QUERY_LIMIT_MAX {
+            return Err(QueryError::Limit);
+        }
+        if let Some((_, prefix)) = &q.hs {
+            if prefix.is_empty() || prefix.len() > 10 || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(QueryError::HsPrefix(prefix.clone()));
+            }
+        }
+        let (index, prefix, newest_first) = q.plan();
+        let cf = self.cf(match index {
+            Index::Hs => keys::CF_IDX_HS,
+            Index::Type => keys::CF_IDX_TYPE,
+            Index::Feed => keys::CF_FEEDS,
+            Index::From => keys::CF_IDX_FROM,
+            Index::Time => keys::CF_IDX_TIME,
+        });
+        let mut it = self.db.raw_iterator_cf(cf);
+        let cursor = q.cursor.as_deref().map(|c| decode_cursor(index, c)).transpose()?;
+        match (&cursor, newest_first) {
+            (Some(k), false) => {
+                it.seek(k);
+                if it.key() == Some(k.as_slice()) {
+                    it.next();
+                }
+            }
+            (Some(k), true) => {
+                it.seek_for_prev(k);
+                if it.key() == Some(k.as_slice()) {
+                    it.prev();
+                }
+            }
+            (None, false) => it.seek(&prefix),
+            (None, true) => match prefix_successor(&prefix) {
+                Some(succ) => {
+                    it.seek_for_prev(&succ);
+                    if it.key() == Some(succ.as_slice()) {
+                        it.prev();
+                    }
+                }
+                None => it.seek_to_last(),
+            },
+        }
+        let mut page = Page::default();
+        let mut seen = HashSet::new();
+        let mut scanned = 0usize;
+        let mut last_key: Option<Vec<u8>> = None;
+        while it.valid() {
+            let key = it.key().expect("valid iterator has a key");
+            if !key.starts_with(&prefix) {
+                last_key = None;
+                break;
+            }
+            if scanned >= QUERY_SCAN_MAX || page.ids.len() >= q.limit {
+                break;
+            }
+            scanned += 1;
+            let id = match index {
+                Index::Hs => keys::decode_hs_key(key).map(|(_, _, id)| id),
+                Index::Feed => it.value().and_then(|v| v.try_into().ok()).map(DocumentId),
+                Index::From => keys::decode_from_key(key).map(|(_, id)| id),
+                Index::Type | Index::Time => {
+                    key.get(key.len().saturating_sub(32)..).and_then(|b| b.try_into().ok()).map(DocumentId)
+                }
+            }
+            .ok_or_else(|| self.corrupt("index key"))?;
+            last_key = Some(key.to_vec());
+            if seen.insert(id) && self.matches(q, &id)? {
+                page.ids.push(id);
+            }
+            if newest_first {
+                it.prev();
+            } else {
+                it.next();
+            }
+        }
+        it.status().map_err(StoreError::from)?;
+        if it.valid() {
+            page.next_cursor = last_key.map(|k| encode_cursor(index, &k));
+        }
+        Ok(page)
+    }
+
+    fn matches(&self, q: &Query, id: &DocumentId) -> Result<bool, StoreError> {
+        let Some(bytes) = self.get(id)? else { return Ok(false) };
+        let doc = decode(&bytes).map_err(|_| self.corrupt("stored document"))?;
+        let h: &Header = &doc.header;
+        if q.doc_type.as_ref().is_some_and(|t| *t != h.doc_type)
+            || q.publisher.as_ref().is_some_and(|p| *p != h.publisher)
+            || q.issued_since_ms.is_some_and(|t| h.issued_at_ms < t)
+        {
+            return Ok(false);
+        }
+        if let Some((edition, prefix)) = &q.hs {
+            if !h.subjects.iter().any(|s| s.edition == *edition && s.code.as_str().starts_with(prefix.as_str())) {
+                return Ok(false);
+            }
+        }
+        if let Some(day) = q.in_force_on {
+            if !self.in_force(h, id, day)? {
+                return Ok(false);
+            }
+        }
+        if let Some(text) = &q.text {
+            let body: serde_json::Value = serde_json::from_slice(doc.body()).unwrap_or_default();
+            let needle = text.to_lowercase();
+            let hit = body
+                .get("title")
+                .and_then(|t| t.as_object())
+                .is_some_and(|t| t.values().any(|v| v.as_str().is_some_and(|s| s.to_lowercase().contains(&needle))));
+            if !hit {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Whether a document is in force on `day`: its validity contains the day and no stored
+    /// supersede or withdraw act took effect on or before it.
+    pub fn in_force(&self, h: &Header, id: &DocumentId, day: NaiveDate) -> Result<bool, StoreError> {
+        // Lifecycle acts act on other documents; they are not themselves rules in force.
+        if h.doc_type.as_str().starts_with("lifecycle.") || h.validity.is_empty() || !h.validity.contains(day) {
+            return Ok(false);
+        }
+        for (kind, act_id) in self.referrers(id)? {
+            if !kind.ends_force() {
+                continue;
+            }
+            let Some(act) = self.get(&act_id)? else { continue };
+            let act = decode(&act).map_err(|_| self.corrupt("stored document"))?;
+            if act.header.validity.from.is_some_and(|from| from <= day) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}

@@ -1,0 +1,145 @@
+//! The write path: feed position checks and one atomic, durable write batch per commit.
+
+use std::collections::HashMap;
+
+use rocksdb::{WriteBatch, WriteOptions};
+
+use super::keys::{self, HeadValue};
+use super::{Store, StoreError};
+use crate::document::{date_to_days_opt, DocumentId, OrgId, Seq};
+use crate::ingest::CheckedDocument;
+
+/// What happened to one document handed to [`Store::commit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum IngestOutcome {
+    /// Appended to its feed and indexed.
+    Stored,
+    /// Already held at that position: nothing written.
+    Duplicate,
+    /// A different validly signed entry already holds that position: both are kept as
+    /// evidence and the feed is frozen past its head.
+    Forked { seq: Seq },
+}
+
+/// Why a valid document cannot take its claimed feed position. Nothing is written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FeedError {
+    #[error(
+        "{publisher} feed gap: next position is {expected}, document is at {found}; fetch the missing entries first"
+    )]
+    Gap { publisher: OrgId, expected: Seq, found: Seq },
+    #[error("{publisher} #{seq} names a predecessor that is not the entry held at #{prev_seq}")]
+    PrevMismatch { publisher: OrgId, seq: Seq, prev_seq: Seq },
+    #[error("{publisher} feed is frozen after a fork at #{forked_at}; nothing past its head is accepted until the charter resolves it")]
+    Frozen { publisher: OrgId, forked_at: Seq },
+}
+
+impl FeedError {
+    /// A stable machine-readable reason.
+    pub fn code(&self) -> &'static str {
+        match self {
+            FeedError::Gap { .. } => "feed_gap",
+            FeedError::PrevMismatch { .. } => "prev_mismatch",
+            FeedError::Frozen { .. } => "feed_frozen",
+        }
+    }
+}
+
+impl Store {
+    /// Appends checked documents to their feeds in one atomic write batch, synced to disk
+    /// before returning when `sync` is set (publish and every acknowledged ingest set it).
+    ///
+    /// Documents are applied in order, so a batch may carry consecutive entries of one feed.
+    /// Returns one result per document; a rejected document writes nothing.
+    pub fn commit(
+        &self,
+        docs: &[CheckedDocument],
+        sync: bool,
+    ) -> Result<Vec<Result<IngestOutcome, FeedError>>, StoreError> {
+        let _writer = self.write_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut batch = WriteBatch::default();
+        // Heads and positions written earlier in this batch, which RocksDB cannot yet see.
+        let mut heads: HashMap<OrgId, Option<HeadValue>> = HashMap::new();
+        let mut positions: HashMap<(OrgId, Seq), DocumentId> = HashMap::new();
+        let mut results = Vec::with_capacity(docs.len());
+        for checked in docs {
+            let doc = checked.doc();
+            let h = &doc.header;
+            let head = match heads.get(&h.publisher) {
+                Some(head) => *head,
+                None => {
+                    let head = self.head(&h.publisher)?;
+                    heads.insert(h.publisher.clone(), head);
+                    head
+                }
+            };
+            let next = head.map_or(Seq::FIRST, |hv| hv.seq.next());
+            let result = if h.seq < next {
+                let held = match positions.get(&(h.publisher.clone(), h.seq)) {
+                    Some(id) => Some(*id),
+                    None => self.feed_entry(&h.publisher, h.seq)?,
+                };
+                let held = held.ok_or_else(|| self.corrupt("feed entry below head"))?;
+                if held == doc.id {
+                    Ok(IngestOutcome::Duplicate)
+                } else {
+                    let fork_key = keys::fork_key(&h.publisher, h.seq, &doc.id);
+                    batch.put_cf(self.cf(keys::CF_FORKS), fork_key, &doc.bytes);
+                    let mut hv = head.expect("a position below next implies a head");
+                    if hv.forked_at.is_none_or(|f| h.seq < f) {
+                        hv.forked_at = Some(h.seq);
+                    }
+                    batch.put_cf(self.cf(keys::CF_HEADS), keys::head_key(&h.publisher), hv.encode());
+                    heads.insert(h.publisher.clone(), Some(hv));
+                    Ok(IngestOutcome::Forked { seq: h.seq })
+                }
+            } else if let Some(forked_at) = head.and_then(|hv| hv.forked_at) {
+                Err(FeedError::Frozen { publisher: h.publisher.clone(), forked_at })
+            } else if h.seq > next {
+                Err(FeedError::Gap { publisher: h.publisher.clone(), expected: next, found: h.seq })
+            } else if head.is_some_and(|hv| hv.id != h.prev) {
+                Err(FeedError::PrevMismatch { publisher: h.publisher.clone(), seq: h.seq, prev_seq: Seq(h.seq.0 - 1) })
+            } else {
+                self.put_document(&mut batch, checked);
+                let hv = HeadValue { seq: h.seq, id: doc.id, forked_at: None };
+                batch.put_cf(self.cf(keys::CF_HEADS), keys::head_key(&h.publisher), hv.encode());
+                heads.insert(h.publisher.clone(), Some(hv));
+                positions.insert((h.publisher.clone(), h.seq), doc.id);
+                Ok(IngestOutcome::Stored)
+            };
+            results.push(result);
+        }
+        if !batch.is_empty() {
+            let mut wo = WriteOptions::default();
+            wo.set_sync(sync);
+            self.db.write_opt(batch, &wo)?;
+        }
+        Ok(results)
+    }
+
+    /// Adds a document and every index entry for it to `batch`.
+    fn put_document(&self, batch: &mut WriteBatch, checked: &CheckedDocument) {
+        let doc = checked.doc();
+        let h = &doc.header;
+        let id = &doc.id;
+        batch.put_cf(self.cf(keys::CF_DOCS), id.0, &doc.bytes);
+        batch.put_cf(self.cf(keys::CF_FEEDS), keys::feed_key(&h.publisher, h.seq), id.0);
+        batch.put_cf(self.cf(keys::CF_IDX_TYPE), keys::type_key(&h.doc_type, h.issued_at_ms, id), []);
+        batch.put_cf(self.cf(keys::CF_IDX_TIME), keys::time_key(h.issued_at_ms, id), []);
+        for s in &h.subjects {
+            batch.put_cf(self.cf(keys::CF_IDX_HS), keys::hs_key(s.edition, &s.code, id), []);
+        }
+        if let Some(from) = h.validity.from {
+            let to = date_to_days_opt(h.validity.to);
+            batch.put_cf(
+                self.cf(keys::CF_IDX_FROM),
+                keys::from_key(crate::document::date_to_days(from), id),
+                keys::from_value(to),
+            );
+        }
+        for r in &h.references {
+            batch.put_cf(self.cf(keys::CF_IDX_REFS), keys::refs_key(&r.target, r.kind, id), []);
+        }
+    }
+}

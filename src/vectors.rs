@@ -1,0 +1,261 @@
+//! Test vectors for the document format: made deterministically from fixed seeds, checked
+//! into `tests/vectors/documents.json`, and compared with a fresh generation by the tests, so
+//! the file, this code and docs/PROTOCOL.md cannot drift apart.
+
+use ed25519_dalek::SigningKey;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::authority::{Keyring, Organization};
+use crate::config::network_id;
+use crate::doctype::{project, DocType};
+use crate::document::envelope_for_vectors::encode_and_sign_in_domain;
+use crate::document::{
+    encode_and_sign, DocumentId, Header, OrgId, Seq, SignedDocument, TypeName, DOCUMENT_DOMAIN, FORMAT_VERSION,
+};
+
+/// Network name used by every vector.
+pub const VECTOR_NETWORK: &str = "entrepot-test-vectors";
+/// Issue time of every vector: 2024-07-01T00:00:00Z.
+const ISSUED_AT_MS: i64 = 1_719_792_000_000;
+
+/// The signing key derived from a label: SHA-256 of `"entrepot test vector key " || label`.
+pub fn vector_key(label: &str) -> SigningKey {
+    let seed: [u8; 32] = Sha256::digest(format!("entrepot test vector key {label}").as_bytes()).into();
+    SigningKey::from_bytes(&seed)
+}
+
+fn header_for(org: &str, key: &SigningKey, ty: &str, body: &Value, seq: u64, prev: DocumentId) -> Header {
+    let doc_type = DocType::by_name(ty).expect("vector types are known");
+    let p = project(doc_type, body).expect("vector bodies project");
+    Header {
+        format_version: FORMAT_VERSION,
+        network_id: network_id(VECTOR_NETWORK),
+        doc_type: TypeName::new(ty).expect("type name"),
+        schema_version: doc_type.schema_version,
+        publisher: OrgId::new(org).expect("org id"),
+        key: key.verifying_key().to_bytes(),
+        seq: Seq(seq),
+        prev,
+        issued_at_ms: ISSUED_AT_MS,
+        validity: p.validity,
+        references: p.references,
+        subjects: p.subjects,
+    }
+}
+
+fn sign(header: &Header, body: &Value, key: &SigningKey) -> SignedDocument {
+    encode_and_sign(header, body.to_string().as_bytes(), key).expect("vector documents encode")
+}
+
+fn opinion_body() -> Value {
+    json!({
+        "title": { "en": "Classification of an unmanned aircraft with a camera", "fr": "Classement d'un aéronef sans pilote équipé d'une caméra" },
+        "reference": "HSC/66/2020/1",
+        "product": { "description": { "en": "Quadcopter of a weight of 0.9 kg, with a built-in camera, remotely controlled." } },
+        "classification": { "edition": "HS2022", "code": "8806.22" },
+        "cites": [{ "edition": "HS2022", "code": "8525.89" }],
+        "gir": ["1", "6"],
+        "reasons": { "en": "Heading 8806 covers unmanned aircraft; the camera does not give the whole its essential character." },
+        "validity": { "from": "2022-01-01" }
+    })
+}
+
+fn amendment_body() -> Value {
+    json!({
+        "title": { "en": "HS2022 amendment: new heading 8549 (electrical and electronic waste)" },
+        "recommendation": { "reference": "Article 16 Recommendation amending the Nomenclature (HS2022 cycle)", "notified": "2019-07-04" },
+        "edition_from": "HS2017",
+        "edition_to": "HS2022",
+        "set_number": 1,
+        "entry_into_force": "2022-01-01",
+        "validity": { "from": "2022-01-01" },
+        "operations": [
+            { "op": "insert", "target": { "kind": "heading", "code": "8549" },
+              "text": { "en": "Electrical and electronic waste and scrap." } }
+        ]
+    })
+}
+
+fn hex_of(doc: &SignedDocument) -> Value {
+    json!({
+        "envelope": hex::encode(&doc.bytes),
+        "id": doc.id.to_hex(),
+        "signature": hex::encode(doc.signature()),
+        "signed_part_len": doc.signed_part().len(),
+    })
+}
+
+fn invalid(name: &str, description: &str, bytes: &[u8], error: &str) -> Value {
+    json!({ "name": name, "description": description, "envelope": hex::encode(bytes), "error": error })
+}
+
+/// Byte offset of the key field in an envelope with these type and publisher names.
+fn key_offset(doc_type: &str, publisher: &str) -> usize {
+    8 + 1 + 32 + 1 + doc_type.len() + 2 + 1 + publisher.len()
+}
+
+/// Generates every vector as JSON.
+pub fn generate() -> Value {
+    let wco = vector_key("WCO");
+    let intruder = vector_key("intruder");
+    let wco_pub = hex::encode(wco.verifying_key().to_bytes());
+
+    let mut keyring = Keyring::default();
+    keyring
+        .insert(Organization {
+            id: OrgId::new("WCO").unwrap(),
+            name: "World Customs Organization".into(),
+            keys: vec![wco_pub.clone()],
+            types: None,
+        })
+        .expect("vector keyring");
+
+    let opinion = opinion_body();
+    let d1 = sign(&header_for("WCO", &wco, "classification.opinion", &opinion, 1, DocumentId::ZERO), &opinion, &wco);
+    let amendment = amendment_body();
+    let d2 = sign(&header_for("WCO", &wco, "hs.amendment", &amendment, 2, d1.id), &amendment, &wco);
+    let withdraw = json!({
+        "title": { "en": "Withdrawal of opinion HSC/66/2020/1" },
+        "target": d1.id.to_hex(),
+        "reason": { "en": "Superseded by the Explanatory Notes to heading 8806." },
+        "validity": { "from": "2024-07-01" }
+    });
+    let d3 = sign(&header_for("WCO", &wco, "lifecycle.withdraw", &withdraw, 3, d2.id), &withdraw, &wco);
+
+    let mut cases = Vec::new();
+    let b = &d1.bytes;
+    let body_start = d1.bytes.len() - 64 - d1.body().len();
+
+    let mut m = b.clone();
+    let i = body_start + d1.body().iter().position(|c| *c == b'Q').expect("body has a Q");
+    m[i] = b'q';
+    cases.push(invalid("body_altered", "one body byte changed after signing ('Q' to 'q')", &m, "bad_signature"));
+
+    let mut m = b.clone();
+    let n = m.len();
+    m[n - 1] ^= 0x01;
+    cases.push(invalid("signature_altered", "last signature bit flipped", &m, "bad_signature"));
+
+    // s + L: the same signature with a non-canonical scalar; verify_strict must refuse it.
+    let mut m = b.clone();
+    let l: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+    let s_start = n - 32;
+    let mut carry = 0u16;
+    for k in 0..32 {
+        let sum = m[s_start + k] as u16 + l[k] as u16 + carry;
+        m[s_start + k] = sum as u8;
+        carry = sum >> 8;
+    }
+    cases.push(invalid("non_canonical_s", "signature scalar S replaced by S + L (malleated)", &m, "bad_signature"));
+
+    let mut m = b.clone();
+    let k = key_offset("classification.opinion", "WCO");
+    m[k..k + 32].copy_from_slice(&[1u8].iter().chain([0u8; 31].iter()).copied().collect::<Vec<_>>());
+    cases.push(invalid("weak_key", "key replaced by the identity point (small order)", &m, "weak_key"));
+
+    let mut m = b.clone();
+    m.push(0);
+    cases.push(invalid("trailing_byte", "one zero byte appended after the signature", &m, "trailing_bytes"));
+
+    cases.push(invalid("truncated", "last byte of the signature removed", &b[..b.len() - 1], "truncated"));
+
+    let wrong_domain = encode_and_sign_in_domain(&d1.header, d1.body(), &wco, b"entrepot/charter/v1").expect("encode");
+    cases.push(invalid(
+        "wrong_domain",
+        "signed under the domain \"entrepot/charter/v1\" instead of \"entrepot/document/v1\"",
+        &wrong_domain.bytes,
+        "bad_signature",
+    ));
+
+    let mut other = d1.header.clone();
+    other.network_id = network_id("another-network");
+    let wrong_net = encode_and_sign(&other, d1.body(), &wco).expect("encode");
+    cases.push(invalid(
+        "wrong_network",
+        "validly signed for the network \"another-network\"",
+        &wrong_net.bytes,
+        "wrong_network",
+    ));
+
+    let mut m = b.clone();
+    m[0] = b'X';
+    cases.push(invalid("bad_magic", "first byte changed", &m, "bad_magic"));
+
+    let mut m = b.clone();
+    m[8] = 2;
+    cases.push(invalid("unsupported_version", "format version byte set to 2", &m, "unsupported_version"));
+
+    // The opinion has two subjects of six digits each; swapping them breaks canonical order.
+    let mut m = b.clone();
+    let subj_start = d1.signed_part().len() - d1.body().len() - 4 - 2 * 9;
+    let (first, second) = (m[subj_start..subj_start + 9].to_vec(), m[subj_start + 9..subj_start + 18].to_vec());
+    m[subj_start..subj_start + 9].copy_from_slice(&second);
+    m[subj_start + 9..subj_start + 18].copy_from_slice(&first);
+    cases.push(invalid("unsorted_subjects", "the two HS subjects swapped (not in canonical order)", &m, "bad_field"));
+
+    let mut h = d1.header.clone();
+    h.subjects.pop();
+    let mismatch = encode_and_sign(&h, d1.body(), &wco).expect("encode");
+    cases.push(invalid(
+        "header_mismatch",
+        "validly signed, but the header omits an HS subject the body cites",
+        &mismatch.bytes,
+        "header_mismatch",
+    ));
+
+    let mut bad_body = opinion.clone();
+    bad_body.as_object_mut().unwrap().remove("gir");
+    let schema_bad =
+        sign(&header_for("WCO", &wco, "classification.opinion", &opinion, 1, DocumentId::ZERO), &bad_body, &wco);
+    cases.push(invalid(
+        "schema_invalid",
+        "validly signed, but the body lacks the required 'gir'",
+        &schema_bad.bytes,
+        "schema_invalid",
+    ));
+
+    let mut h = d1.header.clone();
+    h.doc_type = TypeName::new("hs.tariff").unwrap();
+    let unknown = encode_and_sign(&h, d1.body(), &wco).expect("encode");
+    cases.push(invalid("unknown_type", "validly signed, of a type no schema defines", &unknown.bytes, "unknown_type"));
+
+    let mut h = header_for("WCO", &intruder, "classification.opinion", &opinion, 1, DocumentId::ZERO);
+    h.publisher = OrgId::new("WCO").unwrap();
+    let forged = sign(&h, &opinion, &intruder);
+    cases.push(invalid(
+        "key_not_in_keyring",
+        "validly signed as WCO by a key the keyring does not hold for WCO",
+        &forged.bytes,
+        "key_not_authorized",
+    ));
+
+    let valid: Vec<Value> = [
+        json!({ "name": "opinion_seq1", "type": "classification.opinion", "body": opinion, "seq": 1 }),
+        json!({ "name": "amendment_seq2", "type": "hs.amendment", "body": amendment, "seq": 2 }),
+        json!({ "name": "withdraw_seq3", "type": "lifecycle.withdraw", "body": withdraw, "seq": 3 }),
+    ]
+    .into_iter()
+    .zip([&d1, &d2, &d3])
+    .map(|(mut v, d)| {
+        v.as_object_mut().expect("object").extend(hex_of(d).as_object().expect("object").clone());
+        v
+    })
+    .collect();
+    json!({
+        "about": "entrepot document format test vectors; see docs/PROTOCOL.md. Regenerate with ENTREPOT_UPDATE_VECTORS=1 cargo test --release --test vectors.",
+        "network": { "name": VECTOR_NETWORK, "id": hex::encode(network_id(VECTOR_NETWORK)) },
+        "domain": String::from_utf8_lossy(DOCUMENT_DOMAIN),
+        "keyring": serde_json::from_str::<Value>(&keyring.to_json()).expect("keyring JSON"),
+        "keys": [{
+            "label": "WCO",
+            "seed": hex::encode(wco.to_bytes()),
+            "public": wco_pub,
+        }],
+        "valid": valid,
+        "invalid": cases,
+    })
+}

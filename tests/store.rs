@@ -1,0 +1,269 @@
+//! Feed and index behaviour of the store, driven through the ingest pipeline.
+
+mod common;
+
+use chrono::NaiveDate;
+use common::*;
+use entrepot::document::{decode, DocumentId, Edition, OrgId, Seq, TypeName};
+use entrepot::ingest::{IngestError, Ingestor, LifecycleError};
+use entrepot::store::{FeedError, IngestOutcome, Query, Store, StoreError};
+use serde_json::json;
+
+fn ids(bytes: &[Vec<u8>]) -> Vec<DocumentId> {
+    bytes.iter().map(|b| DocumentId::of_envelope(b)).collect()
+}
+
+fn outcomes(r: Vec<Result<IngestOutcome, IngestError>>) -> Vec<Result<IngestOutcome, String>> {
+    r.into_iter().map(|r| r.map_err(|e| e.code().to_owned())).collect()
+}
+
+#[test]
+fn a_feed_is_stored_in_order_and_reingesting_is_a_no_op() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &net()).unwrap();
+    let wco = key(1);
+    let ring = keyring(&[("WCO", &wco)]);
+    let ing = Ingestor { store: &store, network_id: net(), keyring: &ring, sync: true };
+    let docs = feed(&(0..5).map(|i| opinion(i, "8806.22")).collect::<Vec<_>>(), "WCO", &wco);
+    let r = ing.ingest(docs.clone()).unwrap();
+    assert!(r.iter().all(|r| *r.as_ref().unwrap() == IngestOutcome::Stored));
+    let head = store.head(&org("WCO")).unwrap().unwrap();
+    assert_eq!(head.seq, Seq(5));
+    assert_eq!(head.id, ids(&docs)[4]);
+    assert_eq!(store.document_count().unwrap(), 5);
+
+    let again = ing.ingest(docs.clone()).unwrap();
+    assert!(again.iter().all(|r| *r.as_ref().unwrap() == IngestOutcome::Duplicate));
+    assert_eq!(store.document_count().unwrap(), 5);
+    assert_eq!(store.feed_range(&org("WCO"), Seq(2), 2, usize::MAX).unwrap(), docs[1..3].to_vec());
+    // The byte bound stops a range early but always returns at least one document.
+    assert_eq!(store.feed_range(&org("WCO"), Seq(1), 10, 1).unwrap().len(), 1);
+}
+
+#[test]
+fn a_gap_is_refused_and_stores_nothing_until_the_missing_entry_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &net()).unwrap();
+    let wco = key(1);
+    let ring = keyring(&[("WCO", &wco)]);
+    let ing = Ingestor { store: &store, network_id: net(), keyring: &ring, sync: true };
+    let docs = feed(&(0..3).map(|i| opinion(i, "0101.21")).collect::<Vec<_>>(), "WCO", &wco);
+    let r = ing.ingest(vec![docs[0].clone(), docs[2].clone()]).unwrap();
+    assert_eq!(outcomes(r), vec![Ok(IngestOutcome::Stored), Err("feed_gap".into())]);
+    assert_eq!(store.document_count().unwrap(), 1);
+    let r = ing.ingest(vec![docs[1].clone(), docs[2].clone()]).unwrap();
+    assert_eq!(outcomes(r), vec![Ok(IngestOutcome::Stored), Ok(IngestOutcome::Stored)]);
+}
+
+#[test]
+fn two_validly_signed_entries_at_one_position_are_a_fork_kept_as_evidence_and_freeze_the_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &net()).unwrap();
+    let wco = key(1);
+    let ring = keyring(&[("WCO", &wco)]);
+    let ing = Ingestor { store: &store, network_id: net(), keyring: &ring, sync: true };
+    let honest = feed(&(0..3).map(|i| opinion(i, "2404.11")).collect::<Vec<_>>(), "WCO", &wco);
+    let other = feed(&[opinion(0, "2404.11"), opinion(99, "2404.12")], "WCO", &wco);
+    assert_eq!(honest[0], other[0]);
+    ing.ingest(honest[..2].to_vec()).unwrap();
+    let r = ing.ingest(vec![other[1].clone()]).unwrap();
+    assert_eq!(outcomes(r), vec![Ok(IngestOutcome::Forked { seq: Seq(2) })]);
+    let forks = store.forks().unwrap();
+    assert_eq!(forks.len(), 1);
+    assert_eq!(forks[0].kept, DocumentId::of_envelope(&honest[1]));
+    assert_eq!(forks[0].conflicting, DocumentId::of_envelope(&other[1]));
+    let evidence = store.fork_evidence(&org("WCO"), Seq(2), &forks[0].conflicting).unwrap().unwrap();
+    assert_eq!(evidence, other[1]);
+    // The conflicting entry is evidence only: it is not a stored document.
+    assert!(!store.contains(&forks[0].conflicting).unwrap());
+    assert_eq!(store.head(&org("WCO")).unwrap().unwrap().forked_at, Some(Seq(2)));
+    let r = ing.ingest(vec![honest[2].clone()]).unwrap();
+    assert_eq!(outcomes(r), vec![Err("feed_frozen".into())]);
+    assert_eq!(store.document_count().unwrap(), 2);
+}
+
+#[test]
+fn an_entry_naming_another_predecessor_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &net()).unwrap();
+    let wco = key(1);
+    let ring = keyring(&[("WCO", &wco)]);
+    let ing = Ingestor { store: &store, network_id: net(), keyring: &ring, sync: true };
+    let a = feed(&[opinion(0, "0101.21"), opinion(1, "0101.21")], "WCO", &wco);
+    let b = feed(&[opinion(5, "0101.21"), opinion(6, "0101.21")], "WCO", &wco);
+    ing.ingest(vec![a[0].clone()]).unwrap();
+    let r = ing.ingest(vec![b[1].clone()]).unwrap();
+    assert!(matches!(&r[0], Err(IngestError::Feed(FeedError::PrevMismatch { .. }))));
+    assert_eq!(store.document_count().unwrap(), 1);
+}
+
+#[test]
+fn the_keyring_decides_who_may_publish_what() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &net()).unwrap();
+    let wco = key(1);
+    let stranger = key(9);
+    let mut ring = keyring(&[("WCO", &wco)]);
+    ring.insert(entrepot::authority::Organization {
+        id: org("FR"),
+        name: "France".into(),
+        keys: vec![hex::encode(key(2).verifying_key().to_bytes())],
+        types: Some(vec![TypeName::new("classification.ruling").unwrap()]),
+    })
+    .unwrap();
+    let ing = Ingestor { store: &store, network_id: net(), keyring: &ring, sync: true };
+    let unknown = feed(&[opinion(0, "0101.21")], "XX", &stranger);
+    let forged = feed(&[opinion(0, "0101.21")], "WCO", &stranger);
+    let not_permitted = feed(&[opinion(0, "0101.21")], "FR", &key(2));
+    let r = ing.ingest(vec![unknown[0].clone(), forged[0].clone(), not_permitted[0].clone()]).unwrap();
+    assert_eq!(
+        outcomes(r),
+        vec![Err("unknown_publisher".into()), Err("key_not_authorized".into()), Err("type_not_permitted".into())]
+    );
+    assert_eq!(store.document_count().unwrap(), 0);
+}
+
+#[test]
+fn only_the_publisher_of_a_document_may_withdraw_it_and_withdrawal_ends_its_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &net()).unwrap();
+    let (wco, wto) = (key(1), key(2));
+    let ring = keyring(&[("WCO", &wco), ("WTO", &wto)]);
+    let ing = Ingestor { store: &store, network_id: net(), keyring: &ring, sync: true };
+    let target = feed(&[opinion(0, "8549.11")], "WCO", &wco);
+    let target_id = DocumentId::of_envelope(&target[0]);
+    let withdraw = draft(
+        "lifecycle.withdraw",
+        json!({
+            "title": { "en": "Withdrawal" }, "target": target_id.to_hex(),
+            "reason": { "en": "Replaced by the Explanatory Notes." }, "validity": { "from": "2024-07-01" }
+        }),
+    );
+    // Before its target is held, an act waits; it is not stored.
+    let early = feed(std::slice::from_ref(&withdraw), "WTO", &wto);
+    let r = ing.ingest(early.clone()).unwrap();
+    assert!(matches!(&r[0], Err(IngestError::Lifecycle(LifecycleError::TargetMissing(_)))));
+    assert!(r[0].as_ref().unwrap_err().is_transient());
+
+    ing.ingest(target.clone()).unwrap();
+    let r = ing.ingest(early).unwrap();
+    assert_eq!(outcomes(r), vec![Err("lifecycle_not_entitled".into())]);
+
+    let query = |day: &str| Query {
+        in_force_on: Some(NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap()),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(store.query(&query("2024-06-30")).unwrap().ids, vec![target_id]);
+
+    let own = sign_after(&store, "WCO", &wco, &withdraw);
+    let r = ing.ingest(vec![own]).unwrap();
+    assert_eq!(outcomes(r), vec![Ok(IngestOutcome::Stored)]);
+    assert_eq!(store.query(&query("2024-06-30")).unwrap().ids, vec![target_id]);
+    assert!(store.query(&query("2024-07-01")).unwrap().ids.is_empty());
+    assert!(store.query(&query("2021-12-31")).unwrap().ids.is_empty(), "before its validity");
+    let refs = store.referrers(&target_id).unwrap();
+    assert_eq!(refs.len(), 1);
+}
+
+/// Signs one draft as the next entry of `publisher`'s feed in `store`.
+fn sign_after(
+    store: &Store,
+    publisher: &str,
+    k: &ed25519_dalek::SigningKey,
+    d: &entrepot::hsdata::DraftDocument,
+) -> Vec<u8> {
+    let head = store.head(&org(publisher)).unwrap().unwrap();
+    entrepot::bench::sign_feed(std::slice::from_ref(d), &org(publisher), k, &net(), head.seq.next(), head.id).remove(0)
+}
+
+#[test]
+fn queries_filter_by_hs_prefix_type_publisher_and_text_and_pages_cover_everything_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &net()).unwrap();
+    let (wco, fr) = (key(1), key(2));
+    let ring = keyring(&[("WCO", &wco), ("FR", &fr)]);
+    let ing = Ingestor { store: &store, network_id: net(), keyring: &ring, sync: true };
+    let codes = ["8549.11", "8549.21", "8806.22", "0309.10", "8549.91"];
+    let wco_docs = feed(&codes.iter().enumerate().map(|(i, c)| opinion(i, c)).collect::<Vec<_>>(), "WCO", &wco);
+    let fr_docs = feed(&(0..30).map(|i| opinion(100 + i, "8549.12")).collect::<Vec<_>>(), "FR", &fr);
+    ing.ingest(wco_docs.clone()).unwrap();
+    ing.ingest(fr_docs.clone()).unwrap();
+    let hs = |prefix: &str| Query {
+        hs: Some((Edition::parse("HS2022").unwrap(), prefix.into())),
+        limit: 100,
+        ..Default::default()
+    };
+    assert_eq!(store.query(&hs("85")).unwrap().ids.len(), 33);
+    assert_eq!(store.query(&hs("8549")).unwrap().ids.len(), 33);
+    assert_eq!(store.query(&hs("854911")).unwrap().ids, vec![DocumentId::of_envelope(&wco_docs[0])]);
+    assert_eq!(store.query(&hs("88")).unwrap().ids.len(), 1);
+    assert!(store.query(&hs("97")).unwrap().ids.is_empty());
+    let other_edition =
+        Query { hs: Some((Edition::parse("HS2017").unwrap(), "85".into())), limit: 10, ..Default::default() };
+    assert!(store.query(&other_edition).unwrap().ids.is_empty(), "codes are keyed by edition");
+
+    let by_pub = Query { publisher: Some(OrgId::new("WCO").unwrap()), limit: 100, ..Default::default() };
+    let got = store.query(&by_pub).unwrap().ids;
+    let mut want = ids(&wco_docs);
+    want.reverse();
+    assert_eq!(got, want, "a publisher's documents, newest first");
+
+    let text = Query { text: Some("OPINION 3 ON".into()), limit: 100, ..Default::default() };
+    assert_eq!(store.query(&text).unwrap().ids, vec![DocumentId::of_envelope(&wco_docs[3])]);
+
+    let hs_and_pub = Query { publisher: Some(OrgId::new("FR").unwrap()), ..hs("8549") };
+    assert_eq!(store.query(&hs_and_pub).unwrap().ids.len(), 30);
+
+    // Pages of 7 over 35 documents: every document exactly once.
+    let mut all = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.query(&Query { limit: 7, cursor: cursor.clone(), ..Default::default() }).unwrap();
+        all.extend(page.ids);
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    all.sort();
+    let mut expected = ids(&wco_docs);
+    expected.extend(ids(&fr_docs));
+    expected.sort();
+    assert_eq!(all, expected);
+
+    let bad_cursor = Query { limit: 7, cursor: Some("zz".into()), ..Default::default() };
+    assert!(store.query(&bad_cursor).is_err());
+    assert!(store.query(&Query { limit: 0, ..Default::default() }).is_err());
+}
+
+#[test]
+fn a_store_remembers_its_documents_and_refuses_another_network_or_an_unknown_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let wco = key(1);
+    let ring = keyring(&[("WCO", &wco)]);
+    let docs = feed(&[opinion(0, "0101.21")], "WCO", &wco);
+    {
+        let store = Store::open(dir.path(), &net()).unwrap();
+        Ingestor { store: &store, network_id: net(), keyring: &ring, sync: true }.ingest(docs.clone()).unwrap();
+    }
+    let store = Store::open(dir.path(), &net()).unwrap();
+    let stored = store.get(&DocumentId::of_envelope(&docs[0])).unwrap().unwrap();
+    assert_eq!(stored, docs[0], "stored verbatim");
+    assert_eq!(decode(&stored).unwrap().header.seq, Seq(1));
+    drop(store);
+
+    let err = Store::open(dir.path(), &entrepot::config::network_id("elsewhere")).err().unwrap();
+    assert!(matches!(err, StoreError::WrongNetwork { .. }), "{err}");
+
+    // A store written by a future build.
+    {
+        let cfs = entrepot::store::keys::ALL_CFS;
+        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), cfs).unwrap();
+        let meta = db.cf_handle("meta").unwrap();
+        db.put_cf(meta, b"format_version", 99u32.to_be_bytes()).unwrap();
+    }
+    let err = Store::open(dir.path(), &net()).err().unwrap();
+    assert!(matches!(err, StoreError::UnknownFormat { found: 99, .. }), "{err}");
+    assert!(err.to_string().contains("format version 99"));
+}

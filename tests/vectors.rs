@@ -1,0 +1,72 @@
+//! The checked-in test vectors agree with this build: regenerating gives the same file, every
+//! valid vector verifies with its stated id and signature, and every invalid vector is refused
+//! with its stated error.
+
+use entrepot::authority::Keyring;
+use entrepot::document::{decode, verify, DocumentId};
+use entrepot::ingest::check;
+use serde_json::Value;
+
+const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/documents.json");
+
+fn load() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(PATH).expect("tests/vectors/documents.json exists")).unwrap()
+}
+
+#[test]
+fn checked_in_vectors_equal_a_fresh_generation() {
+    let fresh = entrepot::vectors::generate();
+    if std::env::var_os("ENTREPOT_UPDATE_VECTORS").is_some() {
+        std::fs::write(PATH, serde_json::to_string_pretty(&fresh).unwrap() + "\n").unwrap();
+    }
+    assert_eq!(
+        load(),
+        fresh,
+        "the format changed: regenerate with ENTREPOT_UPDATE_VECTORS=1 and update docs/PROTOCOL.md"
+    );
+}
+
+fn network(v: &Value) -> [u8; 32] {
+    hex::decode(v["network"]["id"].as_str().unwrap()).unwrap().try_into().unwrap()
+}
+
+fn keyring(v: &Value) -> Keyring {
+    Keyring::from_json(&v["keyring"].to_string()).unwrap()
+}
+
+#[test]
+fn every_valid_vector_verifies_with_its_id_and_signature() {
+    let v = load();
+    let net = network(&v);
+    let ring = keyring(&v);
+    let valid = v["valid"].as_array().unwrap();
+    assert_eq!(valid.len(), 3);
+    let mut prev = DocumentId::ZERO;
+    for case in valid {
+        let bytes = hex::decode(case["envelope"].as_str().unwrap()).unwrap();
+        let doc = decode(&bytes).unwrap();
+        assert_eq!(doc.id.to_hex(), case["id"].as_str().unwrap(), "{}", case["name"]);
+        assert_eq!(hex::encode(doc.signature()), case["signature"].as_str().unwrap());
+        assert_eq!(doc.header.seq.0, case["seq"].as_u64().unwrap());
+        assert_eq!(doc.header.prev, prev, "feed chain");
+        let body: Value = serde_json::from_slice(doc.body()).unwrap();
+        assert_eq!(body, case["body"]);
+        verify(doc.clone(), &net).unwrap();
+        check(bytes, &net, &ring).unwrap_or_else(|e| panic!("{}: {e}", case["name"]));
+        prev = doc.id;
+    }
+}
+
+#[test]
+fn every_invalid_vector_is_refused_with_its_error() {
+    let v = load();
+    let net = network(&v);
+    let ring = keyring(&v);
+    let invalid = v["invalid"].as_array().unwrap();
+    assert!(invalid.len() >= 14);
+    for case in invalid {
+        let bytes = hex::decode(case["envelope"].as_str().unwrap()).unwrap();
+        let err = check(bytes, &net, &ring).err().unwrap_or_else(|| panic!("{} was accepted", case["name"]));
+        assert_eq!(err.code(), case["error"].as_str().unwrap(), "{}: {err}", case["name"]);
+    }
+}
