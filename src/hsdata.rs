@@ -291,10 +291,15 @@ pub fn correlation_documents(data: &HsData) -> Vec<DraftDocument> {
 /// `n` classification rulings of about 1.4 KB, each on a real HS2022 subheading with its
 /// chapter, heading and subheading texts, cycling through the subheadings.
 pub fn ruling_documents(data: &HsData, n: usize, issuer: &str) -> Vec<DraftDocument> {
+    ruling_documents_from(data, 0, n, issuer)
+}
+
+/// Rulings number `first + 1` to `first + n` of the sequence [`ruling_documents`] makes.
+pub fn ruling_documents_from(data: &HsData, first: usize, n: usize, issuer: &str) -> Vec<DraftDocument> {
     let subheadings: Vec<&NomEntry> =
         data.hs2022.iter().filter(|e| e.level == 6 && !e.code.starts_with("99")).collect();
     let describe = |code: &str| data.hs2022.iter().find(|e| e.code == code).map_or("", |e| e.description.as_str());
-    (0..n)
+    (first..first + n)
         .map(|i| {
             let sub = subheadings[i % subheadings.len()];
             let heading = &sub.code[..4];

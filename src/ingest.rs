@@ -8,8 +8,6 @@
 
 use std::collections::HashMap;
 
-use rayon::prelude::*;
-
 use crate::authority::{AuthorityError, Keyring};
 use crate::doctype::{check_document, TypeError};
 use crate::document::{
@@ -113,8 +111,75 @@ impl Ingestor<'_> {
     }
 
     fn ingest_batch(&self, envelopes: Vec<Vec<u8>>) -> Result<Vec<Result<IngestOutcome, IngestError>>, StoreError> {
-        let checked: Vec<Result<CheckedDocument, IngestError>> =
-            envelopes.into_par_iter().map(|bytes| check(bytes, &self.network_id, self.keyring)).collect();
+        let checked = self.check_batch(envelopes);
+        self.commit_checked(checked)
+    }
+
+    /// Ingests a stream of batches with checking and committing overlapped: while one batch is
+    /// committed (one writer), the next is verified on the other cores. `on_batch` receives
+    /// each batch's envelopes and results, in order. Batches larger than
+    /// [`INGEST_BATCH_MAX`] are refused by splitting them first.
+    pub fn ingest_pipelined<I, F>(&self, batches: I, mut on_batch: F) -> Result<(), StoreError>
+    where
+        I: Iterator<Item = Vec<Vec<u8>>> + Send,
+        F: FnMut(Vec<Vec<u8>>, Vec<Result<IngestOutcome, IngestError>>),
+    {
+        type Checked = (Vec<Vec<u8>>, Vec<Result<CheckedDocument, IngestError>>);
+        // Two batches checked ahead of the committer: enough to keep both stages busy, and a
+        // bound on the memory held between them.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Checked>(2);
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                for batch in batches {
+                    for chunk in batch.chunks(INGEST_BATCH_MAX) {
+                        let checked = self.check_batch(chunk.to_vec());
+                        if tx.send((chunk.to_vec(), checked)).is_err() {
+                            return; // the committer stopped on a store error
+                        }
+                    }
+                }
+            });
+            for (envelopes, checked) in rx {
+                on_batch(envelopes, self.commit_checked(checked)?);
+            }
+            Ok(())
+        })
+    }
+
+    /// The pure checks of a batch, in parallel: one scoped thread per core, each taking a
+    /// contiguous share. (Scoped threads rather than a pool: idle pool workers spin, and on a
+    /// two-core machine that spinning takes cycles from the committer.)
+    fn check_batch(&self, envelopes: Vec<Vec<u8>>) -> Vec<Result<CheckedDocument, IngestError>> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(envelopes.len().max(1));
+        if threads <= 1 || envelopes.len() < 16 {
+            return envelopes.into_iter().map(|bytes| check(bytes, &self.network_id, self.keyring)).collect();
+        }
+        let share = envelopes.len().div_ceil(threads);
+        let mut shares: Vec<Vec<Vec<u8>>> = Vec::with_capacity(threads);
+        let mut rest = envelopes;
+        while !rest.is_empty() {
+            let tail = rest.split_off(rest.len().min(share));
+            shares.push(rest);
+            rest = tail;
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = shares
+                .into_iter()
+                .map(|share| {
+                    scope.spawn(move || {
+                        share.into_iter().map(|bytes| check(bytes, &self.network_id, self.keyring)).collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().expect("checking does not panic")).collect()
+        })
+    }
+
+    /// Lifecycle entitlement, feed position and the atomic commit of one checked batch.
+    fn commit_checked(
+        &self,
+        checked: Vec<Result<CheckedDocument, IngestError>>,
+    ) -> Result<Vec<Result<IngestOutcome, IngestError>>, StoreError> {
         let mut results: Vec<Option<Result<IngestOutcome, IngestError>>> = Vec::with_capacity(checked.len());
         let mut to_commit = Vec::with_capacity(checked.len());
         let mut slots = Vec::with_capacity(checked.len());
