@@ -54,6 +54,68 @@ pub struct Config {
     /// Path of the RocksDB directory.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// Peer-to-peer networking.
+    #[serde(default)]
+    pub p2p: P2pConfig,
+    /// What this node replicates.
+    #[serde(default)]
+    pub replication: ReplicationConfig,
+    /// The HTTP API and web page.
+    #[serde(default)]
+    pub http: HttpConfig,
+}
+
+/// `[p2p]`: libp2p settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct P2pConfig {
+    /// Multiaddresses to listen on.
+    pub listen: Vec<String>,
+    /// Peers to dial at start, as multiaddresses ending in `/p2p/PEER_ID`.
+    pub bootstrap: Vec<String>,
+    /// Discover peers on the local network with mDNS (for labs and LANs only).
+    pub mdns: bool,
+    /// The node's libp2p identity key (ed25519 secret, hex), distinct from any signing key.
+    pub identity: PathBuf,
+}
+
+impl Default for P2pConfig {
+    fn default() -> Self {
+        P2pConfig {
+            listen: vec!["/ip4/0.0.0.0/tcp/4001".into()],
+            bootstrap: Vec::new(),
+            mdns: false,
+            identity: "keys/node.key".into(),
+        }
+    }
+}
+
+/// `[replication]`: filtered replication. Empty lists mean everything.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplicationConfig {
+    /// Only these publishers' feeds.
+    pub publishers: Vec<OrgId>,
+    /// Only documents of these types.
+    pub types: Vec<TypeName>,
+}
+
+/// `[http]`: the HTTP API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Socket address to listen on; loopback by default.
+    pub listen: String,
+    /// File holding the bearer token that POST requests (publishing) must present.
+    pub token_file: PathBuf,
+    /// Whether reading needs the token too (`false`: reads are open to whoever reaches the port).
+    pub read_requires_token: bool,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { listen: "127.0.0.1:8080".into(), token_file: "keys/api.token".into(), read_requires_token: false }
+    }
 }
 
 fn default_keyring() -> PathBuf {
@@ -107,6 +169,24 @@ pub struct InitOptions<'a> {
     pub network: &'a str,
     /// `Some` for a publishing node: its organization id and display name.
     pub organization: Option<(OrgId, String)>,
+    /// libp2p listen multiaddress.
+    pub p2p_listen: &'a str,
+    /// HTTP listen socket address.
+    pub http_listen: &'a str,
+    /// Bootstrap peers (multiaddresses with `/p2p/PEER_ID`).
+    pub bootstrap: &'a [String],
+}
+
+impl Default for InitOptions<'_> {
+    fn default() -> Self {
+        InitOptions {
+            network: "entrepot-local",
+            organization: None,
+            p2p_listen: "/ip4/0.0.0.0/tcp/4001",
+            http_listen: "127.0.0.1:8080",
+            bootstrap: &[],
+        }
+    }
 }
 
 fn write(path: &Path, contents: &str) -> Result<(), ConfigError> {
@@ -127,6 +207,17 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Node, ConfigError> {
         });
     }
     std::fs::create_dir_all(dir).map_err(|source| ConfigError::Write { path: dir.to_owned(), source })?;
+    let keys_dir = dir.join("keys");
+    std::fs::create_dir_all(&keys_dir).map_err(|source| ConfigError::Write { path: keys_dir.clone(), source })?;
+    // The node's libp2p identity and the API token: secrets of this node, not of its organization.
+    let identity = SigningKey::generate(&mut rand::rngs::OsRng);
+    let identity_path = keys_dir.join("node.key");
+    write(&identity_path, &format!("{}\n", hex::encode(identity.to_bytes())))?;
+    restrict_permissions(&identity_path)?;
+    let token: [u8; 32] = rand::random();
+    let token_path = keys_dir.join("api.token");
+    write(&token_path, &format!("{}\n", hex::encode(token)))?;
+    restrict_permissions(&token_path)?;
     let mut keyring = Keyring::default();
     let publishing = match &opts.organization {
         Some((org, name)) => {
@@ -163,7 +254,7 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Node, ConfigError> {
          \n\
          # The network this node belongs to. All nodes of a network use the same name; the network\n\
          # id signed into every document is SHA-256(\"entrepot/network/v1\" 0x00 name).\n\
-         network = \"{network}\"\n\
+         network = {network}\n\
          \n\
          {publishing}\
          \n\
@@ -172,11 +263,41 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Node, ConfigError> {
          keyring = \"keyring.json\"\n\
          \n\
          # The RocksDB store.\n\
-         data_dir = \"db\"\n",
-        network = opts.network,
+         data_dir = \"db\"\n\
+         \n\
+         [p2p]\n\
+         # Multiaddresses to listen on for peers.\n\
+         listen = [{p2p_listen}]\n\
+         # Peers to dial at start: multiaddresses ending in /p2p/PEER_ID.\n\
+         bootstrap = [{bootstrap}]\n\
+         # Discover peers on the local network with mDNS (labs and LANs only).\n\
+         mdns = false\n\
+         # This node's libp2p identity (not an organization signing key).\n\
+         identity = \"keys/node.key\"\n\
+         \n\
+         [replication]\n\
+         # Replicate only these publishers' feeds and these document types; empty means all.\n\
+         publishers = []\n\
+         types = []\n\
+         \n\
+         [http]\n\
+         # The HTTP API and web page. Loopback by default: put a TLS proxy in front to expose it.\n\
+         listen = {http_listen}\n\
+         # Bearer token required to publish (POST), and to read when read_requires_token is true.\n\
+         token_file = \"keys/api.token\"\n\
+         read_requires_token = false\n",
+        network = toml_str(opts.network),
+        p2p_listen = toml_str(opts.p2p_listen),
+        http_listen = toml_str(opts.http_listen),
+        bootstrap = opts.bootstrap.iter().map(|b| toml_str(b)).collect::<Vec<_>>().join(", "),
     );
     write(&config_path, &text)?;
     open(dir)
+}
+
+/// A TOML string literal, quoted and escaped.
+fn toml_str(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
 }
 
 #[cfg(unix)]

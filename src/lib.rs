@@ -10,6 +10,7 @@ pub mod document;
 pub mod hsdata;
 pub mod ingest;
 pub mod publish;
+pub mod service;
 pub mod store;
 pub mod vectors;
 

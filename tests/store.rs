@@ -32,6 +32,12 @@ fn a_feed_is_stored_in_order_and_reingesting_is_a_no_op() {
     assert_eq!(head.id, ids(&docs)[4]);
     assert_eq!(store.document_count().unwrap(), 5);
 
+    let arrivals = store.arrivals_after(0, 100).unwrap();
+    assert_eq!(arrivals.iter().map(|(n, _)| *n).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(arrivals.iter().map(|(_, id)| *id).collect::<Vec<_>>(), ids(&docs));
+    assert_eq!(store.arrivals_after(3, 100).unwrap().len(), 2);
+    assert_eq!(store.last_arrival(), 5);
+
     let again = ing.ingest(docs.clone()).unwrap();
     assert!(again.iter().all(|r| *r.as_ref().unwrap() == IngestOutcome::Duplicate));
     assert_eq!(store.document_count().unwrap(), 5);
@@ -251,6 +257,7 @@ fn a_store_remembers_its_documents_and_refuses_another_network_or_an_unknown_for
     let stored = store.get(&DocumentId::of_envelope(&docs[0])).unwrap().unwrap();
     assert_eq!(stored, docs[0], "stored verbatim");
     assert_eq!(decode(&stored).unwrap().header.seq, Seq(1));
+    assert_eq!(store.last_arrival(), 1, "the arrival counter survives a reopen");
     drop(store);
 
     let err = Store::open(dir.path(), &entrepot::config::network_id("elsewhere")).err().unwrap();

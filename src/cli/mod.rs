@@ -40,6 +40,15 @@ enum Command {
         /// Network name; every node of one network uses the same.
         #[arg(long, default_value = "entrepot-local")]
         network: String,
+        /// libp2p listen multiaddress.
+        #[arg(long, default_value = "/ip4/0.0.0.0/tcp/4001")]
+        p2p_listen: String,
+        /// HTTP API listen address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http_listen: String,
+        /// A peer to dial at start (multiaddress ending in /p2p/PEER_ID); repeatable.
+        #[arg(long)]
+        bootstrap: Vec<String>,
     },
     /// Validate, sign, store durably and print the id of a new document.
     Publish {
@@ -142,7 +151,7 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     let dir = cli.dir;
     match cli.command {
-        Command::Init { org, name, replica, network } => {
+        Command::Init { org, name, replica, network, p2p_listen, http_listen, bootstrap } => {
             let organization = match (org, replica) {
                 (Some(org), false) => {
                     let id = OrgId::new(&org)?;
@@ -151,7 +160,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 _ => None,
             };
-            let node = config::init(&dir, &InitOptions { network: &network, organization })?;
+            let options = InitOptions {
+                network: &network,
+                organization,
+                p2p_listen: &p2p_listen,
+                http_listen: &http_listen,
+                bootstrap: &bootstrap,
+            };
+            let node = config::init(&dir, &options)?;
             match &node.publisher {
                 Some(p) => println!(
                     "initialized publishing node for {} in {}\npublic key {}",

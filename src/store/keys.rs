@@ -16,6 +16,7 @@
 //! | `idx_hs`      | edition (u16) · code digits · 0x00 · id (32)   | empty                          |
 //! | `idx_from`    | effective_from days (i32) · id (32)            | effective_to days (i32) or none|
 //! | `idx_refs`    | target id (32) · kind (u8) · source id (32)    | empty                          |
+//! | `arrivals`    | local arrival number (u64)                     | id (32)                        |
 //!
 //! `idx_hs` keys hold the full code, so a prefix scan over `edition · "85"` finds chapter 85,
 //! `edition · "8549"` the heading and its subheadings: one entry serves 2, 4 and 6 digits.
@@ -32,13 +33,28 @@ pub const CF_IDX_TIME: &str = "idx_time";
 pub const CF_IDX_HS: &str = "idx_hs";
 pub const CF_IDX_FROM: &str = "idx_from";
 pub const CF_IDX_REFS: &str = "idx_refs";
+pub const CF_ARRIVALS: &str = "arrivals";
 
 /// Every column family, in the order they are opened.
-pub const ALL_CFS: &[&str] =
-    &[CF_META, CF_DOCS, CF_FEEDS, CF_HEADS, CF_FORKS, CF_IDX_TYPE, CF_IDX_TIME, CF_IDX_HS, CF_IDX_FROM, CF_IDX_REFS];
+pub const ALL_CFS: &[&str] = &[
+    CF_META,
+    CF_DOCS,
+    CF_FEEDS,
+    CF_HEADS,
+    CF_FORKS,
+    CF_IDX_TYPE,
+    CF_IDX_TIME,
+    CF_IDX_HS,
+    CF_IDX_FROM,
+    CF_IDX_REFS,
+    CF_ARRIVALS,
+];
 
 /// `meta` key of the store format version (u32 big-endian).
 pub const META_FORMAT_VERSION: &[u8] = b"format_version";
+/// `meta` key of the next local arrival number (u64). Arrival numbers order documents by when
+/// this node stored them: the cursor of the live event stream.
+pub const META_NEXT_ARRIVAL: &[u8] = b"next_arrival";
 /// `meta` key of the network id the store belongs to (32 bytes).
 pub const META_NETWORK_ID: &[u8] = b"network_id";
 
@@ -252,6 +268,16 @@ pub fn decode_refs_key(k: &[u8]) -> Option<(DocumentId, RefKind, DocumentId)> {
         return None;
     }
     Some((id_from(&k[..32])?, RefKind::from_byte(k[32])?, id_from(&k[33..])?))
+}
+
+/// `arrivals` key.
+pub fn arrival_key(n: u64) -> [u8; 8] {
+    n.to_be_bytes()
+}
+
+/// Decodes an `arrivals` key.
+pub fn decode_arrival_key(k: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(k.try_into().ok()?))
 }
 
 #[cfg(test)]

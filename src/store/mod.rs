@@ -50,7 +50,8 @@ pub struct ForkRecord {
 pub struct Store {
     db: DB,
     path: PathBuf,
-    write_lock: Mutex<()>,
+    /// The writer lock; it guards the next arrival number.
+    write_lock: Mutex<u64>,
 }
 
 impl Store {
@@ -66,8 +67,13 @@ impl Store {
         opts.set_write_buffer_size(16 * 1024 * 1024);
         let cfs = keys::ALL_CFS.iter().map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
         let db = DB::open_cf_descriptors(&opts, path, cfs)?;
-        let store = Store { db, path: path.to_owned(), write_lock: Mutex::new(()) };
+        let mut store = Store { db, path: path.to_owned(), write_lock: Mutex::new(1) };
         store.check_meta(network_id)?;
+        let next_arrival = match store.db.get_cf(store.cf(keys::CF_META), keys::META_NEXT_ARRIVAL)? {
+            Some(v) => u64::from_be_bytes(v.as_slice().try_into().map_err(|_| store.corrupt("arrival counter"))?),
+            None => 1,
+        };
+        *store.write_lock.get_mut().unwrap_or_else(|p| p.into_inner()) = next_arrival;
         Ok(store)
     }
 
@@ -215,6 +221,25 @@ impl Store {
             out.push((kind, source));
         }
         Ok(out)
+    }
+
+    /// Documents stored after arrival number `after`, in arrival order, at most `limit`.
+    pub fn arrivals_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, DocumentId)>, StoreError> {
+        let start = keys::arrival_key(after.saturating_add(1));
+        let iter =
+            self.db.iterator_cf(self.cf(keys::CF_ARRIVALS), IteratorMode::From(&start, rocksdb::Direction::Forward));
+        let mut out = Vec::new();
+        for item in iter.take(limit) {
+            let (k, v) = item?;
+            let n = keys::decode_arrival_key(&k).ok_or_else(|| self.corrupt("arrival key"))?;
+            out.push((n, DocumentId(v.as_ref().try_into().map_err(|_| self.corrupt("arrival entry"))?)));
+        }
+        Ok(out)
+    }
+
+    /// The arrival number of the latest stored document (0 when empty).
+    pub fn last_arrival(&self) -> u64 {
+        *self.write_lock.lock().unwrap_or_else(|p| p.into_inner()) - 1
     }
 
     /// Number of documents stored (exact; walks the `docs` keys, so meant for status and tests).

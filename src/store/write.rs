@@ -57,7 +57,8 @@ impl Store {
         docs: &[CheckedDocument],
         sync: bool,
     ) -> Result<Vec<Result<IngestOutcome, FeedError>>, StoreError> {
-        let _writer = self.write_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut next_arrival = self.write_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let first_arrival = *next_arrival;
         let mut batch = WriteBatch::default();
         // Heads and positions written earlier in this batch, which RocksDB cannot yet see.
         let mut heads: HashMap<OrgId, Option<HeadValue>> = HashMap::new();
@@ -102,6 +103,8 @@ impl Store {
                 Err(FeedError::PrevMismatch { publisher: h.publisher.clone(), seq: h.seq, prev_seq: Seq(h.seq.0 - 1) })
             } else {
                 self.put_document(&mut batch, checked);
+                batch.put_cf(self.cf(keys::CF_ARRIVALS), keys::arrival_key(*next_arrival), doc.id.0);
+                *next_arrival += 1;
                 let hv = HeadValue { seq: h.seq, id: doc.id, forked_at: None };
                 batch.put_cf(self.cf(keys::CF_HEADS), keys::head_key(&h.publisher), hv.encode());
                 heads.insert(h.publisher.clone(), Some(hv));
@@ -110,10 +113,16 @@ impl Store {
             };
             results.push(result);
         }
+        if *next_arrival != first_arrival {
+            batch.put_cf(self.cf(keys::CF_META), keys::META_NEXT_ARRIVAL, next_arrival.to_be_bytes());
+        }
         if !batch.is_empty() {
             let mut wo = WriteOptions::default();
             wo.set_sync(sync);
-            self.db.write_opt(batch, &wo)?;
+            if let Err(e) = self.db.write_opt(batch, &wo) {
+                *next_arrival = first_arrival;
+                return Err(e.into());
+            }
         }
         Ok(results)
     }

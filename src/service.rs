@@ -1,0 +1,208 @@
+//! The running node's shared state: the store, the trust anchor, the publishing identity, the
+//! stream of newly stored documents, counters, and the network's view of peers.
+//!
+//! Everything that receives documents while a node runs (the HTTP API, the sync engine,
+//! gossip) goes through [`Service::publish`] or [`Service::ingest`], so every stored document
+//! raises one [`StoredEvent`] and every refusal is counted by reason. The methods block on
+//! RocksDB; async callers run them with `spawn_blocking`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::authority::Keyring;
+use crate::config::Node;
+use crate::document::{decode, DocumentId, OrgId, Seq, TypeName};
+use crate::ingest::{IngestError, Ingestor};
+use crate::publish::{now_ms, PublishError, Published, Publisher};
+use crate::store::{IngestOutcome, Store, StoreError};
+
+/// Capacity of the stored-document event channel. A subscriber that falls further behind
+/// than this resumes from the store by arrival number (see [`Store::arrivals_after`]).
+pub const EVENTS_CAPACITY: usize = 4096;
+
+/// Where documents came from, for counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Publish,
+    Import,
+    Sync,
+    Gossip,
+    Api,
+}
+
+/// A document this node has just stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredEvent {
+    /// Local arrival number: the resumable cursor of the event stream.
+    pub arrival: u64,
+    pub id: DocumentId,
+    pub publisher: OrgId,
+    pub seq: Seq,
+    pub doc_type: TypeName,
+}
+
+/// A connected peer as the network layer sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerInfo {
+    pub peer_id: String,
+    pub address: String,
+    /// Feed heads the peer announced in its last status.
+    pub heads: BTreeMap<OrgId, Seq>,
+}
+
+/// What the network layer knows of peers; written by the network engine, read by the API.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PeerView {
+    pub listen_addresses: Vec<String>,
+    pub local_peer_id: String,
+    pub peers: Vec<PeerInfo>,
+}
+
+impl PeerView {
+    /// The best head any peer announced per publisher.
+    pub fn best_heads(&self) -> BTreeMap<OrgId, Seq> {
+        let mut best: BTreeMap<OrgId, Seq> = BTreeMap::new();
+        for p in &self.peers {
+            for (org, seq) in &p.heads {
+                let e = best.entry(org.clone()).or_insert(*seq);
+                *e = (*e).max(*seq);
+            }
+        }
+        best
+    }
+}
+
+/// Counters exposed as metrics.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub stored: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub forks: AtomicU64,
+    /// Refusals by stable reason code.
+    pub refused: Mutex<BTreeMap<&'static str, u64>>,
+    pub gossip_messages_in: AtomicU64,
+    pub gossip_messages_out: AtomicU64,
+    pub sync_requests_in: AtomicU64,
+    pub sync_requests_out: AtomicU64,
+    pub sync_bytes_in: AtomicU64,
+    pub sync_bytes_out: AtomicU64,
+}
+
+/// The shared state of a running node.
+pub struct Service {
+    pub store: Store,
+    pub network_id: [u8; 32],
+    pub network_name: String,
+    pub keyring: Keyring,
+    pub publisher: Option<Publisher>,
+    pub counters: Counters,
+    pub peers: RwLock<PeerView>,
+    events: broadcast::Sender<StoredEvent>,
+    /// Highest arrival number already announced as an event.
+    announced: Mutex<u64>,
+}
+
+impl Service {
+    /// Wraps an opened node directory.
+    pub fn new(node: Node) -> Service {
+        let (events, _) = broadcast::channel(EVENTS_CAPACITY);
+        let announced = Mutex::new(node.store.last_arrival());
+        Service {
+            network_name: node.config.network.clone(),
+            network_id: node.network_id,
+            keyring: node.keyring,
+            publisher: node.publisher,
+            store: node.store,
+            counters: Counters::default(),
+            peers: RwLock::new(PeerView::default()),
+            events,
+            announced,
+        }
+    }
+
+    /// New stored documents from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<StoredEvent> {
+        self.events.subscribe()
+    }
+
+    /// Publishes a body as this node's organization; fails on a read replica.
+    pub fn publish(&self, doc_type: &str, body: &[u8]) -> Result<Published, ServiceError> {
+        let publisher = self.publisher.as_ref().ok_or(ServiceError::ReadReplica)?;
+        let result = publisher.publish(&self.store, &self.keyring, &self.network_id, doc_type, body, now_ms());
+        match &result {
+            Ok(_) => {
+                self.counters.stored.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(PublishError::Refused(e)) => self.count_refused(e.code()),
+            Err(_) => {}
+        }
+        self.announce_new()?;
+        Ok(result?)
+    }
+
+    /// Ingests envelopes through the full pipeline, counting outcomes and raising events.
+    pub fn ingest(
+        &self,
+        envelopes: Vec<Vec<u8>>,
+        _source: Source,
+    ) -> Result<Vec<Result<IngestOutcome, IngestError>>, StoreError> {
+        let ingestor = Ingestor { store: &self.store, network_id: self.network_id, keyring: &self.keyring, sync: true };
+        let results = ingestor.ingest(envelopes)?;
+        for r in &results {
+            match r {
+                Ok(IngestOutcome::Stored) => self.counters.stored.fetch_add(1, Ordering::Relaxed),
+                Ok(IngestOutcome::Duplicate) => self.counters.duplicates.fetch_add(1, Ordering::Relaxed),
+                Ok(IngestOutcome::Forked { .. }) => self.counters.forks.fetch_add(1, Ordering::Relaxed),
+                Err(e) => {
+                    self.count_refused(e.code());
+                    0
+                }
+            };
+        }
+        self.announce_new()?;
+        Ok(results)
+    }
+
+    fn count_refused(&self, code: &'static str) {
+        *self.counters.refused.lock().unwrap_or_else(|p| p.into_inner()).entry(code).or_default() += 1;
+    }
+
+    /// Raises an event for every document stored since the last announcement.
+    fn announce_new(&self) -> Result<(), StoreError> {
+        let mut announced = self.announced.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let batch = self.store.arrivals_after(*announced, 1024)?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            for (arrival, id) in batch {
+                *announced = arrival;
+                let Some(bytes) = self.store.get(&id)? else { continue };
+                let Ok(doc) = decode(&bytes) else { continue };
+                // No subscriber is not an error: events are a convenience, the store is the truth.
+                let _ = self.events.send(StoredEvent {
+                    arrival,
+                    id,
+                    publisher: doc.header.publisher,
+                    seq: doc.header.seq,
+                    doc_type: doc.header.doc_type,
+                });
+            }
+        }
+    }
+}
+
+/// Why a service call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("this node is a read replica: it has no signing key and cannot publish")]
+    ReadReplica,
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
