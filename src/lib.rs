@@ -9,9 +9,12 @@ pub mod doctype;
 pub mod document;
 pub mod hsdata;
 pub mod ingest;
+pub mod net;
+pub mod node;
 pub mod publish;
 pub mod service;
 pub mod store;
+pub mod sync;
 pub mod vectors;
 
 pub mod bench;

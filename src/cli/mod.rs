@@ -107,6 +107,8 @@ enum Command {
     /// Manage trusted organizations and their keys.
     #[command(subcommand)]
     Keyring(KeyringCommand),
+    /// Run the node: replicate with peers over libp2p until SIGINT or SIGTERM.
+    Run,
     /// Print this node's public signing key.
     PublicKey,
     /// Print the document format test vectors (JSON).
@@ -206,6 +208,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", ring.to_json());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Run => run_node(&dir),
         Command::PublicKey => {
             let node = config::load_config(&dir)?;
             let Some(path) = node.signing_key else {
@@ -223,5 +226,37 @@ fn run(cli: Cli) -> Result<ExitCode> {
             entrepot::bench::run(&args)?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+fn run_node(dir: &std::path::Path) -> Result<ExitCode> {
+    init_logging();
+    let node = config::open(dir)?;
+    let config = node.config.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let service = std::sync::Arc::new(entrepot::service::Service::new(node));
+        let running = entrepot::node::start(service.clone(), dir, &config).await?;
+        tracing::info!(peer = %running.peer_id, network = %config.network, "node running");
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        running.shutdown().await;
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Structured logs to stderr; `RUST_LOG` overrides the default level.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,libp2p_gossipsub=warn,libp2p_kad=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
 }

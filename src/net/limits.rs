@@ -1,0 +1,42 @@
+//! Every libp2p limit and timeout, in one place (docs/PROTOCOL.md §8 lists them too).
+
+use std::time::Duration;
+
+/// A connection with no open stream is closed after this long.
+pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
+/// A sync request not answered within this is failed (and retried elsewhere).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Concurrent sync streams per connection.
+pub const SYNC_STREAMS_PER_CONNECTION_MAX: usize = 32;
+/// Established connections in all.
+pub const CONNECTIONS_MAX: u32 = 256;
+/// Established connections with one peer.
+pub const CONNECTIONS_PER_PEER_MAX: u32 = 2;
+/// Connections being set up (either way).
+pub const PENDING_CONNECTIONS_MAX: u32 = 64;
+/// Largest gossip message: one document (1 MiB) with gossipsub's framing.
+pub const GOSSIP_MESSAGE_MAX_BYTES: usize = crate::document::DOCUMENT_SIZE_MAX_BYTES + 64 * 1024;
+/// Gossipsub heartbeat (mesh maintenance; messages themselves are forwarded at once).
+pub const GOSSIP_HEARTBEAT: Duration = Duration::from_millis(500);
+/// How long gossipsub remembers message ids to drop duplicates.
+pub const GOSSIP_DUPLICATE_CACHE: Duration = Duration::from_secs(120);
+/// Identify push interval.
+pub const IDENTIFY_INTERVAL: Duration = Duration::from_secs(300);
+/// Kademlia query timeout.
+pub const KAD_QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often the node refreshes its Kademlia routing table (random walk).
+pub const KAD_BOOTSTRAP_INTERVAL: Duration = Duration::from_secs(120);
+/// Commands queued to the swarm task.
+pub const COMMAND_QUEUE: usize = 1024;
+/// Events queued from the swarm task.
+pub const EVENT_QUEUE: usize = 1024;
+/// Inbound requests served at once (each reads the store on a blocking thread).
+pub const INBOUND_SERVING_MAX: usize = 16;
+/// Inbound requests from one peer served at once; more are refused.
+pub const INBOUND_PER_PEER_MAX: usize = 4;
+/// Penalty points after which a peer is disconnected and blocked.
+pub const PENALTY_BAN_THRESHOLD: u32 = 10;
+/// How long a banned peer stays blocked.
+pub const BAN_DURATION: Duration = Duration::from_secs(600);
+/// How often every peer is asked for its status again.
+pub const STATUS_INTERVAL: Duration = Duration::from_secs(10);

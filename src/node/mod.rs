@@ -1,0 +1,508 @@
+//! The running node: wires the swarm task (`net`), the sync state machine (`sync`) and the
+//! ingest worker to the [`Service`], and serves peers from the store.
+//!
+//! Tasks, each owned by [`RunningNode`] and stopped by its shutdown: the swarm task (owns
+//! libp2p), the engine task (this file: routes events, runs the sync engine, answers peers),
+//! and the ingest worker (the single writer of received documents).
+
+mod worker;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use libp2p::gossipsub::MessageAcceptance;
+use libp2p::{Multiaddr, PeerId};
+use tokio::sync::{broadcast, mpsc, watch, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+use crate::document::{DocumentId, OrgId, Seq};
+use crate::ingest::IngestError;
+use crate::net::{self, limits, NetCommand, NetError, NetEvent};
+use crate::service::{PeerInfo, Service};
+use crate::store::IngestOutcome;
+use crate::sync::engine::{IngestResult, PeerKey};
+use crate::sync::wire::{FeedHead, Request, Response, RANGE_BYTES_MAX, RANGE_COUNT_MAX};
+use crate::sync::{Action, SyncConfig, SyncEngine};
+use worker::{Done, Job, Origin, INGEST_JOBS_MAX};
+
+/// A node started by [`start`].
+pub struct RunningNode {
+    pub peer_id: PeerId,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl RunningNode {
+    /// Stops every task and waits for them.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Why the node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Net(#[from] NetError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Starts the node's networking on an opened service. `dir` is the node directory (for the
+/// identity key path in `config`).
+pub async fn start(service: Arc<Service>, dir: &std::path::Path, config: &Config) -> Result<RunningNode, NodeError> {
+    let keypair = net::load_identity(&dir.join(&config.p2p.identity))?;
+    let peer_id = keypair.public().to_peer_id();
+    let bootstrap =
+        config.p2p.bootstrap.iter().map(|b| net::parse_bootstrap(b)).collect::<Result<Vec<_>, NetError>>()?;
+    let swarm = net::build_swarm(keypair, &service.network_id, &config.p2p.listen, config.p2p.mdns)?;
+    let (cmd_tx, cmd_rx) = mpsc::channel(limits::COMMAND_QUEUE);
+    let (ev_tx, ev_rx) = mpsc::channel(limits::EVENT_QUEUE);
+    let (job_tx, job_rx) = mpsc::channel(INGEST_JOBS_MAX);
+    // One more than the jobs the engine lets be outstanding, so the worker never waits on it.
+    let (done_tx, done_rx) = mpsc::channel(INGEST_JOBS_MAX + 1);
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    tasks.spawn(net::run_swarm(swarm, bootstrap, service.network_id, cmd_rx, ev_tx, shutdown_rx.clone()));
+    tasks.spawn(worker::run(service.clone(), job_rx, done_tx));
+    let heads = {
+        let s = service.clone();
+        tokio::task::spawn_blocking(move || s.store.heads()).await.expect("heads task")?
+    };
+    let sync_config = SyncConfig {
+        publishers: (!config.replication.publishers.is_empty())
+            .then(|| config.replication.publishers.iter().cloned().collect()),
+        ..SyncConfig::default()
+    };
+    let engine = Engine {
+        sync: SyncEngine::new(sync_config, heads.into_iter().map(|(o, h)| (o, h.seq))),
+        events: service.subscribe(),
+        service: service.clone(),
+        commands: cmd_tx,
+        jobs: job_tx,
+        outstanding_jobs: 0,
+        queued_jobs: Default::default(),
+        keys: HashMap::new(),
+        peers: HashMap::new(),
+        next_key: 1,
+        next_tag: 0,
+        pending: HashMap::new(),
+        penalties: HashMap::new(),
+        bans: Vec::new(),
+        serving: Arc::new(Semaphore::new(limits::INBOUND_SERVING_MAX)),
+        serving_per_peer: Arc::new(std::sync::Mutex::new(HashMap::new())),
+        own_org: service.publisher.as_ref().map(|p| p.org.clone()),
+        peer_id,
+    };
+    {
+        let mut view = service.peers.write().unwrap_or_else(|p| p.into_inner());
+        view.local_peer_id = peer_id.to_string();
+    }
+    tasks.spawn(engine.run(ev_rx, done_rx, shutdown_rx));
+    Ok(RunningNode { peer_id, shutdown, tasks })
+}
+
+/// What an outbound request was for.
+enum Pending {
+    Status,
+    Range { peer: PeerKey, org: OrgId, from: Seq },
+}
+
+struct Engine {
+    sync: SyncEngine,
+    service: Arc<Service>,
+    events: broadcast::Receiver<crate::service::StoredEvent>,
+    commands: mpsc::Sender<NetCommand>,
+    jobs: mpsc::Sender<Job>,
+    outstanding_jobs: usize,
+    /// Sync ingests waiting for room in the worker's queue (bounded by ranges in flight).
+    queued_jobs: std::collections::VecDeque<Job>,
+    keys: HashMap<PeerId, PeerKey>,
+    peers: HashMap<PeerKey, (PeerId, Multiaddr, BTreeMap<OrgId, Seq>)>,
+    next_key: PeerKey,
+    next_tag: u64,
+    pending: HashMap<u64, Pending>,
+    penalties: HashMap<PeerId, u32>,
+    bans: Vec<(PeerId, Instant)>,
+    serving: Arc<Semaphore>,
+    serving_per_peer: Arc<std::sync::Mutex<HashMap<PeerId, usize>>>,
+    own_org: Option<OrgId>,
+    peer_id: PeerId,
+}
+
+impl Engine {
+    async fn run(
+        mut self,
+        mut net: mpsc::Receiver<NetEvent>,
+        mut done: mpsc::Receiver<Done>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut status_tick = tokio::time::interval(limits::STATUS_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                event = net.recv() => match event {
+                    Some(event) => self.on_net(event).await,
+                    None => break,
+                },
+                finished = done.recv() => match finished {
+                    Some(finished) => self.on_done(finished).await,
+                    None => break,
+                },
+                stored = self.events.recv() => self.on_stored(stored).await,
+                _ = status_tick.tick() => {
+                    let actions = self.sync.tick();
+                    self.exec(actions).await;
+                    self.expire_bans().await;
+                }
+            }
+        }
+        tracing::info!(peer = %self.peer_id, "node engine stopped");
+    }
+
+    fn key_of(&mut self, peer: PeerId) -> PeerKey {
+        if let Some(k) = self.keys.get(&peer) {
+            return *k;
+        }
+        let k = self.next_key;
+        self.next_key += 1;
+        self.keys.insert(peer, k);
+        k
+    }
+
+    fn publish_peer_view(&self) {
+        let mut view = self.service.peers.write().unwrap_or_else(|p| p.into_inner());
+        view.peers = self
+            .peers
+            .values()
+            .map(|(id, addr, heads)| PeerInfo {
+                peer_id: id.to_string(),
+                address: addr.to_string(),
+                heads: heads.clone(),
+            })
+            .collect();
+        view.peers.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
+    }
+
+    async fn send(&self, command: NetCommand) {
+        // The swarm task only stops at shutdown, when losing a command is harmless.
+        let _ = self.commands.send(command).await;
+    }
+
+    async fn on_net(&mut self, event: NetEvent) {
+        match event {
+            NetEvent::Listening { address } => {
+                tracing::info!(%address, peer = %self.peer_id, "listening");
+                let mut view = self.service.peers.write().unwrap_or_else(|p| p.into_inner());
+                view.listen_addresses.push(format!("{address}/p2p/{}", self.peer_id));
+            }
+            NetEvent::PeerConnected { peer, address } => {
+                tracing::info!(%peer, %address, "peer connected");
+                let key = self.key_of(peer);
+                self.peers.insert(key, (peer, address, BTreeMap::new()));
+                self.publish_peer_view();
+                let actions = self.sync.peer_connected(key);
+                self.exec(actions).await;
+            }
+            NetEvent::PeerDisconnected { peer } => {
+                tracing::info!(%peer, "peer disconnected");
+                let key = self.key_of(peer);
+                self.peers.remove(&key);
+                self.publish_peer_view();
+                let actions = self.sync.peer_disconnected(key);
+                self.exec(actions).await;
+            }
+            NetEvent::InboundRequest { peer, request, tag } => self.on_request(peer, request, tag).await,
+            NetEvent::Response { tag, peer, result } => self.on_response(tag, peer, result).await,
+            NetEvent::Gossip { source, message_id, data } => {
+                self.service.counters.gossip_messages_in.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if self.outstanding_jobs >= INGEST_JOBS_MAX {
+                    // Overloaded: let the message go; pull sync will fetch the document.
+                    self.send(NetCommand::Validate { message_id, source, acceptance: MessageAcceptance::Ignore }).await;
+                    return;
+                }
+                let key = self.key_of(source);
+                self.submit(Job { origin: Origin::Gossip { peer: source, key, message_id }, docs: vec![data] }).await;
+            }
+        }
+    }
+
+    async fn submit(&mut self, job: Job) {
+        if self.outstanding_jobs < INGEST_JOBS_MAX {
+            self.outstanding_jobs += 1;
+            let _ = self.jobs.send(job).await;
+        } else {
+            self.queued_jobs.push_back(job);
+        }
+    }
+
+    async fn on_request(&mut self, peer: PeerId, request: Request, tag: u64) {
+        let counters = &self.service.counters;
+        counters.sync_requests_in.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let refuse = |reason: &str| NetCommand::Respond { tag, response: Response::Refused { reason: reason.into() } };
+        match request {
+            Request::Status { network_id, heads } => {
+                if network_id != self.service.network_id {
+                    self.send(refuse("wrong network")).await;
+                    self.penalize(peer, "wrong_network", 5).await;
+                    return;
+                }
+                self.on_status(peer, heads).await;
+                self.serve(peer, tag, Request::Status { network_id, heads: Vec::new() }).await;
+            }
+            range @ Request::Range { .. } => self.serve(peer, tag, range).await,
+        }
+    }
+
+    /// Answers a request from the store on a blocking thread, within the serving bounds.
+    async fn serve(&mut self, peer: PeerId, tag: u64, request: Request) {
+        let Ok(permit) = self.serving.clone().try_acquire_owned() else {
+            self.send(NetCommand::Respond { tag, response: Response::Refused { reason: "busy".into() } }).await;
+            return;
+        };
+        let over_limit = {
+            let mut per_peer = self.serving_per_peer.lock().unwrap_or_else(|p| p.into_inner());
+            let n = per_peer.entry(peer).or_default();
+            let over = *n >= limits::INBOUND_PER_PEER_MAX;
+            if !over {
+                *n += 1;
+            }
+            over
+        };
+        if over_limit {
+            self.send(NetCommand::Respond { tag, response: Response::Refused { reason: "too many requests".into() } })
+                .await;
+            self.penalize(peer, "request_flood", 1).await;
+            return;
+        }
+        let service = self.service.clone();
+        let commands = self.commands.clone();
+        let per_peer = self.serving_per_peer.clone();
+        tokio::spawn(async move {
+            let svc = service.clone();
+            let response = tokio::task::spawn_blocking(move || answer(&svc, request))
+                .await
+                .unwrap_or_else(|_| Response::Refused { reason: "internal error".into() });
+            if let Response::Range { docs } = &response {
+                let bytes: usize = docs.iter().map(Vec::len).sum();
+                service.counters.sync_bytes_out.fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+            let _ = commands.send(NetCommand::Respond { tag, response }).await;
+            if let Some(n) = per_peer.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&peer) {
+                *n = n.saturating_sub(1);
+            }
+            drop(permit);
+        });
+    }
+
+    async fn on_status(&mut self, peer: PeerId, heads: Vec<FeedHead>) {
+        let key = self.key_of(peer);
+        if let Some((_, _, known)) = self.peers.get_mut(&key) {
+            for h in &heads {
+                known.insert(h.org.clone(), h.seq);
+            }
+        }
+        self.publish_peer_view();
+        let actions = self.sync.status_received(key, heads.into_iter().map(|h| (h.org, h.seq)));
+        self.exec(actions).await;
+    }
+
+    async fn on_response(&mut self, tag: u64, peer: PeerId, result: Result<Response, String>) {
+        let Some(pending) = self.pending.remove(&tag) else { return };
+        match (pending, result) {
+            (Pending::Status, Ok(Response::Status { network_id, heads })) => {
+                if network_id != self.service.network_id {
+                    self.penalize(peer, "wrong_network", 5).await;
+                    return;
+                }
+                self.on_status(peer, heads).await;
+            }
+            (Pending::Range { peer: key, org, from }, Ok(Response::Range { docs })) => {
+                let bytes: usize = docs.iter().map(Vec::len).sum();
+                self.service.counters.sync_bytes_in.fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed);
+                let actions = self.sync.range_received(key, &org, from, docs);
+                self.exec(actions).await;
+            }
+            (Pending::Range { peer: key, org, from }, other) => {
+                if let Ok(Response::Refused { reason }) | Err(reason) = other {
+                    tracing::debug!(%peer, %reason, "range request failed");
+                }
+                let actions = self.sync.range_failed(key, &org, from);
+                self.exec(actions).await;
+            }
+            (Pending::Status, other) => {
+                tracing::debug!(%peer, ?other, "status request failed");
+            }
+        }
+    }
+
+    async fn on_done(&mut self, done: Done) {
+        self.outstanding_jobs -= 1;
+        if let Some(job) = self.queued_jobs.pop_front() {
+            self.submit(job).await;
+        }
+        match done.origin {
+            Origin::Range { peer, org, from } => {
+                let head = done.feed.as_ref().map_or(Seq(0), |(_, _, h)| *h);
+                if done.result == IngestResult::Invalid {
+                    tracing::warn!(%org, from = from.0, "a peer served invalid documents");
+                    if let Some((id, _, _)) = self.peers.get(&peer).cloned() {
+                        self.penalize(id, "invalid_document", 5).await;
+                    }
+                }
+                let actions = self.sync.ingested(peer, &org, head, done.result);
+                self.exec(actions).await;
+            }
+            Origin::Gossip { peer, key, message_id } => {
+                let acceptance = match &done.outcome {
+                    Some(Ok(IngestOutcome::Stored)) | Some(Ok(IngestOutcome::Forked { .. })) => {
+                        MessageAcceptance::Accept
+                    }
+                    Some(Ok(IngestOutcome::Duplicate)) => MessageAcceptance::Ignore,
+                    Some(Err(e)) if is_not_peers_fault(e) => MessageAcceptance::Ignore,
+                    _ => MessageAcceptance::Reject,
+                };
+                if matches!(acceptance, MessageAcceptance::Reject) {
+                    self.penalize(peer, "invalid_gossip", 3).await;
+                }
+                self.send(NetCommand::Validate { message_id, source: peer, acceptance }).await;
+                // A gossiped document beyond our head shows the sender holds the feed that far.
+                if let (Some(Err(e)), Some((org, seq, _))) = (&done.outcome, &done.feed) {
+                    if e.is_transient() {
+                        let actions = self.sync.announced(key, org.clone(), *seq);
+                        self.exec(actions).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn on_stored(&mut self, stored: Result<crate::service::StoredEvent, broadcast::error::RecvError>) {
+        match stored {
+            Ok(ev) => {
+                if self.own_org.as_ref() == Some(&ev.publisher) {
+                    self.gossip_own(ev.id).await;
+                }
+                let actions = self.sync.local_head(&ev.publisher, ev.seq);
+                self.exec(actions).await;
+            }
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                // Missed events: resynchronize heads from the store.
+                let s = self.service.clone();
+                if let Ok(Ok(heads)) = tokio::task::spawn_blocking(move || s.store.heads()).await {
+                    for (org, h) in heads {
+                        let actions = self.sync.local_head(&org, h.seq);
+                        self.exec(actions).await;
+                    }
+                }
+            }
+            Err(broadcast::error::RecvError::Closed) => {}
+        }
+    }
+
+    async fn gossip_own(&mut self, id: DocumentId) {
+        let s = self.service.clone();
+        if let Ok(Ok(Some(bytes))) = tokio::task::spawn_blocking(move || s.store.get(&id)).await {
+            self.service.counters.gossip_messages_out.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.send(NetCommand::Publish { data: bytes }).await;
+        }
+    }
+
+    async fn exec(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::SendStatus { peer } => {
+                    let Some((peer_id, _, _)) = self.peers.get(&peer).cloned() else { continue };
+                    let s = self.service.clone();
+                    let heads = match tokio::task::spawn_blocking(move || s.store.heads()).await {
+                        Ok(Ok(h)) => h,
+                        _ => continue,
+                    };
+                    let heads = heads.into_iter().map(|(org, h)| FeedHead { org, seq: h.seq, id: h.id }).collect();
+                    let tag = self.tag(Pending::Status);
+                    self.service.counters.sync_requests_out.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let request = Request::Status { network_id: self.service.network_id, heads };
+                    self.send(NetCommand::Request { peer: peer_id, request, tag }).await;
+                }
+                Action::RequestRange { peer, org, from, count } => {
+                    let Some((peer_id, _, _)) = self.peers.get(&peer).cloned() else {
+                        let actions = self.sync.range_failed(peer, &org, from);
+                        Box::pin(self.exec(actions)).await;
+                        continue;
+                    };
+                    let tag = self.tag(Pending::Range { peer, org: org.clone(), from });
+                    self.service.counters.sync_requests_out.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let request = Request::Range { org, from, count_max: count, bytes_max: RANGE_BYTES_MAX };
+                    self.send(NetCommand::Request { peer: peer_id, request, tag }).await;
+                }
+                Action::Ingest { peer, org, from, docs } => {
+                    self.submit(Job { origin: Origin::Range { peer, org, from }, docs }).await;
+                }
+                Action::Penalize { peer, reason } => {
+                    if let Some((peer_id, _, _)) = self.peers.get(&peer).cloned() {
+                        self.penalize(peer_id, reason, 2).await;
+                    }
+                }
+            }
+        }
+    }
+
+    fn tag(&mut self, pending: Pending) -> u64 {
+        let tag = self.next_tag;
+        self.next_tag += 1;
+        self.pending.insert(tag, pending);
+        tag
+    }
+
+    async fn penalize(&mut self, peer: PeerId, reason: &'static str, points: u32) {
+        let total = self.penalties.entry(peer).or_default();
+        *total += points;
+        tracing::warn!(%peer, reason, points = *total, "peer penalized");
+        if *total >= limits::PENALTY_BAN_THRESHOLD {
+            self.penalties.remove(&peer);
+            self.bans.push((peer, Instant::now()));
+            tracing::warn!(%peer, "peer banned");
+            self.send(NetCommand::Ban { peer }).await;
+        }
+    }
+
+    async fn expire_bans(&mut self) {
+        let now = Instant::now();
+        let (expired, kept): (Vec<_>, Vec<_>) =
+            self.bans.drain(..).partition(|(_, at)| now.duration_since(*at) >= limits::BAN_DURATION);
+        self.bans = kept;
+        for (peer, _) in expired {
+            self.send(NetCommand::Unban { peer }).await;
+        }
+    }
+}
+
+/// Errors that say nothing bad about the peer that forwarded a document: it may simply be
+/// ahead of us, or we are behind on a lifecycle target.
+fn is_not_peers_fault(e: &IngestError) -> bool {
+    e.is_transient() || matches!(e, IngestError::Feed(_))
+}
+
+/// Answers one sync request from the store.
+fn answer(service: &Service, request: Request) -> Response {
+    match request {
+        Request::Status { network_id, .. } => match service.store.heads() {
+            Ok(heads) => Response::Status {
+                network_id,
+                heads: heads.into_iter().map(|(org, h)| FeedHead { org, seq: h.seq, id: h.id }).collect(),
+            },
+            Err(_) => Response::Refused { reason: "store unavailable".into() },
+        },
+        Request::Range { org, from, count_max, bytes_max } => {
+            let count = count_max.min(RANGE_COUNT_MAX) as usize;
+            let bytes = bytes_max.min(RANGE_BYTES_MAX) as usize;
+            match service.store.feed_range(&org, from, count, bytes) {
+                Ok(docs) => Response::Range { docs },
+                Err(_) => Response::Refused { reason: "store unavailable".into() },
+            }
+        }
+    }
+}

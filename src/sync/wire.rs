@@ -1,0 +1,321 @@
+//! The sync protocol `/entrepot/sync/1`: messages and their byte encoding.
+//!
+//! Every message travels as a `u32` big-endian length followed by that many bytes; the length
+//! is checked against [`MESSAGE_MAX_BYTES`] before anything is read. All counts are bounded
+//! here, so a decoder never allocates more than a message's own size. See docs/PROTOCOL.md §8.
+
+use crate::document::{DocumentId, OrgId, Seq, DOCUMENT_SIZE_MAX_BYTES};
+
+/// The protocol name negotiated by libp2p; its last component is the version.
+pub const SYNC_PROTOCOL: &str = "/entrepot/sync/1";
+/// Most documents a range response carries.
+pub const RANGE_COUNT_MAX: u32 = 1024;
+/// Most envelope bytes a range response carries (one document may exceed it alone).
+pub const RANGE_BYTES_MAX: u32 = 4 * 1024 * 1024;
+/// Most feed heads a status message carries.
+pub const STATUS_HEADS_MAX: usize = 4096;
+/// Largest message on the wire: a full range response plus framing.
+pub const MESSAGE_MAX_BYTES: usize = RANGE_BYTES_MAX as usize + DOCUMENT_SIZE_MAX_BYTES + 64 * 1024;
+/// Longest refusal reason.
+pub const REASON_MAX_BYTES: usize = 1024;
+
+/// One feed's head as announced in a status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedHead {
+    pub org: OrgId,
+    pub seq: Seq,
+    pub id: DocumentId,
+}
+
+/// A request from one node to another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// "Here are my heads; what are yours?"
+    Status { network_id: [u8; 32], heads: Vec<FeedHead> },
+    /// "Send `org`'s entries from `from` on, at most `count_max` of them and about `bytes_max`."
+    Range { org: OrgId, from: Seq, count_max: u32, bytes_max: u32 },
+}
+
+/// A response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Response {
+    Status {
+        network_id: [u8; 32],
+        heads: Vec<FeedHead>,
+    },
+    /// Consecutive envelopes of the requested feed from the requested position; fewer than
+    /// asked (possibly none) when the responder holds fewer or the byte bound stopped it.
+    Range {
+        docs: Vec<Vec<u8>>,
+    },
+    /// The request was not served (wrong network, over a limit, not permitted).
+    Refused {
+        reason: String,
+    },
+}
+
+/// Why bytes are not a valid sync message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error("sync message truncated in {0}")]
+    Truncated(&'static str),
+    #[error("sync message has {0} trailing bytes")]
+    Trailing(usize),
+    #[error("unknown sync message tag {0}")]
+    UnknownTag(u8),
+    #[error("sync message field {field} is invalid: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("sync message over a limit: {0}")]
+    OverLimit(&'static str),
+}
+
+impl WireError {
+    /// A stable machine-readable reason.
+    pub fn code(&self) -> &'static str {
+        match self {
+            WireError::Truncated(_) => "wire_truncated",
+            WireError::Trailing(_) => "wire_trailing",
+            WireError::UnknownTag(_) => "wire_unknown_tag",
+            WireError::Invalid { .. } => "wire_invalid",
+            WireError::OverLimit(_) => "wire_over_limit",
+        }
+    }
+}
+
+const TAG_STATUS: u8 = 1;
+const TAG_RANGE: u8 = 2;
+const TAG_REFUSED: u8 = 3;
+
+fn put_str8(out: &mut Vec<u8>, s: &str) {
+    out.push(s.len() as u8);
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_heads(out: &mut Vec<u8>, network_id: &[u8; 32], heads: &[FeedHead]) {
+    out.extend_from_slice(network_id);
+    out.extend_from_slice(&(heads.len().min(STATUS_HEADS_MAX) as u16).to_be_bytes());
+    for h in heads.iter().take(STATUS_HEADS_MAX) {
+        put_str8(out, h.org.as_str());
+        out.extend_from_slice(&h.seq.0.to_be_bytes());
+        out.extend_from_slice(&h.id.0);
+    }
+}
+
+/// Encodes a request (without the length prefix).
+pub fn encode_request(r: &Request) -> Vec<u8> {
+    let mut out = Vec::new();
+    match r {
+        Request::Status { network_id, heads } => {
+            out.push(TAG_STATUS);
+            put_heads(&mut out, network_id, heads);
+        }
+        Request::Range { org, from, count_max, bytes_max } => {
+            out.push(TAG_RANGE);
+            put_str8(&mut out, org.as_str());
+            out.extend_from_slice(&from.0.to_be_bytes());
+            out.extend_from_slice(&count_max.to_be_bytes());
+            out.extend_from_slice(&bytes_max.to_be_bytes());
+        }
+    }
+    out
+}
+
+/// Encodes a response (without the length prefix).
+pub fn encode_response(r: &Response) -> Vec<u8> {
+    let mut out = Vec::new();
+    match r {
+        Response::Status { network_id, heads } => {
+            out.push(TAG_STATUS);
+            put_heads(&mut out, network_id, heads);
+        }
+        Response::Range { docs } => {
+            out.push(TAG_RANGE);
+            out.extend_from_slice(&(docs.len() as u32).to_be_bytes());
+            for d in docs {
+                out.extend_from_slice(&(d.len() as u32).to_be_bytes());
+                out.extend_from_slice(d);
+            }
+        }
+        Response::Refused { reason } => {
+            out.push(TAG_REFUSED);
+            let r = &reason.as_bytes()[..reason.len().min(REASON_MAX_BYTES)];
+            out.extend_from_slice(&(r.len() as u16).to_be_bytes());
+            out.extend_from_slice(r);
+        }
+    }
+    out
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], WireError> {
+        let end = self.pos.checked_add(n).filter(|e| *e <= self.b.len()).ok_or(WireError::Truncated(what))?;
+        let s = &self.b[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    fn u8(&mut self, what: &'static str) -> Result<u8, WireError> {
+        Ok(self.take(1, what)?[0])
+    }
+    fn u16(&mut self, what: &'static str) -> Result<u16, WireError> {
+        Ok(u16::from_be_bytes(self.take(2, what)?.try_into().expect("2 bytes")))
+    }
+    fn u32(&mut self, what: &'static str) -> Result<u32, WireError> {
+        Ok(u32::from_be_bytes(self.take(4, what)?.try_into().expect("4 bytes")))
+    }
+    fn u64(&mut self, what: &'static str) -> Result<u64, WireError> {
+        Ok(u64::from_be_bytes(self.take(8, what)?.try_into().expect("8 bytes")))
+    }
+    fn arr32(&mut self, what: &'static str) -> Result<[u8; 32], WireError> {
+        Ok(self.take(32, what)?.try_into().expect("32 bytes"))
+    }
+    fn org(&mut self) -> Result<OrgId, WireError> {
+        let len = self.u8("organization")? as usize;
+        let raw = self.take(len, "organization")?;
+        let s = std::str::from_utf8(raw)
+            .map_err(|_| WireError::Invalid { field: "organization", reason: "not UTF-8".into() })?;
+        OrgId::new(s).map_err(|e| WireError::Invalid { field: "organization", reason: e.to_string() })
+    }
+    fn end(&self) -> Result<(), WireError> {
+        match self.b.len() - self.pos {
+            0 => Ok(()),
+            n => Err(WireError::Trailing(n)),
+        }
+    }
+    fn heads(&mut self) -> Result<([u8; 32], Vec<FeedHead>), WireError> {
+        let network_id = self.arr32("network id")?;
+        let n = self.u16("head count")? as usize;
+        if n > STATUS_HEADS_MAX {
+            return Err(WireError::OverLimit("status heads"));
+        }
+        let mut heads = Vec::with_capacity(n);
+        for _ in 0..n {
+            let org = self.org()?;
+            let seq = Seq(self.u64("head seq")?);
+            let id = DocumentId(self.arr32("head id")?);
+            heads.push(FeedHead { org, seq, id });
+        }
+        Ok((network_id, heads))
+    }
+}
+
+/// Decodes a request.
+pub fn decode_request(b: &[u8]) -> Result<Request, WireError> {
+    if b.len() > MESSAGE_MAX_BYTES {
+        return Err(WireError::OverLimit("message size"));
+    }
+    let mut r = Reader { b, pos: 0 };
+    let req = match r.u8("tag")? {
+        TAG_STATUS => {
+            let (network_id, heads) = r.heads()?;
+            Request::Status { network_id, heads }
+        }
+        TAG_RANGE => {
+            let org = r.org()?;
+            let from = Seq(r.u64("range from")?);
+            if from.0 == 0 {
+                return Err(WireError::Invalid { field: "range from", reason: "positions start at 1".into() });
+            }
+            Request::Range { org, from, count_max: r.u32("range count")?, bytes_max: r.u32("range bytes")? }
+        }
+        t => return Err(WireError::UnknownTag(t)),
+    };
+    r.end()?;
+    Ok(req)
+}
+
+/// Decodes a response.
+pub fn decode_response(b: &[u8]) -> Result<Response, WireError> {
+    if b.len() > MESSAGE_MAX_BYTES {
+        return Err(WireError::OverLimit("message size"));
+    }
+    let mut r = Reader { b, pos: 0 };
+    let resp = match r.u8("tag")? {
+        TAG_STATUS => {
+            let (network_id, heads) = r.heads()?;
+            Response::Status { network_id, heads }
+        }
+        TAG_RANGE => {
+            let n = r.u32("document count")?;
+            if n > RANGE_COUNT_MAX {
+                return Err(WireError::OverLimit("range documents"));
+            }
+            let mut docs = Vec::with_capacity(n as usize);
+            for _ in 0..n {
+                let len = r.u32("document length")? as usize;
+                if len > DOCUMENT_SIZE_MAX_BYTES {
+                    return Err(WireError::OverLimit("document size"));
+                }
+                docs.push(r.take(len, "document")?.to_vec());
+            }
+            Response::Range { docs }
+        }
+        TAG_REFUSED => {
+            let len = r.u16("reason length")? as usize;
+            if len > REASON_MAX_BYTES {
+                return Err(WireError::OverLimit("reason"));
+            }
+            let reason = String::from_utf8_lossy(r.take(len, "reason")?).into_owned();
+            Response::Refused { reason }
+        }
+        t => return Err(WireError::UnknownTag(t)),
+    };
+    r.end()?;
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn heads() -> Vec<FeedHead> {
+        vec![
+            FeedHead { org: OrgId::new("WCO").unwrap(), seq: Seq(7), id: DocumentId([1; 32]) },
+            FeedHead { org: OrgId::new("FR").unwrap(), seq: Seq(1), id: DocumentId([2; 32]) },
+        ]
+    }
+
+    #[test]
+    fn every_message_round_trips() {
+        let reqs = [
+            Request::Status { network_id: [9; 32], heads: heads() },
+            Request::Range { org: OrgId::new("WCO").unwrap(), from: Seq(3), count_max: 10, bytes_max: 1000 },
+        ];
+        for r in reqs {
+            assert_eq!(decode_request(&encode_request(&r)).unwrap(), r);
+        }
+        let resps = [
+            Response::Status { network_id: [9; 32], heads: heads() },
+            Response::Range { docs: vec![b"one".to_vec(), Vec::new(), b"three".to_vec()] },
+            Response::Refused { reason: "wrong network".into() },
+        ];
+        for r in resps {
+            assert_eq!(decode_response(&encode_response(&r)).unwrap(), r);
+        }
+    }
+
+    #[test]
+    fn truncated_trailing_and_oversized_messages_are_refused() {
+        let b = encode_request(&Request::Status { network_id: [9; 32], heads: heads() });
+        for cut in 0..b.len() {
+            assert!(decode_request(&b[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut extra = b.clone();
+        extra.push(0);
+        assert_eq!(decode_request(&extra), Err(WireError::Trailing(1)));
+        let mut huge = vec![TAG_RANGE];
+        huge.extend_from_slice(&(RANGE_COUNT_MAX + 1).to_be_bytes());
+        assert_eq!(decode_response(&huge), Err(WireError::OverLimit("range documents")));
+        let mut big_doc = vec![TAG_RANGE, 0, 0, 0, 1];
+        big_doc.extend_from_slice(&u32::MAX.to_be_bytes());
+        assert_eq!(decode_response(&big_doc), Err(WireError::OverLimit("document size")));
+        assert_eq!(decode_request(&[77]), Err(WireError::UnknownTag(77)));
+        let zero_from =
+            encode_request(&Request::Range { org: OrgId::new("A").unwrap(), from: Seq(0), count_max: 1, bytes_max: 1 });
+        assert!(decode_request(&zero_from).is_err());
+    }
+}
