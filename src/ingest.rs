@@ -116,31 +116,32 @@ impl Ingestor<'_> {
     }
 
     /// Ingests a stream of batches with checking and committing overlapped: while one batch is
-    /// committed (one writer), the next is verified on the other cores. `on_batch` receives
-    /// each batch's envelopes and results, in order. Batches larger than
-    /// [`INGEST_BATCH_MAX`] are refused by splitting them first.
-    pub fn ingest_pipelined<I, F>(&self, batches: I, mut on_batch: F) -> Result<(), StoreError>
+    /// committed (one writer), the next is verified on the other cores. Each batch carries a
+    /// tag; `on_batch` receives the tag, the envelopes and their results, in order. Batches
+    /// larger than [`INGEST_BATCH_MAX`] are split, each part with a copy of the tag.
+    pub fn ingest_pipelined<T, I, F>(&self, batches: I, mut on_batch: F) -> Result<(), StoreError>
     where
-        I: Iterator<Item = Vec<Vec<u8>>> + Send,
-        F: FnMut(Vec<Vec<u8>>, Vec<Result<IngestOutcome, IngestError>>),
+        T: Clone + Send,
+        I: Iterator<Item = (T, Vec<Vec<u8>>)> + Send,
+        F: FnMut(T, Vec<Vec<u8>>, Vec<Result<IngestOutcome, IngestError>>),
     {
-        type Checked = (Vec<Vec<u8>>, Vec<Result<CheckedDocument, IngestError>>);
+        type Checked<T> = (T, Vec<Vec<u8>>, Vec<Result<CheckedDocument, IngestError>>);
         // Two batches checked ahead of the committer: enough to keep both stages busy, and a
         // bound on the memory held between them.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Checked>(2);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Checked<T>>(2);
         std::thread::scope(|scope| {
             scope.spawn(move || {
-                for batch in batches {
+                for (tag, batch) in batches {
                     for chunk in batch.chunks(INGEST_BATCH_MAX) {
                         let checked = self.check_batch(chunk.to_vec());
-                        if tx.send((chunk.to_vec(), checked)).is_err() {
+                        if tx.send((tag.clone(), chunk.to_vec(), checked)).is_err() {
                             return; // the committer stopped on a store error
                         }
                     }
                 }
             });
-            for (envelopes, checked) in rx {
-                on_batch(envelopes, self.commit_checked(checked)?);
+            for (tag, envelopes, checked) in rx {
+                on_batch(tag, envelopes, self.commit_checked(checked)?);
             }
             Ok(())
         })

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -88,8 +88,11 @@ pub struct Counters {
     pub gossip_messages_out: AtomicU64,
     pub sync_requests_in: AtomicU64,
     pub sync_requests_out: AtomicU64,
-    pub sync_bytes_in: AtomicU64,
-    pub sync_bytes_out: AtomicU64,
+    /// Sync protocol bytes read and written, framing included (counted by the codec).
+    pub sync_bytes_in: Arc<AtomicU64>,
+    pub sync_bytes_out: Arc<AtomicU64>,
+    pub gossip_bytes_in: AtomicU64,
+    pub gossip_bytes_out: AtomicU64,
 }
 
 /// The shared state of a running node.
@@ -152,7 +155,33 @@ impl Service {
     ) -> Result<Vec<Result<IngestOutcome, IngestError>>, StoreError> {
         let ingestor = Ingestor { store: &self.store, network_id: self.network_id, keyring: &self.keyring, sync: true };
         let results = ingestor.ingest(envelopes)?;
-        for r in &results {
+        self.count(&results);
+        self.announce_new()?;
+        Ok(results)
+    }
+
+    /// Ingests a stream of tagged batches with verification and commits overlapped (see
+    /// [`Ingestor::ingest_pipelined`]), counting outcomes and raising events after each batch.
+    pub fn ingest_stream<T, I, F>(&self, batches: I, mut on_batch: F) -> Result<(), StoreError>
+    where
+        T: Clone + Send,
+        I: Iterator<Item = (T, Vec<Vec<u8>>)> + Send,
+        F: FnMut(T, Vec<Vec<u8>>, Vec<Result<IngestOutcome, IngestError>>),
+    {
+        let ingestor = Ingestor { store: &self.store, network_id: self.network_id, keyring: &self.keyring, sync: true };
+        let mut announce_error = None;
+        ingestor.ingest_pipelined(batches, |tag, envelopes, results| {
+            self.count(&results);
+            if let Err(e) = self.announce_new() {
+                announce_error.get_or_insert(e);
+            }
+            on_batch(tag, envelopes, results);
+        })?;
+        announce_error.map_or(Ok(()), Err)
+    }
+
+    fn count(&self, results: &[Result<IngestOutcome, IngestError>]) {
+        for r in results {
             match r {
                 Ok(IngestOutcome::Stored) => self.counters.stored.fetch_add(1, Ordering::Relaxed),
                 Ok(IngestOutcome::Duplicate) => self.counters.duplicates.fetch_add(1, Ordering::Relaxed),
@@ -163,8 +192,6 @@ impl Service {
                 }
             };
         }
-        self.announce_new()?;
-        Ok(results)
     }
 
     fn count_refused(&self, code: &'static str) {

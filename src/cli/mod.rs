@@ -114,7 +114,8 @@ enum Command {
     /// Print the document format test vectors (JSON).
     Vectors,
     /// Measure this machine's signature verification and ingest rates.
-    Bench(entrepot::bench::BenchArgs),
+    #[command(subcommand)]
+    Bench(entrepot::bench::BenchCommand),
 }
 
 #[derive(Subcommand)]
@@ -222,8 +223,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&entrepot::vectors::generate())?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench(args) => {
-            entrepot::bench::run(&args)?;
+        Command::Bench(command) => {
+            entrepot::bench::run_command(&command)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -2,6 +2,8 @@
 //! bytes of `sync::wire`. Lengths are checked before any buffer is allocated.
 
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -12,11 +14,15 @@ use crate::sync::wire::{self, Request, Response, MESSAGE_MAX_BYTES};
 /// Largest request: a status with every head (4096 × 73 bytes) and framing.
 const REQUEST_MAX_BYTES: usize = 512 * 1024;
 
-/// The sync protocol codec.
+/// The sync protocol codec. It counts every byte it reads and writes (length prefixes
+/// included), which is the sync traffic a node reports.
 #[derive(Debug, Clone, Default)]
-pub struct SyncCodec;
+pub struct SyncCodec {
+    pub read: Arc<AtomicU64>,
+    pub written: Arc<AtomicU64>,
+}
 
-async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::Result<Vec<u8>> {
+async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize, counter: &AtomicU64) -> io::Result<Vec<u8>> {
     let mut len = [0u8; 4];
     io.read_exact(&mut len).await?;
     let len = u32::from_be_bytes(len) as usize;
@@ -25,12 +31,14 @@ async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::
     }
     let mut buf = vec![0u8; len];
     io.read_exact(&mut buf).await?;
+    counter.fetch_add(4 + len as u64, Ordering::Relaxed);
     Ok(buf)
 }
 
-async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, bytes: &[u8]) -> io::Result<()> {
+async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, bytes: &[u8], counter: &AtomicU64) -> io::Result<()> {
     io.write_all(&(bytes.len() as u32).to_be_bytes()).await?;
     io.write_all(bytes).await?;
+    counter.fetch_add(4 + bytes.len() as u64, Ordering::Relaxed);
     io.close().await
 }
 
@@ -48,27 +56,27 @@ impl libp2p::request_response::Codec for SyncCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        wire::decode_request(&read_frame(io, REQUEST_MAX_BYTES).await?).map_err(invalid)
+        wire::decode_request(&read_frame(io, REQUEST_MAX_BYTES, &self.read).await?).map_err(invalid)
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Response>
     where
         T: AsyncRead + Unpin + Send,
     {
-        wire::decode_response(&read_frame(io, MESSAGE_MAX_BYTES).await?).map_err(invalid)
+        wire::decode_response(&read_frame(io, MESSAGE_MAX_BYTES, &self.read).await?).map_err(invalid)
     }
 
     async fn write_request<T>(&mut self, _: &StreamProtocol, io: &mut T, req: Request) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_frame(io, &wire::encode_request(&req)).await
+        write_frame(io, &wire::encode_request(&req), &self.written).await
     }
 
     async fn write_response<T>(&mut self, _: &StreamProtocol, io: &mut T, res: Response) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_frame(io, &wire::encode_response(&res)).await
+        write_frame(io, &wire::encode_response(&res), &self.written).await
     }
 }

@@ -32,11 +32,15 @@ pub const COMMAND_QUEUE: usize = 1024;
 pub const EVENT_QUEUE: usize = 1024;
 /// Inbound requests served at once (each reads the store on a blocking thread).
 pub const INBOUND_SERVING_MAX: usize = 16;
-/// Inbound requests from one peer served at once; more are refused.
-pub const INBOUND_PER_PEER_MAX: usize = 4;
+/// Inbound requests from one peer served at once; more are refused. Above the sync engine's
+/// own per-peer bound (`SyncConfig::ranges_per_peer_max` + a status), so an honest peer never
+/// meets it.
+pub const INBOUND_PER_PEER_MAX: usize = 8;
 /// Penalty points after which a peer is disconnected and blocked.
 pub const PENALTY_BAN_THRESHOLD: u32 = 10;
 /// How long a banned peer stays blocked.
 pub const BAN_DURATION: Duration = Duration::from_secs(600);
+/// How often the sync engine retries ranges that were refused or failed.
+pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// How often every peer is asked for its status again.
 pub const STATUS_INTERVAL: Duration = Duration::from_secs(10);

@@ -87,6 +87,7 @@ pub fn build_swarm(
     network_id: &[u8; 32],
     listen: &[String],
     mdns_enabled: bool,
+    codec: SyncCodec,
 ) -> Result<Swarm<Behaviour>, NetError> {
     let setup = |e: &dyn std::fmt::Display| NetError::Setup(e.to_string());
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
@@ -112,7 +113,7 @@ pub fn build_swarm(
             let mdns =
                 if mdns_enabled { Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)?) } else { None };
             let sync = request_response::Behaviour::with_codec(
-                SyncCodec,
+                codec,
                 [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Full)],
                 request_response::Config::default()
                     .with_request_timeout(limits::REQUEST_TIMEOUT)

@@ -32,6 +32,7 @@ pub struct RunningNode {
     pub peer_id: PeerId,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
+    worker: Option<std::thread::JoinHandle<()>>,
 }
 
 impl RunningNode {
@@ -39,6 +40,11 @@ impl RunningNode {
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         while self.tasks.join_next().await.is_some() {}
+        // The engine task has ended and dropped the job sender, so the worker finishes its
+        // current batch and returns.
+        if let Some(worker) = self.worker.take() {
+            let _ = tokio::task::spawn_blocking(move || worker.join()).await;
+        }
     }
 }
 
@@ -58,7 +64,11 @@ pub async fn start(service: Arc<Service>, dir: &std::path::Path, config: &Config
     let peer_id = keypair.public().to_peer_id();
     let bootstrap =
         config.p2p.bootstrap.iter().map(|b| net::parse_bootstrap(b)).collect::<Result<Vec<_>, NetError>>()?;
-    let swarm = net::build_swarm(keypair, &service.network_id, &config.p2p.listen, config.p2p.mdns)?;
+    let codec = net::codec::SyncCodec {
+        read: service.counters.sync_bytes_in.clone(),
+        written: service.counters.sync_bytes_out.clone(),
+    };
+    let swarm = net::build_swarm(keypair, &service.network_id, &config.p2p.listen, config.p2p.mdns, codec)?;
     let (cmd_tx, cmd_rx) = mpsc::channel(limits::COMMAND_QUEUE);
     let (ev_tx, ev_rx) = mpsc::channel(limits::EVENT_QUEUE);
     let (job_tx, job_rx) = mpsc::channel(INGEST_JOBS_MAX);
@@ -67,7 +77,13 @@ pub async fn start(service: Arc<Service>, dir: &std::path::Path, config: &Config
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tasks.spawn(net::run_swarm(swarm, bootstrap, service.network_id, cmd_rx, ev_tx, shutdown_rx.clone()));
-    tasks.spawn(worker::run(service.clone(), job_rx, done_tx));
+    let worker_service = service.clone();
+    // A plain thread, not a task: it blocks on RocksDB and on verification. It ends when the
+    // engine drops the job sender at shutdown.
+    let worker = std::thread::Builder::new()
+        .name("entrepot-ingest".into())
+        .spawn(move || worker::run(worker_service, job_rx, done_tx))
+        .map_err(|e| NetError::Setup(format!("cannot start the ingest thread: {e}")))?;
     let heads = {
         let s = service.clone();
         tokio::task::spawn_blocking(move || s.store.heads()).await.expect("heads task")?
@@ -93,6 +109,7 @@ pub async fn start(service: Arc<Service>, dir: &std::path::Path, config: &Config
         penalties: HashMap::new(),
         bans: Vec::new(),
         serving: Arc::new(Semaphore::new(limits::INBOUND_SERVING_MAX)),
+        serving_tasks: JoinSet::new(),
         serving_per_peer: Arc::new(std::sync::Mutex::new(HashMap::new())),
         own_org: service.publisher.as_ref().map(|p| p.org.clone()),
         peer_id,
@@ -102,8 +119,12 @@ pub async fn start(service: Arc<Service>, dir: &std::path::Path, config: &Config
         view.local_peer_id = peer_id.to_string();
     }
     tasks.spawn(engine.run(ev_rx, done_rx, shutdown_rx));
-    Ok(RunningNode { peer_id, shutdown, tasks })
+    Ok(RunningNode { peer_id, shutdown, tasks, worker: Some(worker) })
 }
+
+/// Refusal reasons that mean "later", not "never".
+const BUSY: &str = "busy";
+const TOO_MANY: &str = "too many requests";
 
 /// What an outbound request was for.
 enum Pending {
@@ -128,6 +149,8 @@ struct Engine {
     penalties: HashMap<PeerId, u32>,
     bans: Vec<(PeerId, Instant)>,
     serving: Arc<Semaphore>,
+    /// Requests being answered; owned here so none outlives the engine.
+    serving_tasks: JoinSet<()>,
     serving_per_peer: Arc<std::sync::Mutex<HashMap<PeerId, usize>>>,
     own_org: Option<OrgId>,
     peer_id: PeerId,
@@ -141,6 +164,7 @@ impl Engine {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut status_tick = tokio::time::interval(limits::STATUS_INTERVAL);
+        let mut retry_tick = tokio::time::interval(limits::RETRY_INTERVAL);
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,
@@ -153,6 +177,11 @@ impl Engine {
                     None => break,
                 },
                 stored = self.events.recv() => self.on_stored(stored).await,
+                Some(_) = self.serving_tasks.join_next(), if !self.serving_tasks.is_empty() => {}
+                _ = retry_tick.tick() => {
+                    let actions = self.sync.poll();
+                    self.exec(actions).await;
+                }
                 _ = status_tick.tick() => {
                     let actions = self.sync.tick();
                     self.exec(actions).await;
@@ -219,6 +248,10 @@ impl Engine {
             NetEvent::Response { tag, peer, result } => self.on_response(tag, peer, result).await,
             NetEvent::Gossip { source, message_id, data } => {
                 self.service.counters.gossip_messages_in.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.service
+                    .counters
+                    .gossip_bytes_in
+                    .fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 if self.outstanding_jobs >= INGEST_JOBS_MAX {
                     // Overloaded: let the message go; pull sync will fetch the document.
                     self.send(NetCommand::Validate { message_id, source, acceptance: MessageAcceptance::Ignore }).await;
@@ -260,7 +293,7 @@ impl Engine {
     /// Answers a request from the store on a blocking thread, within the serving bounds.
     async fn serve(&mut self, peer: PeerId, tag: u64, request: Request) {
         let Ok(permit) = self.serving.clone().try_acquire_owned() else {
-            self.send(NetCommand::Respond { tag, response: Response::Refused { reason: "busy".into() } }).await;
+            self.send(NetCommand::Respond { tag, response: Response::Refused { reason: BUSY.into() } }).await;
             return;
         };
         let over_limit = {
@@ -273,23 +306,18 @@ impl Engine {
             over
         };
         if over_limit {
-            self.send(NetCommand::Respond { tag, response: Response::Refused { reason: "too many requests".into() } })
-                .await;
+            self.send(NetCommand::Respond { tag, response: Response::Refused { reason: TOO_MANY.into() } }).await;
             self.penalize(peer, "request_flood", 1).await;
             return;
         }
         let service = self.service.clone();
         let commands = self.commands.clone();
         let per_peer = self.serving_per_peer.clone();
-        tokio::spawn(async move {
-            let svc = service.clone();
+        self.serving_tasks.spawn(async move {
+            let svc = service;
             let response = tokio::task::spawn_blocking(move || answer(&svc, request))
                 .await
                 .unwrap_or_else(|_| Response::Refused { reason: "internal error".into() });
-            if let Response::Range { docs } = &response {
-                let bytes: usize = docs.iter().map(Vec::len).sum();
-                service.counters.sync_bytes_out.fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed);
-            }
             let _ = commands.send(NetCommand::Respond { tag, response }).await;
             if let Some(n) = per_peer.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&peer) {
                 *n = n.saturating_sub(1);
@@ -321,16 +349,15 @@ impl Engine {
                 self.on_status(peer, heads).await;
             }
             (Pending::Range { peer: key, org, from }, Ok(Response::Range { docs })) => {
-                let bytes: usize = docs.iter().map(Vec::len).sum();
-                self.service.counters.sync_bytes_in.fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed);
                 let actions = self.sync.range_received(key, &org, from, docs);
                 self.exec(actions).await;
             }
             (Pending::Range { peer: key, org, from }, other) => {
+                let busy = matches!(&other, Ok(Response::Refused { reason }) if reason == BUSY || reason == TOO_MANY);
                 if let Ok(Response::Refused { reason }) | Err(reason) = other {
                     tracing::debug!(%peer, %reason, "range request failed");
                 }
-                let actions = self.sync.range_failed(key, &org, from);
+                let actions = self.sync.range_failed(key, &org, from, busy);
                 self.exec(actions).await;
             }
             (Pending::Status, other) => {
@@ -407,6 +434,7 @@ impl Engine {
         let s = self.service.clone();
         if let Ok(Ok(Some(bytes))) = tokio::task::spawn_blocking(move || s.store.get(&id)).await {
             self.service.counters.gossip_messages_out.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.service.counters.gossip_bytes_out.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
             self.send(NetCommand::Publish { data: bytes }).await;
         }
     }
@@ -429,7 +457,7 @@ impl Engine {
                 }
                 Action::RequestRange { peer, org, from, count } => {
                     let Some((peer_id, _, _)) = self.peers.get(&peer).cloned() else {
-                        let actions = self.sync.range_failed(peer, &org, from);
+                        let actions = self.sync.range_failed(peer, &org, from, false);
                         Box::pin(self.exec(actions)).await;
                         continue;
                     };

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use crate::document::{decode, OrgId, Seq};
 use crate::ingest::IngestError;
-use crate::service::{Service, Source};
+use crate::service::Service;
 use crate::store::{FeedError, IngestOutcome};
 use crate::sync::engine::{IngestResult, PeerKey};
 
@@ -43,38 +43,24 @@ pub struct Done {
     pub outcome: Option<Result<IngestOutcome, IngestError>>,
 }
 
-/// Runs jobs until the job channel closes.
-pub async fn run(service: Arc<Service>, mut jobs: mpsc::Receiver<Job>, done: mpsc::Sender<Done>) {
-    while let Some(job) = jobs.recv().await {
-        let service = service.clone();
-        let source = match job.origin {
-            Origin::Range { .. } => Source::Sync,
-            Origin::Gossip { .. } => Source::Gossip,
-        };
-        let origin = job.origin.clone();
-        let result = tokio::task::spawn_blocking(move || ingest(&service, job.docs, source)).await;
-        let (feed, result, outcome) = match result {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "store failure while ingesting; the node cannot continue safely");
-                return;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "ingest task panicked");
-                return;
-            }
-        };
-        if done.send(Done { origin, feed, result, outcome }).await.is_err() {
-            return;
-        }
+/// Runs jobs until the job channel closes, on a dedicated thread: verification of the next
+/// job overlaps the commit of the previous one.
+pub fn run(service: Arc<Service>, mut jobs: mpsc::Receiver<Job>, done: mpsc::Sender<Done>) {
+    let batches = std::iter::from_fn(|| jobs.blocking_recv().map(|job| (job.origin, job.docs)));
+    let result = service.ingest_stream(batches, |origin, envelopes, results| {
+        let summary = summarize(&service, &envelopes, results);
+        // The engine only goes away at shutdown; nothing to report to then.
+        let _ = done.blocking_send(Done { origin, feed: summary.0, result: summary.1, outcome: summary.2 });
+    });
+    if let Err(e) = result {
+        tracing::error!(error = %e, "store failure while ingesting; replication stops");
     }
 }
 
 type Summary = (Option<(OrgId, Seq, Seq)>, IngestResult, Option<Result<IngestOutcome, IngestError>>);
 
-fn ingest(service: &Service, docs: Vec<Vec<u8>>, source: Source) -> Result<Summary, crate::store::StoreError> {
-    let claimed = docs.first().and_then(|d| decode(d).ok()).map(|d| (d.header.publisher, d.header.seq));
-    let results = service.ingest(docs, source)?;
+fn summarize(service: &Service, envelopes: &[Vec<u8>], results: Vec<Result<IngestOutcome, IngestError>>) -> Summary {
+    let claimed = envelopes.first().and_then(|d| decode(d).ok()).map(|d| (d.header.publisher, d.header.seq));
     let mut summary = IngestResult::Ok;
     for r in &results {
         let this = match r {
@@ -88,13 +74,10 @@ fn ingest(service: &Service, docs: Vec<Vec<u8>>, source: Source) -> Result<Summa
             break;
         }
     }
-    let feed = match claimed {
-        Some((org, seq)) => {
-            let head = service.store.head(&org)?.map_or(Seq(0), |h| h.seq);
-            Some((org, seq, head))
-        }
-        None => None,
-    };
+    let feed = claimed.map(|(org, seq)| {
+        let head = service.store.head(&org).ok().flatten().map_or(Seq(0), |h| h.seq);
+        (org, seq, head)
+    });
     let outcome = if results.len() == 1 { results.into_iter().next() } else { None };
-    Ok((feed, summary, outcome))
+    (feed, summary, outcome)
 }

@@ -35,6 +35,39 @@ pub enum StoreError {
     Rocks(#[from] rocksdb::Error),
 }
 
+/// Memory the block cache may hold, shared by every column family.
+pub const BLOCK_CACHE_BYTES: usize = 32 * 1024 * 1024;
+/// Memory all memtables together may hold before they are flushed.
+pub const WRITE_BUFFERS_BYTES: usize = 48 * 1024 * 1024;
+/// One memtable's size (per column family).
+pub const WRITE_BUFFER_BYTES: usize = 16 * 1024 * 1024;
+
+/// RocksDB options with explicit memory bounds. RocksDB's defaults give each column family its
+/// own block cache, so eleven families would each grow one; here they share one, index and
+/// filter blocks are charged to it, and memtables have one budget.
+fn tuned_options() -> (Options, Options) {
+    let cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+    let mut table = rocksdb::BlockBasedOptions::default();
+    table.set_block_cache(&cache);
+    table.set_cache_index_and_filter_blocks(true);
+    table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+    table.set_bloom_filter(10.0, false);
+    let mut cf = Options::default();
+    cf.set_block_based_table_factory(&table);
+    cf.set_write_buffer_size(WRITE_BUFFER_BYTES);
+    cf.set_max_write_buffer_number(2);
+    cf.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    let mut db = cf.clone();
+    db.create_if_missing(true);
+    db.create_missing_column_families(true);
+    db.increase_parallelism(2);
+    db.set_max_background_jobs(2);
+    db.set_db_write_buffer_size(WRITE_BUFFERS_BYTES);
+    db.set_max_open_files(512);
+    db.set_keep_log_file_num(4);
+    (db, cf)
+}
+
 /// One recorded fork: two validly signed entries at one feed position.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ForkRecord {
@@ -57,15 +90,8 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the store in `path` for the network `network_id`.
     pub fn open(path: &Path, network_id: &[u8; 32]) -> Result<Store, StoreError> {
-        let mut opts = Options::default();
-        opts.create_if_missing(true);
-        opts.create_missing_column_families(true);
-        opts.increase_parallelism(2);
-        opts.set_max_background_jobs(2);
-        // Bounded memory: 4 write buffers of 16 MiB across column families.
-        opts.set_db_write_buffer_size(64 * 1024 * 1024);
-        opts.set_write_buffer_size(16 * 1024 * 1024);
-        let cfs = keys::ALL_CFS.iter().map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let (opts, cf_opts) = tuned_options();
+        let cfs = keys::ALL_CFS.iter().map(|name| ColumnFamilyDescriptor::new(*name, cf_opts.clone()));
         let db = DB::open_cf_descriptors(&opts, path, cfs)?;
         let mut store = Store { db, path: path.to_owned(), write_lock: Mutex::new(1) };
         store.check_meta(network_id)?;

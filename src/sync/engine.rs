@@ -21,7 +21,7 @@ pub struct SyncConfig {
     pub range_count: u32,
     /// Bytes asked for per range request.
     pub range_bytes: u32,
-    /// Range requests in flight for one feed.
+    /// Ranges one feed may hold at once: in flight, buffered or being ingested.
     pub ranges_per_feed_max: usize,
     /// Range requests in flight to one peer.
     pub ranges_per_peer_max: usize,
@@ -36,8 +36,8 @@ impl Default for SyncConfig {
         SyncConfig {
             range_count: super::wire::RANGE_COUNT_MAX,
             range_bytes: super::wire::RANGE_BYTES_MAX,
-            ranges_per_feed_max: 4,
-            ranges_per_peer_max: 8,
+            ranges_per_feed_max: 6,
+            ranges_per_peer_max: 6,
             ranges_total_max: 32,
             publishers: None,
         }
@@ -82,7 +82,17 @@ struct Feed {
     ready: BTreeMap<u64, (PeerKey, Vec<Vec<u8>>)>,
     /// Holes to request again: from → count.
     retry: BTreeMap<u64, u32>,
+    /// Ranges handed to ingest and not yet reported back. They count against the per-feed
+    /// bound, so the network never runs further ahead of the writer than that bound.
+    ingesting: usize,
     frozen: bool,
+}
+
+impl Feed {
+    /// Ranges this feed holds a slot for: asked, buffered, or being ingested.
+    fn slots(&self) -> usize {
+        self.in_flight.len() + self.ready.len() + self.ingesting
+    }
 }
 
 #[derive(Debug, Default)]
@@ -217,8 +227,15 @@ impl SyncEngine {
         actions
     }
 
-    /// A range request failed (timeout, connection closed, refused).
-    pub fn range_failed(&mut self, peer: PeerKey, org: &OrgId, from: Seq) -> Vec<Action> {
+    /// Periodic: retry what failed or was refused since.
+    pub fn poll(&mut self) -> Vec<Action> {
+        self.schedule()
+    }
+
+    /// A range request failed. A peer that refused for load (`busy`) is asked again later; one
+    /// whose request failed otherwise (timeout, closed, refused for cause) is not asked for this
+    /// feed again until its next status.
+    pub fn range_failed(&mut self, peer: PeerKey, org: &OrgId, from: Seq, busy: bool) -> Vec<Action> {
         if let Some(f) = self.feeds.get_mut(org) {
             if let Some((_, count)) = f.in_flight.remove(&from.0) {
                 self.in_flight_total -= 1;
@@ -227,10 +244,15 @@ impl SyncEngine {
         }
         if let Some(p) = self.peers.get_mut(&peer) {
             p.in_flight = p.in_flight.saturating_sub(1);
-            // Do not ask it for this feed again until it tells us its status anew.
-            p.heads.remove(org);
+            if !busy {
+                p.heads.remove(org);
+            }
         }
-        self.schedule()
+        if busy {
+            Vec::new() // retried by the next poll, not in a tight loop
+        } else {
+            self.schedule()
+        }
     }
 
     /// An ingest the engine asked for finished; `head` is the feed's head in the store now.
@@ -239,6 +261,7 @@ impl SyncEngine {
         {
             let f = self.feed(org);
             f.local = f.local.max(head.0);
+            f.ingesting = f.ingesting.saturating_sub(1);
             match result {
                 IngestResult::Ok => {}
                 IngestResult::Frozen => {
@@ -286,6 +309,7 @@ impl SyncEngine {
             docs.drain(..skip);
             let start = f.handed + 1;
             f.handed += docs.len() as u64;
+            f.ingesting += 1;
             actions.push(Action::Ingest { peer, org: org.clone(), from: Seq(start), docs });
         }
         actions
@@ -309,7 +333,7 @@ impl SyncEngine {
                     return actions;
                 }
                 let f = self.feeds.entry(org.clone()).or_default();
-                if f.frozen || f.in_flight.len() >= self.config.ranges_per_feed_max {
+                if f.frozen || f.slots() >= self.config.ranges_per_feed_max {
                     break;
                 }
                 let (from, count, is_retry) = match f.retry.first_key_value() {
@@ -388,15 +412,17 @@ mod tests {
         assert_eq!(e.peer_connected(1), vec![Action::SendStatus { peer: 1 }]);
         let a = e.status_received(1, [(org("WCO"), Seq(25))]);
         assert_eq!(requests(&a), vec![(1, 1, 10), (1, 11, 10)], "two ranges in flight per feed");
-        // The second range arrives first: it is held until the first is handed over, and its
-        // slot goes to the rest of the feed.
+        // The second range arrives first: it is held until the first is handed over.
         let a = e.range_received(1, &org("WCO"), Seq(11), docs(10));
         assert!(a.iter().all(|a| !matches!(a, Action::Ingest { .. })));
-        assert_eq!(requests(&a), vec![(1, 21, 5)], "the rest of the feed");
+        assert!(requests(&a).is_empty(), "a buffered range keeps its slot");
         let a = e.range_received(1, &org("WCO"), Seq(1), docs(10));
         let ingests: Vec<u64> =
             a.iter().filter_map(|a| if let Action::Ingest { from, .. } = a { Some(from.0) } else { None }).collect();
         assert_eq!(ingests, vec![1, 11]);
+        assert!(requests(&a).is_empty(), "ranges being ingested keep their slots: the writer sets the pace");
+        let a = e.ingested(1, &org("WCO"), Seq(10), IngestResult::Ok);
+        assert_eq!(requests(&a), vec![(1, 21, 5)], "the rest of the feed");
     }
 
     #[test]
@@ -503,6 +529,9 @@ mod tests {
                     continue;
                 }
                 if pending.is_empty() {
+                    pending.extend(e.poll());
+                }
+                if pending.is_empty() {
                     // Everyone forgot: a periodic status brings the claims back.
                     for p in 1..=3 {
                         pending.extend(e.status_received(p, [(org("WCO"), Seq(total))]));
@@ -512,7 +541,7 @@ mod tests {
                 let i = (next() % pending.len() as u64) as usize;
                 match pending.swap_remove(i) {
                     Action::RequestRange { peer, from, count, .. } => match next() % 10 {
-                        0 => pending.extend(e.range_failed(peer, &org("WCO"), from)),
+                        0 => pending.extend(e.range_failed(peer, &org("WCO"), from, next() % 2 == 0)),
                         1 => {
                             pending.extend(e.peer_disconnected(peer));
                             pending.extend(e.peer_connected(peer));

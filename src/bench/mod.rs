@@ -1,5 +1,9 @@
-//! `entrepot bench`: this machine's ed25519 rates and the end-to-end ingest rate, printed side
-//! by side so results compare across machines.
+//! `entrepot bench`: this machine's ed25519 rates beside the end-to-end ingest rate (`ingest`)
+//! and replication between node processes (`sync`, with `node` as its child), printed side by
+//! side so results compare across machines.
+
+pub mod child;
+pub mod sync;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -16,7 +20,28 @@ use crate::hsdata::{ruling_documents_from, shared_dir, HsData};
 use crate::ingest::Ingestor;
 use crate::store::Store;
 
-/// Options of `entrepot bench`.
+/// `entrepot bench` subcommands.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Ingest rate of signed documents into one store.
+    Ingest(BenchArgs),
+    /// Replication between node processes: bootstrap, catch-up, propagation.
+    Sync(sync::SyncArgs),
+    /// A node run by `bench sync` (reports on stdout, takes commands on stdin).
+    #[command(hide = true)]
+    Node(child::NodeArgs),
+}
+
+/// Runs a benchmark subcommand.
+pub fn run_command(command: &BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Ingest(args) => run(args),
+        BenchCommand::Sync(args) => sync::run(args),
+        BenchCommand::Node(args) => child::run(args),
+    }
+}
+
+/// Options of `entrepot bench ingest`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
     /// Documents to ingest.
@@ -229,7 +254,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let (bulk, single) = envelopes.split_at(args.docs);
     let mut refused = None;
     let mut batch_started = Instant::now();
-    ingestor.ingest_pipelined(bulk.chunks(args.batch).map(<[Vec<u8>]>::to_vec), |_, results| {
+    ingestor.ingest_pipelined(bulk.chunks(args.batch).map(|c| ((), c.to_vec())), |_, _, results| {
         batch_latencies.push(batch_started.elapsed());
         batch_started = Instant::now();
         if refused.is_none() {
