@@ -20,7 +20,7 @@ function h(tag, attrs, ...children) {
     if (k === "class") el.className = v;
     else el.setAttribute(k, v === true ? "" : String(v));
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
     el.appendChild(typeof c === "string" || typeof c === "number" ? document.createTextNode(String(c)) : c);
   }
@@ -64,9 +64,11 @@ function setActive(view) {
   for (const a of document.querySelectorAll(".nav a[data-view]")) a.classList.toggle("active", a.dataset.view === view);
 }
 
+// Nodes to insert, without the nulls of optional parts (DOM methods would print "null").
+const present = (...xs) => xs.flat(Infinity).filter((x) => x !== null && x !== undefined && x !== false);
+
 function render(...nodes) {
-  const app = document.getElementById("app");
-  app.replaceChildren(...nodes.flat().filter(Boolean));
+  document.getElementById("app").replaceChildren(...present(nodes));
 }
 
 function table(headers, rows, empty) {
@@ -124,9 +126,9 @@ async function viewDocuments(p) {
     status.textContent = page.documents.length ? `${page.documents.length} document(s)${page.next_cursor ? ", more on the next page" : ""}` : "";
     const pager = h("div", { class: "pager" }, h("span"),
       page.next_cursor ? h("a", { class: "button secondary", href: pageUrl({ ...Object.fromEntries(p), cursor: page.next_cursor }) }, "Next page →") : null);
-    document.getElementById("app").append(
+    document.getElementById("app").append(...present(
       h("div", { id: "results" }, table(["Title", "Type", "Publisher", "Validity", "Issued"], summaryRows(page.documents), "No document matches these filters.")),
-      pager);
+      pager));
   } catch (e) {
     document.getElementById("results-status").replaceWith(h("p", { class: "error" }, e.message));
   }
@@ -218,12 +220,12 @@ async function viewHs(p) {
   try {
     if (p.get("chapter")) {
       const c = await api(apiUrl("/v1/hs/changes", { chapter: p.get("chapter"), from: p.get("from") || "HS2017", to: p.get("to") || "HS2022" }));
-      out.append(h("h2", {}, `Changes in ${c.chapter} from ${c.from} to ${c.to}`),
+      out.append(...present(h("h2", {}, `Changes in ${c.chapter} from ${c.from} to ${c.to}`),
         h("p", { class: "muted" }, Object.entries(c.counts).map(([k, n]) => `${n} ${k}`).join(" · ") || "No amendment operations held."),
         table(["Code", "Operation", "New text", "Amendment set"], c.operations.map((o) => [
           h("a", { href: pageUrl({ view: "hs", hs: `${o.op === "delete" ? o.edition_from : o.edition_to}/${o.code}` }), class: "mono" }, o.code),
           h("span", { class: "badge" }, o.op), o.text || "", h("a", { href: pageUrl({ doc: o.document }) }, short(o.document)),
-        ]), "No operation on this chapter."));
+        ]), "No operation on this chapter.")));
     }
     if (edition && code) {
       const t = await api(`/v1/hs/${encodeURIComponent(edition)}/${encodeURIComponent(code)}`);
@@ -233,7 +235,7 @@ async function viewHs(p) {
         h("span", { class: r.direct ? "badge" : "badge warn" }, r.relationship + (r.direct ? "" : " (partner)")),
         h("a", { href: pageUrl({ doc: r.document }) }, short(r.document)),
       ]), "No correlation held.");
-      out.append(
+      out.append(...present(
         h("h2", { id: "hs-title" }, `${t.edition} ${t.code}`),
         h("p", { class: "lede", id: "hs-description" }, t.description || "No nomenclature document held describes exactly this code."),
         t.truncated ? h("p", { class: "notice" }, "Some lists reached their bound; narrow the code to see everything.") : null,
@@ -249,7 +251,7 @@ async function viewHs(p) {
         h("h3", {}, "Classification guidance citing it"),
         table(["Title", "Type", "Publisher", "Validity", "Issued"], summaryRows(t.guidance), "No guidance held cites this code."),
         h("h3", {}, "Enforcement notices citing it"),
-        table(["Title", "Type", "Publisher", "Validity", "Issued"], summaryRows(t.notices), "No notice held cites this code."));
+        table(["Title", "Type", "Publisher", "Validity", "Issued"], summaryRows(t.notices), "No notice held cites this code.")));
     }
   } catch (e) {
     out.append(h("p", { class: "error" }, e.message));
@@ -265,7 +267,7 @@ async function viewNetwork() {
     const [feeds, peers, forks] = await Promise.all([api("/v1/feeds"), api("/v1/peers"), api("/v1/forks")]);
     const behind = peers.lag.filter((l) => l.lag > 0).length;
     const stat = (k, v) => h("div", { class: "stat" }, h("div", { class: "v" }, String(v)), h("div", { class: "k" }, k));
-    document.getElementById("net-status").replaceWith(
+    document.getElementById("net-status").replaceWith(...present(
       h("div", { class: "stats" }, stat("Feeds", feeds.feeds.length), stat("Peers", peers.peers.length),
         stat("Feeds behind", behind), stat("Forks", forks.forks.length)),
       h("h2", {}, "Feeds"),
@@ -287,7 +289,7 @@ async function viewNetwork() {
       h("h2", {}, "Forks"),
       table(["Publisher", "Position", "Kept", "Conflicting"], forks.forks.map((f) => [
         f.publisher, f.seq, h("a", { href: pageUrl({ doc: f.kept }), class: "mono" }, short(f.kept)), h("span", { class: "mono" }, short(f.conflicting)),
-      ]), "No fork recorded."));
+      ]), "No fork recorded.")));
   } catch (e) {
     document.getElementById("net-status").replaceWith(h("p", { class: "error" }, e.message));
   }
