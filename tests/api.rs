@@ -334,12 +334,13 @@ fn the_stream_sends_new_documents_and_resumes_after_last_event_id() {
         }
     }
     let mut last = 0u64;
-    for i in 0..burst {
+    assert_eq!(signed.len(), burst);
+    for (i, envelope) in signed.iter().enumerate() {
         let ev = burst_stream.next_event();
         let arrival: u64 = ev.id.unwrap().parse().unwrap();
         assert!(arrival > last, "event {i}: arrival {arrival} after {last}");
         let data: Value = serde_json::from_str(&ev.data).unwrap();
-        assert_eq!(data["document"]["id"], json!(DocumentId::of_envelope(&signed[i]).to_hex()), "event {i}");
+        assert_eq!(data["document"]["id"], json!(DocumentId::of_envelope(envelope).to_hex()), "event {i}");
         last = arrival;
     }
 }
@@ -458,4 +459,60 @@ fn openapi_file_is_current() {
     let served = srv.get("/v1/openapi.json");
     assert_eq!(served.status, 200);
     assert_eq!(served.text(), fresh);
+}
+
+#[test]
+fn shutdown_ends_open_streams_instead_of_waiting_for_them() {
+    let (srv, _) = start_seeded(&HsData::excerpt(), false);
+    let stream = SseStream::open(srv.addr, "/v1/stream", &[]);
+    assert_eq!(stream.status, 200);
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(srv);
+        let _ = done_tx.send(());
+    });
+    done_rx
+        .recv_timeout(std::time::Duration::from_secs(15))
+        .expect("the server stopped although an event stream was open");
+    drop(stream);
+}
+
+#[test]
+fn entrepot_serve_runs_until_sigterm() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("replica");
+    let run =
+        |args: &[&str]| std::process::Command::new(common::bin()).arg("--dir").arg(&dir).args(args).output().unwrap();
+    assert!(run(&["init", "--replica", "--network", "serve-test"]).status.success());
+    let mut child = std::process::Command::new(common::bin())
+        .arg("--dir")
+        .arg(&dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    let addr: std::net::SocketAddr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    assert_eq!(request(addr, "GET", "/healthz", &[], &[]).status, 200);
+    assert_eq!(request(addr, "GET", "/v1/feeds", &[], &[]).json()["feeds"], json!([]));
+    assert!(std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap().success());
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(15) {
+            let _ = child.kill();
+            panic!("entrepot serve did not stop on SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
