@@ -225,6 +225,11 @@ fn malformed_requests_get_a_json_4xx() {
     assert_eq!(srv.get(&long).error(414), "query_too_long");
     let long_text = format!("/v1/documents?q={}", "a".repeat(201));
     assert_eq!(srv.get(&long_text).error(400), "bad_request");
+    for (method, path) in [("DELETE", "/v1/documents"), ("PUT", "/v1/feeds"), ("POST", "/healthz")] {
+        let r = request(srv.addr, method, path, &[("Authorization", &format!("Bearer {}", srv.token))], &[]);
+        assert!(r.status == 405, "{method} {path}: {}", r.text());
+        assert_eq!(r.error(405), "method_not_allowed");
+    }
     let bad_resume = request(srv.addr, "GET", "/v1/stream", &[("Last-Event-ID", "yesterday")], &[]);
     assert_eq!(bad_resume.error(400), "bad_request");
 }

@@ -29,6 +29,8 @@ pub enum ApiError {
     ReadReplica,
     #[error("{0}")]
     NotFound(String),
+    #[error("method {0} is not allowed on this path; see /v1/openapi.json")]
+    MethodNotAllowed(String),
     #[error("{message}")]
     Invalid { code: &'static str, message: String },
     #[error("the feed moved while publishing: {0}; retry")]
@@ -51,6 +53,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::ReadReplica => "read_replica",
             ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Invalid { code, .. } => code,
             ApiError::Conflict(_) => "conflict",
             ApiError::TooManyStreams => "too_many_streams",
@@ -68,6 +71,7 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::ReadReplica => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooManyStreams => StatusCode::TOO_MANY_REQUESTS,
@@ -152,4 +156,9 @@ impl From<tokio::task::JoinError> for ApiError {
 /// The fallback for paths that name nothing.
 pub async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::NotFound(format!("no such endpoint: {}; see /v1/openapi.json", uri.path()))
+}
+
+/// The fallback for a known path with a method it does not serve.
+pub async fn method_not_allowed(method: axum::http::Method) -> ApiError {
+    ApiError::MethodNotAllowed(method.to_string())
 }
