@@ -18,7 +18,9 @@ use utoipa::IntoParams;
 
 use super::error::ErrorBody;
 use super::params::{self, ListParams};
-use super::views::{ChainEntry, DocumentList, DocumentSummary, DocumentView, Link, PublishedView, Verification};
+use super::views::{
+    ChainEntry, DocumentList, DocumentSummary, DocumentView, Link, PublishedView, SignedBytes, Verification,
+};
 use super::{ApiError, AppState};
 use crate::document::{decode, verify, DocumentId, RefKind, SignedDocument};
 use crate::service::Service;
@@ -287,7 +289,7 @@ fn chain(service: &Service, doc: &SignedDocument) -> Result<Vec<ChainEntry>, Api
     get, path = "/v1/documents/{id}/raw", tag = "documents",
     params(IdPath),
     responses(
-        (status = 200, description = "The exact signed envelope", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, description = "The exact signed envelope", content_type = "application/octet-stream", body = SignedBytes),
         (status = 400, description = "The id is not 64 hex digits", body = ErrorBody),
         (status = 404, description = "Not held by this node", body = ErrorBody),
     )

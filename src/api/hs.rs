@@ -35,6 +35,8 @@ pub const DOCS_PER_KIND_MAX: usize = 400;
 pub const ROWS_MAX: usize = 1000;
 /// Most other-edition codes whose other sources are looked up (n:1 and n:n fan-out).
 pub const FANOUT_MAX: usize = 64;
+/// The types listed as guidance citing a code.
+const GUIDANCE_TYPES: [&str; 3] = ["classification.opinion", "classification.decision", "classification.ruling"];
 /// Store pages read per document lookup.
 const PAGES_MAX: usize = 16;
 
@@ -353,16 +355,18 @@ fn tracker_view(service: &Service, edition: Edition, prefix: &str) -> Result<HsV
     }
     let (previous, next): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.other_edition < ed);
 
+    // One lookup per type, so that many HS data documents under a short prefix cannot use up
+    // the bound before the guidance and notices are reached.
     let mut guidance = Vec::new();
-    let mut notices = Vec::new();
-    for doc in docs_under(service, edition, prefix, None, DOCS_PER_KIND_MAX, t)? {
-        let ty = doc.header.doc_type.as_str();
-        if ty.starts_with("classification.") {
+    for ty in GUIDANCE_TYPES {
+        for doc in docs_under(service, edition, prefix, Some(ty), DOCS_PER_KIND_MAX, t)? {
             guidance.push(DocumentSummary::of(&doc));
-        } else if ty == "enforcement.notice" {
-            notices.push(DocumentSummary::of(&doc));
         }
     }
+    let notices = docs_under(service, edition, prefix, Some("enforcement.notice"), DOCS_PER_KIND_MAX, t)?
+        .iter()
+        .map(DocumentSummary::of)
+        .collect();
     Ok(HsView {
         edition: ed,
         code: prefix.to_owned(),

@@ -60,6 +60,7 @@ impl Modify for BearerAuth {
         views::ForkEntry,
         views::ForkList,
         views::StreamEvent,
+        views::SignedBytes,
         hs::HsView,
         hs::NomenclatureEntry,
         hs::AmendmentTouch,

@@ -229,3 +229,11 @@ pub struct StreamEvent {
     pub arrival: u64,
     pub document: DocumentSummary,
 }
+
+// Describes a response body in the OpenAPI document; the handler sends the stored bytes as
+// they are, so the type is never built.
+/// The exact signed envelope, byte for byte (docs/PROTOCOL.md, section 3).
+#[derive(ToSchema)]
+#[schema(content_media_type = "application/octet-stream")]
+#[allow(dead_code)]
+pub struct SignedBytes(String);
