@@ -327,6 +327,20 @@ fn the_stream_sends_new_documents_and_resumes_after_last_event_id() {
     assert_eq!(a["document"]["id"], json!(s.opinion_new.to_hex()));
     assert_eq!(b["document"]["id"], published.json()["id"]);
 
+    // The HS filter: a stream of HS2017 8802 sees the HS data that touches it, not guidance.
+    let mut hs_stream = SseStream::open(srv.addr, "/v1/stream?hs=8802&edition=HS2017", &[("Last-Event-ID", "0")]);
+    let hs_event: Value = serde_json::from_str(&hs_stream.next_event().data).unwrap();
+    assert!(hs_event["document"]["doc_type"].as_str().unwrap().starts_with("hs."), "{hs_event}");
+    assert!(
+        hs_event["document"]["subjects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s.as_str().unwrap().starts_with("HS2017:8802"))
+            || hs_event["document"]["subject_count"].as_u64().unwrap() > 16
+    );
+    drop(hs_stream);
+
     // A burst larger than the event channel (the broadcast lags): the stream falls back to
     // the store and still delivers every document once, in arrival order.
     let mut burst_stream = SseStream::open(srv.addr, "/v1/stream?publisher=US&type=classification.opinion", &[]);

@@ -183,3 +183,42 @@ impl StreamFilter {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hs_prefixes_drop_dots_and_refuse_anything_else() {
+        assert_eq!(hs_prefix("8806.22").unwrap(), "880622");
+        assert_eq!(hs_prefix("8").unwrap(), "8");
+        for bad in ["", ".", "85A", "12345678901", "８８"] {
+            assert!(hs_prefix(bad).is_err(), "{bad}");
+        }
+        assert!(hs_filter(None, Some("HS2022")).is_err(), "an edition alone filters nothing");
+        assert_eq!(hs_filter(Some("88"), None).unwrap().unwrap().0.year(), 2022);
+    }
+
+    #[test]
+    fn issued_since_takes_a_day_or_an_instant() {
+        assert_eq!(instant_ms("1970-01-02").unwrap(), 86_400_000);
+        assert_eq!(instant_ms("1970-01-01T00:00:01Z").unwrap(), 1000);
+        assert!(instant_ms("yesterday").is_err());
+    }
+
+    #[test]
+    fn list_parameters_are_bounded() {
+        let p = |f: fn(&mut ListParams)| {
+            let mut p = ListParams::default();
+            f(&mut p);
+            p.to_query()
+        };
+        assert_eq!(p(|_| {}).unwrap().limit, LIMIT_DEFAULT);
+        assert!(p(|p| p.limit = Some(0)).is_err());
+        assert!(p(|p| p.limit = Some(QUERY_LIMIT_MAX + 1)).is_err());
+        assert!(p(|p| p.q = Some("x".repeat(TEXT_LEN_MAX + 1))).is_err());
+        assert!(p(|p| p.cursor = Some("0".repeat(CURSOR_LEN_MAX + 1))).is_err());
+        assert!(p(|p| p.doc_type = Some("hs.tariff".into())).is_err());
+        assert!(p(|p| p.q = Some("  ".into())).unwrap().text.is_none());
+    }
+}
