@@ -86,7 +86,7 @@ fn dom(srv: &TestServer, path: &str) -> String {
     if let Some(dir) = std::env::var_os("ENTREPOT_WEB_SCREENSHOTS") {
         let name: String = path.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).take(60).collect();
         let file = Path::new(&dir).join(format!("{name}.png"));
-        chromium(&url, &[format!("--screenshot={}", file.display()), "--window-size=1280,1100".into()]);
+        chromium(&url, &[format!("--screenshot={}", file.display()), "--window-size=1280,2000".into()]);
     }
     let dom = chromium(&url, &["--dump-dom".into()]);
     assert!(dom.contains("</html>"), "no DOM for {path}: {dom}");

@@ -97,8 +97,8 @@ function summaryRows(docs) {
     docLink(d),
     typeBadge(d.doc_type),
     d.publisher,
-    h("span", { class: "small" }, validity(d)),
-    h("span", { class: "small muted" }, day(d.issued_at)),
+    h("td", { class: "small nowrap" }, validity(d)),
+    h("td", { class: "small muted nowrap" }, day(d.issued_at)),
   ]);
 }
 
@@ -220,11 +220,13 @@ async function viewHs(p) {
   try {
     if (p.get("chapter")) {
       const c = await api(apiUrl("/v1/hs/changes", { chapter: p.get("chapter"), from: p.get("from") || "HS2017", to: p.get("to") || "HS2022" }));
+      const sets = new Map(c.documents.map((d) => [d.id, d]));
       out.append(...present(h("h2", {}, `Changes in ${c.chapter} from ${c.from} to ${c.to}`),
         h("p", { class: "muted" }, Object.entries(c.counts).map(([k, n]) => `${n} ${k}`).join(" · ") || "No amendment operations held."),
         table(["Code", "Operation", "New text", "Amendment set"], c.operations.map((o) => [
           h("a", { href: pageUrl({ view: "hs", hs: `${o.op === "delete" ? o.edition_from : o.edition_to}/${o.code}` }), class: "mono" }, o.code),
-          h("span", { class: "badge" }, o.op), o.text || "", h("a", { href: pageUrl({ doc: o.document }) }, short(o.document)),
+          h("span", { class: "badge" }, o.op), o.text || "",
+          sets.has(o.document) ? docLink(sets.get(o.document)) : h("a", { href: pageUrl({ doc: o.document }), class: "mono" }, short(o.document)),
         ]), "No operation on this chapter.")));
     }
     if (edition && code) {
@@ -243,7 +245,8 @@ async function viewHs(p) {
         table(["Code", "Level", "Description"], t.entries.map((e) => [hsLink(t.edition, e.code), e.level, e.description]), "No nomenclature document held for this code."),
         h("h3", {}, "Amendments that touched it"),
         table(["Set", "Operation", "Code", "Text", "In force"], t.amendments.flatMap((a) => a.operations.map((o) => [
-          docLink(a.document, `Set ${a.set_number || "?"}`), h("span", { class: "badge" }, o.op), hsLink(t.edition, o.code), o.text || "", a.entry_into_force || "",
+          h("td", { class: "nowrap" }, docLink(a.document, `Set ${a.set_number || "?"}`)), h("span", { class: "badge" }, o.op),
+          hsLink(t.edition, o.code), o.text || "", h("td", { class: "nowrap" }, a.entry_into_force || ""),
         ])), "No amendment held touches this code."),
         h("div", { class: "grid2" },
           h("div", {}, h("h3", {}, "Previous editions"), corr(t.previous)),
