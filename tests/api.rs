@@ -535,3 +535,21 @@ fn entrepot_serve_runs_until_sigterm() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+#[test]
+fn a_client_that_never_finishes_its_request_head_is_disconnected() {
+    use std::io::{Read, Write};
+    let srv = TestServer::start(&NodeOptions { org: None, trust: &[], read_requires_token: false }, Vec::new());
+    let mut slow = std::net::TcpStream::connect(srv.addr).unwrap();
+    slow.set_read_timeout(Some(entrepot::api::HEADER_READ_TIMEOUT * 3)).unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n").unwrap();
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    // The server gives up on the head (with or without a 408) and closes the connection.
+    let _ = slow.read_to_end(&mut rest);
+    let waited = started.elapsed();
+    assert!(waited < entrepot::api::HEADER_READ_TIMEOUT * 2, "held for {waited:?}");
+    assert!(rest.is_empty() || String::from_utf8_lossy(&rest).starts_with("HTTP/1.1 408"), "{rest:?}");
+    // Meanwhile the server kept serving others.
+    assert_eq!(srv.get("/healthz").status, 200);
+}

@@ -21,6 +21,7 @@ mod network;
 mod openapi;
 mod ops;
 mod params;
+mod server;
 mod stream;
 mod views;
 mod web;
@@ -39,6 +40,7 @@ use tokio::sync::watch;
 pub use auth::{ApiAuth, AuthError};
 pub use error::ApiError;
 pub use openapi::openapi_json;
+pub use server::{CONNECTIONS_MAX, HEADER_READ_TIMEOUT, SHUTDOWN_GRACE};
 
 use crate::service::Service;
 
@@ -107,7 +109,7 @@ async fn bound_query_string(request: Request, next: Next) -> Response {
 }
 
 /// Serves the router on `listener` until `shutdown` completes, then ends event streams and
-/// waits for requests in flight.
+/// waits (at most `server::SHUTDOWN_GRACE`) for requests in flight.
 pub async fn serve(
     service: Arc<Service>,
     listener: tokio::net::TcpListener,
@@ -116,11 +118,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (tx, rx) = watch::channel(false);
     let app = build(service, auth, rx);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // Receivers may all be gone already; nothing to tell then.
-            let _ = tx.send(true);
-        })
-        .await
+    server::run(app, listener, shutdown, move || {
+        // Receivers may all be gone already; nothing to tell then.
+        let _ = tx.send(true);
+    })
+    .await
 }
