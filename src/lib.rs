@@ -2,6 +2,7 @@
 //!
 //! See ARCHITECTURE.md for the code map and the invariants that hold between modules.
 
+pub mod api;
 pub mod authority;
 pub mod bundle;
 pub mod config;

@@ -32,6 +32,10 @@ fn crash_writer_child() {
     let (next, prev) = head.map_or((Seq::FIRST, DocumentId::ZERO), |h| (h.seq.next(), h.id));
     let drafts: Vec<_> = (0..WRITES_PER_CHILD_MAX).map(|i| opinion(next.0 as usize + i, "8549.11")).collect();
     let docs = entrepot::bench::sign_feed(&drafts, &org("WCO"), &wco, &net(), next, prev);
+    // Compile the schemas now (a one-time cost of 50-150 ms on a loaded 2-core machine), so the
+    // parent's kill window after READY falls on commits rather than on schema compilation.
+    let ty = entrepot::doctype::DocType::by_name(drafts[0].doc_type).unwrap();
+    ty.validate(&drafts[0].body).unwrap();
     let mut out = std::io::stdout().lock();
     writeln!(out, "READY").unwrap();
     out.flush().unwrap();

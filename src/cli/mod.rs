@@ -1,6 +1,7 @@
 //! Command-line parsing and the commands that act on a node directory.
 
 mod docs;
+mod serve;
 mod transfer;
 
 use std::path::PathBuf;
@@ -113,6 +114,13 @@ enum Command {
     PublicKey,
     /// Print the document format test vectors (JSON).
     Vectors,
+    /// Serve the HTTP API and web page on http.listen until SIGINT or SIGTERM (no libp2p:
+    /// for a replica fed by bundles).
+    Serve {
+        /// Listen here instead of the config's http.listen (e.g. 127.0.0.1:0 for any port).
+        #[arg(long)]
+        listen: Option<String>,
+    },
     /// Measure this machine's signature verification and ingest rates.
     #[command(subcommand)]
     Bench(entrepot::bench::BenchCommand),
@@ -223,6 +231,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&entrepot::vectors::generate())?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Serve { listen } => serve::serve(&dir, listen.as_deref()),
         Command::Bench(command) => {
             entrepot::bench::run_command(&command)?;
             Ok(ExitCode::SUCCESS)

@@ -1,0 +1,354 @@
+//! `/v1/documents`: query, read (decoded, re-verified, linked both ways), raw bytes, publish.
+//!
+//! Why every store call runs in `spawn_blocking`: RocksDB reads and the fsync of a publish
+//! block; on the async workers they would stall every other request, the event streams first.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::IntoParams;
+
+use super::error::ErrorBody;
+use super::params::{self, ListParams};
+use super::views::{
+    ChainEntry, DocumentList, DocumentSummary, DocumentView, Link, PublishedView, SignedBytes, Verification,
+};
+use super::{ApiError, AppState};
+use crate::document::{decode, verify, DocumentId, RefKind, SignedDocument};
+use crate::service::Service;
+
+/// Most steps followed each way along a supersession chain.
+pub const CHAIN_STEPS_MAX: usize = 16;
+/// Most referrers listed for one document.
+pub const REFERRERS_MAX: usize = 256;
+
+#[utoipa::path(
+    get, path = "/v1/documents", tag = "documents",
+    params(ListParams),
+    responses(
+        (status = 200, description = "One page of matching documents", body = DocumentList),
+        (status = 400, description = "A filter is malformed", body = ErrorBody),
+    )
+)]
+/// Query documents by type, publisher, HS code, force, issue time and title text.
+pub async fn list(
+    State(state): State<AppState>,
+    q: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<DocumentList>, ApiError> {
+    let query = params::query(q)?.to_query()?;
+    let service = state.service.clone();
+    let list = tokio::task::spawn_blocking(move || -> Result<DocumentList, ApiError> {
+        let page = service.store.query(&query)?;
+        let mut documents = Vec::with_capacity(page.ids.len());
+        for id in &page.ids {
+            if let Some(doc) = load(&service, id)? {
+                documents.push(DocumentSummary::of(&doc));
+            }
+        }
+        Ok(DocumentList { documents, next_cursor: page.next_cursor })
+    })
+    .await??;
+    Ok(Json(list))
+}
+
+/// A document id in the path.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct IdPath {
+    /// Document id: SHA-256 of the signed envelope, 64 hex digits.
+    pub id: String,
+}
+
+fn parse_id(p: Result<Path<IdPath>, PathRejection>) -> Result<DocumentId, ApiError> {
+    let Path(p) = p.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if p.id.len() != 64 {
+        return Err(ApiError::BadRequest("a document id is 64 hex digits".into()));
+    }
+    DocumentId::from_hex(&p.id).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+/// A stored document, decoded. A stored envelope that no longer decodes is store corruption.
+pub(crate) fn load(service: &Service, id: &DocumentId) -> Result<Option<SignedDocument>, ApiError> {
+    match service.store.get(id)? {
+        Some(bytes) => {
+            decode(&bytes).map(Some).map_err(|e| ApiError::Store(format!("stored document {id} does not decode: {e}")))
+        }
+        None => Ok(None),
+    }
+}
+
+fn not_held(id: &DocumentId) -> ApiError {
+    ApiError::NotFound(format!("this node holds no document {id}"))
+}
+
+#[utoipa::path(
+    get, path = "/v1/documents/{id}", tag = "documents",
+    params(IdPath),
+    responses(
+        (status = 200, description = "The document, re-verified, with its references both ways", body = DocumentView),
+        (status = 400, description = "The id is not 64 hex digits", body = ErrorBody),
+        (status = 404, description = "Not held by this node", body = ErrorBody),
+    )
+)]
+/// A document: header, body, verification, references both ways and supersession chain.
+pub async fn get_one(
+    State(state): State<AppState>,
+    p: Result<Path<IdPath>, PathRejection>,
+) -> Result<Json<DocumentView>, ApiError> {
+    let id = parse_id(p)?;
+    let service = state.service.clone();
+    let view = tokio::task::spawn_blocking(move || view(&service, &id)).await??;
+    Ok(Json(view))
+}
+
+fn view(service: &Service, id: &DocumentId) -> Result<DocumentView, ApiError> {
+    let bytes = service.store.get(id)?.ok_or_else(|| not_held(id))?;
+    let doc = decode(&bytes).map_err(|e| ApiError::Store(format!("stored document {id} does not decode: {e}")))?;
+    let verification = match verify(doc.clone(), &service.network_id) {
+        Ok(v) => match service.keyring.check(&v.header) {
+            Ok(()) => Verification {
+                valid: true,
+                signature: "ok".into(),
+                keyring: "authorized".into(),
+                code: None,
+                reason: None,
+            },
+            Err(e) => Verification {
+                valid: false,
+                signature: "ok".into(),
+                keyring: "not_authorized".into(),
+                code: Some(e.code().into()),
+                reason: Some(e.to_string()),
+            },
+        },
+        Err(e) => Verification {
+            valid: false,
+            signature: "failed".into(),
+            keyring: "not_checked".into(),
+            code: Some(e.code().into()),
+            reason: Some(e.to_string()),
+        },
+    };
+    let body: Value = serde_json::from_slice(doc.body()).unwrap_or(Value::Null);
+    let mut references = Vec::new();
+    for r in &doc.header.references {
+        references.push(link(service, r.kind, &r.target)?);
+    }
+    let mut referred_by = Vec::new();
+    for (kind, source) in service.store.referrers(id)?.into_iter().take(REFERRERS_MAX) {
+        referred_by.push(link(service, kind, &source)?);
+    }
+    let today = chrono::Utc::now().date_naive();
+    let in_force_today = service.store.in_force(&doc.header, id, today)?;
+    let supersession = chain(service, &doc)?;
+    Ok(DocumentView {
+        summary: DocumentSummary::of(&doc),
+        size_bytes: bytes.len(),
+        header: serde_json::to_value(&doc.header).unwrap_or(Value::Null),
+        body,
+        verification,
+        in_force_today,
+        references,
+        referred_by,
+        supersession,
+    })
+}
+
+fn kind_name(kind: RefKind) -> String {
+    match kind {
+        RefKind::Supersedes => "supersedes",
+        RefKind::Corrects => "corrects",
+        RefKind::Withdraws => "withdraws",
+        RefKind::Cites => "cites",
+    }
+    .into()
+}
+
+fn link(service: &Service, kind: RefKind, other: &DocumentId) -> Result<Link, ApiError> {
+    let doc = load(service, other)?;
+    Ok(Link {
+        kind: kind_name(kind),
+        id: other.to_hex(),
+        held: doc.is_some(),
+        document: doc.as_ref().map(DocumentSummary::of),
+    })
+}
+
+/// The `replacement` named by a `lifecycle.supersede` act, if the document is one.
+fn replacement_of(act: &SignedDocument) -> Option<DocumentId> {
+    if act.header.doc_type.as_str() != "lifecycle.supersede" {
+        return None;
+    }
+    let body: Value = serde_json::from_slice(act.body()).ok()?;
+    DocumentId::from_hex(body.get("replacement")?.as_str()?).ok()
+}
+
+/// The next document after `doc` in its supersession chain, and the act that made the step.
+///
+/// A document is superseded either by a later document that carries a `supersedes` reference
+/// to it, or by a `lifecycle.supersede` act, whose `replacement` is the successor.
+fn successor(service: &Service, id: &DocumentId) -> Result<Option<(SignedDocument, Option<DocumentId>)>, ApiError> {
+    for (kind, source) in service.store.referrers(id)? {
+        if kind != RefKind::Supersedes {
+            continue;
+        }
+        let Some(by) = load(service, &source)? else { continue };
+        if by.header.doc_type.as_str() == "lifecycle.supersede" {
+            if let Some(next) = replacement_of(&by) {
+                if let Some(next_doc) = load(service, &next)? {
+                    return Ok(Some((next_doc, Some(source))));
+                }
+            }
+            continue;
+        }
+        return Ok(Some((by, None)));
+    }
+    Ok(None)
+}
+
+/// The document before `doc` in its supersession chain, and the act that made the step.
+///
+/// Either `doc` itself references its predecessor with `supersedes`, or a `lifecycle.supersede`
+/// act that names `doc` as `replacement` also cites it (acts are found through the reference
+/// index, so an act that does not reference its replacement is found only from the older side).
+fn predecessor(
+    service: &Service,
+    doc: &SignedDocument,
+) -> Result<Option<(SignedDocument, Option<DocumentId>)>, ApiError> {
+    if doc.header.doc_type.as_str() != "lifecycle.supersede" {
+        for r in &doc.header.references {
+            if r.kind == RefKind::Supersedes {
+                if let Some(before) = load(service, &r.target)? {
+                    return Ok(Some((before, None)));
+                }
+            }
+        }
+    }
+    for (_, source) in service.store.referrers(&doc.id)? {
+        let Some(act) = load(service, &source)? else { continue };
+        if replacement_of(&act) == Some(doc.id) {
+            let target = act.header.references.iter().find(|r| r.kind == RefKind::Supersedes);
+            if let Some(target) = target {
+                if let Some(before) = load(service, &target.target)? {
+                    return Ok(Some((before, Some(source))));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn chain(service: &Service, doc: &SignedDocument) -> Result<Vec<ChainEntry>, ApiError> {
+    let mut seen = HashSet::from([doc.id]);
+    let mut before = Vec::new();
+    let mut at = doc.clone();
+    while before.len() < CHAIN_STEPS_MAX {
+        let Some((prev, via)) = predecessor(service, &at)? else { break };
+        if !seen.insert(prev.id) {
+            break;
+        }
+        before.push(ChainEntry {
+            relation: "predecessor".into(),
+            document: DocumentSummary::of(&prev),
+            via_act: via.map(|v| v.to_hex()),
+        });
+        at = prev;
+    }
+    before.reverse();
+    let mut out = before;
+    out.push(ChainEntry { relation: "this".into(), document: DocumentSummary::of(doc), via_act: None });
+    let mut at = doc.id;
+    for _ in 0..CHAIN_STEPS_MAX {
+        let Some((next, via)) = successor(service, &at)? else { break };
+        if !seen.insert(next.id) {
+            break;
+        }
+        at = next.id;
+        out.push(ChainEntry {
+            relation: "successor".into(),
+            document: DocumentSummary::of(&next),
+            via_act: via.map(|v| v.to_hex()),
+        });
+    }
+    // A lone document is not a chain.
+    if out.len() == 1 {
+        out.clear();
+    }
+    Ok(out)
+}
+
+#[utoipa::path(
+    get, path = "/v1/documents/{id}/raw", tag = "documents",
+    params(IdPath),
+    responses(
+        (status = 200, description = "The exact signed envelope", content_type = "application/octet-stream", body = SignedBytes),
+        (status = 400, description = "The id is not 64 hex digits", body = ErrorBody),
+        (status = 404, description = "Not held by this node", body = ErrorBody),
+    )
+)]
+/// The exact signed bytes, to verify offline (see docs/PROTOCOL.md).
+pub async fn raw(State(state): State<AppState>, p: Result<Path<IdPath>, PathRejection>) -> Result<Response, ApiError> {
+    let id = parse_id(p)?;
+    let service = state.service.clone();
+    let bytes = tokio::task::spawn_blocking(move || service.store.get(&id)).await??.ok_or_else(|| not_held(&id))?;
+    let disposition = format!("attachment; filename=\"{id}.entrepot\"");
+    Ok((
+        [(header::CONTENT_TYPE, "application/octet-stream".to_owned()), (header::CONTENT_DISPOSITION, disposition)],
+        bytes,
+    )
+        .into_response())
+}
+
+/// The type of a document to publish.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PublishParams {
+    /// Document type, e.g. `classification.opinion`.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub doc_type: String,
+}
+
+#[utoipa::path(
+    post, path = "/v1/documents", tag = "documents",
+    params(PublishParams),
+    request_body(content = Object, description = "The document body (JSON), per the type's schema in schemas/", content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Validated, signed, stored durably and announced", body = PublishedView),
+        (status = 400, description = "Unknown type or malformed parameters", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 403, description = "This node is a read replica", body = ErrorBody),
+        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
+        (status = 422, description = "The body is not a valid document of the type", body = ErrorBody),
+    )
+)]
+/// Publish a document as this node's organization (needs the bearer token).
+pub async fn publish(
+    State(state): State<AppState>,
+    q: Result<Query<PublishParams>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<PublishedView>), ApiError> {
+    let p = params::query(q)?;
+    let doc_type = params::doc_type(&p.doc_type)?;
+    let body = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge,
+        _ => ApiError::BadRequest(e.body_text()),
+    })?;
+    let service: Arc<Service> = state.service.clone();
+    if service.publisher.is_none() {
+        return Err(ApiError::ReadReplica);
+    }
+    let published = tokio::task::spawn_blocking(move || service.publish(doc_type.as_str(), &body)).await??;
+    let publisher = state.service.publisher.as_ref().map(|p| p.org.to_string()).unwrap_or_default();
+    Ok((StatusCode::CREATED, Json(PublishedView { id: published.id.to_hex(), publisher, seq: published.seq.0 })))
+}

@@ -1,0 +1,239 @@
+//! The JSON shapes the API returns, described for OpenAPI.
+//!
+//! Why separate view types instead of serializing core types directly: the wire shape of the
+//! API is a contract with other systems and is documented in `docs/openapi.json`; the core
+//! types may change shape without breaking it, and the core stays free of HTTP concerns.
+
+use chrono::SecondsFormat;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::doctype::title_of;
+use crate::document::{DocumentId, Header, SignedDocument};
+
+/// Most subjects listed in a summary; the full list is in the document's header.
+pub const SUMMARY_SUBJECTS_MAX: usize = 16;
+
+/// A document in a listing.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DocumentSummary {
+    /// SHA-256 of the signed envelope, hex.
+    pub id: String,
+    pub doc_type: String,
+    pub publisher: String,
+    /// Position in the publisher's feed.
+    pub seq: u64,
+    /// Issue time stated by the publisher (RFC 3339, UTC).
+    pub issued_at: String,
+    /// First day of legal effect (YYYY-MM-DD), if any.
+    pub valid_from: Option<String>,
+    /// Last day of legal effect, inclusive, if any.
+    pub valid_to: Option<String>,
+    /// English title, or the first language given.
+    pub title: String,
+    /// The first HS subjects as `HS2022:880622`.
+    pub subjects: Vec<String>,
+    /// How many HS subjects the document has in all.
+    pub subject_count: usize,
+}
+
+/// RFC 3339 of milliseconds since the epoch.
+pub fn rfc3339_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.to_rfc3339_opts(SecondsFormat::Millis, true))
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// The title of a document's body (empty when the body is not a JSON object with a title).
+pub fn title(doc: &SignedDocument) -> String {
+    serde_json::from_slice::<Value>(doc.body()).map(|b| title_of(&b)).unwrap_or_default()
+}
+
+impl DocumentSummary {
+    /// The summary of a decoded document.
+    pub fn of(doc: &SignedDocument) -> DocumentSummary {
+        DocumentSummary::with_title(&doc.id, &doc.header, title(doc))
+    }
+
+    /// The summary given an already extracted title.
+    pub fn with_title(id: &DocumentId, h: &Header, title: String) -> DocumentSummary {
+        DocumentSummary {
+            id: id.to_hex(),
+            doc_type: h.doc_type.to_string(),
+            publisher: h.publisher.to_string(),
+            seq: h.seq.0,
+            issued_at: rfc3339_ms(h.issued_at_ms),
+            valid_from: h.validity.from.map(|d| d.to_string()),
+            valid_to: h.validity.to.map(|d| d.to_string()),
+            title,
+            subjects: h
+                .subjects
+                .iter()
+                .take(SUMMARY_SUBJECTS_MAX)
+                .map(|s| format!("{}:{}", s.edition, s.code))
+                .collect(),
+            subject_count: h.subjects.len(),
+        }
+    }
+}
+
+/// One page of a document query.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentList {
+    pub documents: Vec<DocumentSummary>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The result of re-verifying a stored document now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Verification {
+    /// Signature, network and keyring authority all check out.
+    pub valid: bool,
+    /// `ok` or `failed`: `verify_strict` over the signed bytes, and the network id.
+    pub signature: String,
+    /// `authorized`, `not_authorized` or `not_checked` (when the signature failed).
+    pub keyring: String,
+    /// Stable code of the first failure, if any.
+    pub code: Option<String>,
+    /// What failed, for people.
+    pub reason: Option<String>,
+}
+
+/// A reference between two documents.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Link {
+    /// `supersedes`, `corrects`, `withdraws` or `cites`.
+    pub kind: String,
+    /// The other document's id.
+    pub id: String,
+    /// Whether this node holds the other document.
+    pub held: bool,
+    /// The other document, when held.
+    pub document: Option<DocumentSummary>,
+}
+
+/// One document in a supersession chain, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChainEntry {
+    /// `predecessor`, `this` or `successor`.
+    pub relation: String,
+    pub document: DocumentSummary,
+    /// The lifecycle act that made the step, if it was an act rather than a direct reference.
+    pub via_act: Option<String>,
+}
+
+/// A stored document, decoded and re-verified, with its references both ways.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentView {
+    pub summary: DocumentSummary,
+    /// Size of the signed envelope in bytes.
+    pub size_bytes: usize,
+    /// Every signed header field.
+    #[schema(value_type = Object)]
+    pub header: Value,
+    /// The document's JSON body.
+    #[schema(value_type = Object)]
+    pub body: Value,
+    pub verification: Verification,
+    /// Whether the document is in force today (validity contains today, not superseded or
+    /// withdrawn by a held act in effect).
+    pub in_force_today: bool,
+    /// What this document refers to (its signed header references).
+    pub references: Vec<Link>,
+    /// Held documents that refer to this one.
+    pub referred_by: Vec<Link>,
+    /// The supersession chain through this document, oldest first.
+    pub supersession: Vec<ChainEntry>,
+}
+
+/// The result of a publish.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublishedView {
+    pub id: String,
+    pub publisher: String,
+    pub seq: u64,
+}
+
+/// One feed's head.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeedHead {
+    pub publisher: String,
+    /// Highest sequence number held.
+    pub seq: u64,
+    /// Id of the document at that position.
+    pub id: String,
+    /// Whether a fork froze this feed.
+    pub frozen: bool,
+}
+
+/// Every feed this node holds.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeedList {
+    pub feeds: Vec<FeedHead>,
+}
+
+/// A connected peer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PeerEntry {
+    pub peer_id: String,
+    pub address: String,
+    /// Heads the peer announced, by publisher.
+    #[schema(value_type = Object)]
+    pub heads: Value,
+}
+
+/// How far this node is behind the best head any peer announced.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LagEntry {
+    pub publisher: String,
+    /// Our head (0 when we hold nothing of this feed).
+    pub local_seq: u64,
+    /// The highest head announced by a connected peer (0 when none announced).
+    pub best_announced_seq: u64,
+    /// `best_announced_seq - local_seq`, never negative.
+    pub lag: u64,
+}
+
+/// The network as this node sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PeersView {
+    pub local_peer_id: String,
+    pub listen_addresses: Vec<String>,
+    pub peers: Vec<PeerEntry>,
+    pub lag: Vec<LagEntry>,
+}
+
+/// A recorded fork: two validly signed entries at one feed position.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ForkEntry {
+    pub publisher: String,
+    pub seq: u64,
+    /// The entry kept in the feed.
+    pub kept: String,
+    /// The conflicting entry, kept as evidence (export both to prove the fork).
+    pub conflicting: String,
+}
+
+/// Every recorded fork.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ForkList {
+    pub forks: Vec<ForkEntry>,
+}
+
+/// The data of one stream event (`event: document`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreamEvent {
+    /// Local arrival number; also the SSE event id, for `Last-Event-ID`.
+    pub arrival: u64,
+    pub document: DocumentSummary,
+}
+
+// Describes a response body in the OpenAPI document; the handler sends the stored bytes as
+// they are, so the type is never built.
+/// The exact signed envelope, byte for byte (docs/PROTOCOL.md, section 3).
+#[derive(ToSchema)]
+#[schema(content_media_type = "application/octet-stream")]
+#[allow(dead_code)]
+pub struct SignedBytes(String);
