@@ -1,6 +1,7 @@
 //! Command-line parsing and the commands that act on a node directory.
 
 mod docs;
+mod ops;
 mod transfer;
 
 use std::path::PathBuf;
@@ -109,10 +110,38 @@ enum Command {
     Keyring(KeyringCommand),
     /// Print this node's public signing key.
     PublicKey,
+    /// Back up a stopped node's store (a RocksDB checkpoint and a manifest) into a new directory.
+    /// A running node is backed up through its HTTP API: POST /v1/admin/backup.
+    Backup {
+        /// The backup directory (created; must be new or empty).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into this (stopped) node's store, checked against the backup's manifest.
+    Restore {
+        /// A directory written by `backup` (or POST /v1/admin/backup).
+        #[arg(long)]
+        from: PathBuf,
+        /// Replace a store that holds documents (it is kept beside, renamed, not deleted).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Print the document format test vectors (JSON).
     Vectors,
     /// Measure this machine's signature verification and ingest rates.
     Bench(entrepot::bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check configuration files (default: the node's config.toml) without starting anything.
+    Check {
+        /// Configuration files to check.
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -139,6 +168,12 @@ const EXIT_SOME_REFUSED: u8 = 2;
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Library events (a store migration, a backup) go to standard error; RUST_LOG overrides.
+    // try_init: a command that sets up its own subscriber keeps it.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(ansi).with_env_filter(filter).try_init();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -215,6 +250,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", hex::encode(key.verifying_key().to_bytes()));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Backup { out } => ops::backup(&dir, &out),
+        Command::Restore { from, force } => ops::restore(&dir, &from, force),
+        Command::Config(ConfigCommand::Check { files }) => ops::config_check(&dir, &files),
         Command::Vectors => {
             println!("{}", serde_json::to_string_pretty(&entrepot::vectors::generate())?);
             Ok(ExitCode::SUCCESS)

@@ -5,7 +5,9 @@
 //! never take the lock. The store knows feeds and indexes; it does not verify signatures or
 //! schemas: it takes [`crate::ingest::CheckedDocument`]s, which only the ingest pipeline makes.
 
+pub mod backup;
 pub mod keys;
+mod migrate;
 mod query;
 mod write;
 
@@ -15,11 +17,14 @@ use std::sync::Mutex;
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, IteratorMode, Options, DB};
 
 use crate::document::{DocumentId, OrgId, RefKind, Seq};
+pub use backup::{backup, BackupError, Manifest};
 pub use keys::HeadValue;
+pub use migrate::Migration;
 pub use query::{Page, Query, QueryError, QUERY_LIMIT_MAX, QUERY_SCAN_MAX};
 pub use write::{FeedError, IngestOutcome};
 
-/// Store layout version written by this build. Bumped on any change to `keys.rs`.
+/// Store layout version written by this build. Bumped on any change to `keys.rs`, with a
+/// migration step in `migrate.rs` from the version before.
 pub const STORE_FORMAT_VERSION: u32 = 1;
 
 /// Why the store could not be opened, read or written.
@@ -31,6 +36,8 @@ pub enum StoreError {
     WrongNetwork { path: PathBuf, expected: String, found: String },
     #[error("store at {path} has a corrupt {what}")]
     Corrupt { path: PathBuf, what: &'static str },
+    #[error("store at {path} is in use by another process (a running node holds its lock); stop that process or act through it")]
+    Locked { path: PathBuf },
     #[error("RocksDB error: {0}")]
     Rocks(#[from] rocksdb::Error),
 }
@@ -52,23 +59,60 @@ pub struct Store {
     path: PathBuf,
     /// The writer lock; it guards the next arrival number.
     write_lock: Mutex<u64>,
+    /// What opening this store migrated.
+    migrations: Vec<Migration>,
+}
+
+/// Options every open of a store uses.
+fn db_options() -> Options {
+    let mut opts = Options::default();
+    opts.create_if_missing(true);
+    opts.create_missing_column_families(true);
+    opts.increase_parallelism(2);
+    opts.set_max_background_jobs(2);
+    // Bounded memory: 4 write buffers of 16 MiB across column families.
+    opts.set_db_write_buffer_size(64 * 1024 * 1024);
+    opts.set_write_buffer_size(16 * 1024 * 1024);
+    opts
+}
+
+impl StoreError {
+    /// Names the usual reason RocksDB cannot open a store: another process holds its lock.
+    fn from_open(path: &Path, e: rocksdb::Error) -> StoreError {
+        // RocksDB reports a held lock only in its message ("While lock file: …/LOCK: Resource
+        // temporarily unavailable"); its error kind is a generic I/O error.
+        if e.as_ref().contains("lock file") {
+            StoreError::Locked { path: path.to_owned() }
+        } else {
+            StoreError::Rocks(e)
+        }
+    }
 }
 
 impl Store {
-    /// Opens (or creates) the store in `path` for the network `network_id`.
+    /// Opens (or creates) the store in `path` for the network `network_id`, migrating a store
+    /// of an older format version step by step (see [`Store::migrations`]) and refusing one
+    /// of a newer version.
     pub fn open(path: &Path, network_id: &[u8; 32]) -> Result<Store, StoreError> {
-        let mut opts = Options::default();
-        opts.create_if_missing(true);
-        opts.create_missing_column_families(true);
-        opts.increase_parallelism(2);
-        opts.set_max_background_jobs(2);
-        // Bounded memory: 4 write buffers of 16 MiB across column families.
-        opts.set_db_write_buffer_size(64 * 1024 * 1024);
-        opts.set_write_buffer_size(16 * 1024 * 1024);
-        let cfs = keys::ALL_CFS.iter().map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
-        let db = DB::open_cf_descriptors(&opts, path, cfs)?;
-        let mut store = Store { db, path: path.to_owned(), write_lock: Mutex::new(1) };
-        store.check_meta(network_id)?;
+        let opts = db_options();
+        // Open exactly the column families an existing store has: a store from a newer build
+        // (with families this build does not know) must open far enough to be refused with a
+        // clear message, and a version 0 store (without `arrivals`) must not gain the family
+        // before its migration runs, or an interrupted migration would look finished.
+        let names: Vec<String> = match DB::list_cf(&opts, path) {
+            Ok(existing) => existing.into_iter().filter(|n| n != rocksdb::DEFAULT_COLUMN_FAMILY_NAME).collect(),
+            Err(_) => keys::ALL_CFS.iter().map(|n| n.to_string()).collect(),
+        };
+        let cfs = names.iter().map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| StoreError::from_open(path, e))?;
+        let mut store = Store { db, path: path.to_owned(), write_lock: Mutex::new(1), migrations: Vec::new() };
+        // Only `arrivals` may be missing before migration (version 0); check before any lookup.
+        store.require_column_families(&[keys::CF_ARRIVALS])?;
+        let version = store.check_meta(network_id)?;
+        if version < STORE_FORMAT_VERSION {
+            store.migrations = migrate::run(&mut store, version)?;
+        }
+        store.require_column_families(&[])?;
         let next_arrival = match store.db.get_cf(store.cf(keys::CF_META), keys::META_NEXT_ARRIVAL)? {
             Some(v) => u64::from_be_bytes(v.as_slice().try_into().map_err(|_| store.corrupt("arrival counter"))?),
             None => 1,
@@ -77,37 +121,55 @@ impl Store {
         Ok(store)
     }
 
-    fn check_meta(&self, network_id: &[u8; 32]) -> Result<(), StoreError> {
-        let meta = self.cf(keys::CF_META);
-        match self.db.get_cf(meta, keys::META_FORMAT_VERSION)? {
-            Some(v) => {
-                let found = u32::from_be_bytes(v.as_slice().try_into().map_err(|_| self.corrupt("format version"))?);
-                if found != STORE_FORMAT_VERSION {
-                    return Err(StoreError::UnknownFormat {
-                        path: self.path.clone(),
-                        found,
-                        known: STORE_FORMAT_VERSION,
-                    });
-                }
+    /// Fails when a column family of this build's layout is missing, except those in `except`.
+    fn require_column_families(&self, except: &[&str]) -> Result<(), StoreError> {
+        match keys::ALL_CFS.iter().find(|n| !except.contains(n) && self.db.cf_handle(n).is_none()) {
+            Some(missing) => {
+                tracing::error!(path = %self.path.display(), column_family = missing, "store lacks a column family");
+                Err(self.corrupt("set of column families (one is missing)"))
             }
-            None => {
-                let mut batch = rocksdb::WriteBatch::default();
-                batch.put_cf(meta, keys::META_FORMAT_VERSION, STORE_FORMAT_VERSION.to_be_bytes());
-                batch.put_cf(meta, keys::META_NETWORK_ID, network_id);
-                let mut wo = rocksdb::WriteOptions::default();
-                wo.set_sync(true);
-                self.db.write_opt(batch, &wo)?;
-            }
+            None => Ok(()),
         }
-        let found = self.db.get_cf(meta, keys::META_NETWORK_ID)?.ok_or_else(|| self.corrupt("network id"))?;
-        if found.as_slice() != network_id {
+    }
+
+    /// Migrations applied when this store was opened, oldest first (empty when it was current).
+    pub fn migrations(&self) -> &[Migration] {
+        &self.migrations
+    }
+
+    /// Checks the format version and network id, stamping a new store; returns the store's
+    /// effective format version.
+    fn check_meta(&self, network_id: &[u8; 32]) -> Result<u32, StoreError> {
+        let meta = self.cf(keys::CF_META);
+        let recorded = match self.db.get_cf(meta, keys::META_FORMAT_VERSION)? {
+            Some(v) => Some(u32::from_be_bytes(v.as_slice().try_into().map_err(|_| self.corrupt("format version"))?)),
+            None => None,
+        };
+        let Some(found) = recorded else {
+            // A new store. A store holding documents but no version is not one we wrote.
+            if self.db.iterator_cf(self.cf(keys::CF_DOCS), IteratorMode::Start).next().is_some() {
+                return Err(self.corrupt("format version (missing in a store that holds documents)"));
+            }
+            let mut batch = rocksdb::WriteBatch::default();
+            batch.put_cf(meta, keys::META_FORMAT_VERSION, STORE_FORMAT_VERSION.to_be_bytes());
+            batch.put_cf(meta, keys::META_NETWORK_ID, network_id);
+            let mut wo = rocksdb::WriteOptions::default();
+            wo.set_sync(true);
+            self.db.write_opt(batch, &wo)?;
+            return Ok(STORE_FORMAT_VERSION);
+        };
+        if found > STORE_FORMAT_VERSION {
+            return Err(StoreError::UnknownFormat { path: self.path.clone(), found, known: STORE_FORMAT_VERSION });
+        }
+        let stored_network = self.db.get_cf(meta, keys::META_NETWORK_ID)?.ok_or_else(|| self.corrupt("network id"))?;
+        if stored_network.as_slice() != network_id {
             return Err(StoreError::WrongNetwork {
                 path: self.path.clone(),
                 expected: hex::encode(network_id),
-                found: hex::encode(found),
+                found: hex::encode(stored_network),
             });
         }
-        Ok(())
+        migrate::effective_version(self, found)
     }
 
     fn corrupt(&self, what: &'static str) -> StoreError {
