@@ -80,8 +80,10 @@ impl StoreError {
     /// Names the usual reason RocksDB cannot open a store: another process holds its lock.
     fn from_open(path: &Path, e: rocksdb::Error) -> StoreError {
         // RocksDB reports a held lock only in its message ("While lock file: …/LOCK: Resource
-        // temporarily unavailable"); its error kind is a generic I/O error.
-        if e.as_ref().contains("lock file") {
+        // temporarily unavailable" from another process, "lock hold by current process" from
+        // this one); its error kind is a generic I/O error.
+        let message = e.as_ref();
+        if message.contains("lock file") || message.contains("lock hold by current process") {
             StoreError::Locked { path: path.to_owned() }
         } else {
             StoreError::Rocks(e)
