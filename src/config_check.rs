@@ -49,9 +49,17 @@ impl Report {
     }
 }
 
+/// What [`check_file`] looks at besides the file itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CheckOptions {
+    /// The file is a template (an example config): do not look for the key, token and keyring
+    /// files it names, which exist only in a node directory.
+    pub template: bool,
+}
+
 /// Checks the configuration file at `path`. Paths inside it are taken relative to its
 /// directory, as the node takes them.
-pub fn check_file(path: &Path) -> Report {
+pub fn check_file(path: &Path, options: CheckOptions) -> Report {
     let mut report = Report { path: path.to_owned(), findings: Vec::new() };
     let text = match std::fs::metadata(path) {
         Ok(m) if m.len() > CONFIG_FILE_MAX_BYTES => {
@@ -71,7 +79,7 @@ pub fn check_file(path: &Path) -> Report {
         }
     };
     let base = path.parent().unwrap_or(Path::new("."));
-    check_text(&text, path, base, &mut report);
+    check_text(&text, path, base, options, &mut report);
     report
 }
 
@@ -85,7 +93,7 @@ impl Report {
     }
 }
 
-fn check_text(text: &str, path: &Path, base: &Path, report: &mut Report) {
+fn check_text(text: &str, path: &Path, base: &Path, options: CheckOptions, report: &mut Report) {
     let config = match Config::parse(text, path) {
         Ok(c) => c,
         Err(ConfigError::Invalid { reason, .. }) => return report.error("file", reason),
@@ -125,15 +133,35 @@ fn check_text(text: &str, path: &Path, base: &Path, report: &mut Report) {
         ),
         Ok(_) => {}
     }
-    let mut files = vec![("keyring", &config.keyring), ("p2p.identity", &config.p2p.identity)];
-    files.push(("http.token_file", &config.http.token_file));
-    if let Some(key) = &config.signing_key {
-        files.push(("signing_key", key));
+    if options.template {
+        return;
     }
-    for (field, file) in files {
+    if !base.join(&config.keyring).exists() {
+        let full = base.join(&config.keyring);
+        report.warn("keyring", format!("{} does not exist yet (`entrepot init` creates it)", full.display()));
+    }
+    let mut secrets = vec![("p2p.identity", &config.p2p.identity), ("http.token_file", &config.http.token_file)];
+    if let Some(key) = &config.signing_key {
+        secrets.push(("signing_key", key));
+    }
+    for (field, file) in secrets {
         let full = base.join(file);
-        if !full.exists() {
-            report.warn(field, format!("{} does not exist yet (`entrepot init` creates it)", full.display()));
+        match std::fs::metadata(&full) {
+            Err(_) => report.warn(field, format!("{} does not exist yet (`entrepot init` creates it)", full.display())),
+            Ok(m) => check_secret_mode(field, &full, &m, report),
         }
     }
 }
+
+/// A secret readable by group or others is a finding: `init` writes them mode 0600.
+#[cfg(unix)]
+fn check_secret_mode(field: &str, path: &Path, m: &std::fs::Metadata, report: &mut Report) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = m.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        report.warn(field, format!("{} is a secret but has mode {mode:04o}; run chmod 600 on it", path.display()));
+    }
+}
+
+#[cfg(not(unix))]
+fn check_secret_mode(_field: &str, _path: &Path, _m: &std::fs::Metadata, _report: &mut Report) {}

@@ -141,6 +141,9 @@ enum ConfigCommand {
     Check {
         /// Configuration files to check.
         files: Vec<PathBuf>,
+        /// The files are templates (examples): skip the key, token and keyring files they name.
+        #[arg(long)]
+        template: bool,
     },
 }
 
@@ -252,7 +255,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Backup { out } => ops::backup(&dir, &out),
         Command::Restore { from, force } => ops::restore(&dir, &from, force),
-        Command::Config(ConfigCommand::Check { files }) => ops::config_check(&dir, &files),
+        Command::Config(ConfigCommand::Check { files, template }) => {
+            ops::config_check(&dir, &files, entrepot::config_check::CheckOptions { template })
+        }
         Command::Vectors => {
             println!("{}", serde_json::to_string_pretty(&entrepot::vectors::generate())?);
             Ok(ExitCode::SUCCESS)

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 
 use entrepot::config::{self, CONFIG_FILE};
-use entrepot::config_check::{self, Severity};
+use entrepot::config_check::{self, CheckOptions, Severity};
 use entrepot::store::backup::{self, BackupError};
 use entrepot::store::{Store, StoreError};
 
@@ -59,11 +59,11 @@ pub fn restore(dir: &Path, from: &Path, force: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn config_check(dir: &Path, files: &[PathBuf]) -> Result<ExitCode> {
+pub fn config_check(dir: &Path, files: &[PathBuf], options: CheckOptions) -> Result<ExitCode> {
     let files = if files.is_empty() { vec![dir.join(CONFIG_FILE)] } else { files.to_vec() };
     let mut failed = 0;
     for file in &files {
-        let report = config_check::check_file(file);
+        let report = config_check::check_file(file, options);
         for f in &report.findings {
             let level = match f.severity {
                 Severity::Error => "error",
