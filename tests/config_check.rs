@@ -43,6 +43,9 @@ fn a_node_directory_config_checks_with_its_files_and_flags_an_open_secret() {
     let o = check(&node, &[]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(!text(&o).contains("warning"), "{}", text(&o));
+    // The peer id other nodes put in their bootstrap lists: an ed25519 libp2p id.
+    let o = Command::new(bin()).arg("--dir").arg(&node).arg("peer-id").output().unwrap();
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).starts_with("12D3KooW"), "{}", text(&o));
 
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(node.join("keys/signing.key"), std::fs::Permissions::from_mode(0o644)).unwrap();

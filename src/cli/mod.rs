@@ -110,6 +110,8 @@ enum Command {
     Keyring(KeyringCommand),
     /// Print this node's public signing key.
     PublicKey,
+    /// Print this node's libp2p peer id (from its identity key), for other nodes' bootstrap lists.
+    PeerId,
     /// Back up a stopped node's store (a RocksDB checkpoint and a manifest) into a new directory.
     /// A running node is backed up through its HTTP API: POST /v1/admin/backup.
     Backup {
@@ -253,6 +255,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", hex::encode(key.verifying_key().to_bytes()));
             Ok(ExitCode::SUCCESS)
         }
+        Command::PeerId => ops::peer_id(&dir),
         Command::Backup { out } => ops::backup(&dir, &out),
         Command::Restore { from, force } => ops::restore(&dir, &from, force),
         Command::Config(ConfigCommand::Check { files, template }) => {

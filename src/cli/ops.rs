@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use entrepot::config::{self, CONFIG_FILE};
 use entrepot::config_check::{self, CheckOptions, Severity};
@@ -80,5 +80,18 @@ pub fn config_check(dir: &Path, files: &[PathBuf], options: CheckOptions) -> Res
     if failed > 0 {
         bail!("{failed} of {} configuration file(s) have errors", files.len());
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The libp2p peer id of the node's identity key (ed25519 secret, hex), as peers see it.
+pub fn peer_id(dir: &Path) -> Result<ExitCode> {
+    let cfg = config::load_config(dir)?;
+    let path = dir.join(&cfg.p2p.identity);
+    let key =
+        config::load_signing_key(&path).with_context(|| format!("reading the identity key {}", path.display()))?;
+    let secret = libp2p::identity::ed25519::SecretKey::try_from_bytes(key.to_bytes())
+        .with_context(|| format!("{} is not an ed25519 secret key", path.display()))?;
+    let keypair = libp2p::identity::Keypair::from(libp2p::identity::ed25519::Keypair::from(secret));
+    println!("{}", keypair.public().to_peer_id());
     Ok(ExitCode::SUCCESS)
 }
