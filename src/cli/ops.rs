@@ -11,12 +11,21 @@ use entrepot::store::backup::{self, BackupError};
 use entrepot::store::{Store, StoreError};
 
 /// What to do when the store is held by a running node: its admin endpoint takes the backup.
-const RUNNING_NODE_BACKUP: &str = "the node is running (it holds the store's lock). Back it up through the running node instead: `curl -fsS -X POST -H \"Authorization: Bearer $(cat keys/api.token)\" http://HTTP_LISTEN/v1/admin/backup` (see docs/OPERATIONS.md, \"Backup and restore\"), or stop the node and run `entrepot backup` again";
+fn running_node_backup(dir: &Path, cfg: &config::Config, out: &Path) -> String {
+    format!(
+        "the node is running (it holds the store's lock). Back it up through the running node instead, with its admin endpoint POST /v1/admin/backup: `curl -fsS -X POST -H \"Authorization: Bearer $(cat {token})\" -H 'Content-Type: application/json' -d '{{\"out\": \"{out}\"}}' http://{listen}/v1/admin/backup` (see docs/OPERATIONS.md, \"Backup and restore\"), or stop the node and run `entrepot backup` again",
+        token = dir.join(&cfg.http.token_file).display(),
+        out = out.display(),
+        listen = cfg.http.listen,
+    )
+}
 
 pub fn backup(dir: &Path, out: &Path) -> Result<ExitCode> {
     let cfg = config::load_config(dir)?;
     let store = match Store::open(&dir.join(&cfg.data_dir), &config::network_id(&cfg.network)) {
-        Err(StoreError::Locked { .. }) => bail!("cannot back up {}: {RUNNING_NODE_BACKUP}", dir.display()),
+        Err(StoreError::Locked { .. }) => {
+            bail!("cannot back up {}: {}", dir.display(), running_node_backup(dir, &cfg, out))
+        }
         other => other?,
     };
     let manifest = backup::backup(&store, out)?;
