@@ -173,12 +173,6 @@ const EXIT_SOME_REFUSED: u8 = 2;
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Library events (a store migration, a backup) go to standard error; RUST_LOG overrides.
-    // try_init: a command that sets up its own subscriber keeps it.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(ansi).with_env_filter(filter).try_init();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
