@@ -11,10 +11,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bin="${1:-${CARGO_TARGET_DIR:-target}/release/entrepot}"
-if [ ! -x "$bin" ]; then
-  echo "== building $bin"
+if [ $# -ge 1 ]; then
+  bin="$1"
+else
+  # Always through cargo: a binary left in the target directory by an earlier run may be stale.
+  echo "== cargo build --release --bin entrepot"
   cargo build --release --bin entrepot
+  bin="${CARGO_TARGET_DIR:-target}/release/entrepot"
 fi
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
