@@ -134,9 +134,10 @@ fn a_store_from_a_newer_build_is_refused_clearly_and_left_unchanged() {
     let path = tmp.path().join("db");
     publish_both(&Store::open(&path, &net()).unwrap(), 0, 1);
     {
-        // A later build: one more version, one more column family.
+        // A later build: one more version, one more column family, one fewer.
         let mut db = raw(&path);
         db.create_cf("future_index", &rocksdb::Options::default()).unwrap();
+        db.drop_cf(keys::CF_IDX_REFS).unwrap();
         let meta = db.cf_handle(keys::CF_META).unwrap();
         db.put_cf(meta, keys::META_FORMAT_VERSION, (STORE_FORMAT_VERSION + 1).to_be_bytes()).unwrap();
     }

@@ -108,9 +108,10 @@ impl Store {
         let cfs = names.iter().map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| StoreError::from_open(path, e))?;
         let mut store = Store { db, path: path.to_owned(), write_lock: Mutex::new(1), migrations: Vec::new() };
-        // Only `arrivals` may be missing before migration (version 0); check before any lookup.
-        store.require_column_families(&[keys::CF_ARRIVALS])?;
+        // The version first (it needs only `meta`), so that a newer store is refused as such
+        // whatever families it has; then only `arrivals` may be missing (version 0).
         let version = store.check_meta(network_id)?;
+        store.require_column_families(&[keys::CF_ARRIVALS])?;
         if version < STORE_FORMAT_VERSION {
             store.migrations = migrate::run(&mut store, version)?;
         }
@@ -142,15 +143,16 @@ impl Store {
     /// Checks the format version and network id, stamping a new store; returns the store's
     /// effective format version.
     fn check_meta(&self, network_id: &[u8; 32]) -> Result<u32, StoreError> {
-        let meta = self.cf(keys::CF_META);
+        let meta = self.db.cf_handle(keys::CF_META).ok_or_else(|| self.corrupt("set of column families (no meta)"))?;
         let recorded = match self.db.get_cf(meta, keys::META_FORMAT_VERSION)? {
             Some(v) => Some(u32::from_be_bytes(v.as_slice().try_into().map_err(|_| self.corrupt("format version"))?)),
             None => None,
         };
         let Some(found) = recorded else {
             // A new store. A store holding documents but no version is not one we wrote.
-            if self.db.iterator_cf(self.cf(keys::CF_DOCS), IteratorMode::Start).next().is_some() {
-                return Err(self.corrupt("format version (missing in a store that holds documents)"));
+            let docs = self.db.cf_handle(keys::CF_DOCS);
+            if docs.is_none_or(|docs| self.db.iterator_cf(docs, IteratorMode::Start).next().is_some()) {
+                return Err(self.corrupt("format version (missing in a store that is not new)"));
             }
             let mut batch = rocksdb::WriteBatch::default();
             batch.put_cf(meta, keys::META_FORMAT_VERSION, STORE_FORMAT_VERSION.to_be_bytes());
