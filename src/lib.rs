@@ -6,6 +6,7 @@ pub mod api;
 pub mod authority;
 pub mod bundle;
 pub mod config;
+pub mod config_check;
 pub mod doctype;
 pub mod document;
 pub mod hsdata;

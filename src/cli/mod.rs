@@ -1,6 +1,7 @@
 //! Command-line parsing and the commands that act on a node directory.
 
 mod docs;
+mod ops;
 mod serve;
 mod transfer;
 
@@ -112,6 +113,27 @@ enum Command {
     Run,
     /// Print this node's public signing key.
     PublicKey,
+    /// Print this node's libp2p peer id (from its identity key), for other nodes' bootstrap lists.
+    PeerId,
+    /// Back up a stopped node's store (a RocksDB checkpoint and a manifest) into a new directory.
+    /// A running node is backed up through its HTTP API: POST /v1/admin/backup.
+    Backup {
+        /// The backup directory (created; must be new or empty).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into this (stopped) node's store, checked against the backup's manifest.
+    Restore {
+        /// A directory written by `backup` (or POST /v1/admin/backup).
+        #[arg(long)]
+        from: PathBuf,
+        /// Replace a store that holds documents (it is kept beside, renamed, not deleted).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Print the document format test vectors (JSON).
     Vectors,
     /// Serve the HTTP API and web page on http.listen until SIGINT or SIGTERM (no libp2p:
@@ -124,6 +146,18 @@ enum Command {
     /// Measure this machine's signature verification and ingest rates.
     #[command(subcommand)]
     Bench(entrepot::bench::BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check configuration files (default: the node's config.toml) without starting anything.
+    Check {
+        /// Configuration files to check.
+        files: Vec<PathBuf>,
+        /// The files are templates (examples): skip the key, token and keyring files they name.
+        #[arg(long)]
+        template: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -226,6 +260,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let key = config::load_signing_key(&dir.join(path)).context("reading the signing key")?;
             println!("{}", hex::encode(key.verifying_key().to_bytes()));
             Ok(ExitCode::SUCCESS)
+        }
+        Command::PeerId => ops::peer_id(&dir),
+        Command::Backup { out } => ops::backup(&dir, &out),
+        Command::Restore { from, force } => ops::restore(&dir, &from, force),
+        Command::Config(ConfigCommand::Check { files, template }) => {
+            ops::config_check(&dir, &files, entrepot::config_check::CheckOptions { template })
         }
         Command::Vectors => {
             println!("{}", serde_json::to_string_pretty(&entrepot::vectors::generate())?);

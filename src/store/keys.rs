@@ -18,6 +18,11 @@
 //! | `idx_refs`    | target id (32) · kind (u8) · source id (32)    | empty                          |
 //! | `arrivals`    | local arrival number (u64)                     | id (32)                        |
 //!
+//! Format versions (`meta` `format_version`, see `migrate.rs`): version 1 is the table above.
+//! Version 0 is the same without the `arrivals` family and the `next_arrival` counter; the
+//! development builds that wrote it recorded `format_version` 1, so a store is version 0 when
+//! it lacks `arrivals`, whatever it records.
+//!
 //! `idx_hs` keys hold the full code, so a prefix scan over `edition · "85"` finds chapter 85,
 //! `edition · "8549"` the heading and its subheadings: one entry serves 2, 4 and 6 digits.
 
@@ -274,6 +279,10 @@ pub fn decode_refs_key(k: &[u8]) -> Option<(DocumentId, RefKind, DocumentId)> {
 pub fn arrival_key(n: u64) -> [u8; 8] {
     n.to_be_bytes()
 }
+
+/// An exclusive upper bound above every `arrivals` key (longer than any of them), to clear
+/// the family with one range deletion.
+pub const ARRIVAL_KEY_END: [u8; 9] = [0xff; 9];
 
 /// Decodes an `arrivals` key.
 pub fn decode_arrival_key(k: &[u8]) -> Option<u64> {

@@ -5,7 +5,9 @@
 //! never take the lock. The store knows feeds and indexes; it does not verify signatures or
 //! schemas: it takes [`crate::ingest::CheckedDocument`]s, which only the ingest pipeline makes.
 
+pub mod backup;
 pub mod keys;
+mod migrate;
 mod query;
 mod write;
 
@@ -15,11 +17,14 @@ use std::sync::Mutex;
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, IteratorMode, Options, DB};
 
 use crate::document::{DocumentId, OrgId, RefKind, Seq};
+pub use backup::{backup, BackupError, Manifest};
 pub use keys::HeadValue;
+pub use migrate::Migration;
 pub use query::{Page, Query, QueryError, QUERY_LIMIT_MAX, QUERY_SCAN_MAX};
 pub use write::{FeedError, IngestOutcome};
 
-/// Store layout version written by this build. Bumped on any change to `keys.rs`.
+/// Store layout version written by this build. Bumped on any change to `keys.rs`, with a
+/// migration step in `migrate.rs` from the version before.
 pub const STORE_FORMAT_VERSION: u32 = 1;
 
 /// Why the store could not be opened, read or written.
@@ -31,6 +36,8 @@ pub enum StoreError {
     WrongNetwork { path: PathBuf, expected: String, found: String },
     #[error("store at {path} has a corrupt {what}")]
     Corrupt { path: PathBuf, what: &'static str },
+    #[error("store at {path} is in use by another process (a running node holds its lock); stop that process or act through it")]
+    Locked { path: PathBuf },
     #[error("RocksDB error: {0}")]
     Rocks(#[from] rocksdb::Error),
 }
@@ -45,7 +52,7 @@ pub const WRITE_BUFFER_BYTES: usize = 16 * 1024 * 1024;
 /// RocksDB options with explicit memory bounds. RocksDB's defaults give each column family its
 /// own block cache, so eleven families would each grow one; here they share one, index and
 /// filter blocks are charged to it, and memtables have one budget.
-fn tuned_options() -> (Options, Options) {
+pub(crate) fn tuned_options() -> (Options, Options) {
     let cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES);
     let mut table = rocksdb::BlockBasedOptions::default();
     table.set_block_cache(&cache);
@@ -85,16 +92,51 @@ pub struct Store {
     path: PathBuf,
     /// The writer lock; it guards the next arrival number.
     write_lock: Mutex<u64>,
+    /// What opening this store migrated.
+    migrations: Vec<Migration>,
+}
+
+
+impl StoreError {
+    /// Names the usual reason RocksDB cannot open a store: another process holds its lock.
+    fn from_open(path: &Path, e: rocksdb::Error) -> StoreError {
+        // RocksDB reports a held lock only in its message ("While lock file: …/LOCK: Resource
+        // temporarily unavailable" from another process, "lock hold by current process" from
+        // this one); its error kind is a generic I/O error.
+        let message = e.as_ref();
+        if message.contains("lock file") || message.contains("lock hold by current process") {
+            StoreError::Locked { path: path.to_owned() }
+        } else {
+            StoreError::Rocks(e)
+        }
+    }
 }
 
 impl Store {
-    /// Opens (or creates) the store in `path` for the network `network_id`.
+    /// Opens (or creates) the store in `path` for the network `network_id`, migrating a store
+    /// of an older format version step by step (see [`Store::migrations`]) and refusing one
+    /// of a newer version.
     pub fn open(path: &Path, network_id: &[u8; 32]) -> Result<Store, StoreError> {
         let (opts, cf_opts) = tuned_options();
-        let cfs = keys::ALL_CFS.iter().map(|name| ColumnFamilyDescriptor::new(*name, cf_opts.clone()));
-        let db = DB::open_cf_descriptors(&opts, path, cfs)?;
-        let mut store = Store { db, path: path.to_owned(), write_lock: Mutex::new(1) };
-        store.check_meta(network_id)?;
+        // Open exactly the column families an existing store has: a store from a newer build
+        // (with families this build does not know) must open far enough to be refused with a
+        // clear message, and a version 0 store (without `arrivals`) must not gain the family
+        // before its migration runs, or an interrupted migration would look finished.
+        let names: Vec<String> = match DB::list_cf(&opts, path) {
+            Ok(existing) => existing.into_iter().filter(|n| n != rocksdb::DEFAULT_COLUMN_FAMILY_NAME).collect(),
+            Err(_) => keys::ALL_CFS.iter().map(|n| n.to_string()).collect(),
+        };
+        let cfs = names.iter().map(|name| ColumnFamilyDescriptor::new(name, cf_opts.clone()));
+        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| StoreError::from_open(path, e))?;
+        let mut store = Store { db, path: path.to_owned(), write_lock: Mutex::new(1), migrations: Vec::new() };
+        // The version first (it needs only `meta`), so that a newer store is refused as such
+        // whatever families it has; then only `arrivals` may be missing (version 0).
+        let version = store.check_meta(network_id)?;
+        store.require_column_families(&[keys::CF_ARRIVALS])?;
+        if version < STORE_FORMAT_VERSION {
+            store.migrations = migrate::run(&mut store, version)?;
+        }
+        store.require_column_families(&[])?;
         let next_arrival = match store.db.get_cf(store.cf(keys::CF_META), keys::META_NEXT_ARRIVAL)? {
             Some(v) => u64::from_be_bytes(v.as_slice().try_into().map_err(|_| store.corrupt("arrival counter"))?),
             None => 1,
@@ -103,37 +145,56 @@ impl Store {
         Ok(store)
     }
 
-    fn check_meta(&self, network_id: &[u8; 32]) -> Result<(), StoreError> {
-        let meta = self.cf(keys::CF_META);
-        match self.db.get_cf(meta, keys::META_FORMAT_VERSION)? {
-            Some(v) => {
-                let found = u32::from_be_bytes(v.as_slice().try_into().map_err(|_| self.corrupt("format version"))?);
-                if found != STORE_FORMAT_VERSION {
-                    return Err(StoreError::UnknownFormat {
-                        path: self.path.clone(),
-                        found,
-                        known: STORE_FORMAT_VERSION,
-                    });
-                }
+    /// Fails when a column family of this build's layout is missing, except those in `except`.
+    fn require_column_families(&self, except: &[&str]) -> Result<(), StoreError> {
+        match keys::ALL_CFS.iter().find(|n| !except.contains(n) && self.db.cf_handle(n).is_none()) {
+            Some(missing) => {
+                tracing::error!(path = %self.path.display(), column_family = missing, "store lacks a column family");
+                Err(self.corrupt("set of column families (one is missing)"))
             }
-            None => {
-                let mut batch = rocksdb::WriteBatch::default();
-                batch.put_cf(meta, keys::META_FORMAT_VERSION, STORE_FORMAT_VERSION.to_be_bytes());
-                batch.put_cf(meta, keys::META_NETWORK_ID, network_id);
-                let mut wo = rocksdb::WriteOptions::default();
-                wo.set_sync(true);
-                self.db.write_opt(batch, &wo)?;
-            }
+            None => Ok(()),
         }
-        let found = self.db.get_cf(meta, keys::META_NETWORK_ID)?.ok_or_else(|| self.corrupt("network id"))?;
-        if found.as_slice() != network_id {
+    }
+
+    /// Migrations applied when this store was opened, oldest first (empty when it was current).
+    pub fn migrations(&self) -> &[Migration] {
+        &self.migrations
+    }
+
+    /// Checks the format version and network id, stamping a new store; returns the store's
+    /// effective format version.
+    fn check_meta(&self, network_id: &[u8; 32]) -> Result<u32, StoreError> {
+        let meta = self.db.cf_handle(keys::CF_META).ok_or_else(|| self.corrupt("set of column families (no meta)"))?;
+        let recorded = match self.db.get_cf(meta, keys::META_FORMAT_VERSION)? {
+            Some(v) => Some(u32::from_be_bytes(v.as_slice().try_into().map_err(|_| self.corrupt("format version"))?)),
+            None => None,
+        };
+        let Some(found) = recorded else {
+            // A new store. A store holding documents but no version is not one we wrote.
+            let docs = self.db.cf_handle(keys::CF_DOCS);
+            if docs.is_none_or(|docs| self.db.iterator_cf(docs, IteratorMode::Start).next().is_some()) {
+                return Err(self.corrupt("format version (missing in a store that is not new)"));
+            }
+            let mut batch = rocksdb::WriteBatch::default();
+            batch.put_cf(meta, keys::META_FORMAT_VERSION, STORE_FORMAT_VERSION.to_be_bytes());
+            batch.put_cf(meta, keys::META_NETWORK_ID, network_id);
+            let mut wo = rocksdb::WriteOptions::default();
+            wo.set_sync(true);
+            self.db.write_opt(batch, &wo)?;
+            return Ok(STORE_FORMAT_VERSION);
+        };
+        if found > STORE_FORMAT_VERSION {
+            return Err(StoreError::UnknownFormat { path: self.path.clone(), found, known: STORE_FORMAT_VERSION });
+        }
+        let stored_network = self.db.get_cf(meta, keys::META_NETWORK_ID)?.ok_or_else(|| self.corrupt("network id"))?;
+        if stored_network.as_slice() != network_id {
             return Err(StoreError::WrongNetwork {
                 path: self.path.clone(),
                 expected: hex::encode(network_id),
-                found: hex::encode(found),
+                found: hex::encode(stored_network),
             });
         }
-        Ok(())
+        migrate::effective_version(self, found)
     }
 
     fn corrupt(&self, what: &'static str) -> StoreError {
