@@ -97,6 +97,8 @@ pub struct Counters {
 
 /// The shared state of a running node.
 pub struct Service {
+    /// The node directory.
+    pub dir: std::path::PathBuf,
     pub store: Store,
     pub network_id: [u8; 32],
     pub network_name: String,
@@ -115,6 +117,7 @@ impl Service {
         let (events, _) = broadcast::channel(EVENTS_CAPACITY);
         let announced = Mutex::new(node.store.last_arrival());
         Service {
+            dir: node.dir.clone(),
             network_name: node.config.network.clone(),
             network_id: node.network_id,
             keyring: node.keyring,

@@ -13,6 +13,7 @@
 //! ([`STREAMS_MAX`]) and the work one HS tracker request may do. Bad input of any kind gets a
 //! 4xx with a JSON body `{"error": {"code", "message"}}` (see [`error`]), never a 500.
 
+mod admin;
 mod auth;
 mod documents;
 mod error;
@@ -84,6 +85,7 @@ fn build(service: Arc<Service>, auth: ApiAuth, shutdown: watch::Receiver<bool>) 
         .route("/hs/changes", get(hs::changes))
         .route("/hs/{edition}/{code}", get(hs::tracker))
         .route("/openapi.json", get(openapi::serve_openapi))
+        .route("/admin/backup", axum::routing::post(admin::backup))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), auth::require_token));

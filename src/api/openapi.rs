@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{documents, error, hs, network, stream, views};
+use super::{admin, documents, error, hs, network, stream, views};
 
 struct BearerAuth;
 
@@ -41,9 +41,11 @@ impl Modify for BearerAuth {
         stream::stream,
         hs::tracker,
         hs::changes,
+        admin::backup,
     ),
     components(schemas(
         error::ErrorBody,
+        admin::BackupRequest,
         error::ErrorDetail,
         views::DocumentSummary,
         views::DocumentList,

@@ -2,7 +2,9 @@
 
 mod docs;
 mod ops;
+mod run;
 mod serve;
+mod status;
 mod transfer;
 
 use std::path::PathBuf;
@@ -111,6 +113,8 @@ enum Command {
     Keyring(KeyringCommand),
     /// Run the node: replicate with peers over libp2p until SIGINT or SIGTERM.
     Run,
+    /// Ask the running node for its peers and, per publisher, its lag behind the best peer.
+    Status,
     /// Print this node's public signing key.
     PublicKey,
     /// Print this node's libp2p peer id (from its identity key), for other nodes' bootstrap lists.
@@ -251,7 +255,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", ring.to_json());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run => run_node(&dir),
+        Command::Run => run::run(&dir),
+        Command::Status => status::status(&dir),
         Command::PublicKey => {
             let node = config::load_config(&dir)?;
             let Some(path) = node.signing_key else {
@@ -276,37 +281,5 @@ fn run(cli: Cli) -> Result<ExitCode> {
             entrepot::bench::run_command(&command)?;
             Ok(ExitCode::SUCCESS)
         }
-    }
-}
-
-fn run_node(dir: &std::path::Path) -> Result<ExitCode> {
-    init_logging();
-    let node = config::open(dir)?;
-    let config = node.config.clone();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async {
-        let service = std::sync::Arc::new(entrepot::service::Service::new(node));
-        let running = entrepot::node::start(service.clone(), dir, &config).await?;
-        tracing::info!(peer = %running.peer_id, network = %config.network, "node running");
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-        running.shutdown().await;
-        anyhow::Ok(ExitCode::SUCCESS)
-    })
-}
-
-/// Structured logs to stderr; `RUST_LOG` overrides the default level.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,libp2p_gossipsub=warn,libp2p_kad=warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
     }
 }

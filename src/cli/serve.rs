@@ -31,7 +31,7 @@ pub fn serve(dir: &Path, listen: Option<&str>) -> Result<ExitCode> {
 }
 
 /// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     let ctrl_c = async {
         // If the handler cannot be installed, only SIGTERM stops the server.
         if tokio::signal::ctrl_c().await.is_err() {

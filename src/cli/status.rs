@@ -1,0 +1,63 @@
+//! `entrepot status`: asks the running node (its HTTP API) for its peers and, per publisher,
+//! its head against the best head any peer announced.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use entrepot::config;
+
+/// Largest answer read from the node.
+const ANSWER_MAX_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A GET to the node's own API over loopback (HTTP/1.1, one request per connection).
+fn get(listen: &str, path: &str, token: Option<&str>) -> Result<serde_json::Value> {
+    let addr = listen.replace("0.0.0.0", "127.0.0.1");
+    let mut stream = TcpStream::connect(&addr)
+        .with_context(|| format!("cannot reach the node's HTTP API on {addr}: is `entrepot run` running?"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n")?;
+    let mut raw = Vec::new();
+    stream.take(ANSWER_MAX_BYTES).read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").context("the node's answer is not HTTP")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        bail!("the node answered {}: {body}", head.lines().next().unwrap_or(""));
+    }
+    // Axum may chunk the body; a JSON document ends at its last closing brace.
+    let json = body.find('{').map(|a| &body[a..body.rfind('}').map_or(body.len(), |b| b + 1)]).unwrap_or(body);
+    serde_json::from_str(json).context("the node's answer is not JSON")
+}
+
+pub fn status(dir: &Path) -> Result<ExitCode> {
+    let config = config::load_config(dir)?;
+    let token = if config.http.read_requires_token {
+        Some(std::fs::read_to_string(dir.join(&config.http.token_file))?.trim().to_owned())
+    } else {
+        None
+    };
+    let view = get(&config.http.listen, "/v1/peers", token.as_deref())?;
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_owned();
+    println!("node {} on network {}", text(&view["local_peer_id"]), config.network);
+    let peers = view["peers"].as_array().cloned().unwrap_or_default();
+    println!("{} connected peer(s)", peers.len());
+    for p in &peers {
+        println!("  {}  {}", text(&p["peer_id"]), text(&p["address"]));
+    }
+    println!("{:<12} {:>10} {:>12} {:>8}", "publisher", "our head", "best peer", "lag");
+    for l in view["lag"].as_array().cloned().unwrap_or_default() {
+        println!(
+            "{:<12} {:>10} {:>12} {:>8}",
+            text(&l["publisher"]),
+            l["local_seq"].as_u64().unwrap_or(0),
+            l["best_announced_seq"].as_u64().unwrap_or(0),
+            l["lag"].as_u64().unwrap_or(0)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
