@@ -35,7 +35,9 @@ fn backup_target(node_dir: &Path, out: &str) -> Result<PathBuf, ApiError> {
     };
     let plain = relative.components().all(|c| matches!(c, Component::Normal(_)));
     if out.is_empty() || out.len() > 512 || !plain || relative.as_os_str().is_empty() {
-        return Err(ApiError::BadRequest("out must name a new directory, without '..', inside the backups folder".into()));
+        return Err(ApiError::BadRequest(
+            "out must name a new directory, without '..', inside the backups folder".into(),
+        ));
     }
     Ok(root.join(relative))
 }

@@ -22,9 +22,9 @@ pub fn run(dir: &Path) -> Result<ExitCode> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&config.http.listen)
-            .await
-            .with_context(|| format!("cannot listen on {} (http.listen); is another process using it?", config.http.listen))?;
+        let listener = tokio::net::TcpListener::bind(&config.http.listen).await.with_context(|| {
+            format!("cannot listen on {} (http.listen); is another process using it?", config.http.listen)
+        })?;
         let http = listener.local_addr().context("reading the HTTP address")?;
         let running = entrepot::node::start(service.clone(), dir, &config).await?;
         // Scripts and tests read these lines to find the node (ports may be 0 in the config).

@@ -96,7 +96,6 @@ pub struct Store {
     migrations: Vec<Migration>,
 }
 
-
 impl StoreError {
     /// Names the usual reason RocksDB cannot open a store: another process holds its lock.
     fn from_open(path: &Path, e: rocksdb::Error) -> StoreError {

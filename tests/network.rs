@@ -1,0 +1,200 @@
+//! Replication between separate `entrepot run` processes on loopback: documents published
+//! through one node's HTTP API reach a node that only knows a third, and a replica that was
+//! stopped (SIGTERM) while 1,000 documents were published catches up when it returns.
+
+mod common;
+#[path = "common/http.rs"]
+mod http;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use entrepot::authority::Organization;
+use entrepot::config::{self, InitOptions};
+use entrepot::document::OrgId;
+use serde_json::Value;
+
+const NETWORK: &str = "network-test";
+
+/// A running `entrepot run` process.
+struct NodeProc {
+    child: Child,
+    http: SocketAddr,
+    p2p: String,
+    peer_id: String,
+}
+
+impl NodeProc {
+    /// Starts `entrepot run` in `dir` after writing `bootstrap` into its config.
+    fn start(dir: &Path, bootstrap: &[String]) -> NodeProc {
+        let config = dir.join("config.toml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        let list = bootstrap.iter().map(|b| format!("\"{b}\"")).collect::<Vec<_>>().join(", ");
+        let text = text
+            .lines()
+            .map(|l| if l.starts_with("bootstrap = ") { format!("bootstrap = [{list}]") } else { l.to_owned() })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(&config, text + "\n").unwrap();
+        let mut child = Command::new(common::bin())
+            .arg("--dir")
+            .arg(dir)
+            .arg("run")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (mut http, mut p2p, mut peer_id) = (None, None, None);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while http.is_none() {
+            let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("node starts");
+            if let Some(rest) = line.strip_prefix("serving http://") {
+                http = Some(rest.split('/').next().unwrap().parse().unwrap());
+            } else if let Some(rest) = line.strip_prefix("p2p ") {
+                p2p.get_or_insert(rest.to_owned());
+            } else if let Some(rest) = line.strip_prefix("peer ") {
+                peer_id = Some(rest.to_owned());
+            }
+        }
+        NodeProc { child, http: http.unwrap(), p2p: p2p.expect("p2p address"), peer_id: peer_id.expect("peer id") }
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let r = http::request(self.http, "GET", path, &[], b"");
+        assert_eq!(r.status, 200, "GET {path}: {}", r.text());
+        r.json()
+    }
+
+    fn head(&self, org: &str) -> u64 {
+        let feeds = self.get("/v1/feeds");
+        feeds["feeds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["publisher"] == org)
+            .map_or(0, |f| f["seq"].as_u64().unwrap())
+    }
+
+    fn connected_to(&self, other: &NodeProc) -> bool {
+        self.get("/v1/peers")["peers"].as_array().unwrap().iter().any(|p| p["peer_id"] == other.peer_id.as_str())
+    }
+
+    /// SIGTERM, and the node must exit cleanly within 15 s.
+    fn stop(mut self) {
+        Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "node exited with {status} after SIGTERM");
+                return;
+            }
+            assert!(Instant::now() < deadline, "node did not stop within 15 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Node directories on loopback with OS-chosen ports; every node trusts the publishers.
+fn init(root: &Path, publishers: &[&str], replicas: &[&str]) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    let mut keys = Vec::new();
+    for name in publishers.iter().chain(replicas) {
+        let dir = root.join(name);
+        let organization = publishers.contains(name).then(|| (OrgId::new(name).unwrap(), name.to_string()));
+        let options = InitOptions {
+            network: NETWORK,
+            organization,
+            p2p_listen: "/ip4/127.0.0.1/tcp/0",
+            http_listen: "127.0.0.1:0",
+            ..Default::default()
+        };
+        let node = config::init(&dir, &options).unwrap();
+        if let Some(p) = &node.publisher {
+            keys.push((p.org.clone(), hex::encode(p.public_key())));
+        }
+        dirs.push(dir);
+    }
+    for dir in &dirs {
+        let mut node = config::open(dir).unwrap();
+        for (org, key) in &keys {
+            let o = Organization { id: org.clone(), name: org.to_string(), keys: vec![key.clone()], types: None };
+            node.add_organization(o).unwrap();
+        }
+    }
+    dirs
+}
+
+fn publish(node: &NodeProc, dir: &Path, n: usize, offset: usize) {
+    let token = std::fs::read_to_string(dir.join("keys/api.token")).unwrap();
+    let auth = format!("Bearer {}", token.trim());
+    for i in 0..n {
+        let body = common::opinion(offset + i, "8806.22").body.to_string();
+        let r = http::request(
+            node.http,
+            "POST",
+            "/v1/documents?type=classification.opinion",
+            &[("Authorization", &auth), ("Content-Type", "application/json")],
+            body.as_bytes(),
+        );
+        assert_eq!(r.status, 201, "publish: {}", r.text());
+    }
+}
+
+fn wait_for(nodes: &[&NodeProc], org: &str, seq: u64, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let heads: Vec<u64> = nodes.iter().map(|n| n.head(org)).collect();
+        if heads.iter().all(|h| *h == seq) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{org} heads {heads:?}, expected {seq} everywhere within {within:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn separate_processes_replicate_through_an_intermediary_and_a_returning_replica_catches_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs = init(tmp.path(), &["WCO"], &["B", "C"]);
+    let a = NodeProc::start(&dirs[0], &[]);
+    let b = NodeProc::start(&dirs[1], std::slice::from_ref(&a.p2p));
+    let c = NodeProc::start(&dirs[2], std::slice::from_ref(&b.p2p));
+
+    publish(&a, &dirs[0], 20, 0);
+    wait_for(&[&a, &b, &c], "WCO", 20, Duration::from_secs(30));
+    assert!(!a.connected_to(&c) && !c.connected_to(&a), "A and C only meet through B");
+
+    c.stop();
+    publish(&a, &dirs[0], 1000, 20);
+    wait_for(&[&a, &b], "WCO", 1020, Duration::from_secs(60));
+    let c = NodeProc::start(&dirs[2], std::slice::from_ref(&b.p2p));
+    wait_for(&[&a, &b, &c], "WCO", 1020, Duration::from_secs(60));
+    // Equal heads (seq and id) mean identical feeds: each entry names its predecessor's hash.
+    let feeds: Vec<Value> = [&a, &b, &c].iter().map(|n| n.get("/v1/feeds")["feeds"].clone()).collect();
+    assert_eq!(feeds[0], feeds[1]);
+    assert_eq!(feeds[0], feeds[2]);
+    for n in [a, b, c] {
+        n.stop();
+    }
+}
