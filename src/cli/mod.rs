@@ -1,5 +1,6 @@
 //! Command-line parsing and the commands that act on a node directory.
 
+mod demo;
 mod docs;
 mod ops;
 mod run;
@@ -111,6 +112,16 @@ enum Command {
     /// Manage trusted organizations and their keys.
     #[command(subcommand)]
     Keyring(KeyringCommand),
+    /// Start a local network of three nodes (two publishers and a read replica) filled with
+    /// real HS data, each serving its web page; runs until Ctrl-C.
+    Demo {
+        /// Where the demo's node directories live (reused on the next run).
+        #[arg(long, default_value = "entrepot-demo")]
+        root: PathBuf,
+        /// First of three consecutive HTTP ports (0: let the system choose).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
     /// Run the node: replicate with peers over libp2p until SIGINT or SIGTERM.
     Run,
     /// Ask the running node for its peers and, per publisher, its lag behind the best peer.
@@ -255,6 +266,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", ring.to_json());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Demo { root, port } => demo::demo(&root, port),
         Command::Run => run::run(&dir),
         Command::Status => status::status(&dir),
         Command::PublicKey => {

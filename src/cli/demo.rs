@@ -1,0 +1,340 @@
+//! `entrepot demo`: a local network of three nodes filled with real HS data.
+//!
+//! WCO publishes the HS2022 nomenclature, the HS2017→HS2022 amendment sets and correlation
+//! tables built from the UN data, and classification opinions; France's customs publishes
+//! advance rulings and enforcement notices; a member administration's read replica, which only
+//! knows France's node, replicates everything. Each node serves the web page and API.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde_json::json;
+
+use entrepot::api::{self, ApiAuth};
+use entrepot::authority::Organization;
+use entrepot::config::{self, InitOptions};
+use entrepot::document::{OrgId, TypeName};
+use entrepot::hsdata::{
+    amendment_documents, correlation_documents, nomenclature_documents, ruling_documents_from, shared_dir,
+    DraftDocument, HsData,
+};
+use entrepot::node::RunningNode;
+use entrepot::service::Service;
+
+use super::serve::shutdown_signal;
+
+const NETWORK: &str = "entrepot-demo";
+
+struct DemoNode {
+    name: &'static str,
+    org: Option<(&'static str, &'static str)>,
+    types: &'static [&'static str],
+}
+
+const NODES: [DemoNode; 3] = [
+    DemoNode {
+        name: "wco",
+        org: Some(("WCO", "World Customs Organization")),
+        types: &[
+            "hs.amendment",
+            "hs.correlation",
+            "hs.nomenclature",
+            "classification.opinion",
+            "classification.decision",
+            "lifecycle.supersede",
+            "lifecycle.correct",
+            "lifecycle.withdraw",
+        ],
+    },
+    DemoNode {
+        name: "fr",
+        org: Some(("FR", "France, Direction generale des douanes et droits indirects")),
+        types: &["classification.ruling", "enforcement.notice", "lifecycle.withdraw", "lifecycle.correct"],
+    },
+    DemoNode { name: "replica", org: None, types: &[] },
+];
+
+fn init_nodes(root: &Path, port: u16) -> Result<Vec<PathBuf>> {
+    let mut dirs = Vec::new();
+    let mut orgs = Vec::new();
+    for (i, n) in NODES.iter().enumerate() {
+        let dir = root.join(n.name);
+        // Port 0 lets the system choose each port (tests); otherwise three consecutive ports.
+        let http = format!("127.0.0.1:{}", if port == 0 { 0 } else { port + i as u16 });
+        let options = InitOptions {
+            network: NETWORK,
+            organization: n.org.map(|(id, name)| (OrgId::new(id).expect("demo org id"), name.to_owned())),
+            p2p_listen: "/ip4/127.0.0.1/tcp/0",
+            http_listen: &http,
+            bootstrap: &[],
+        };
+        let node = config::init(&dir, &options)?;
+        if let (Some(p), Some((_, name))) = (&node.publisher, n.org) {
+            let types = n.types.iter().map(|t| TypeName::new(t)).collect::<Result<Vec<_>, _>>()?;
+            orgs.push(Organization {
+                id: p.org.clone(),
+                name: name.into(),
+                keys: vec![hex::encode(p.public_key())],
+                types: Some(types),
+            });
+        }
+        dirs.push(dir);
+    }
+    // Every node trusts both publishers, each only for its own document types.
+    for dir in &dirs {
+        let mut node = config::open(dir)?;
+        for org in &orgs {
+            node.add_organization(org.clone())?;
+        }
+    }
+    Ok(dirs)
+}
+
+fn opinions() -> Vec<DraftDocument> {
+    let op = |reference: &str, title: &str, product: &str, code: &str, reasons: &str| DraftDocument {
+        doc_type: "classification.opinion",
+        body: json!({
+            "title": { "en": title },
+            "reference": reference,
+            "product": { "description": { "en": product } },
+            "classification": { "edition": "HS2022", "code": code },
+            "gir": ["1", "6"],
+            "reasons": { "en": reasons },
+            "validity": { "from": "2022-01-01" }
+        }),
+    };
+    vec![
+        op(
+            "HSC/69/2022/1",
+            "Camera drone of 0.9 kg",
+            "Quadcopter with a built-in camera, maximum take-off weight 0.9 kg, remotely controlled.",
+            "8806.22",
+            "Heading 8806 covers unmanned aircraft; the camera does not give the whole its essential character.",
+        ),
+        op(
+            "HSC/69/2022/2",
+            "Used printed circuit boards collected for metal recovery",
+            "Waste printed circuit boards, sorted, from discarded computers.",
+            "8549.11",
+            "Heading 8549 covers electrical and electronic waste and scrap; subheading 8549.11 the kinds containing batteries.",
+        ),
+        op(
+            "HSC/70/2022/4",
+            "Nicotine pouches without tobacco",
+            "Pouches of nicotine salts and plant fibres, for oral use, without tobacco.",
+            "2404.91",
+            "Heading 2404 covers products containing nicotine intended for intake into the body otherwise than by inhalation.",
+        ),
+    ]
+}
+
+fn notices() -> Vec<DraftDocument> {
+    let notice =
+        |title: &str, kind: &str, risk: &str, code: &str, audience: serde_json::Value, summary: &str| DraftDocument {
+            doc_type: "enforcement.notice",
+            body: json!({
+                "title": { "en": title },
+                "validity": { "from": "2026-01-01", "to": "2026-12-31" },
+                "header": {
+                    "kind": kind, "risk_area": risk,
+                    "hs": [{ "edition": "HS2022", "code": code }],
+                    "region": "EU", "handling": "customs_only"
+                },
+                "audience": audience,
+                "payload": { "summary": { "en": summary }, "indicators": ["declared value far below market price"] }
+            }),
+        };
+    vec![
+        notice(
+            "E-waste declared as metal scrap",
+            "alert",
+            "waste",
+            "8549.11",
+            json!({ "scope": "all_customs" }),
+            "Consignments of mixed electronic waste declared under 7204 to avoid export controls on hazardous waste.",
+        ),
+        notice(
+            "Counterfeit camera drones",
+            "ipr_alert",
+            "ipr",
+            "8806.22",
+            json!({ "scope": "region", "region": "EU" }),
+            "Drones bearing a protected trademark without authorisation, shipped in small parcels.",
+        ),
+        notice(
+            "Unlabelled nicotine pouches",
+            "seizure_summary",
+            "tobacco",
+            "2404.91",
+            json!({ "scope": "group", "group": ["FR", "BE", "DE", "LU"] }),
+            "Pouches without health warnings or excise marks found in express freight.",
+        ),
+    ]
+}
+
+fn publish_all(service: &Service, drafts: &[DraftDocument]) -> Result<Vec<entrepot::document::DocumentId>> {
+    drafts
+        .iter()
+        .map(|d| {
+            service
+                .publish(d.doc_type, d.body.to_string().as_bytes())
+                .map(|p| p.id)
+                .with_context(|| format!("publishing a {}", d.doc_type))
+        })
+        .collect()
+}
+
+/// What each publisher puts on the network.
+fn fill(wco: &Service, fr: &Service, data: &HsData) -> Result<usize> {
+    let mut n = 0;
+    n += publish_all(wco, &nomenclature_documents(data))?.len();
+    n += publish_all(wco, &amendment_documents(data))?.len();
+    n += publish_all(wco, &correlation_documents(data))?.len();
+    let ops = publish_all(wco, &opinions())?;
+    // The drone opinion is superseded by a clearer one: the chain shows on the document page.
+    let mut better = opinions().remove(0);
+    better.body["reference"] = json!("HSC/71/2023/2");
+    better.body["title"] = json!({ "en": "Camera drone of 0.9 kg (revised reasons)" });
+    better.body["validity"] = json!({ "from": "2023-04-01" });
+    better.body["references"] = json!([{ "kind": "supersedes", "id": ops[0].to_hex() }]);
+    let revised = publish_all(wco, &[better])?;
+    let supersede = DraftDocument {
+        doc_type: "lifecycle.supersede",
+        body: json!({
+            "title": { "en": "Opinion HSC/69/2022/1 superseded" },
+            "target": ops[0].to_hex(),
+            "replacement": revised[0].to_hex(),
+            "reason": { "en": "Reasons revised after the 71st Session." },
+            "validity": { "from": "2023-04-01" }
+        }),
+    };
+    n += ops.len() + revised.len() + publish_all(wco, &[supersede])?.len();
+    let rulings = publish_all(fr, &ruling_documents_from(data, 0, 60, "FR"))?;
+    let withdraw = DraftDocument {
+        doc_type: "lifecycle.withdraw",
+        body: json!({
+            "title": { "en": "Ruling withdrawn at the holder's request" },
+            "target": rulings[0].to_hex(),
+            "reason": { "en": "The goods are no longer imported." },
+            "validity": { "from": "2025-06-01" }
+        }),
+    };
+    n += rulings.len() + publish_all(fr, &[withdraw])?.len() + publish_all(fr, &notices())?.len();
+    Ok(n)
+}
+
+async fn start_node(
+    dir: &Path,
+    bootstrap: Option<&str>,
+) -> Result<(Arc<Service>, RunningNode, std::net::SocketAddr, ApiAuth, tokio::net::TcpListener)> {
+    let mut node = config::open(dir)?;
+    if let Some(b) = bootstrap {
+        node.config.p2p.bootstrap = vec![b.to_owned()];
+    }
+    let auth = ApiAuth::from_config(dir, &node.config.http)?;
+    let config = node.config.clone();
+    let service = Arc::new(Service::new(node));
+    let listener = tokio::net::TcpListener::bind(&config.http.listen)
+        .await
+        .with_context(|| format!("port {} is taken: give --port with three free ports from it", config.http.listen))?;
+    let http = listener.local_addr()?;
+    let running = entrepot::node::start(service.clone(), dir, &config).await?;
+    for _ in 0..250 {
+        if !service.peers.read().unwrap_or_else(|p| p.into_inner()).listen_addresses.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok((service, running, http, auth, listener))
+}
+
+fn first_address(service: &Service) -> Option<String> {
+    service.peers.read().unwrap_or_else(|p| p.into_inner()).listen_addresses.first().cloned()
+}
+
+pub fn demo(root: &Path, port: u16) -> Result<ExitCode> {
+    let fresh = !root.join("wco").join(config::CONFIG_FILE).exists();
+    let dirs = if fresh { init_nodes(root, port)? } else { NODES.iter().map(|n| root.join(n.name)).collect() };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let (wco, wco_run, wco_http, wco_auth, wco_l) = start_node(&dirs[0], None).await?;
+        let wco_addr = first_address(&wco).context("WCO node has no address")?;
+        let (fr, fr_run, fr_http, fr_auth, fr_l) = start_node(&dirs[1], Some(&wco_addr)).await?;
+        let fr_addr = first_address(&fr).context("France's node has no address")?;
+        let (rep, rep_run, rep_http, rep_auth, rep_l) = start_node(&dirs[2], Some(&fr_addr)).await?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut servers = tokio::task::JoinSet::new();
+        for (service, listener, auth) in
+            [(wco.clone(), wco_l, wco_auth), (fr.clone(), fr_l, fr_auth), (rep.clone(), rep_l, rep_auth)]
+        {
+            let mut rx = stop_rx.clone();
+            servers.spawn(async move {
+                let _ = api::serve(service, listener, auth, async move {
+                    let _ = rx.changed().await;
+                })
+                .await;
+            });
+        }
+        println!("entrepot demo: network '{NETWORK}' in {}", root.display());
+        println!("  WCO (publisher)                     http://{wco_http}/");
+        println!("  France customs (publisher)          http://{fr_http}/");
+        println!("  member administration (read replica, bootstrapped from France)  http://{rep_http}/");
+        if fresh {
+            let (data, source) = match shared_dir() {
+                Some(d) => (HsData::load(&d)?, "the full HS2017/HS2022 files in ../shared/data/hs"),
+                None => (HsData::excerpt(), "the five-chapter HS excerpt shipped with entrepot"),
+            };
+            println!("publishing real HS data from {source}…");
+            let (w, f) = (wco.clone(), fr.clone());
+            let published = tokio::task::spawn_blocking(move || fill(&w, &f, &data)).await??;
+            println!("published {published} signed documents");
+        }
+        let own_head = |s: &Service| {
+            let org = s.publisher.as_ref().map(|p| p.org.clone());
+            org.and_then(|o| s.store.head(&o).ok().flatten()).map_or(0, |h| h.seq.0)
+        };
+        let expected = own_head(&wco) + own_head(&fr);
+        let total = |s: &Service| s.store.heads().map(|h| h.iter().map(|(_, h)| h.seq.0).sum::<u64>()).unwrap_or(0);
+        let started = Instant::now();
+        let wait = async {
+            loop {
+                let held = total(&rep);
+                if held >= expected {
+                    println!(
+                        "the replica holds all {held} documents ({:.1} s), each verified before it was stored",
+                        started.elapsed().as_secs_f64()
+                    );
+                    return true;
+                }
+                if started.elapsed() > Duration::from_secs(120) {
+                    println!("the replica holds {held} of {expected} documents so far; replication continues");
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        };
+        let interrupted = tokio::select! {
+            _ = wait => false,
+            _ = shutdown_signal() => true,
+        };
+        if !interrupted {
+            println!();
+            println!("Open the read replica's page:   http://{rep_http}/");
+            println!("  HS tracker for 8806 (drones): http://{rep_http}/?view=hs&hs=HS2022/8806");
+            println!("  documents citing 8549:        http://{rep_http}/v1/documents?hs=8549&edition=HS2022");
+            println!("  network view:                 http://{rep_http}/?view=network");
+            println!("Publish more with the API (token in {}/keys/api.token). Stop with Ctrl-C.", dirs[0].display());
+            shutdown_signal().await;
+        }
+        println!("stopping…");
+        let _ = stop_tx.send(true);
+        while servers.join_next().await.is_some() {}
+        rep_run.shutdown().await;
+        fr_run.shutdown().await;
+        wco_run.shutdown().await;
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
+}
