@@ -114,6 +114,7 @@ pub struct Service {
 impl Service {
     /// Wraps an opened node directory.
     pub fn new(node: Node) -> Service {
+        crate::doctype::compile_schemas();
         let (events, _) = broadcast::channel(EVENTS_CAPACITY);
         let announced = Mutex::new(node.store.last_arrival());
         Service {

@@ -94,6 +94,13 @@ const COMMON_SCHEMA_ID: &str = "https://schemas.entrepot.invalid/common/1";
 /// an unbounded error message.
 const SCHEMA_ERRORS_REPORTED_MAX: usize = 5;
 
+/// Compiles every schema now rather than on the first document. A node calls this at start:
+/// compiling takes long enough (tens to hundreds of milliseconds) that, done lazily, it
+/// delays the first documents a node receives.
+pub fn compile_schemas() {
+    validators();
+}
+
 fn validators() -> &'static [Validator] {
     static VALIDATORS: OnceLock<Vec<Validator>> = OnceLock::new();
     VALIDATORS.get_or_init(|| {
