@@ -96,7 +96,8 @@ impl Default for P2pConfig {
 pub struct ReplicationConfig {
     /// Only these publishers' feeds.
     pub publishers: Vec<OrgId>,
-    /// Only documents of these types.
+    /// Only documents of these types. Not enforced by sync protocol version 1 (a feed's
+    /// continuity needs every envelope; docs/PROTOCOL.md §8.4): a node with types set warns.
     pub types: Vec<TypeName>,
 }
 
@@ -276,7 +277,8 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Node, ConfigError> {
          identity = \"keys/node.key\"\n\
          \n\
          [replication]\n\
-         # Replicate only these publishers' feeds and these document types; empty means all.\n\
+         # Replicate only these publishers' feeds; empty means all. (Type filtering is not yet\n\
+         # enforced by the sync protocol; see docs/PROTOCOL.md section 8.4.)\n\
          publishers = []\n\
          types = []\n\
          \n\

@@ -60,6 +60,9 @@ pub enum NodeError {
 /// Starts the node's networking on an opened service. `dir` is the node directory (for the
 /// identity key path in `config`).
 pub async fn start(service: Arc<Service>, dir: &std::path::Path, config: &Config) -> Result<RunningNode, NodeError> {
+    if !config.replication.types.is_empty() {
+        tracing::warn!("[replication] types is not enforced by sync protocol 1; this node replicates every type of the feeds it follows");
+    }
     let keypair = net::load_identity(&dir.join(&config.p2p.identity))?;
     let peer_id = keypair.public().to_peer_id();
     let bootstrap =
