@@ -194,6 +194,29 @@ fn separate_processes_replicate_through_an_intermediary_and_a_returning_replica_
     let feeds: Vec<Value> = [&a, &b, &c].iter().map(|n| n.get("/v1/feeds")["feeds"].clone()).collect();
     assert_eq!(feeds[0], feeds[1]);
     assert_eq!(feeds[0], feeds[2]);
+
+    // A running node is backed up through its API, into its own backups folder only.
+    let token = std::fs::read_to_string(dirs[1].join("keys/api.token")).unwrap();
+    let auth = format!("Bearer {}", token.trim());
+    let backup = |out: &str| {
+        let body = format!("{{\"out\": \"{out}\"}}");
+        http::request(
+            b.http,
+            "POST",
+            "/v1/admin/backup",
+            &[("Authorization", &auth), ("Content-Type", "application/json")],
+            body.as_bytes(),
+        )
+    };
+    let r = backup("nightly");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("\"WCO\""), "the manifest lists the WCO feed: {}", r.text());
+    assert!(dirs[1].join("backups/nightly/manifest.json").is_file());
+    assert_eq!(backup("../../escape").status, 400);
+    assert_eq!(backup("nightly").status, 400, "an existing backup is never overwritten");
+    let unauthenticated =
+        http::request(b.http, "POST", "/v1/admin/backup", &[("Content-Type", "application/json")], b"{\"out\": \"x\"}");
+    assert_eq!(unauthenticated.status, 401);
     for n in [a, b, c] {
         n.stop();
     }
