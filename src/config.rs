@@ -75,6 +75,10 @@ pub struct P2pConfig {
     pub bootstrap: Vec<String>,
     /// Discover peers on the local network with mDNS (for labs and LANs only).
     pub mdns: bool,
+    /// Find more peers through Kademlia random walks (periodic routing-table refreshes, which
+    /// dial the peers they find). Off, a node talks only to its bootstrap peers and to those
+    /// that dial it: a fixed topology.
+    pub discovery: bool,
     /// The node's libp2p identity key (ed25519 secret, hex), distinct from any signing key.
     pub identity: PathBuf,
 }
@@ -85,6 +89,7 @@ impl Default for P2pConfig {
             listen: vec!["/ip4/0.0.0.0/tcp/4001".into()],
             bootstrap: Vec::new(),
             mdns: false,
+            discovery: true,
             identity: "keys/node.key".into(),
         }
     }
@@ -273,6 +278,9 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Node, ConfigError> {
          bootstrap = [{bootstrap}]\n\
          # Discover peers on the local network with mDNS (labs and LANs only).\n\
          mdns = false\n\
+         # Find more peers through Kademlia random walks; off, only bootstrap peers and those\n\
+         # that dial in (a fixed topology).\n\
+         discovery = true\n\
          # This node's libp2p identity (not an organization signing key).\n\
          identity = \"keys/node.key\"\n\
          \n\

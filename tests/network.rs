@@ -36,7 +36,16 @@ impl NodeProc {
         let list = bootstrap.iter().map(|b| format!("\"{b}\"")).collect::<Vec<_>>().join(", ");
         let text = text
             .lines()
-            .map(|l| if l.starts_with("bootstrap = ") { format!("bootstrap = [{list}]") } else { l.to_owned() })
+            .map(|l| {
+                if l.starts_with("bootstrap = ") {
+                    format!("bootstrap = [{list}]")
+                } else if l.starts_with("discovery = ") {
+                    // A fixed topology: A and C may only meet through B.
+                    "discovery = false".to_owned()
+                } else {
+                    l.to_owned()
+                }
+            })
             .collect::<Vec<_>>()
             .join("\n");
         std::fs::write(&config, text + "\n").unwrap();

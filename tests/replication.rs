@@ -81,6 +81,8 @@ fn init_dirs(tmp: &std::path::Path, orgs: &[&str], replicas: &[&str]) -> Vec<std
 async fn launch(dir: &std::path::Path, bootstrap: &[String]) -> TestNode {
     let mut node: Node = config::open(dir).unwrap();
     node.config.p2p.bootstrap = bootstrap.to_vec();
+    // A fixed topology, so "A and C only meet through B" is what the test checks.
+    node.config.p2p.discovery = false;
     let config = node.config.clone();
     let service = Arc::new(Service::new(node));
     let running = start(service.clone(), dir, &config).await.unwrap();

@@ -87,6 +87,7 @@ pub fn build_swarm(
     network_id: &[u8; 32],
     listen: &[String],
     mdns_enabled: bool,
+    discovery: bool,
     codec: SyncCodec,
 ) -> Result<Swarm<Behaviour>, NetError> {
     let setup = |e: &dyn std::fmt::Display| NetError::Setup(e.to_string());
@@ -109,6 +110,9 @@ pub fn build_swarm(
             let gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)?;
             let mut kad_config = kad::Config::new(StreamProtocol::new("/entrepot/kad/1.0.0"));
             kad_config.set_query_timeout(limits::KAD_QUERY_TIMEOUT);
+            if !discovery {
+                kad_config.set_periodic_bootstrap_interval(None);
+            }
             let kad = kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
             let mdns =
                 if mdns_enabled { Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)?) } else { None };
@@ -166,6 +170,7 @@ pub fn parse_bootstrap(addr: &str) -> Result<(PeerId, Multiaddr), NetError> {
 pub async fn run_swarm(
     mut swarm: Swarm<Behaviour>,
     bootstrap: Vec<(PeerId, Multiaddr)>,
+    discovery: bool,
     network_id: [u8; 32],
     mut commands: mpsc::Receiver<NetCommand>,
     events: mpsc::Sender<NetEvent>,
@@ -186,7 +191,7 @@ pub async fn run_swarm(
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
-            _ = kad_refresh.tick() => {
+            _ = kad_refresh.tick(), if discovery => {
                 let _ = swarm.behaviour_mut().kad.bootstrap();
             }
             command = commands.recv() => {

@@ -71,7 +71,14 @@ pub async fn start(service: Arc<Service>, dir: &std::path::Path, config: &Config
         read: service.counters.sync_bytes_in.clone(),
         written: service.counters.sync_bytes_out.clone(),
     };
-    let swarm = net::build_swarm(keypair, &service.network_id, &config.p2p.listen, config.p2p.mdns, codec)?;
+    let swarm = net::build_swarm(
+        keypair,
+        &service.network_id,
+        &config.p2p.listen,
+        config.p2p.mdns,
+        config.p2p.discovery,
+        codec,
+    )?;
     let (cmd_tx, cmd_rx) = mpsc::channel(limits::COMMAND_QUEUE);
     let (ev_tx, ev_rx) = mpsc::channel(limits::EVENT_QUEUE);
     let (job_tx, job_rx) = mpsc::channel(INGEST_JOBS_MAX);
@@ -79,7 +86,15 @@ pub async fn start(service: Arc<Service>, dir: &std::path::Path, config: &Config
     let (done_tx, done_rx) = mpsc::channel(INGEST_JOBS_MAX + 1);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    tasks.spawn(net::run_swarm(swarm, bootstrap, service.network_id, cmd_rx, ev_tx, shutdown_rx.clone()));
+    tasks.spawn(net::run_swarm(
+        swarm,
+        bootstrap,
+        config.p2p.discovery,
+        service.network_id,
+        cmd_rx,
+        ev_tx,
+        shutdown_rx.clone(),
+    ));
     let worker_service = service.clone();
     // A plain thread, not a task: it blocks on RocksDB and on verification. It ends when the
     // engine drops the job sender at shutdown.
