@@ -195,17 +195,18 @@ impl Attacker {
 
     /// Banned: disconnected, and a new dial does not give a lasting connection.
     async fn is_banned(&mut self, addr: &str) -> bool {
-        self.run_for(Duration::from_millis(1500)).await;
+        self.run_for(Duration::from_millis(1000)).await;
         if !self.closed {
             return false;
         }
         let _ = self.swarm.dial(addr.parse::<Multiaddr>().unwrap());
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(1500);
         let mut up = false;
         while let Ok(ev) = tokio::time::timeout_at(deadline, self.swarm.select_next_some()).await {
             match ev {
                 SwarmEvent::ConnectionEstablished { .. } => up = true,
                 SwarmEvent::ConnectionClosed { num_established: 0, .. } => up = false,
+                SwarmEvent::OutgoingConnectionError { .. } => break,
                 _ => {}
             }
         }
@@ -360,6 +361,14 @@ fn hostile_peers_store_nothing_get_banned_and_do_not_starve_an_honest_replica() 
         cut.truncate(cut.len() - 3);
         let r = a.send_raw(cut, Duration::from_secs(10)).await;
         assert!(r.is_err(), "a truncated request got an answer");
+        // Malformed requests cost penalty points (a fix made with this test: they used to be
+        // dropped silently, so a peer could send garbage forever).
+        for i in 0..3u8 {
+            let _ = a.send_raw(frame(&[0xee, i, i]), Duration::from_secs(5)).await;
+        }
+        let banned = a.is_banned(&addr).await;
+        report.push(format!("garbage / oversized / truncated sync frames: banned={banned}"));
+        assert!(banned, "a peer sending malformed sync frames was not banned");
 
         // Huge range request: the answer is clamped to the range bounds.
         let huge = wire::encode_request(&Request::Range {
