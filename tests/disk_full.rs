@@ -54,9 +54,7 @@ fn fill(path: &Path) -> u64 {
 }
 
 fn wco_head(node: &NodeDir) -> u64 {
-    feeds(node.http)
-        .and_then(|f| f.as_array().and_then(|a| a.first().and_then(|f| f["seq"].as_u64())))
-        .unwrap_or(0)
+    feeds(node.http).and_then(|f| f.as_array().and_then(|a| a.first().and_then(|f| f["seq"].as_u64()))).unwrap_or(0)
 }
 
 fn post(node: &NodeDir, n: usize) -> Option<(u16, String)> {

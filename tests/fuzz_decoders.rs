@@ -144,21 +144,18 @@ fn valid_wire() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
             id: DocumentId([i as u8; 32]),
         })
         .collect();
-    let requests = vec![
+    let requests = [
         Request::Status { network_id: net(), heads: heads.clone() },
         Request::Status { network_id: net(), heads: vec![] },
         Request::Range { org: OrgId::new("WCO").unwrap(), from: Seq(7), count_max: 1024, bytes_max: 1 << 22 },
     ];
-    let responses = vec![
+    let responses = [
         Response::Status { network_id: net(), heads },
         Response::Range { docs: valid_envelopes() },
         Response::Range { docs: vec![] },
         Response::Refused { reason: "busy".into() },
     ];
-    (
-        requests.iter().map(wire::encode_request).collect(),
-        responses.iter().map(wire::encode_response).collect(),
-    )
+    (requests.iter().map(wire::encode_request).collect(), responses.iter().map(wire::encode_response).collect())
 }
 
 #[test]

@@ -46,11 +46,19 @@ impl request_response::Codec for RawCodec {
     type Request = Vec<u8>;
     type Response = Vec<u8>;
 
-    async fn read_request<T: AsyncRead + Unpin + Send>(&mut self, _: &StreamProtocol, _: &mut T) -> io::Result<Vec<u8>> {
+    async fn read_request<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        _: &mut T,
+    ) -> io::Result<Vec<u8>> {
         Err(io::Error::other("the attacker serves nothing"))
     }
 
-    async fn read_response<T: AsyncRead + Unpin + Send>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Vec<u8>> {
+    async fn read_response<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> io::Result<Vec<u8>> {
         let mut len = [0u8; 4];
         io.read_exact(&mut len).await?;
         let len = u32::from_be_bytes(len) as usize;
@@ -73,12 +81,22 @@ impl request_response::Codec for RawCodec {
         Ok(buf)
     }
 
-    async fn write_request<T: AsyncWrite + Unpin + Send>(&mut self, _: &StreamProtocol, io: &mut T, req: Vec<u8>) -> io::Result<()> {
+    async fn write_request<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        req: Vec<u8>,
+    ) -> io::Result<()> {
         io.write_all(&req).await?;
         io.close().await
     }
 
-    async fn write_response<T: AsyncWrite + Unpin + Send>(&mut self, _: &StreamProtocol, _: &mut T, _: Vec<u8>) -> io::Result<()> {
+    async fn write_response<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        _: &mut T,
+        _: Vec<u8>,
+    ) -> io::Result<()> {
         Err(io::Error::other("the attacker serves nothing"))
     }
 }
@@ -216,7 +234,9 @@ impl Attacker {
 
 fn wco_head(node: &NodeDir) -> u64 {
     feeds(node.http)
-        .and_then(|f| f.as_array().and_then(|a| a.iter().find(|f| f["publisher"] == "WCO").map(|f| f["seq"].as_u64().unwrap())))
+        .and_then(|f| {
+            f.as_array().and_then(|a| a.iter().find(|f| f["publisher"] == "WCO").map(|f| f["seq"].as_u64().unwrap()))
+        })
         .unwrap_or(0)
 }
 
@@ -289,21 +309,32 @@ fn hostile_peers_store_nothing_get_banned_and_do_not_starve_an_honest_replica() 
         k
     }];
     let unauthorized = sign_feed(&docs, &OrgId::new("XX").unwrap(), &key(7), &net, Seq::FIRST, DocumentId::ZERO);
-    let other_net: Vec<_> =
-        (0..4).map(|i| sign_feed(&docs[i..i + 1], &evil, &evil_key, &network_id("other"), Seq::FIRST, DocumentId::ZERO).remove(0)).collect();
+    let other_net: Vec<_> = (0..4)
+        .map(|i| {
+            sign_feed(&docs[i..i + 1], &evil, &evil_key, &network_id("other"), Seq::FIRST, DocumentId::ZERO).remove(0)
+        })
+        .collect();
     let classes: Vec<(&str, Vec<Vec<u8>>, bool)> = vec![
-        ("bad signature", four(&|i| {
-            let mut b = good[0].clone();
-            let at = b.len() - 1 - i;
-            b[at] ^= 1;
-            b
-        }), true),
-        ("weak key", four(&|i| {
-            let mut b = with_key(&good[0], small_order[i % 2]);
-            let at = b.len() - 1 - i;
-            b[at] ^= 1;
-            b
-        }), true),
+        (
+            "bad signature",
+            four(&|i| {
+                let mut b = good[0].clone();
+                let at = b.len() - 1 - i;
+                b[at] ^= 1;
+                b
+            }),
+            true,
+        ),
+        (
+            "weak key",
+            four(&|i| {
+                let mut b = with_key(&good[0], small_order[i % 2]);
+                let at = b.len() - 1 - i;
+                b[at] ^= 1;
+                b
+            }),
+            true,
+        ),
         ("unknown type", four(&|i| resign(&unknown, format!("{{\"n\":{i}}}").as_bytes())), true),
         ("schema-invalid body", four(&|i| resign(&header, format!("{{\"title\":{{\"en\":{i}}}}}").as_bytes())), true),
         ("unauthorized publisher", unauthorized.clone(), true),
@@ -312,8 +343,16 @@ fn hostile_peers_store_nothing_get_banned_and_do_not_starve_an_honest_replica() 
         ("truncated envelope", four(&|i| good[0][..good[0].len() / 2 + i].to_vec()), true),
         // Feed-position errors are not provably the sender's fault (it may be ahead of us):
         // the node ignores them without a penalty; they must simply not be stored.
-        ("wrong seq", vec![sign_feed(&docs[..1], &evil, &evil_key, &net, Seq(5), DocumentId([3; 32])).remove(0)], false),
-        ("wrong prev", vec![sign_feed(&docs[1..2], &evil, &evil_key, &net, Seq(2), DocumentId([7; 32])).remove(0)], false),
+        (
+            "wrong seq",
+            vec![sign_feed(&docs[..1], &evil, &evil_key, &net, Seq(5), DocumentId([3; 32])).remove(0)],
+            false,
+        ),
+        (
+            "wrong prev",
+            vec![sign_feed(&docs[1..2], &evil, &evil_key, &net, Seq(2), DocumentId([7; 32])).remove(0)],
+            false,
+        ),
     ];
     let mut report = Vec::new();
     rt.block_on(async {

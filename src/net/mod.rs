@@ -54,7 +54,8 @@ pub enum NetCommand {
     Unban { peer: PeerId },
 }
 
-/// What the swarm reports to the node.
+/// What the swarm reports to the node. `MalformedRequest`: the peer sent a sync request that is
+/// not a valid message (garbage, over the size bound).
 #[derive(Debug)]
 pub enum NetEvent {
     Listening { address: Multiaddr },
@@ -63,7 +64,6 @@ pub enum NetEvent {
     InboundRequest { peer: PeerId, request: Request, tag: u64 },
     Response { tag: u64, peer: PeerId, result: Result<Response, String> },
     Gossip { source: PeerId, message_id: MessageId, data: Vec<u8> },
-    /// The peer sent a sync request that is not a valid message (garbage, over the size bound).
     MalformedRequest { peer: PeerId },
 }
 
