@@ -192,6 +192,7 @@ fn separate_processes_replicate_through_an_intermediary_and_a_returning_replica_
 
     publish(&a, &dirs[0], 20, 0);
     wait_for(&[&a, &b, &c], "WCO", 20, Duration::from_secs(30));
+    // Discovery is off in this test (a fixed topology), so C learns of A only through B.
     assert!(!a.connected_to(&c) && !c.connected_to(&a), "A and C only meet through B");
 
     c.stop();

@@ -14,6 +14,16 @@ use crate::sync::wire::{self, Request, Response, MESSAGE_MAX_BYTES};
 /// Largest request: a status with every head (4096 × 73 bytes) and framing.
 const REQUEST_MAX_BYTES: usize = 512 * 1024;
 
+/// An inbound request as read off the wire. A frame that is not a valid request (garbage, over
+/// the size bound) is reported as `Malformed` rather than as an error: libp2p's request-response
+/// drops `read_request` errors without telling the behaviour, so the node could not penalize
+/// the sender (found by tests/hostile.rs).
+#[derive(Debug)]
+pub enum WireRequest {
+    Valid(Request),
+    Malformed(String),
+}
+
 /// The sync protocol codec. It counts every byte it reads and writes (length prefixes
 /// included), which is the sync traffic a node reports.
 #[derive(Debug, Clone, Default)]
@@ -49,14 +59,24 @@ fn invalid(e: wire::WireError) -> io::Error {
 #[async_trait]
 impl libp2p::request_response::Codec for SyncCodec {
     type Protocol = StreamProtocol;
-    type Request = Request;
+    type Request = WireRequest;
     type Response = Response;
 
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Request>
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<WireRequest>
     where
         T: AsyncRead + Unpin + Send,
     {
-        wire::decode_request(&read_frame(io, REQUEST_MAX_BYTES, &self.read).await?).map_err(invalid)
+        // An over-long length prefix is refused before its body is read; a cut stream (EOF,
+        // reset) stays an error, since an honest peer can suffer it.
+        let frame = match read_frame(io, REQUEST_MAX_BYTES, &self.read).await {
+            Ok(frame) => frame,
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => return Ok(WireRequest::Malformed(e.to_string())),
+            Err(e) => return Err(e),
+        };
+        Ok(match wire::decode_request(&frame) {
+            Ok(request) => WireRequest::Valid(request),
+            Err(e) => WireRequest::Malformed(e.to_string()),
+        })
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Response>
@@ -66,11 +86,14 @@ impl libp2p::request_response::Codec for SyncCodec {
         wire::decode_response(&read_frame(io, MESSAGE_MAX_BYTES, &self.read).await?).map_err(invalid)
     }
 
-    async fn write_request<T>(&mut self, _: &StreamProtocol, io: &mut T, req: Request) -> io::Result<()>
+    async fn write_request<T>(&mut self, _: &StreamProtocol, io: &mut T, req: WireRequest) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_frame(io, &wire::encode_request(&req), &self.written).await
+        match req {
+            WireRequest::Valid(req) => write_frame(io, &wire::encode_request(&req), &self.written).await,
+            WireRequest::Malformed(_) => Err(io::Error::other("a malformed request is never sent")),
+        }
     }
 
     async fn write_response<T>(&mut self, _: &StreamProtocol, io: &mut T, res: Response) -> io::Result<()>

@@ -1,4 +1,4 @@
-//! Every libp2p limit and timeout, in one place (docs/PROTOCOL.md §8 lists them too).
+//! Every libp2p limit and timeout, in one place (docs/PROTOCOL.md §9 lists them too).
 
 use std::time::Duration;
 

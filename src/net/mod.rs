@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::sync::wire::{Request, Response, SYNC_PROTOCOL};
-use codec::SyncCodec;
+use codec::{SyncCodec, WireRequest};
 
 /// The node's libp2p behaviours.
 #[derive(NetworkBehaviour)]
@@ -54,7 +54,8 @@ pub enum NetCommand {
     Unban { peer: PeerId },
 }
 
-/// What the swarm reports to the node.
+/// What the swarm reports to the node. `MalformedRequest`: the peer sent a sync request that is
+/// not a valid message (garbage, over the size bound).
 #[derive(Debug)]
 pub enum NetEvent {
     Listening { address: Multiaddr },
@@ -63,6 +64,7 @@ pub enum NetEvent {
     InboundRequest { peer: PeerId, request: Request, tag: u64 },
     Response { tag: u64, peer: PeerId, result: Result<Response, String> },
     Gossip { source: PeerId, message_id: MessageId, data: Vec<u8> },
+    MalformedRequest { peer: PeerId },
 }
 
 /// Why the swarm could not be set up.
@@ -198,7 +200,7 @@ pub async fn run_swarm(
                 let Some(command) = command else { break };
                 match command {
                     NetCommand::Request { peer, request, tag } => {
-                        let id = swarm.behaviour_mut().sync.send_request(&peer, request);
+                        let id = swarm.behaviour_mut().sync.send_request(&peer, WireRequest::Valid(request));
                         outbound.insert(id, tag);
                     }
                     NetCommand::Respond { tag, response } => {
@@ -257,7 +259,12 @@ pub async fn run_swarm(
                         Some(NetEvent::Gossip { source: propagation_source, message_id, data: message.data })
                     }
                     SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. })) => match message {
-                        request_response::Message::Request { request, channel, .. } => {
+                        request_response::Message::Request { request: WireRequest::Malformed(reason), .. } => {
+                            // Dropping the channel closes the stream without an answer.
+                            tracing::debug!(%peer, %reason, "malformed sync request");
+                            Some(NetEvent::MalformedRequest { peer })
+                        }
+                        request_response::Message::Request { request: WireRequest::Valid(request), channel, .. } => {
                             let tag = next_inbound_tag;
                             next_inbound_tag += 1;
                             responders.insert(tag, channel);

@@ -263,6 +263,7 @@ impl Engine {
                 self.exec(actions).await;
             }
             NetEvent::InboundRequest { peer, request, tag } => self.on_request(peer, request, tag).await,
+            NetEvent::MalformedRequest { peer } => self.penalize(peer, "malformed_request", 3).await,
             NetEvent::Response { tag, peer, result } => self.on_response(tag, peer, result).await,
             NetEvent::Gossip { source, message_id, data } => {
                 self.service.counters.gossip_messages_in.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

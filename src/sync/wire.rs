@@ -2,7 +2,7 @@
 //!
 //! Every message travels as a `u32` big-endian length followed by that many bytes; the length
 //! is checked against [`MESSAGE_MAX_BYTES`] before anything is read. All counts are bounded
-//! here, so a decoder never allocates more than a message's own size. See docs/PROTOCOL.md §8.
+//! here, so a decoder never allocates more than a message's own size. See docs/PROTOCOL.md §8 and §9.
 
 use crate::document::{DocumentId, OrgId, Seq, DOCUMENT_SIZE_MAX_BYTES};
 
