@@ -2,14 +2,19 @@
 //!
 //! The keyring is the node's local trust anchor: each organization's ed25519 public keys and
 //! the document types it may publish. Every document is checked against it at publish, import
-//! and sync. (The charter, a signed and replicated successor of this file, is planned.)
+//! and sync. A node of a charter network builds its keyring from the verified charter chain
+//! ([`Keyring::from_charter`]); checks then follow the charter's rules (feed-position key
+//! validity, revocation, expiry) and the listed organizations mirror the latest charter.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::document::{Header, OrgId, TypeName};
+use std::sync::Arc;
+
+use crate::charter::VerifiedChain;
+use crate::document::{Header, OrgId, Seq, TypeName};
 
 /// Why a validly signed document is not accepted from its publisher.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,6 +25,14 @@ pub enum AuthorityError {
     KeyNotAuthorized { publisher: OrgId, key: String },
     #[error("{publisher} may not publish {doc_type} documents")]
     TypeNotPermitted { publisher: OrgId, doc_type: TypeName },
+    #[error("key {key} of {publisher} is valid from position {valid_from}, not at {seq}")]
+    KeyNotValidAtPosition { publisher: OrgId, key: String, seq: Seq, valid_from: Seq },
+    #[error("key {key} of {publisher} is revoked from position {revoked_at}; position {seq} is past it")]
+    KeyRevoked { publisher: OrgId, key: String, seq: Seq, revoked_at: Seq },
+    #[error("{publisher} may not publish documents on HS code {code} (outside its permitted chapters)")]
+    ChapterNotPermitted { publisher: OrgId, code: String },
+    #[error("charter version {version} expired at {expires}; no trust is extended until a new version is installed")]
+    CharterExpired { version: u32, expires: String },
 }
 
 impl AuthorityError {
@@ -29,6 +42,10 @@ impl AuthorityError {
             AuthorityError::UnknownPublisher(_) => "unknown_publisher",
             AuthorityError::KeyNotAuthorized { .. } => "key_not_authorized",
             AuthorityError::TypeNotPermitted { .. } => "type_not_permitted",
+            AuthorityError::KeyNotValidAtPosition { .. } => "key_not_valid_at_position",
+            AuthorityError::KeyRevoked { .. } => "key_revoked",
+            AuthorityError::ChapterNotPermitted { .. } => "chapter_not_permitted",
+            AuthorityError::CharterExpired { .. } => "charter_expired",
         }
     }
 }
@@ -61,6 +78,9 @@ pub struct Organization {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Keyring {
     orgs: BTreeMap<OrgId, (Organization, Vec<[u8; 32]>)>,
+    /// When set, the charter decides every check; `orgs` only mirrors it for listings and
+    /// bundles. Shared, since every ingest thread holds the keyring.
+    charter: Option<Arc<VerifiedChain>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -90,6 +110,9 @@ impl Keyring {
 
     /// Adds or replaces an organization.
     pub fn insert(&mut self, org: Organization) -> Result<(), String> {
+        if self.charter.is_some() {
+            return Err("this node's trust comes from its charter: publish a new charter version instead".into());
+        }
         if org.keys.is_empty() || org.keys.len() > KEYS_PER_ORG_MAX {
             return Err(format!("{} must have 1 to {KEYS_PER_ORG_MAX} keys", org.id));
         }
@@ -132,9 +155,33 @@ impl Keyring {
         self.orgs.values().map(|(o, _)| o)
     }
 
+    /// A keyring that enforces a verified charter chain.
+    pub fn from_charter(chain: VerifiedChain) -> Keyring {
+        let mut orgs = BTreeMap::new();
+        for m in &chain.latest().charter.organizations {
+            let keys: Vec<[u8; 32]> = m.keys.iter().map(|k| k.key.0).collect();
+            let org = Organization {
+                id: m.id.clone(),
+                name: m.name.clone(),
+                keys: keys.iter().map(hex::encode).collect(),
+                types: Some(m.permissions.iter().map(|p| p.doc_type.clone()).collect()),
+            };
+            orgs.insert(m.id.clone(), (org, keys));
+        }
+        Keyring { orgs, charter: Some(Arc::new(chain)) }
+    }
+
+    /// The charter chain this keyring enforces, if any.
+    pub fn charter(&self) -> Option<&VerifiedChain> {
+        self.charter.as_deref()
+    }
+
     /// Checks that the header's publisher is known, signed with one of its keys, and may
-    /// publish this type.
+    /// publish this type. Under a charter, the charter's rules apply at the current time.
     pub fn check(&self, header: &Header) -> Result<(), AuthorityError> {
+        if let Some(chain) = &self.charter {
+            return chain.check(header, crate::publish::now_ms());
+        }
         let (org, keys) = self
             .orgs
             .get(&header.publisher)

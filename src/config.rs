@@ -10,6 +10,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::authority::{Keyring, KeyringError, Organization};
+use crate::charter::{self, CharterHash, SignedCharter, VerifiedChain};
 use crate::document::{OrgId, TypeName};
 use crate::publish::Publisher;
 use crate::store::{Store, StoreError};
@@ -34,6 +35,8 @@ pub enum ConfigError {
     BadKey { path: PathBuf, reason: String },
     #[error(transparent)]
     Keyring(#[from] KeyringError),
+    #[error("charter {path} is not usable: {reason}")]
+    Charter { path: PathBuf, reason: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -48,9 +51,13 @@ pub struct Config {
     pub organization: Option<OrgId>,
     /// Path of the signing key file; absent on a read replica.
     pub signing_key: Option<PathBuf>,
-    /// Path of the keyring file.
+    /// Path of the keyring file (unused when `charter` is set).
     #[serde(default = "default_keyring")]
     pub keyring: PathBuf,
+    /// A charter network: the pinned genesis and the charter files; replaces the keyring and
+    /// makes the network id the genesis hash.
+    #[serde(default)]
+    pub charter: Option<CharterConfig>,
     /// Path of the RocksDB directory.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
@@ -124,6 +131,31 @@ impl Default for HttpConfig {
     }
 }
 
+/// The `[charter]` section of `config.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CharterConfig {
+    /// SHA-256 of the genesis charter body, hex: the pin, and the network id.
+    pub genesis_hash: String,
+    /// Directory of charter files (`*.charter`, any order: they are applied by version).
+    #[serde(default = "default_charter_dir")]
+    pub dir: PathBuf,
+}
+
+fn default_charter_dir() -> PathBuf {
+    "charter".into()
+}
+
+/// The file name `charter install` gives a version: sorts by version, says what it is.
+pub fn charter_file_name(version: u32) -> String {
+    format!("v{version:06}.charter")
+}
+
+/// Most charter files a node loads.
+pub const CHARTER_FILES_MAX: usize = 1024;
+/// Largest charter file read.
+pub const CHARTER_FILE_MAX_BYTES: u64 = 2 * 1024 * 1024;
+
 fn default_keyring() -> PathBuf {
     "keyring.json".into()
 }
@@ -151,6 +183,9 @@ impl Config {
         if config.network.is_empty() || config.network.len() > NETWORK_NAME_LEN_MAX {
             return Err(invalid(format!("network must be 1-{NETWORK_NAME_LEN_MAX} characters")));
         }
+        if let Some(c) = &config.charter {
+            CharterHash::from_hex(&c.genesis_hash).map_err(|e| invalid(format!("charter.genesis_hash: {e}")))?;
+        }
         if config.organization.is_some() != config.signing_key.is_some() {
             return Err(invalid(
                 "organization and signing_key go together: set both on a publishing node, neither on a replica".into(),
@@ -158,6 +193,50 @@ impl Config {
         }
         Ok(config)
     }
+
+    /// The network id: the genesis charter hash on a charter network, else derived from the name.
+    pub fn network_id(&self) -> [u8; 32] {
+        match &self.charter {
+            Some(c) => CharterHash::from_hex(&c.genesis_hash).map(|h| h.0).unwrap_or([0; 32]),
+            None => network_id(&self.network),
+        }
+    }
+}
+
+/// Reads a charter file (bytes of docs/PROTOCOL.md §10.1).
+pub fn read_charter_file(path: &Path) -> Result<SignedCharter, ConfigError> {
+    let err = |reason: String| ConfigError::Charter { path: path.to_owned(), reason };
+    let len = std::fs::metadata(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?.len();
+    if len > CHARTER_FILE_MAX_BYTES {
+        return Err(err(format!("{len} bytes, more than {CHARTER_FILE_MAX_BYTES}")));
+    }
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    charter::decode(&bytes).map_err(|e| err(e.to_string()))
+}
+
+/// Loads and verifies a node's charter chain from its `[charter]` section.
+pub fn load_charter_chain(dir: &Path, c: &CharterConfig) -> Result<VerifiedChain, ConfigError> {
+    let pinned = CharterHash::from_hex(&c.genesis_hash)
+        .map_err(|e| ConfigError::Charter { path: dir.join(CONFIG_FILE), reason: e.to_string() })?;
+    let cdir = dir.join(&c.dir);
+    let entries = std::fs::read_dir(&cdir).map_err(|source| ConfigError::Read { path: cdir.clone(), source })?;
+    let mut charters = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|source| ConfigError::Read { path: cdir.clone(), source })?.path();
+        if path.extension().is_some_and(|e| e == "charter") {
+            if charters.len() == CHARTER_FILES_MAX {
+                return Err(ConfigError::Charter {
+                    path: cdir,
+                    reason: format!("more than {CHARTER_FILES_MAX} files"),
+                });
+            }
+            charters.push(read_charter_file(&path)?);
+        }
+    }
+    // Applied by version; duplicates and gaps are then refused by the chain rules.
+    charters.sort_by_key(|c| c.charter.version);
+    charter::verify_chain(&pinned, &charters)
+        .map_err(|e| ConfigError::Charter { path: cdir, reason: format!("{e} ({})", e.code()) })
 }
 
 /// An opened node directory.
@@ -344,8 +423,11 @@ pub fn load_config(dir: &Path) -> Result<Config, ConfigError> {
 /// Opens a node directory: configuration, keyring, signing key and store.
 pub fn open(dir: &Path) -> Result<Node, ConfigError> {
     let config = load_config(dir)?;
-    let network_id = network_id(&config.network);
-    let keyring = Keyring::load(&dir.join(&config.keyring))?;
+    let network_id = config.network_id();
+    let keyring = match &config.charter {
+        Some(c) => Keyring::from_charter(load_charter_chain(dir, c)?),
+        None => Keyring::load(&dir.join(&config.keyring))?,
+    };
     let publisher = match (&config.organization, &config.signing_key) {
         (Some(org), Some(key_path)) => {
             let key = load_signing_key(&dir.join(key_path))?;

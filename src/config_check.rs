@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use libp2p::multiaddr::{Multiaddr, Protocol};
 
+use crate::charter::ExpiryStatus;
 use crate::config::{Config, ConfigError};
 use crate::doctype::DocType;
 
@@ -136,9 +137,13 @@ fn check_text(text: &str, path: &Path, base: &Path, options: CheckOptions, repor
     if options.template {
         return;
     }
-    if !base.join(&config.keyring).exists() {
-        let full = base.join(&config.keyring);
-        report.warn("keyring", format!("{} does not exist yet (`entrepot init` creates it)", full.display()));
+    match &config.charter {
+        Some(c) => check_charter(base, c, report),
+        None if !base.join(&config.keyring).exists() => {
+            let full = base.join(&config.keyring);
+            report.warn("keyring", format!("{} does not exist yet (`entrepot init` creates it)", full.display()));
+        }
+        None => {}
     }
     let mut secrets = vec![("p2p.identity", &config.p2p.identity), ("http.token_file", &config.http.token_file)];
     if let Some(key) = &config.signing_key {
@@ -165,3 +170,32 @@ fn check_secret_mode(field: &str, path: &Path, m: &std::fs::Metadata, report: &m
 
 #[cfg(not(unix))]
 fn check_secret_mode(_field: &str, _path: &Path, _m: &std::fs::Metadata, _report: &mut Report) {}
+
+/// A charter network's chain must verify from its pin; expiry is an error once past (the node
+/// would accept nothing) and a warning within [`crate::charter::EXPIRY_WARNING_MS`] of it.
+fn check_charter(base: &Path, c: &crate::config::CharterConfig, report: &mut Report) {
+    let chain = match crate::config::load_charter_chain(base, c) {
+        Ok(chain) => chain,
+        Err(e) => return report.error("charter", e.to_string()),
+    };
+    let latest = &chain.latest().charter;
+    match chain.expiry_status(crate::publish::now_ms()) {
+        ExpiryStatus::Valid => {}
+        ExpiryStatus::ExpiringSoon { remaining_ms } => report.warn(
+            "charter",
+            format!(
+                "charter version {} expires at {} (in {} days): sign and install the next version",
+                latest.version,
+                latest.expires,
+                remaining_ms / (24 * 3600 * 1000)
+            ),
+        ),
+        ExpiryStatus::Expired => report.error(
+            "charter",
+            format!(
+                "charter version {} expired at {}: the node accepts no document until a newer version is installed",
+                latest.version, latest.expires
+            ),
+        ),
+    }
+}

@@ -259,3 +259,82 @@ pub fn generate() -> Value {
         "invalid": cases,
     })
 }
+
+/// Test vectors for the charter and node certificate formats (docs/PROTOCOL.md §10–11), checked
+/// into `tests/vectors/charter.json`. Ed25519 signing is deterministic, so this is too.
+pub fn generate_charter() -> Value {
+    use crate::charter::{
+        certify_node, encode, Charter, Member, MemberKey, Permission, PublicKey, Role, Root, SignedCharter,
+    };
+    let pk = |label: &str| PublicKey::new(vector_key(label).verifying_key().to_bytes()).expect("vector key");
+    let wco = |keys: Vec<MemberKey>| Member {
+        id: OrgId::new("WCO").expect("org id"),
+        name: "World Customs Organization".into(),
+        country: None,
+        role: Role::Secretariat,
+        keys,
+        permissions: vec![Permission {
+            doc_type: TypeName::new("hs.amendment").expect("type"),
+            hs_chapters: None,
+            regions: None,
+        }],
+    };
+    let signed = |c: &Charter, signers: &[&str]| {
+        let mut s = SignedCharter::unsigned(c.to_body()).expect("vector charter is valid");
+        for label in signers {
+            s.sign(&vector_key(label)).expect("vector signature");
+        }
+        s
+    };
+    let case = |name: &str, s: &SignedCharter| {
+        json!({ "name": name, "hash": s.hash().to_hex(), "body": String::from_utf8_lossy(&s.body),
+                "bytes": hex::encode(encode(s)) })
+    };
+    let genesis = Charter {
+        version: 1,
+        previous: None,
+        expires: "2030-01-01T00:00:00Z".into(),
+        root: Root { keys: vec![pk("root-a"), pk("root-b"), pk("root-c")], threshold: 2 },
+        organizations: vec![wco(vec![MemberKey { key: pk("wco"), valid_from_seq: Seq(1), revoked_at_seq: None }])],
+    };
+    let g = signed(&genesis, &["root-a", "root-b"]);
+    // Version 2 rotates WCO's key at position 100 and replaces root key a by d.
+    let v2 = Charter {
+        version: 2,
+        previous: Some(g.hash()),
+        root: Root { keys: vec![pk("root-b"), pk("root-c"), pk("root-d")], threshold: 2 },
+        organizations: vec![wco(vec![
+            MemberKey { key: pk("wco"), valid_from_seq: Seq(1), revoked_at_seq: Some(Seq(100)) },
+            MemberKey { key: pk("wco-2"), valid_from_seq: Seq(100), revoked_at_seq: None },
+        ])],
+        ..genesis.clone()
+    };
+    let v2_ok = signed(&v2, &["root-a", "root-b", "root-d"]);
+    let v2_old_only = signed(&v2, &["root-a", "root-b"]);
+    let mut v2_bad_sig = v2_ok.clone();
+    v2_bad_sig.signatures[0].signature[10] ^= 0x01;
+    let v3_gap =
+        signed(&Charter { version: 3, previous: Some(g.hash()), ..v2.clone() }, &["root-b", "root-c", "root-d"]);
+    let net = g.hash().0;
+    let peer = "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN";
+    let cert = certify_node(&net, &OrgId::new("WCO").expect("org id"), peer, ISSUED_AT_MS, &vector_key("wco"))
+        .expect("vector certificate");
+    let keys: Vec<Value> = ["root-a", "root-b", "root-c", "root-d", "wco", "wco-2"]
+        .iter()
+        .map(|l| json!({ "label": l, "seed": hex::encode(vector_key(l).to_bytes()), "public": hex::encode(pk(l).0) }))
+        .collect();
+    json!({
+        "keys": keys,
+        "genesis_hash": g.hash().to_hex(),
+        "network_id": hex::encode(net),
+        "valid_chain": [case("genesis", &g), case("version 2: rotation, signed by a, b (old root) and b, d (new root)", &v2_ok)],
+        "invalid_next": [
+            { "case": case("version 2 signed by the old root only", &v2_old_only), "error": "too_few_signatures" },
+            { "case": case("version 2 with a damaged signature", &v2_bad_sig), "error": "bad_signature" },
+            { "case": case("version 3 right after the genesis", &v3_gap), "error": "charter_version_gap" },
+            { "case": case("the genesis again", &g), "error": "charter_version_replayed" }
+        ],
+        "node_cert": { "organization": "WCO", "peer_id": peer, "key": "wco", "issued_at_ms": ISSUED_AT_MS,
+                       "bytes": hex::encode(&cert.bytes) }
+    })
+}

@@ -70,3 +70,34 @@ fn every_invalid_vector_is_refused_with_its_error() {
         assert_eq!(err.code(), case["error"].as_str().unwrap(), "{}: {err}", case["name"]);
     }
 }
+
+const CHARTER_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/charter.json");
+
+#[test]
+fn charter_vectors_equal_a_fresh_generation_and_verify_as_stated() {
+    use entrepot::charter::{decode, decode_cert, verify_chain, CharterHash};
+    let fresh = entrepot::vectors::generate_charter();
+    if std::env::var_os("ENTREPOT_UPDATE_VECTORS").is_some() {
+        std::fs::write(CHARTER_PATH, serde_json::to_string_pretty(&fresh).unwrap() + "\n").unwrap();
+    }
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(CHARTER_PATH).expect("charter vectors")).unwrap();
+    assert_eq!(v, fresh, "the charter format changed: regenerate with ENTREPOT_UPDATE_VECTORS=1");
+
+    let bytes = |c: &Value| hex::decode(c["bytes"].as_str().unwrap()).unwrap();
+    let pinned = CharterHash::from_hex(v["genesis_hash"].as_str().unwrap()).unwrap();
+    let chain: Vec<_> = v["valid_chain"].as_array().unwrap().iter().map(|c| decode(&bytes(c)).unwrap()).collect();
+    for (c, case) in chain.iter().zip(v["valid_chain"].as_array().unwrap()) {
+        assert_eq!(c.hash().to_hex(), case["hash"].as_str().unwrap());
+        assert_eq!(c.body, case["body"].as_str().unwrap().as_bytes());
+    }
+    let genesis_only = verify_chain(&pinned, &chain[..1]).unwrap();
+    assert_eq!(verify_chain(&pinned, &chain).unwrap().latest().charter.version, 2);
+    for bad in v["invalid_next"].as_array().unwrap() {
+        let mut trusted = genesis_only.clone();
+        let next = decode(&bytes(&bad["case"])).unwrap();
+        assert_eq!(trusted.extend(next).unwrap_err().code(), bad["error"].as_str().unwrap(), "{}", bad["case"]["name"]);
+    }
+    let net: [u8; 32] = hex::decode(v["network_id"].as_str().unwrap()).unwrap().try_into().unwrap();
+    let cert = decode_cert(&bytes(&v["node_cert"])).unwrap();
+    cert.verify(&genesis_only, &net, v["node_cert"]["peer_id"].as_str().unwrap()).unwrap();
+}

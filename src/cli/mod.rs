@@ -1,5 +1,6 @@
 //! Command-line parsing and the commands that act on a node directory.
 
+mod charter;
 mod demo;
 mod docs;
 mod ops;
@@ -149,6 +150,9 @@ enum Command {
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// The charter: create, sign, verify, install and edit versions; certify nodes.
+    #[command(subcommand)]
+    Charter(charter::CharterCommand),
     /// Print the document format test vectors (JSON).
     Vectors,
     /// Serve the HTTP API and web page on http.listen until SIGINT or SIGTERM (no libp2p:
@@ -284,6 +288,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Config(ConfigCommand::Check { files, template }) => {
             ops::config_check(&dir, &files, entrepot::config_check::CheckOptions { template })
         }
+        Command::Charter(command) => charter::run(&dir, &command),
         Command::Vectors => {
             println!("{}", serde_json::to_string_pretty(&entrepot::vectors::generate())?);
             Ok(ExitCode::SUCCESS)

@@ -22,7 +22,7 @@ fn running_node_backup(dir: &Path, cfg: &config::Config, out: &Path) -> String {
 
 pub fn backup(dir: &Path, out: &Path) -> Result<ExitCode> {
     let cfg = config::load_config(dir)?;
-    let store = match Store::open(&dir.join(&cfg.data_dir), &config::network_id(&cfg.network)) {
+    let store = match Store::open(&dir.join(&cfg.data_dir), &cfg.network_id()) {
         Err(StoreError::Locked { .. }) => {
             bail!("cannot back up {}: {}", dir.display(), running_node_backup(dir, &cfg, out))
         }
@@ -43,7 +43,7 @@ pub fn backup(dir: &Path, out: &Path) -> Result<ExitCode> {
 pub fn restore(dir: &Path, from: &Path, force: bool) -> Result<ExitCode> {
     let cfg = config::load_config(dir)?;
     let data_dir = dir.join(&cfg.data_dir);
-    let restored = match backup::restore(from, &data_dir, &config::network_id(&cfg.network), force) {
+    let restored = match backup::restore(from, &data_dir, &cfg.network_id(), force) {
         Err(BackupError::Store(StoreError::Locked { .. })) => {
             bail!(
                 "cannot restore into {}: the node is running (it holds the store's lock); stop it first",

@@ -61,7 +61,7 @@ pub fn verify(dir: &Path, file: &Path, keyring: Option<&Path>, network: Option<&
     };
     let network_id = match (network, &node_config, bundle_network) {
         (Some(name), _, _) => config::network_id(name),
-        (None, Some(c), _) => config::network_id(&c.network),
+        (None, Some(c), _) => c.network_id(),
         (None, None, Some(id)) => id,
         (None, None, None) => bail!("give --network NAME to verify a single document"),
     };
