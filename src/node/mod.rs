@@ -379,6 +379,9 @@ impl Engine {
                 let actions = self.sync.range_failed(key, &org, from, busy);
                 self.exec(actions).await;
             }
+            (Pending::Status, Err(reason)) if reason.contains("none of the requested protocols") => {
+                tracing::warn!(%peer, "peer speaks no sync protocol version in common with this node (this node speaks /entrepot/sync/1); not syncing with it");
+            }
             (Pending::Status, other) => {
                 tracing::debug!(%peer, ?other, "status request failed");
             }
