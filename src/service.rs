@@ -102,7 +102,9 @@ pub struct Service {
     pub store: Store,
     pub network_id: [u8; 32],
     pub network_name: String,
-    pub keyring: Keyring,
+    /// The trust anchor; replaced whole when a new charter version is applied, so a check
+    /// always sees one consistent version.
+    keyring: RwLock<Arc<Keyring>>,
     pub publisher: Option<Publisher>,
     pub counters: Counters,
     pub peers: RwLock<PeerView>,
@@ -121,7 +123,7 @@ impl Service {
             dir: node.dir.clone(),
             network_name: node.config.network.clone(),
             network_id: node.network_id,
-            keyring: node.keyring,
+            keyring: RwLock::new(Arc::new(node.keyring)),
             publisher: node.publisher,
             store: node.store,
             counters: Counters::default(),
@@ -129,6 +131,16 @@ impl Service {
             events,
             announced,
         }
+    }
+
+    /// The trust anchor in force now.
+    pub fn keyring(&self) -> Arc<Keyring> {
+        self.keyring.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Puts a new trust anchor in force (a newly applied charter version).
+    pub fn set_keyring(&self, keyring: Keyring) {
+        *self.keyring.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keyring);
     }
 
     /// New stored documents from now on.
@@ -139,7 +151,7 @@ impl Service {
     /// Publishes a body as this node's organization; fails on a read replica.
     pub fn publish(&self, doc_type: &str, body: &[u8]) -> Result<Published, ServiceError> {
         let publisher = self.publisher.as_ref().ok_or(ServiceError::ReadReplica)?;
-        let result = publisher.publish(&self.store, &self.keyring, &self.network_id, doc_type, body, now_ms());
+        let result = publisher.publish(&self.store, &self.keyring(), &self.network_id, doc_type, body, now_ms());
         match &result {
             Ok(_) => {
                 self.counters.stored.fetch_add(1, Ordering::Relaxed);
@@ -157,7 +169,8 @@ impl Service {
         envelopes: Vec<Vec<u8>>,
         _source: Source,
     ) -> Result<Vec<Result<IngestOutcome, IngestError>>, StoreError> {
-        let ingestor = Ingestor { store: &self.store, network_id: self.network_id, keyring: &self.keyring, sync: true };
+        let keyring = self.keyring();
+        let ingestor = Ingestor { store: &self.store, network_id: self.network_id, keyring: &keyring, sync: true };
         let results = ingestor.ingest(envelopes)?;
         self.count(&results);
         self.announce_new()?;
@@ -172,7 +185,8 @@ impl Service {
         I: Iterator<Item = (T, Vec<Vec<u8>>)> + Send,
         F: FnMut(T, Vec<Vec<u8>>, Vec<Result<IngestOutcome, IngestError>>),
     {
-        let ingestor = Ingestor { store: &self.store, network_id: self.network_id, keyring: &self.keyring, sync: true };
+        let keyring = self.keyring();
+        let ingestor = Ingestor { store: &self.store, network_id: self.network_id, keyring: &keyring, sync: true };
         let mut announce_error = None;
         ingestor.ingest_pipelined(batches, |tag, envelopes, results| {
             self.count(&results);
