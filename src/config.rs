@@ -140,6 +140,10 @@ pub struct CharterConfig {
     /// Directory of charter files (`*.charter`, any order: they are applied by version).
     #[serde(default = "default_charter_dir")]
     pub dir: PathBuf,
+    /// This node's certificate from its organization (`entrepot charter certify-node`). Peers of
+    /// a charter network admit no node without one (docs/PROTOCOL.md §11).
+    #[serde(default)]
+    pub certificate: Option<PathBuf>,
 }
 
 fn default_charter_dir() -> PathBuf {
@@ -214,6 +218,16 @@ pub fn read_charter_file(path: &Path) -> Result<SignedCharter, ConfigError> {
     charter::decode(&bytes).map_err(|e| err(e.to_string()))
 }
 
+/// Reads a node certificate file (bytes of docs/PROTOCOL.md §11).
+pub fn read_certificate(path: &Path) -> Result<charter::NodeCert, ConfigError> {
+    let err = |reason: String| ConfigError::Charter { path: path.to_owned(), reason };
+    let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read the node certificate: {e}")))?;
+    if bytes.len() > crate::sync::wire::CERT_MAX_BYTES {
+        return Err(err(format!("a node certificate is at most {} bytes", crate::sync::wire::CERT_MAX_BYTES)));
+    }
+    charter::decode_cert(&bytes).map_err(|e| err(format!("not a node certificate: {e}")))
+}
+
 /// Loads and verifies a node's charter chain from its `[charter]` section.
 pub fn load_charter_chain(dir: &Path, c: &CharterConfig) -> Result<VerifiedChain, ConfigError> {
     let pinned = CharterHash::from_hex(&c.genesis_hash)
@@ -247,6 +261,8 @@ pub struct Node {
     pub keyring: Keyring,
     pub store: Store,
     pub publisher: Option<Publisher>,
+    /// This node's certificate, on a charter network that configures one.
+    pub certificate: Option<charter::NodeCert>,
 }
 
 /// Options for [`init`].
@@ -435,8 +451,12 @@ pub fn open(dir: &Path) -> Result<Node, ConfigError> {
         }
         _ => None,
     };
+    let certificate = match config.charter.as_ref().and_then(|c| c.certificate.as_ref()) {
+        Some(path) => Some(read_certificate(&dir.join(path))?),
+        None => None,
+    };
     let store = Store::open(&dir.join(&config.data_dir), &network_id)?;
-    Ok(Node { dir: dir.to_owned(), config, network_id, keyring, store, publisher })
+    Ok(Node { dir: dir.to_owned(), config, network_id, keyring, store, publisher, certificate })
 }
 
 impl Node {

@@ -142,18 +142,27 @@ fn valid_wire() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
             org: OrgId::new(["WCO", "US", "FR", "DE", "WTO"][i]).unwrap(),
             seq: Seq(i as u64 * 1000 + 1),
             id: DocumentId([i as u8; 32]),
+            forked_at: (i == 2).then_some(Seq(1500)),
         })
         .collect();
     let requests = [
-        Request::Status { network_id: net(), heads: heads.clone() },
-        Request::Status { network_id: net(), heads: vec![] },
+        Request::Hello { cert: vec![7; 180] },
+        Request::Status { network_id: net(), charter_version: 2, heads: heads.clone() },
+        Request::Status { network_id: net(), charter_version: 0, heads: vec![] },
         Request::Range { org: OrgId::new("WCO").unwrap(), from: Seq(7), count_max: 1024, bytes_max: 1 << 22 },
+        Request::Charters { from_version: 3 },
+        Request::ForkProofs { org: OrgId::new("FR").unwrap() },
+        Request::Payloads { ids: vec![DocumentId([1; 32]), DocumentId([2; 32])] },
     ];
     let responses = [
-        Response::Status { network_id: net(), heads },
+        Response::Hello { cert: vec![7; 180] },
+        Response::Status { network_id: net(), charter_version: 1, heads },
         Response::Range { docs: valid_envelopes() },
         Response::Range { docs: vec![] },
         Response::Refused { reason: "busy".into() },
+        Response::Charters { files: vec![vec![1; 300], vec![2; 400]] },
+        Response::ForkProofs { pairs: valid_envelopes().into_iter().take(2).map(|e| (e.clone(), e)).collect() },
+        Response::Payloads { items: vec![(DocumentId([3; 32]), b"{\"nonce\":\"00\"}".to_vec())] },
     ];
     (requests.iter().map(wire::encode_request).collect(), responses.iter().map(wire::encode_response).collect())
 }

@@ -52,6 +52,10 @@ pub enum NetCommand {
     Ban { peer: PeerId },
     /// Lift a block.
     Unban { peer: PeerId },
+    /// The peer presented a valid certificate: gossip may flow to and from it.
+    Admit { peer: PeerId },
+    /// Close every connection with the peer (not admitted, or no longer).
+    Disconnect { peer: PeerId },
 }
 
 /// What the swarm reports to the node. `MalformedRequest`: the peer sent a sync request that is
@@ -90,6 +94,7 @@ pub fn build_swarm(
     listen: &[String],
     mdns_enabled: bool,
     discovery: bool,
+    permissioned: bool,
     codec: SyncCodec,
 ) -> Result<Swarm<Behaviour>, NetError> {
     let setup = |e: &dyn std::fmt::Display| NetError::Setup(e.to_string());
@@ -109,7 +114,10 @@ pub fn build_swarm(
                 .message_id_fn(|m: &gossipsub::Message| MessageId::from(Sha256::digest(&m.data).to_vec()))
                 .build()
                 .map_err(|e| e.to_string())?;
-            let gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)?;
+            let mut gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)?;
+            if permissioned {
+                gossipsub.with_peer_score(admission_score_params(), gossipsub::PeerScoreThresholds::default())?;
+            }
             let mut kad_config = kad::Config::new(StreamProtocol::new("/entrepot/kad/1.0.0"));
             kad_config.set_query_timeout(limits::KAD_QUERY_TIMEOUT);
             if !discovery {
@@ -158,6 +166,22 @@ pub fn build_swarm(
 }
 
 /// Parses a bootstrap address, which must end in `/p2p/PEER_ID`.
+/// Gossip scoring used only to keep documents away from peers not (yet) admitted by
+/// certificate: such a peer gets [`NOT_ADMITTED_SCORE`], below the publish and gossip
+/// thresholds (nothing is sent to it, it joins no mesh) but above the graylist one, so its
+/// subscriptions are still recorded and gossip starts the moment it is admitted.
+fn admission_score_params() -> gossipsub::PeerScoreParams {
+    gossipsub::PeerScoreParams {
+        app_specific_weight: 1.0,
+        // Administrations behind one NAT, and every test node on loopback, share addresses.
+        ip_colocation_factor_weight: 0.0,
+        ..Default::default()
+    }
+}
+
+/// The application score of a connected peer without a valid certificate.
+pub const NOT_ADMITTED_SCORE: f64 = -60.0;
+
 pub fn parse_bootstrap(addr: &str) -> Result<(PeerId, Multiaddr), NetError> {
     let ma: Multiaddr =
         addr.parse().map_err(|e: libp2p::multiaddr::Error| NetError::Address(addr.into(), e.to_string()))?;
@@ -173,6 +197,7 @@ pub async fn run_swarm(
     mut swarm: Swarm<Behaviour>,
     bootstrap: Vec<(PeerId, Multiaddr)>,
     discovery: bool,
+    permissioned: bool,
     network_id: [u8; 32],
     mut commands: mpsc::Receiver<NetCommand>,
     events: mpsc::Sender<NetEvent>,
@@ -226,6 +251,12 @@ pub async fn run_swarm(
                         swarm.behaviour_mut().blocked.unblock_peer(peer);
                         swarm.behaviour_mut().gossipsub.remove_blacklisted_peer(&peer);
                     }
+                    NetCommand::Admit { peer } => {
+                        swarm.behaviour_mut().gossipsub.set_application_score(&peer, 0.0);
+                    }
+                    NetCommand::Disconnect { peer } => {
+                        let _ = swarm.disconnect_peer_id(peer);
+                    }
                 }
             }
             event = swarm.select_next_some() => {
@@ -234,6 +265,11 @@ pub async fn run_swarm(
                     SwarmEvent::ConnectionEstablished { peer_id, endpoint, num_established, .. } => {
                         let address = endpoint.get_remote_address().clone();
                         if num_established.get() == 1 {
+                            if permissioned {
+                                // Before anything else is polled: no gossip reaches the peer
+                                // until the engine admits it.
+                                swarm.behaviour_mut().gossipsub.set_application_score(&peer_id, NOT_ADMITTED_SCORE);
+                            }
                             Some(NetEvent::PeerConnected { peer: peer_id, address })
                         } else {
                             None

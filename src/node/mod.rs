@@ -5,6 +5,8 @@
 //! libp2p), the engine task (this file: routes events, runs the sync engine, answers peers),
 //! and the ingest worker (the single writer of received documents).
 
+mod admission;
+mod serve;
 mod worker;
 
 use std::collections::{BTreeMap, HashMap};
@@ -14,6 +16,9 @@ use std::time::Instant;
 use libp2p::gossipsub::MessageAcceptance;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{broadcast, mpsc, watch, Semaphore};
+
+use crate::charter::CertError;
+use admission::Admission;
 use tokio::task::JoinSet;
 
 use crate::config::Config;
@@ -23,7 +28,7 @@ use crate::net::{self, limits, NetCommand, NetError, NetEvent};
 use crate::service::{PeerInfo, Service};
 use crate::store::IngestOutcome;
 use crate::sync::engine::{IngestResult, PeerKey};
-use crate::sync::wire::{FeedHead, Request, Response, RANGE_BYTES_MAX, RANGE_COUNT_MAX};
+use crate::sync::wire::{FeedHead, Request, Response, RANGE_BYTES_MAX};
 use crate::sync::{Action, SyncConfig, SyncEngine};
 use worker::{Done, Job, Origin, INGEST_JOBS_MAX};
 
@@ -67,6 +72,21 @@ pub async fn start(service: Arc<Service>, dir: &std::path::Path, config: &Config
     let peer_id = keypair.public().to_peer_id();
     let bootstrap =
         config.p2p.bootstrap.iter().map(|b| net::parse_bootstrap(b)).collect::<Result<Vec<_>, NetError>>()?;
+    // On a charter network peers are admitted by node certificate (docs/PROTOCOL.md §11).
+    let permissioned = service.keyring().charter().is_some();
+    let own_cert = match (&service.certificate, permissioned) {
+        (Some(cert), true) => {
+            if let Err(e) = service.check_certificate(&cert.bytes, &peer_id.to_string()) {
+                tracing::warn!(error = %e, code = e.code(), "this node's certificate is not valid; peers will not admit it");
+            }
+            cert.bytes.clone()
+        }
+        (None, true) => {
+            tracing::warn!(%peer_id, "no [charter] certificate configured: peers will not admit this node (certify it with `entrepot charter certify-node`)");
+            Vec::new()
+        }
+        _ => Vec::new(),
+    };
     let codec = net::codec::SyncCodec {
         read: service.counters.sync_bytes_in.clone(),
         written: service.counters.sync_bytes_out.clone(),
@@ -77,6 +97,7 @@ pub async fn start(service: Arc<Service>, dir: &std::path::Path, config: &Config
         &config.p2p.listen,
         config.p2p.mdns,
         config.p2p.discovery,
+        permissioned,
         codec,
     )?;
     let (cmd_tx, cmd_rx) = mpsc::channel(limits::COMMAND_QUEUE);
@@ -90,6 +111,7 @@ pub async fn start(service: Arc<Service>, dir: &std::path::Path, config: &Config
         swarm,
         bootstrap,
         config.p2p.discovery,
+        permissioned,
         service.network_id,
         cmd_rx,
         ev_tx,
@@ -131,6 +153,11 @@ pub async fn start(service: Arc<Service>, dir: &std::path::Path, config: &Config
         serving_per_peer: Arc::new(std::sync::Mutex::new(HashMap::new())),
         own_org: service.publisher.as_ref().map(|p| p.org.clone()),
         peer_id,
+        addresses: HashMap::new(),
+        admission: permissioned.then(Admission::default),
+        own_cert,
+        charter_watch: service.watch_charter(),
+        charter_pull: None,
     };
     {
         let mut view = service.peers.write().unwrap_or_else(|p| p.into_inner());
@@ -146,6 +173,8 @@ const TOO_MANY: &str = "too many requests";
 
 /// What an outbound request was for.
 enum Pending {
+    Hello,
+    Charters,
     Status,
     Range { peer: PeerKey, org: OrgId, from: Seq },
 }
@@ -172,6 +201,15 @@ struct Engine {
     serving_per_peer: Arc<std::sync::Mutex<HashMap<PeerId, usize>>>,
     own_org: Option<OrgId>,
     peer_id: PeerId,
+    /// Remote address of every connected peer.
+    addresses: HashMap<PeerId, Multiaddr>,
+    /// `Some` on a charter network: which peers showed a valid certificate.
+    admission: Option<Admission>,
+    /// This node's certificate, shown in every hello (empty when it has none).
+    own_cert: Vec<u8>,
+    charter_watch: watch::Receiver<u32>,
+    /// The peer asked for newer charter versions, and since when (one request at a time).
+    charter_pull: Option<(PeerId, Instant)>,
 }
 
 impl Engine {
@@ -195,6 +233,7 @@ impl Engine {
                     None => break,
                 },
                 stored = self.events.recv() => self.on_stored(stored).await,
+                Ok(()) = self.charter_watch.changed() => self.on_charter_changed().await,
                 Some(_) = self.serving_tasks.join_next(), if !self.serving_tasks.is_empty() => {}
                 _ = retry_tick.tick() => {
                     let actions = self.sync.poll();
@@ -204,6 +243,7 @@ impl Engine {
                     let actions = self.sync.tick();
                     self.exec(actions).await;
                     self.expire_bans().await;
+                    self.expire_admissions().await;
                 }
             }
         }
@@ -248,19 +288,34 @@ impl Engine {
             }
             NetEvent::PeerConnected { peer, address } => {
                 tracing::info!(%peer, %address, "peer connected");
-                let key = self.key_of(peer);
-                self.peers.insert(key, (peer, address, BTreeMap::new()));
-                self.publish_peer_view();
-                let actions = self.sync.peer_connected(key);
-                self.exec(actions).await;
+                self.addresses.insert(peer, address);
+                match &mut self.admission {
+                    Some(admission) => {
+                        // Synced with only once admitted; first, certificates both ways.
+                        admission.connected(peer, Instant::now());
+                        let tag = self.tag(Pending::Hello);
+                        self.send(NetCommand::Request {
+                            peer,
+                            request: Request::Hello { cert: self.own_cert.clone() },
+                            tag,
+                        })
+                        .await;
+                    }
+                    None => self.start_sync(peer).await,
+                }
             }
             NetEvent::PeerDisconnected { peer } => {
                 tracing::info!(%peer, "peer disconnected");
+                self.addresses.remove(&peer);
+                if let Some(admission) = &mut self.admission {
+                    admission.disconnected(&peer);
+                }
                 let key = self.key_of(peer);
-                self.peers.remove(&key);
-                self.publish_peer_view();
-                let actions = self.sync.peer_disconnected(key);
-                self.exec(actions).await;
+                if self.peers.remove(&key).is_some() {
+                    self.publish_peer_view();
+                    let actions = self.sync.peer_disconnected(key);
+                    self.exec(actions).await;
+                }
             }
             NetEvent::InboundRequest { peer, request, tag } => self.on_request(peer, request, tag).await,
             NetEvent::MalformedRequest { peer } => self.penalize(peer, "malformed_request", 3).await,
@@ -271,6 +326,10 @@ impl Engine {
                     .counters
                     .gossip_bytes_in
                     .fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                if self.admission.as_ref().is_some_and(|a| !a.is_admitted(&source)) {
+                    self.send(NetCommand::Validate { message_id, source, acceptance: MessageAcceptance::Reject }).await;
+                    return;
+                }
                 if self.outstanding_jobs >= INGEST_JOBS_MAX {
                     // Overloaded: let the message go; pull sync will fetch the document.
                     self.send(NetCommand::Validate { message_id, source, acceptance: MessageAcceptance::Ignore }).await;
@@ -279,6 +338,106 @@ impl Engine {
                 let key = self.key_of(source);
                 self.submit(Job { origin: Origin::Gossip { peer: source, key, message_id }, docs: vec![data] }).await;
             }
+        }
+    }
+
+    /// Starts syncing with a connected (and, on a charter network, admitted) peer.
+    async fn start_sync(&mut self, peer: PeerId) {
+        let address = self.addresses.get(&peer).cloned().unwrap_or_else(Multiaddr::empty);
+        let key = self.key_of(peer);
+        self.peers.insert(key, (peer, address, BTreeMap::new()));
+        self.publish_peer_view();
+        let actions = self.sync.peer_connected(key);
+        self.exec(actions).await;
+    }
+
+    /// Checks a certificate a peer showed; admits it, or says why not.
+    async fn on_certificate(&mut self, peer: PeerId, cert: Vec<u8>) -> Result<(), String> {
+        let Some(admission) = &mut self.admission else { return Ok(()) };
+        match self.service.check_certificate(&cert, &peer.to_string()) {
+            Ok(valid) => {
+                if admission.admit(peer, valid.organization.clone(), cert) {
+                    tracing::info!(%peer, org = %valid.organization, "peer admitted by certificate");
+                    self.send(NetCommand::Admit { peer }).await;
+                    self.start_sync(peer).await;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                admission.shown(peer, cert);
+                self.service.count_refused(e.code());
+                // A certificate of an organization this node does not know yet may come from a
+                // charter version it has not seen: ask the peer before giving up on it.
+                if matches!(e, CertError::UnknownOrganization(_) | CertError::KeyNotAuthorized(_)) {
+                    self.pull_charters(peer).await;
+                }
+                Err(format!("not admitted: {e} ({})", e.code()))
+            }
+        }
+    }
+
+    /// Refuses a peer that is not admitted and closes the connection.
+    async fn turn_away(&mut self, peer: PeerId, reason: &str) {
+        tracing::warn!(%peer, reason, "peer not admitted; disconnecting");
+        self.send(NetCommand::Disconnect { peer }).await;
+    }
+
+    /// Asks `peer` for charter versions newer than the one in force (one request at a time).
+    async fn pull_charters(&mut self, peer: PeerId) {
+        if self.charter_pull.is_some_and(|(_, since)| since.elapsed() < limits::REQUEST_TIMEOUT) {
+            return;
+        }
+        self.charter_pull = Some((peer, Instant::now()));
+        let from_version = serve::charter_version(&self.service) + 1;
+        let tag = self.tag(Pending::Charters);
+        self.send(NetCommand::Request { peer, request: Request::Charters { from_version }, tag }).await;
+    }
+
+    /// Applies charter versions a peer sent.
+    async fn on_charters(&mut self, peer: PeerId, files: Vec<Vec<u8>>) {
+        self.charter_pull = None;
+        if files.is_empty() {
+            return;
+        }
+        let s = self.service.clone();
+        match tokio::task::spawn_blocking(move || s.apply_charter_files(&files)).await {
+            Ok(Ok(applied)) => tracing::debug!(%peer, ?applied, "charter versions from peer"),
+            Ok(Err(e)) => {
+                tracing::warn!(%peer, error = %e, "peer sent charter versions this node does not accept");
+                self.service.count_refused(e.code());
+                self.penalize(peer, "invalid_charter", 5).await;
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// A new charter version is in force: certificates are checked again (an organization
+    /// that left takes its nodes with it), and every peer hears the new version.
+    async fn on_charter_changed(&mut self) {
+        let version = *self.charter_watch.borrow_and_update();
+        tracing::info!(version, "charter changed; checking peers' certificates again");
+        if let Some(admission) = &mut self.admission {
+            let service = self.service.clone();
+            let (lost, gained) = admission
+                .recheck(|cert, peer| service.check_certificate(cert, &peer.to_string()).ok().map(|c| c.organization));
+            for peer in lost {
+                self.turn_away(peer, "its certificate is not valid under the new charter").await;
+            }
+            for (peer, org) in gained {
+                tracing::info!(%peer, %org, "peer admitted by certificate");
+                self.send(NetCommand::Admit { peer }).await;
+                self.start_sync(peer).await;
+            }
+        }
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        let actions = keys.into_iter().map(|peer| Action::SendStatus { peer }).collect();
+        self.exec(actions).await;
+    }
+
+    async fn expire_admissions(&mut self) {
+        let Some(admission) = &mut self.admission else { return };
+        for peer in admission.overdue(Instant::now()) {
+            self.turn_away(peer, "no valid certificate within the admission timeout").await;
         }
     }
 
@@ -295,17 +454,38 @@ impl Engine {
         let counters = &self.service.counters;
         counters.sync_requests_in.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let refuse = |reason: &str| NetCommand::Respond { tag, response: Response::Refused { reason: reason.into() } };
+        let admitted = self.admission.as_ref().is_none_or(|a| a.is_admitted(&peer));
         match request {
-            Request::Status { network_id, heads } => {
+            Request::Hello { cert } => match self.on_certificate(peer, cert).await {
+                Ok(()) => {
+                    let response = Response::Hello { cert: self.own_cert.clone() };
+                    self.send(NetCommand::Respond { tag, response }).await;
+                }
+                Err(reason) => {
+                    self.send(refuse(&reason)).await;
+                    if self.charter_pull.is_none_or(|(p, _)| p != peer) {
+                        self.turn_away(peer, &reason).await;
+                    }
+                }
+            },
+            // Charter versions are public to anyone who can verify them, and a peer whose
+            // certificate this node rejects may need a newer version to prove it is a member.
+            charters @ Request::Charters { .. } => self.serve(peer, tag, charters).await,
+            _ if !admitted => {
+                self.service.count_refused("peer_not_admitted");
+                self.send(refuse("not admitted: show a valid node certificate first")).await;
+                self.turn_away(peer, "request before admission").await;
+            }
+            Request::Status { network_id, charter_version, heads } => {
                 if network_id != self.service.network_id {
                     self.send(refuse("wrong network")).await;
                     self.penalize(peer, "wrong_network", 5).await;
                     return;
                 }
-                self.on_status(peer, heads).await;
-                self.serve(peer, tag, Request::Status { network_id, heads: Vec::new() }).await;
+                self.on_status(peer, charter_version, heads).await;
+                self.serve(peer, tag, Request::Status { network_id, charter_version, heads: Vec::new() }).await;
             }
-            range @ Request::Range { .. } => self.serve(peer, tag, range).await,
+            other => self.serve(peer, tag, other).await,
         }
     }
 
@@ -332,9 +512,10 @@ impl Engine {
         let service = self.service.clone();
         let commands = self.commands.clone();
         let per_peer = self.serving_per_peer.clone();
+        let reader = self.admission.as_ref().and_then(|a| a.org(&peer)).cloned();
         self.serving_tasks.spawn(async move {
             let svc = service;
-            let response = tokio::task::spawn_blocking(move || answer(&svc, request))
+            let response = tokio::task::spawn_blocking(move || serve::answer(&svc, request, reader.as_ref()))
                 .await
                 .unwrap_or_else(|_| Response::Refused { reason: "internal error".into() });
             let _ = commands.send(NetCommand::Respond { tag, response }).await;
@@ -345,7 +526,10 @@ impl Engine {
         });
     }
 
-    async fn on_status(&mut self, peer: PeerId, heads: Vec<FeedHead>) {
+    async fn on_status(&mut self, peer: PeerId, charter_version: u32, heads: Vec<FeedHead>) {
+        if charter_version > serve::charter_version(&self.service) {
+            self.pull_charters(peer).await;
+        }
         let key = self.key_of(peer);
         if let Some((_, _, known)) = self.peers.get_mut(&key) {
             for h in &heads {
@@ -360,12 +544,29 @@ impl Engine {
     async fn on_response(&mut self, tag: u64, peer: PeerId, result: Result<Response, String>) {
         let Some(pending) = self.pending.remove(&tag) else { return };
         match (pending, result) {
-            (Pending::Status, Ok(Response::Status { network_id, heads })) => {
+            (Pending::Hello, Ok(Response::Hello { cert })) => {
+                if let Err(reason) = self.on_certificate(peer, cert).await {
+                    if self.charter_pull.is_none_or(|(p, _)| p != peer) {
+                        self.turn_away(peer, &reason).await;
+                    }
+                }
+            }
+            (Pending::Hello, other) => {
+                if let Ok(Response::Refused { reason }) | Err(reason) = other {
+                    tracing::warn!(%peer, %reason, "peer did not admit this node");
+                }
+            }
+            (Pending::Charters, Ok(Response::Charters { files })) => self.on_charters(peer, files).await,
+            (Pending::Charters, other) => {
+                self.charter_pull = None;
+                tracing::debug!(%peer, ?other, "charter request failed");
+            }
+            (Pending::Status, Ok(Response::Status { network_id, charter_version, heads })) => {
                 if network_id != self.service.network_id {
                     self.penalize(peer, "wrong_network", 5).await;
                     return;
                 }
-                self.on_status(peer, heads).await;
+                self.on_status(peer, charter_version, heads).await;
             }
             (Pending::Range { peer: key, org, from }, Ok(Response::Range { docs })) => {
                 let actions = self.sync.range_received(key, &org, from, docs);
@@ -467,14 +668,14 @@ impl Engine {
                 Action::SendStatus { peer } => {
                     let Some((peer_id, _, _)) = self.peers.get(&peer).cloned() else { continue };
                     let s = self.service.clone();
-                    let heads = match tokio::task::spawn_blocking(move || s.store.heads()).await {
+                    let heads = match tokio::task::spawn_blocking(move || serve::status_heads(&s)).await {
                         Ok(Ok(h)) => h,
                         _ => continue,
                     };
-                    let heads = heads.into_iter().map(|(org, h)| FeedHead { org, seq: h.seq, id: h.id }).collect();
                     let tag = self.tag(Pending::Status);
                     self.service.counters.sync_requests_out.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let request = Request::Status { network_id: self.service.network_id, heads };
+                    let charter_version = serve::charter_version(&self.service);
+                    let request = Request::Status { network_id: self.service.network_id, charter_version, heads };
                     self.send(NetCommand::Request { peer: peer_id, request, tag }).await;
                 }
                 Action::RequestRange { peer, org, from, count } => {
@@ -534,25 +735,4 @@ impl Engine {
 /// ahead of us, or we are behind on a lifecycle target.
 fn is_not_peers_fault(e: &IngestError) -> bool {
     e.is_transient() || matches!(e, IngestError::Feed(_))
-}
-
-/// Answers one sync request from the store.
-fn answer(service: &Service, request: Request) -> Response {
-    match request {
-        Request::Status { network_id, .. } => match service.store.heads() {
-            Ok(heads) => Response::Status {
-                network_id,
-                heads: heads.into_iter().map(|(org, h)| FeedHead { org, seq: h.seq, id: h.id }).collect(),
-            },
-            Err(_) => Response::Refused { reason: "store unavailable".into() },
-        },
-        Request::Range { org, from, count_max, bytes_max } => {
-            let count = count_max.min(RANGE_COUNT_MAX) as usize;
-            let bytes = bytes_max.min(RANGE_BYTES_MAX) as usize;
-            match service.store.feed_range(&org, from, count, bytes) {
-                Ok(docs) => Response::Range { docs },
-                Err(_) => Response::Refused { reason: "store unavailable".into() },
-            }
-        }
-    }
 }

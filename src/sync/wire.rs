@@ -1,4 +1,4 @@
-//! The sync protocol `/entrepot/sync/1`: messages and their byte encoding.
+//! The sync protocol `/entrepot/sync/2`: messages and their byte encoding.
 //!
 //! Every message travels as a `u32` big-endian length followed by that many bytes; the length
 //! is checked against [`MESSAGE_MAX_BYTES`] before anything is read. All counts are bounded
@@ -7,7 +7,7 @@
 use crate::document::{DocumentId, OrgId, Seq, DOCUMENT_SIZE_MAX_BYTES};
 
 /// The protocol name negotiated by libp2p; its last component is the version.
-pub const SYNC_PROTOCOL: &str = "/entrepot/sync/1";
+pub const SYNC_PROTOCOL: &str = "/entrepot/sync/2";
 /// Most documents a range response carries.
 pub const RANGE_COUNT_MAX: u32 = 1024;
 /// Most envelope bytes a range response carries (one document may exceed it alone).
@@ -18,6 +18,18 @@ pub const STATUS_HEADS_MAX: usize = 4096;
 pub const MESSAGE_MAX_BYTES: usize = RANGE_BYTES_MAX as usize + DOCUMENT_SIZE_MAX_BYTES + 64 * 1024;
 /// Longest refusal reason.
 pub const REASON_MAX_BYTES: usize = 1024;
+/// Largest node certificate in a hello (a real one is ~180 bytes).
+pub const CERT_MAX_BYTES: usize = 1024;
+/// Most charter versions one response carries (and at most [`RANGE_BYTES_MAX`] of them, unless one alone is larger).
+pub const CHARTERS_MAX: usize = 8;
+/// Largest charter file on the wire (body limit plus 64 signatures).
+pub const CHARTER_FILE_MAX_BYTES: usize = crate::charter::CHARTER_BODY_MAX_BYTES + 8 * 1024;
+/// Most fork proofs one response carries (two pairs of 1 MiB documents fit a message).
+pub const FORK_PROOFS_MAX: usize = 2;
+/// Most payloads asked for (and returned) at once.
+pub const PAYLOADS_MAX: usize = 64;
+/// Largest sealed payload (docs/PROTOCOL.md §5).
+pub const PAYLOAD_MAX_BYTES: usize = 256 * 1024;
 
 /// One feed's head as announced in a status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,22 +37,37 @@ pub struct FeedHead {
     pub org: OrgId,
     pub seq: Seq,
     pub id: DocumentId,
+    /// Position of an unresolved fork the sender holds proof of (its peers then ask for it).
+    pub forked_at: Option<Seq>,
 }
 
 /// A request from one node to another.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
-    /// "Here are my heads; what are yours?"
-    Status { network_id: [u8; 32], heads: Vec<FeedHead> },
+    /// "This is my node certificate; what is yours?" On a charter network the first message
+    /// each way; nothing else is answered before it is accepted (docs/PROTOCOL.md §11).
+    Hello { cert: Vec<u8> },
+    /// "Here are my charter version and heads; what are yours?"
+    Status { network_id: [u8; 32], charter_version: u32, heads: Vec<FeedHead> },
     /// "Send `org`'s entries from `from` on, at most `count_max` of them and about `bytes_max`."
     Range { org: OrgId, from: Seq, count_max: u32, bytes_max: u32 },
+    /// "Send the charter versions from `from_version` on."
+    Charters { from_version: u32 },
+    /// "Send the proofs of the forks you hold in `org`'s feed."
+    ForkProofs { org: OrgId },
+    /// "Send the sealed payloads of these notices, those I may read."
+    Payloads { ids: Vec<DocumentId> },
 }
 
 /// A response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Response {
+    Hello {
+        cert: Vec<u8>,
+    },
     Status {
         network_id: [u8; 32],
+        charter_version: u32,
         heads: Vec<FeedHead>,
     },
     /// Consecutive envelopes of the requested feed from the requested position; fewer than
@@ -51,6 +78,18 @@ pub enum Response {
     /// The request was not served (wrong network, over a limit, not permitted).
     Refused {
         reason: String,
+    },
+    /// Charter files (docs/PROTOCOL.md §10.1), consecutive versions in order.
+    Charters {
+        files: Vec<Vec<u8>>,
+    },
+    /// Pairs of envelopes, each two validly signed entries at one feed position.
+    ForkProofs {
+        pairs: Vec<(Vec<u8>, Vec<u8>)>,
+    },
+    /// The payloads the asker may read and the responder holds; the others are left out.
+    Payloads {
+        items: Vec<(DocumentId, Vec<u8>)>,
     },
 }
 
@@ -85,19 +124,30 @@ impl WireError {
 const TAG_STATUS: u8 = 1;
 const TAG_RANGE: u8 = 2;
 const TAG_REFUSED: u8 = 3;
+const TAG_HELLO: u8 = 4;
+const TAG_CHARTERS: u8 = 5;
+const TAG_FORK_PROOFS: u8 = 6;
+const TAG_PAYLOADS: u8 = 7;
 
 fn put_str8(out: &mut Vec<u8>, s: &str) {
     out.push(s.len() as u8);
     out.extend_from_slice(s.as_bytes());
 }
 
-fn put_heads(out: &mut Vec<u8>, network_id: &[u8; 32], heads: &[FeedHead]) {
+fn put_bytes32(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as u32).to_be_bytes());
+    out.extend_from_slice(b);
+}
+
+fn put_status(out: &mut Vec<u8>, network_id: &[u8; 32], charter_version: u32, heads: &[FeedHead]) {
     out.extend_from_slice(network_id);
+    out.extend_from_slice(&charter_version.to_be_bytes());
     out.extend_from_slice(&(heads.len().min(STATUS_HEADS_MAX) as u16).to_be_bytes());
     for h in heads.iter().take(STATUS_HEADS_MAX) {
         put_str8(out, h.org.as_str());
         out.extend_from_slice(&h.seq.0.to_be_bytes());
         out.extend_from_slice(&h.id.0);
+        out.extend_from_slice(&h.forked_at.map_or(0, |s| s.0).to_be_bytes());
     }
 }
 
@@ -105,9 +155,13 @@ fn put_heads(out: &mut Vec<u8>, network_id: &[u8; 32], heads: &[FeedHead]) {
 pub fn encode_request(r: &Request) -> Vec<u8> {
     let mut out = Vec::new();
     match r {
-        Request::Status { network_id, heads } => {
+        Request::Hello { cert } => {
+            out.push(TAG_HELLO);
+            put_bytes32(&mut out, cert);
+        }
+        Request::Status { network_id, charter_version, heads } => {
             out.push(TAG_STATUS);
-            put_heads(&mut out, network_id, heads);
+            put_status(&mut out, network_id, *charter_version, heads);
         }
         Request::Range { org, from, count_max, bytes_max } => {
             out.push(TAG_RANGE);
@@ -115,6 +169,21 @@ pub fn encode_request(r: &Request) -> Vec<u8> {
             out.extend_from_slice(&from.0.to_be_bytes());
             out.extend_from_slice(&count_max.to_be_bytes());
             out.extend_from_slice(&bytes_max.to_be_bytes());
+        }
+        Request::Charters { from_version } => {
+            out.push(TAG_CHARTERS);
+            out.extend_from_slice(&from_version.to_be_bytes());
+        }
+        Request::ForkProofs { org } => {
+            out.push(TAG_FORK_PROOFS);
+            put_str8(&mut out, org.as_str());
+        }
+        Request::Payloads { ids } => {
+            out.push(TAG_PAYLOADS);
+            out.extend_from_slice(&(ids.len() as u16).to_be_bytes());
+            for id in ids {
+                out.extend_from_slice(&id.0);
+            }
         }
     }
     out
@@ -124,9 +193,36 @@ pub fn encode_request(r: &Request) -> Vec<u8> {
 pub fn encode_response(r: &Response) -> Vec<u8> {
     let mut out = Vec::new();
     match r {
-        Response::Status { network_id, heads } => {
+        Response::Hello { cert } => {
+            out.push(TAG_HELLO);
+            put_bytes32(&mut out, cert);
+        }
+        Response::Status { network_id, charter_version, heads } => {
             out.push(TAG_STATUS);
-            put_heads(&mut out, network_id, heads);
+            put_status(&mut out, network_id, *charter_version, heads);
+        }
+        Response::Charters { files } => {
+            out.push(TAG_CHARTERS);
+            out.push(files.len() as u8);
+            for f in files {
+                put_bytes32(&mut out, f);
+            }
+        }
+        Response::ForkProofs { pairs } => {
+            out.push(TAG_FORK_PROOFS);
+            out.push(pairs.len() as u8);
+            for (a, b) in pairs {
+                put_bytes32(&mut out, a);
+                put_bytes32(&mut out, b);
+            }
+        }
+        Response::Payloads { items } => {
+            out.push(TAG_PAYLOADS);
+            out.extend_from_slice(&(items.len() as u16).to_be_bytes());
+            for (id, p) in items {
+                out.extend_from_slice(&id.0);
+                put_bytes32(&mut out, p);
+            }
         }
         Response::Range { docs } => {
             out.push(TAG_RANGE);
@@ -186,8 +282,17 @@ impl<'a> Reader<'a> {
             n => Err(WireError::Trailing(n)),
         }
     }
-    fn heads(&mut self) -> Result<([u8; 32], Vec<FeedHead>), WireError> {
+    /// A `u32`-length-prefixed byte string of at most `max` bytes.
+    fn bytes(&mut self, max: usize, what: &'static str) -> Result<Vec<u8>, WireError> {
+        let len = self.u32(what)? as usize;
+        if len > max {
+            return Err(WireError::OverLimit(what));
+        }
+        Ok(self.take(len, what)?.to_vec())
+    }
+    fn status(&mut self) -> Result<([u8; 32], u32, Vec<FeedHead>), WireError> {
         let network_id = self.arr32("network id")?;
+        let charter_version = self.u32("charter version")?;
         let n = self.u16("head count")? as usize;
         if n > STATUS_HEADS_MAX {
             return Err(WireError::OverLimit("status heads"));
@@ -197,9 +302,10 @@ impl<'a> Reader<'a> {
             let org = self.org()?;
             let seq = Seq(self.u64("head seq")?);
             let id = DocumentId(self.arr32("head id")?);
-            heads.push(FeedHead { org, seq, id });
+            let forked = self.u64("head fork")?;
+            heads.push(FeedHead { org, seq, id, forked_at: (forked != 0).then_some(Seq(forked)) });
         }
-        Ok((network_id, heads))
+        Ok((network_id, charter_version, heads))
     }
 }
 
@@ -210,9 +316,19 @@ pub fn decode_request(b: &[u8]) -> Result<Request, WireError> {
     }
     let mut r = Reader { b, pos: 0 };
     let req = match r.u8("tag")? {
+        TAG_HELLO => Request::Hello { cert: r.bytes(CERT_MAX_BYTES, "certificate")? },
         TAG_STATUS => {
-            let (network_id, heads) = r.heads()?;
-            Request::Status { network_id, heads }
+            let (network_id, charter_version, heads) = r.status()?;
+            Request::Status { network_id, charter_version, heads }
+        }
+        TAG_CHARTERS => Request::Charters { from_version: r.u32("charter version")? },
+        TAG_FORK_PROOFS => Request::ForkProofs { org: r.org()? },
+        TAG_PAYLOADS => {
+            let n = r.u16("payload count")? as usize;
+            if n > PAYLOADS_MAX {
+                return Err(WireError::OverLimit("payload ids"));
+            }
+            Request::Payloads { ids: (0..n).map(|_| r.arr32("payload id").map(DocumentId)).collect::<Result<_, _>>()? }
         }
         TAG_RANGE => {
             let org = r.org()?;
@@ -235,9 +351,44 @@ pub fn decode_response(b: &[u8]) -> Result<Response, WireError> {
     }
     let mut r = Reader { b, pos: 0 };
     let resp = match r.u8("tag")? {
+        TAG_HELLO => Response::Hello { cert: r.bytes(CERT_MAX_BYTES, "certificate")? },
         TAG_STATUS => {
-            let (network_id, heads) = r.heads()?;
-            Response::Status { network_id, heads }
+            let (network_id, charter_version, heads) = r.status()?;
+            Response::Status { network_id, charter_version, heads }
+        }
+        TAG_CHARTERS => {
+            let n = r.u8("charter count")? as usize;
+            if n > CHARTERS_MAX {
+                return Err(WireError::OverLimit("charters"));
+            }
+            Response::Charters {
+                files: (0..n).map(|_| r.bytes(CHARTER_FILE_MAX_BYTES, "charter")).collect::<Result<_, _>>()?,
+            }
+        }
+        TAG_FORK_PROOFS => {
+            let n = r.u8("proof count")? as usize;
+            if n > FORK_PROOFS_MAX {
+                return Err(WireError::OverLimit("fork proofs"));
+            }
+            let mut pairs = Vec::with_capacity(n);
+            for _ in 0..n {
+                let a = r.bytes(DOCUMENT_SIZE_MAX_BYTES, "document size")?;
+                let b = r.bytes(DOCUMENT_SIZE_MAX_BYTES, "document size")?;
+                pairs.push((a, b));
+            }
+            Response::ForkProofs { pairs }
+        }
+        TAG_PAYLOADS => {
+            let n = r.u16("payload count")? as usize;
+            if n > PAYLOADS_MAX {
+                return Err(WireError::OverLimit("payloads"));
+            }
+            let mut items = Vec::with_capacity(n);
+            for _ in 0..n {
+                let id = DocumentId(r.arr32("payload id")?);
+                items.push((id, r.bytes(PAYLOAD_MAX_BYTES, "payload")?));
+            }
+            Response::Payloads { items }
         }
         TAG_RANGE => {
             let n = r.u32("document count")?;
@@ -274,24 +425,32 @@ mod tests {
 
     fn heads() -> Vec<FeedHead> {
         vec![
-            FeedHead { org: OrgId::new("WCO").unwrap(), seq: Seq(7), id: DocumentId([1; 32]) },
-            FeedHead { org: OrgId::new("FR").unwrap(), seq: Seq(1), id: DocumentId([2; 32]) },
+            FeedHead { org: OrgId::new("WCO").unwrap(), seq: Seq(7), id: DocumentId([1; 32]), forked_at: None },
+            FeedHead { org: OrgId::new("FR").unwrap(), seq: Seq(1), id: DocumentId([2; 32]), forked_at: Some(Seq(1)) },
         ]
     }
 
     #[test]
     fn every_message_round_trips() {
         let reqs = [
-            Request::Status { network_id: [9; 32], heads: heads() },
+            Request::Hello { cert: b"cert".to_vec() },
+            Request::Status { network_id: [9; 32], charter_version: 3, heads: heads() },
             Request::Range { org: OrgId::new("WCO").unwrap(), from: Seq(3), count_max: 10, bytes_max: 1000 },
+            Request::Charters { from_version: 2 },
+            Request::ForkProofs { org: OrgId::new("FR").unwrap() },
+            Request::Payloads { ids: vec![DocumentId([3; 32]), DocumentId([4; 32])] },
         ];
         for r in reqs {
             assert_eq!(decode_request(&encode_request(&r)).unwrap(), r);
         }
         let resps = [
-            Response::Status { network_id: [9; 32], heads: heads() },
+            Response::Hello { cert: Vec::new() },
+            Response::Status { network_id: [9; 32], charter_version: 1, heads: heads() },
             Response::Range { docs: vec![b"one".to_vec(), Vec::new(), b"three".to_vec()] },
             Response::Refused { reason: "wrong network".into() },
+            Response::Charters { files: vec![b"v2".to_vec(), b"v3".to_vec()] },
+            Response::ForkProofs { pairs: vec![(b"a".to_vec(), b"b".to_vec())] },
+            Response::Payloads { items: vec![(DocumentId([5; 32]), b"{}".to_vec())] },
         ];
         for r in resps {
             assert_eq!(decode_response(&encode_response(&r)).unwrap(), r);
@@ -300,7 +459,7 @@ mod tests {
 
     #[test]
     fn truncated_trailing_and_oversized_messages_are_refused() {
-        let b = encode_request(&Request::Status { network_id: [9; 32], heads: heads() });
+        let b = encode_request(&Request::Status { network_id: [9; 32], charter_version: 1, heads: heads() });
         for cut in 0..b.len() {
             assert!(decode_request(&b[..cut]).is_err(), "cut at {cut}");
         }
@@ -314,6 +473,16 @@ mod tests {
         big_doc.extend_from_slice(&u32::MAX.to_be_bytes());
         assert_eq!(decode_response(&big_doc), Err(WireError::OverLimit("document size")));
         assert_eq!(decode_request(&[77]), Err(WireError::UnknownTag(77)));
+        let mut big_cert = vec![TAG_HELLO];
+        big_cert.extend_from_slice(&(CERT_MAX_BYTES as u32 + 1).to_be_bytes());
+        assert_eq!(decode_request(&big_cert), Err(WireError::OverLimit("certificate")));
+        let mut many_ids = vec![TAG_PAYLOADS];
+        many_ids.extend_from_slice(&(PAYLOADS_MAX as u16 + 1).to_be_bytes());
+        assert_eq!(decode_request(&many_ids), Err(WireError::OverLimit("payload ids")));
+        assert_eq!(
+            decode_response(&[TAG_FORK_PROOFS, FORK_PROOFS_MAX as u8 + 1]),
+            Err(WireError::OverLimit("fork proofs"))
+        );
         let zero_from =
             encode_request(&Request::Range { org: OrgId::new("A").unwrap(), from: Seq(0), count_max: 1, bytes_max: 1 });
         assert!(decode_request(&zero_from).is_err());

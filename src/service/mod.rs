@@ -11,7 +11,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde::Serialize;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
+
+mod trust;
+pub use trust::{CharterApplied, CharterInfo, TrustError};
 
 use crate::authority::Keyring;
 use crate::config::Node;
@@ -106,6 +109,14 @@ pub struct Service {
     /// always sees one consistent version.
     keyring: RwLock<Arc<Keyring>>,
     pub publisher: Option<Publisher>,
+    /// Where charter versions are kept (`[charter] dir`); `None` off a charter network.
+    charter_dir: Option<std::path::PathBuf>,
+    /// This node's certificate (charter networks), shown to peers in the hello.
+    pub certificate: Option<crate::charter::NodeCert>,
+    /// The charter version in force; the network engine watches it to re-admit peers.
+    charter_version: watch::Sender<u32>,
+    /// Serializes charter applications (each reads, extends and replaces the chain).
+    charter_lock: Mutex<()>,
     pub counters: Counters,
     pub peers: RwLock<PeerView>,
     events: broadcast::Sender<StoredEvent>,
@@ -119,7 +130,12 @@ impl Service {
         crate::doctype::compile_schemas();
         let (events, _) = broadcast::channel(EVENTS_CAPACITY);
         let announced = Mutex::new(node.store.last_arrival());
+        let version = node.keyring.charter().map_or(0, |c| c.latest().charter.version);
         Service {
+            charter_dir: node.config.charter.as_ref().map(|c| node.dir.join(&c.dir)),
+            certificate: node.certificate,
+            charter_version: watch::channel(version).0,
+            charter_lock: Mutex::new(()),
             dir: node.dir.clone(),
             network_name: node.config.network.clone(),
             network_id: node.network_id,
@@ -212,7 +228,8 @@ impl Service {
         }
     }
 
-    fn count_refused(&self, code: &'static str) {
+    /// Counts one refusal (a document, a peer, a charter) by its stable reason.
+    pub fn count_refused(&self, code: &'static str) {
         *self.counters.refused.lock().unwrap_or_else(|p| p.into_inner()).entry(code).or_default() += 1;
     }
 

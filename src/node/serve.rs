@@ -1,0 +1,49 @@
+//! Answers to peers' sync requests, read from the store on a blocking thread.
+
+use crate::document::OrgId;
+use crate::service::Service;
+use crate::sync::wire::{FeedHead, Request, Response, CHARTERS_MAX, RANGE_BYTES_MAX, RANGE_COUNT_MAX};
+
+/// This node's heads as the status message carries them.
+pub fn status_heads(service: &Service) -> Result<Vec<FeedHead>, crate::store::StoreError> {
+    Ok(service
+        .store
+        .heads()?
+        .into_iter()
+        .map(|(org, h)| FeedHead { org, seq: h.seq, id: h.id, forked_at: h.forked_at })
+        .collect())
+}
+
+/// The charter version this node's status announces (0 off a charter network).
+pub fn charter_version(service: &Service) -> u32 {
+    service.keyring().charter().map_or(0, |c| c.latest().charter.version)
+}
+
+/// Answers one sync request from the store. `reader` is the asking peer's organization, known
+/// once it is admitted by certificate; it decides which sealed payloads it may receive.
+pub fn answer(service: &Service, request: Request, reader: Option<&OrgId>) -> Response {
+    let unavailable = || Response::Refused { reason: "store unavailable".into() };
+    match request {
+        Request::Status { network_id, .. } => match status_heads(service) {
+            Ok(heads) => Response::Status { network_id, charter_version: charter_version(service), heads },
+            Err(_) => unavailable(),
+        },
+        Request::Range { org, from, count_max, bytes_max } => {
+            let count = count_max.min(RANGE_COUNT_MAX) as usize;
+            let bytes = bytes_max.min(RANGE_BYTES_MAX) as usize;
+            match service.store.feed_range(&org, from, count, bytes) {
+                Ok(docs) => Response::Range { docs },
+                Err(_) => unavailable(),
+            }
+        }
+        Request::Charters { from_version } => Response::Charters {
+            files: service.charter_files_from(from_version, CHARTERS_MAX, RANGE_BYTES_MAX as usize),
+        },
+        // Answered by the engine itself (admission), never from the store.
+        Request::Hello { .. } => Response::Refused { reason: "unexpected hello".into() },
+        Request::ForkProofs { .. } | Request::Payloads { .. } => {
+            let _ = reader;
+            Response::Refused { reason: "not served by this node yet".into() }
+        }
+    }
+}
