@@ -191,18 +191,27 @@ pub fn parse_bootstrap(addr: &str) -> Result<(PeerId, Multiaddr), NetError> {
     }
 }
 
+/// How the swarm task runs.
+pub struct RunOptions {
+    /// Peers dialed at start.
+    pub bootstrap: Vec<(PeerId, Multiaddr)>,
+    /// Periodic Kademlia refresh (off for fixed topologies).
+    pub discovery: bool,
+    /// Peers are admitted by certificate (charter networks): see [`NOT_ADMITTED_SCORE`].
+    pub permissioned: bool,
+    pub network_id: [u8; 32],
+}
+
 /// Owns the swarm: carries out commands, reports events, until `shutdown` resolves or the
 /// command channel closes.
 pub async fn run_swarm(
     mut swarm: Swarm<Behaviour>,
-    bootstrap: Vec<(PeerId, Multiaddr)>,
-    discovery: bool,
-    permissioned: bool,
-    network_id: [u8; 32],
+    options: RunOptions,
     mut commands: mpsc::Receiver<NetCommand>,
     events: mpsc::Sender<NetEvent>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
+    let RunOptions { bootstrap, discovery, permissioned, network_id } = options;
     for (peer, addr) in &bootstrap {
         swarm.behaviour_mut().kad.add_address(peer, addr.clone());
         if let Err(e) = swarm.dial(addr.clone()) {

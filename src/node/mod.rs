@@ -109,10 +109,7 @@ pub async fn start(service: Arc<Service>, dir: &std::path::Path, config: &Config
     let mut tasks = JoinSet::new();
     tasks.spawn(net::run_swarm(
         swarm,
-        bootstrap,
-        config.p2p.discovery,
-        permissioned,
-        service.network_id,
+        net::RunOptions { bootstrap, discovery: config.p2p.discovery, permissioned, network_id: service.network_id },
         cmd_rx,
         ev_tx,
         shutdown_rx.clone(),
