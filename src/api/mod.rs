@@ -15,6 +15,7 @@
 
 mod admin;
 mod auth;
+mod charter;
 mod documents;
 mod error;
 mod hs;
@@ -86,6 +87,11 @@ fn build(service: Arc<Service>, auth: ApiAuth, shutdown: watch::Receiver<bool>) 
         .route("/hs/{edition}/{code}", get(hs::tracker))
         .route("/openapi.json", get(openapi::serve_openapi))
         .route("/admin/backup", axum::routing::post(admin::backup))
+        .route("/charter", get(charter::show))
+        .route(
+            "/admin/charter",
+            axum::routing::post(charter::apply).layer(DefaultBodyLimit::max(crate::sync::wire::CHARTER_FILE_MAX_BYTES)),
+        )
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), auth::require_token));

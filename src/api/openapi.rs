@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, documents, error, hs, network, stream, views};
+use super::{admin, charter, documents, error, hs, network, stream, views};
 
 struct BearerAuth;
 
@@ -42,10 +42,14 @@ impl Modify for BearerAuth {
         hs::tracker,
         hs::changes,
         admin::backup,
+        charter::show,
+        charter::apply,
     ),
     components(schemas(
         error::ErrorBody,
         admin::BackupRequest,
+        charter::CharterView,
+        charter::CharterAppliedView,
         error::ErrorDetail,
         views::DocumentSummary,
         views::DocumentList,

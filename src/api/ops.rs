@@ -120,6 +120,21 @@ fn render(service: &Service) -> Result<String, ApiError> {
         "Approximate bytes of the store on disk (SST files)",
         clamp(service.store.disk_bytes()),
     );
+    if let Some(charter) = service.charter_info() {
+        gauge(&mut registry, "charter_version", "Charter version in force", i64::from(charter.version));
+        gauge(
+            &mut registry,
+            "charter_expiry_seconds",
+            "Seconds until the charter in force expires (negative: expired, no trust extended)",
+            charter.seconds_left,
+        );
+        let state = match charter.state {
+            "valid" => 0,
+            "expiring_soon" => 1,
+            _ => 2,
+        };
+        gauge(&mut registry, "charter_state", "0 valid, 1 expires within 30 days, 2 expired", state);
+    }
     let mut text = String::new();
     encode(&mut text, &registry).map_err(|_| ApiError::Store("metrics could not be encoded".into()))?;
     Ok(text)

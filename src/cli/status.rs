@@ -44,6 +44,32 @@ pub fn status(dir: &Path) -> Result<ExitCode> {
     let view = get(&config.http.listen, "/v1/peers", token.as_deref())?;
     let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_owned();
     println!("node {} on network {}", text(&view["local_peer_id"]), config.network);
+    if config.charter.is_some() {
+        let c = get(&config.http.listen, "/v1/charter", token.as_deref())?;
+        let state = text(&c["state"]);
+        println!(
+            "charter version {} ({}), expires {}: {}",
+            c["version"].as_u64().unwrap_or(0),
+            text(&c["hash"]),
+            text(&c["expires"]),
+            match state.as_str() {
+                "expiring_soon" => "EXPIRING SOON: root key holders must sign and publish the next version",
+                "expired" => "EXPIRED: no document is accepted until a newer version is in force",
+                _ => "valid",
+            }
+        );
+    }
+    let forks = get(&config.http.listen, "/v1/forks", token.as_deref())?;
+    for f in forks["forks"].as_array().cloned().unwrap_or_default() {
+        println!(
+            "FORK in {} at #{}: {} and {}{}",
+            text(&f["publisher"]),
+            f["seq"].as_u64().unwrap_or(0),
+            text(&f["kept"]),
+            text(&f["conflicting"]),
+            if f["resolved"].as_bool() == Some(true) { " (resolved by the charter)" } else { " (feed frozen)" }
+        );
+    }
     let peers = view["peers"].as_array().cloned().unwrap_or_default();
     println!("{} connected peer(s)", peers.len());
     for p in &peers {

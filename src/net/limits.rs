@@ -44,3 +44,5 @@ pub const BAN_DURATION: Duration = Duration::from_secs(600);
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// How often every peer is asked for its status again.
 pub const STATUS_INTERVAL: Duration = Duration::from_secs(10);
+/// How often a node logs a charter that expires soon or has expired.
+pub const CHARTER_EXPIRY_CHECK_INTERVAL: Duration = Duration::from_secs(3600);

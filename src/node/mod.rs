@@ -218,6 +218,7 @@ impl Engine {
     ) {
         let mut status_tick = tokio::time::interval(limits::STATUS_INTERVAL);
         let mut retry_tick = tokio::time::interval(limits::RETRY_INTERVAL);
+        let mut expiry_tick = tokio::time::interval(limits::CHARTER_EXPIRY_CHECK_INTERVAL);
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,
@@ -236,6 +237,7 @@ impl Engine {
                     let actions = self.sync.poll();
                     self.exec(actions).await;
                 }
+                _ = expiry_tick.tick() => self.warn_expiry(),
                 _ = status_tick.tick() => {
                     let actions = self.sync.tick();
                     self.exec(actions).await;
@@ -429,6 +431,26 @@ impl Engine {
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         let actions = keys.into_iter().map(|peer| Action::SendStatus { peer }).collect();
         self.exec(actions).await;
+    }
+
+    /// Logs the charter's expiry state while it needs attention (the API and metrics show it
+    /// all the time).
+    fn warn_expiry(&self) {
+        let Some(c) = self.service.charter_info() else { return };
+        match c.state {
+            "expiring_soon" => tracing::warn!(
+                version = c.version,
+                expires = %c.expires,
+                days_left = c.seconds_left / 86_400,
+                "the charter expires soon: root key holders must sign and publish the next version"
+            ),
+            "expired" => tracing::error!(
+                version = c.version,
+                expires = %c.expires,
+                "the charter has expired: no document is accepted until a newer version is in force"
+            ),
+            _ => {}
+        }
     }
 
     async fn expire_admissions(&mut self) {

@@ -67,6 +67,7 @@ fn summarize(service: &Service, envelopes: &[Vec<u8>], results: Vec<Result<Inges
             Ok(_) => IngestResult::Ok,
             Err(IngestError::Feed(FeedError::Frozen { .. })) => IngestResult::Frozen,
             Err(IngestError::Feed(_)) | Err(IngestError::Lifecycle(_)) => IngestResult::Mismatch,
+            Err(IngestError::Authority(_)) => IngestResult::Unauthorized,
             Err(_) => IngestResult::Invalid,
         };
         if this != IngestResult::Ok {

@@ -69,6 +69,10 @@ pub enum IngestResult {
     Mismatch,
     /// The feed is frozen by a fork: stop fetching it.
     Frozen,
+    /// An entry is not accepted under this node's charter (publisher, key or type). The peer
+    /// may hold it rightly under another charter version, so it is not penalized; its
+    /// announced head of the feed is dropped until its next status.
+    Unauthorized,
 }
 
 #[derive(Debug, Default)]
@@ -173,6 +177,23 @@ impl SyncEngine {
         self.peers.keys().map(|peer| Action::SendStatus { peer: *peer }).collect()
     }
 
+    /// The store's feed of `org` was changed by a charter action (a fork resolved, entries
+    /// signed with a revoked key removed): fetching starts again from `head`, which may be
+    /// lower than before, and the feed is no longer frozen.
+    pub fn feed_reset(&mut self, org: &OrgId, head: Seq) -> Vec<Action> {
+        let f = self.feed(org);
+        let dropped = f.in_flight.len();
+        f.in_flight.clear();
+        f.ready.clear();
+        f.retry.clear();
+        f.frozen = false;
+        f.local = head.0;
+        f.handed = head.0;
+        f.requested = head.0;
+        self.in_flight_total -= dropped;
+        self.schedule()
+    }
+
     /// The store's head of `org` moved by another path (gossip, local publish).
     pub fn local_head(&mut self, org: &OrgId, seq: Seq) -> Vec<Action> {
         let f = self.feed(org);
@@ -269,7 +290,7 @@ impl SyncEngine {
                     f.ready.clear();
                     f.retry.clear();
                 }
-                IngestResult::Invalid | IngestResult::Mismatch => {
+                IngestResult::Invalid | IngestResult::Mismatch | IngestResult::Unauthorized => {
                     // Start again from the store's head; responses to older requests are ignored.
                     f.ready.clear();
                     f.retry.clear();
@@ -280,6 +301,8 @@ impl SyncEngine {
                     self.in_flight_total -= dropped;
                     if result == IngestResult::Invalid {
                         actions.push(Action::Penalize { peer, reason: "invalid_document" });
+                    }
+                    if result != IngestResult::Mismatch {
                         if let Some(p) = self.peers.get_mut(&peer) {
                             p.heads.remove(org);
                         }
@@ -469,6 +492,18 @@ mod tests {
         e.peer_connected(1);
         let a = e.status_received(1, [(org("WCO"), Seq(3)), (org("FR"), Seq(3))]);
         assert_eq!(requests(&a), vec![(1, 1, 3)]);
+    }
+
+    #[test]
+    fn a_reset_feed_is_fetched_again_from_its_new_head() {
+        let mut e = SyncEngine::new(cfg(), []);
+        e.peer_connected(1);
+        e.status_received(1, [(org("WCO"), Seq(10))]);
+        e.range_received(1, &org("WCO"), Seq(1), docs(10));
+        let a = e.ingested(1, &org("WCO"), Seq(5), IngestResult::Frozen);
+        assert!(requests(&a).is_empty(), "a frozen feed is not fetched");
+        // A charter action removed entries 4 and 5 and unfroze the feed.
+        assert_eq!(requests(&e.feed_reset(&org("WCO"), Seq(3))), vec![(1, 4, 7)]);
     }
 
     #[test]
