@@ -7,6 +7,7 @@
 //! store and run in order under the store's writer lock.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::authority::{AuthorityError, Keyring};
 use crate::doctype::{check_document, TypeError};
@@ -111,7 +112,7 @@ impl Ingestor<'_> {
     }
 
     fn ingest_batch(&self, envelopes: Vec<Vec<u8>>) -> Result<Vec<Result<IngestOutcome, IngestError>>, StoreError> {
-        let checked = self.check_batch(envelopes);
+        let checked = self.check_batch(envelopes, self.keyring);
         self.commit_checked(checked)
     }
 
@@ -119,7 +120,15 @@ impl Ingestor<'_> {
     /// committed (one writer), the next is verified on the other cores. Each batch carries a
     /// tag; `on_batch` receives the tag, the envelopes and their results, in order. Batches
     /// larger than [`INGEST_BATCH_MAX`] are split, each part with a copy of the tag.
-    pub fn ingest_pipelined<T, I, F>(&self, batches: I, mut on_batch: F) -> Result<(), StoreError>
+    ///
+    /// `keyring_now` gives the keyring for each batch (a running node's changes when a new
+    /// charter version is applied); `None` keeps the Ingestor's own.
+    pub fn ingest_pipelined<T, I, F>(
+        &self,
+        keyring_now: &(dyn Fn() -> Option<Arc<Keyring>> + Sync),
+        batches: I,
+        mut on_batch: F,
+    ) -> Result<(), StoreError>
     where
         T: Clone + Send,
         I: Iterator<Item = (T, Vec<Vec<u8>>)> + Send,
@@ -133,7 +142,9 @@ impl Ingestor<'_> {
             scope.spawn(move || {
                 for (tag, batch) in batches {
                     for chunk in batch.chunks(INGEST_BATCH_MAX) {
-                        let checked = self.check_batch(chunk.to_vec());
+                        let current = keyring_now();
+                        let keyring = current.as_deref().unwrap_or(self.keyring);
+                        let checked = self.check_batch(chunk.to_vec(), keyring);
                         if tx.send((tag.clone(), chunk.to_vec(), checked)).is_err() {
                             return; // the committer stopped on a store error
                         }
@@ -150,10 +161,10 @@ impl Ingestor<'_> {
     /// The pure checks of a batch, in parallel: one scoped thread per core, each taking a
     /// contiguous share. (Scoped threads rather than a pool: idle pool workers spin, and on a
     /// two-core machine that spinning takes cycles from the committer.)
-    fn check_batch(&self, envelopes: Vec<Vec<u8>>) -> Vec<Result<CheckedDocument, IngestError>> {
+    fn check_batch(&self, envelopes: Vec<Vec<u8>>, keyring: &Keyring) -> Vec<Result<CheckedDocument, IngestError>> {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(envelopes.len().max(1));
         if threads <= 1 || envelopes.len() < 16 {
-            return envelopes.into_iter().map(|bytes| check(bytes, &self.network_id, self.keyring)).collect();
+            return envelopes.into_iter().map(|bytes| check(bytes, &self.network_id, keyring)).collect();
         }
         let share = envelopes.len().div_ceil(threads);
         let mut shares: Vec<Vec<Vec<u8>>> = Vec::with_capacity(threads);
@@ -168,7 +179,7 @@ impl Ingestor<'_> {
                 .into_iter()
                 .map(|share| {
                     scope.spawn(move || {
-                        share.into_iter().map(|bytes| check(bytes, &self.network_id, self.keyring)).collect::<Vec<_>>()
+                        share.into_iter().map(|bytes| check(bytes, &self.network_id, keyring)).collect::<Vec<_>>()
                     })
                 })
                 .collect();

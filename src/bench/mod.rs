@@ -254,7 +254,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let (bulk, single) = envelopes.split_at(args.docs);
     let mut refused = None;
     let mut batch_started = Instant::now();
-    ingestor.ingest_pipelined(bulk.chunks(args.batch).map(|c| ((), c.to_vec())), |_, _, results| {
+    ingestor.ingest_pipelined(&|| None, bulk.chunks(args.batch).map(|c| ((), c.to_vec())), |_, _, results| {
         batch_latencies.push(batch_started.elapsed());
         batch_started = Instant::now();
         if refused.is_none() {

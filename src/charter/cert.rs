@@ -54,6 +54,19 @@ impl CertError {
             CertError::WrongPeer { .. } => "wrong_peer",
         }
     }
+
+    /// The reason a node counts when it refuses a peer for this certificate (metrics keep
+    /// peers' refusals apart from documents').
+    pub fn refusal_code(&self) -> &'static str {
+        match self {
+            CertError::Malformed(_) => "peer_cert_malformed",
+            CertError::WrongNetwork => "peer_cert_wrong_network",
+            CertError::UnknownOrganization(_) => "peer_cert_unknown_organization",
+            CertError::KeyNotAuthorized(_) => "peer_cert_key_not_authorized",
+            CertError::BadSignature => "peer_cert_bad_signature",
+            CertError::WrongPeer { .. } => "peer_cert_wrong_peer",
+        }
+    }
 }
 
 /// Signs a certificate binding `peer_id` to `organization` with one of its keys.

@@ -155,6 +155,7 @@ pub async fn start(service: Arc<Service>, dir: &std::path::Path, config: &Config
         own_cert,
         charter_watch: service.watch_charter(),
         charter_pull: None,
+        leaving: Vec::new(),
     };
     {
         let mut view = service.peers.write().unwrap_or_else(|p| p.into_inner());
@@ -163,6 +164,9 @@ pub async fn start(service: Arc<Service>, dir: &std::path::Path, config: &Config
     tasks.spawn(engine.run(ev_rx, done_rx, shutdown_rx));
     Ok(RunningNode { peer_id, shutdown, tasks, worker: Some(worker) })
 }
+
+/// How long a refused peer keeps its connection, so the refusal reaches it.
+const TURN_AWAY_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Refusal reasons that mean "later", not "never".
 const BUSY: &str = "busy";
@@ -205,6 +209,8 @@ struct Engine {
     /// This node's certificate, shown in every hello (empty when it has none).
     own_cert: Vec<u8>,
     charter_watch: watch::Receiver<u32>,
+    /// Peers turned away, disconnected once [`TURN_AWAY_GRACE`] has passed.
+    leaving: Vec<(PeerId, Instant)>,
     /// The peer asked for newer charter versions, and since when (one request at a time).
     charter_pull: Option<(PeerId, Instant)>,
 }
@@ -234,6 +240,8 @@ impl Engine {
                 Ok(()) = self.charter_watch.changed() => self.on_charter_changed().await,
                 Some(_) = self.serving_tasks.join_next(), if !self.serving_tasks.is_empty() => {}
                 _ = retry_tick.tick() => {
+                    self.disconnect_leaving().await;
+                    self.expire_admissions().await;
                     let actions = self.sync.poll();
                     self.exec(actions).await;
                 }
@@ -242,7 +250,6 @@ impl Engine {
                     let actions = self.sync.tick();
                     self.exec(actions).await;
                     self.expire_bans().await;
-                    self.expire_admissions().await;
                 }
             }
         }
@@ -364,7 +371,7 @@ impl Engine {
             }
             Err(e) => {
                 admission.shown(peer, cert);
-                self.service.count_refused(e.code());
+                self.service.count_refused(e.refusal_code());
                 // A certificate of an organization this node does not know yet may come from a
                 // charter version it has not seen: ask the peer before giving up on it.
                 if matches!(e, CertError::UnknownOrganization(_) | CertError::KeyNotAuthorized(_)) {
@@ -375,10 +382,25 @@ impl Engine {
         }
     }
 
-    /// Refuses a peer that is not admitted and closes the connection.
+    /// Closes the connection with a peer that is not (or no longer) admitted, after
+    /// [`TURN_AWAY_GRACE`] so that the refusal already sent reaches it and its operator can
+    /// read why. Nothing is served to it meanwhile.
     async fn turn_away(&mut self, peer: PeerId, reason: &str) {
         tracing::warn!(%peer, reason, "peer not admitted; disconnecting");
-        self.send(NetCommand::Disconnect { peer }).await;
+        if let Some(admission) = &mut self.admission {
+            admission.disconnected(&peer);
+        }
+        self.leaving.push((peer, Instant::now()));
+    }
+
+    async fn disconnect_leaving(&mut self) {
+        let now = Instant::now();
+        let (due, kept): (Vec<_>, Vec<_>) =
+            self.leaving.drain(..).partition(|(_, since)| now.duration_since(*since) >= TURN_AWAY_GRACE);
+        self.leaving = kept;
+        for (peer, _) in due {
+            self.send(NetCommand::Disconnect { peer }).await;
+        }
     }
 
     /// Asks `peer` for charter versions newer than the one in force (one request at a time).
@@ -490,10 +512,11 @@ impl Engine {
             // Charter versions are public to anyone who can verify them, and a peer whose
             // certificate this node rejects may need a newer version to prove it is a member.
             charters @ Request::Charters { .. } => self.serve(peer, tag, charters).await,
+            // Not disconnected at once: its hello may still be on the way (requests travel on
+            // separate streams). A peer that never shows one leaves at the admission timeout.
             _ if !admitted => {
                 self.service.count_refused("peer_not_admitted");
                 self.send(refuse("not admitted: show a valid node certificate first")).await;
-                self.turn_away(peer, "request before admission").await;
             }
             Request::Status { network_id, charter_version, heads } => {
                 if network_id != self.service.network_id {

@@ -204,7 +204,10 @@ impl Service {
         let keyring = self.keyring();
         let ingestor = Ingestor { store: &self.store, network_id: self.network_id, keyring: &keyring, sync: true };
         let mut announce_error = None;
-        ingestor.ingest_pipelined(batches, |tag, envelopes, results| {
+        // The keyring is read again for every batch: a charter version applied while the
+        // stream runs takes effect from the next batch.
+        let keyring_now = || Some(self.keyring());
+        ingestor.ingest_pipelined(&keyring_now, batches, |tag, envelopes, results| {
             self.count(&results);
             if let Err(e) = self.announce_new() {
                 announce_error.get_or_insert(e);

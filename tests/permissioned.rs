@@ -1,0 +1,506 @@
+//! A charter network of real nodes (real libp2p over loopback, each node with its own store):
+//! admission by node certificate, charter versions replicating, an organization leaving, and
+//! adversarial peers — an uncertified node, a raw libp2p peer without a certificate, and a
+//! certified insider serving documents the charter does not allow.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use libp2p::PeerId;
+use tokio::sync::{mpsc, watch};
+
+use common::{key, opinion, org};
+use entrepot::bench::sign_feed;
+use entrepot::charter::{
+    certify_node, encode, Charter, Member, MemberKey, Permission, PublicKey, Role, Root, SignedCharter,
+};
+use entrepot::config::{self, InitOptions};
+use entrepot::document::{DocumentId, Seq, TypeName};
+use entrepot::net::{self, NetCommand, NetEvent};
+use entrepot::node::{start, RunningNode};
+use entrepot::service::Service;
+use entrepot::sync::wire::{FeedHead, Request, Response};
+
+const OPINION: &str = "classification.opinion";
+const RULING: &str = "classification.ruling";
+const FAR: &str = "2099-01-01T00:00:00Z";
+
+fn pk(k: &SigningKey) -> PublicKey {
+    PublicKey::new(k.verifying_key().to_bytes()).unwrap()
+}
+
+fn member(id: &str, role: Role, keys: Vec<MemberKey>, types: &[&str]) -> Member {
+    Member {
+        id: org(id),
+        name: format!("{id} administration"),
+        country: None,
+        role,
+        keys,
+        permissions: types
+            .iter()
+            .map(|t| Permission { doc_type: TypeName::new(t).unwrap(), hs_chapters: None, regions: None })
+            .collect(),
+    }
+}
+
+fn grant(k: u8, from: u64, revoked: Option<u64>) -> MemberKey {
+    MemberKey { key: pk(&key(k)), valid_from_seq: Seq(from), revoked_at_seq: revoked.map(Seq) }
+}
+
+/// Root keys 100–102, threshold 2. WCO publishes opinions with key 1; FR and US publish
+/// rulings (keys 3, 4); RILO signed with key 5 until position 3, with key 6 from there.
+fn genesis(expires: &str) -> Charter {
+    Charter {
+        version: 1,
+        previous: None,
+        expires: expires.into(),
+        root: Root { keys: [100, 101, 102].iter().map(|r| pk(&key(*r))).collect(), threshold: 2 },
+        organizations: vec![
+            member("WCO", Role::Secretariat, vec![grant(1, 1, None)], &[OPINION]),
+            member("FR", Role::Customs, vec![grant(3, 1, None)], &[RULING]),
+            member("US", Role::Customs, vec![grant(4, 1, None)], &[RULING]),
+            member("RILO", Role::Rilo, vec![grant(5, 1, Some(3)), grant(6, 3, None)], &[OPINION]),
+        ],
+    }
+}
+
+fn sign(c: &Charter, roots: &[u8]) -> SignedCharter {
+    let mut s = SignedCharter::unsigned(c.to_body()).unwrap();
+    for r in roots {
+        s.sign(&key(*r)).unwrap();
+    }
+    s
+}
+
+/// The next version of `prev`, edited by `edit`, signed by roots 100 and 101.
+fn next_version(prev: &SignedCharter, edit: impl FnOnce(&mut Charter)) -> SignedCharter {
+    let mut c = prev.charter.clone();
+    c.version += 1;
+    c.previous = Some(prev.hash());
+    edit(&mut c);
+    sign(&c, &[100, 101])
+}
+
+/// How a test node is set up.
+struct Setup<'a> {
+    name: &'a str,
+    /// Publishing organization and its signing key label.
+    publishes: Option<(&'a str, u8)>,
+    /// Organization certifying the node, with the key label it signs with.
+    certified_by: Option<(&'a str, u8)>,
+}
+
+/// Creates a node directory on the charter network of `genesis`.
+fn init_node(tmp: &Path, genesis: &SignedCharter, s: &Setup) -> PathBuf {
+    let dir = tmp.join(s.name);
+    let organization = s.publishes.map(|(o, _)| (org(o), format!("{o} administration")));
+    config::init(
+        &dir,
+        &InitOptions {
+            network: "permissioned-test",
+            organization,
+            p2p_listen: "/ip4/127.0.0.1/tcp/0",
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // `init` made a store bound to the network name; this node's network is the genesis hash.
+    std::fs::remove_dir_all(dir.join("db")).unwrap();
+    if let Some((_, k)) = s.publishes {
+        std::fs::write(dir.join("keys/signing.key"), hex::encode(key(k).to_bytes())).unwrap();
+    }
+    std::fs::create_dir(dir.join("charter")).unwrap();
+    std::fs::write(dir.join("charter/v000001.charter"), encode(genesis)).unwrap();
+    let mut section = format!("\n[charter]\ngenesis_hash = \"{}\"\n", genesis.hash());
+    if let Some((o, k)) = s.certified_by {
+        let peer = net::load_identity(&dir.join("keys/node.key")).unwrap().public().to_peer_id();
+        let cert = certify_node(&genesis.hash().0, &org(o), &peer.to_string(), 1_800_000_000_000, &key(k)).unwrap();
+        std::fs::write(dir.join("node.cert"), &cert.bytes).unwrap();
+        section.push_str("certificate = \"node.cert\"\n");
+    }
+    let mut text = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    text.push_str(&section);
+    std::fs::write(dir.join("config.toml"), text).unwrap();
+    dir
+}
+
+struct TestNode {
+    service: Arc<Service>,
+    running: Option<RunningNode>,
+}
+
+impl TestNode {
+    fn address(&self) -> String {
+        self.service.peers.read().unwrap().listen_addresses.first().cloned().expect("listening")
+    }
+
+    fn peer_id(&self) -> String {
+        self.service.peers.read().unwrap().local_peer_id.clone()
+    }
+
+    fn connected_peers(&self) -> Vec<String> {
+        self.service.peers.read().unwrap().peers.iter().map(|p| p.peer_id.clone()).collect()
+    }
+
+    fn count(&self) -> u64 {
+        self.service.store.document_count().unwrap()
+    }
+
+    fn head(&self, publisher: &str) -> u64 {
+        self.service.store.head(&org(publisher)).unwrap().map_or(0, |h| h.seq.0)
+    }
+
+    fn refused(&self, code: &str) -> u64 {
+        self.service.counters.refused.lock().unwrap().get(code).copied().unwrap_or(0)
+    }
+
+    fn charter_version(&self) -> u32 {
+        self.service.charter_info().unwrap().version
+    }
+
+    async fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+    }
+}
+
+async fn launch(dir: &Path, bootstrap: &[String]) -> TestNode {
+    let mut node = config::open(dir).unwrap();
+    node.config.p2p.bootstrap = bootstrap.to_vec();
+    node.config.p2p.discovery = false;
+    let config = node.config.clone();
+    let service = Arc::new(Service::new(node));
+    let running = start(service.clone(), dir, &config).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while service.peers.read().unwrap().listen_addresses.is_empty() {
+        assert!(Instant::now() < deadline, "node did not start listening");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    TestNode { service, running: Some(running) }
+}
+
+/// Waits for `cond`, failing with `what` after `within`.
+async fn wait_for(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out after {within:?} waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn publish_opinions(node: &TestNode, count: usize, offset: usize) {
+    for i in 0..count {
+        let body = opinion(offset + i, "8806.22").body.to_string().into_bytes();
+        node.service.publish(OPINION, &body).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certified_members_replicate_and_uncertified_nodes_get_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let g = sign(&genesis(FAR), &[100, 101]);
+    let wco_dir =
+        init_node(tmp.path(), &g, &Setup { name: "wco", publishes: Some(("WCO", 1)), certified_by: Some(("WCO", 1)) });
+    let fr_dir = init_node(tmp.path(), &g, &Setup { name: "fr", publishes: None, certified_by: Some(("FR", 3)) });
+    let bare_dir = init_node(tmp.path(), &g, &Setup { name: "bare", publishes: None, certified_by: None });
+    // Certified by a key that is no member's: the certificate does not verify.
+    let forged_dir =
+        init_node(tmp.path(), &g, &Setup { name: "forged", publishes: None, certified_by: Some(("FR", 9)) });
+
+    let mut wco = launch(&wco_dir, &[]).await;
+    publish_opinions(&wco, 20, 0);
+    let boot = [wco.address()];
+    let mut fr = launch(&fr_dir, &boot).await;
+    let mut bare = launch(&bare_dir, &boot).await;
+    let mut forged = launch(&forged_dir, &boot).await;
+
+    wait_for("FR replicates the 20 opinions", Duration::from_secs(30), || fr.count() == 20).await;
+    // Published while the intruders may still be connected: gossip must not reach them either.
+    publish_opinions(&wco, 5, 20);
+    wait_for("FR receives the 5 new opinions", Duration::from_secs(30), || fr.count() == 25).await;
+    wait_for("WCO disconnects both intruders", Duration::from_secs(20), || {
+        let peers = wco.connected_peers();
+        !peers.contains(&bare.peer_id()) && !peers.contains(&forged.peer_id())
+    })
+    .await;
+    assert_eq!(bare.count(), 0, "a node without a certificate received documents");
+    assert_eq!(forged.count(), 0, "a node with a forged certificate received documents");
+    assert!(wco.connected_peers().contains(&fr.peer_id()), "the certified replica stays connected");
+    assert!(wco.refused("peer_cert_malformed") >= 1, "the bare node's (empty) certificate is counted as refused");
+    assert!(wco.refused("peer_cert_key_not_authorized") >= 1, "the forged certificate's refusal is counted by reason");
+
+    for n in [&mut wco, &mut fr, &mut bare, &mut forged] {
+        n.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_charter_version_reaches_every_node_and_a_departing_organization_loses_its_nodes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let g = sign(&genesis(FAR), &[100, 101]);
+    let wco_dir =
+        init_node(tmp.path(), &g, &Setup { name: "wco", publishes: Some(("WCO", 1)), certified_by: Some(("WCO", 1)) });
+    let fr_dir = init_node(tmp.path(), &g, &Setup { name: "fr", publishes: None, certified_by: Some(("FR", 3)) });
+    let us_dir = init_node(tmp.path(), &g, &Setup { name: "us", publishes: None, certified_by: Some(("US", 4)) });
+    let mut wco = launch(&wco_dir, &[]).await;
+    publish_opinions(&wco, 10, 0);
+    let boot = [wco.address()];
+    let mut fr = launch(&fr_dir, &boot).await;
+    let mut us = launch(&us_dir, &boot).await;
+    wait_for("both replicas hold the 10 opinions", Duration::from_secs(30), || fr.count() == 10 && us.count() == 10)
+        .await;
+
+    // Too few signatures: refused by the node it is given to, and nothing changes anywhere.
+    let mut weak = next_version(&g, |c| c.organizations.retain(|m| m.id.as_str() != "US"));
+    weak.signatures.truncate(1);
+    let e = wco.service.apply_charters(vec![weak]).unwrap_err();
+    assert_eq!(e.code(), "too_few_signatures");
+    assert_eq!(wco.charter_version(), 1);
+
+    // Version 2 removes US. It is given to WCO only, and travels to FR through sync.
+    let v2 = next_version(&g, |c| c.organizations.retain(|m| m.id.as_str() != "US"));
+    wco.service.apply_charters(vec![v2.clone()]).unwrap();
+    wait_for("FR holds charter version 2", Duration::from_secs(30), || fr.charter_version() == 2).await;
+    assert!(fr_dir.join("charter/v000002.charter").exists(), "FR keeps the version on disk for its next start");
+    wait_for("WCO disconnects the node of the departed organization", Duration::from_secs(20), || {
+        !wco.connected_peers().contains(&us.peer_id())
+    })
+    .await;
+    publish_opinions(&wco, 5, 10);
+    wait_for("FR receives documents published after the change", Duration::from_secs(30), || fr.count() == 15).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(us.count(), 10, "the departed organization's node received documents after leaving");
+
+    // A restarted FR starts from the version it kept.
+    fr.stop().await;
+    drop(fr);
+    let mut fr = launch(&fr_dir, &boot).await;
+    assert_eq!(fr.charter_version(), 2);
+    for n in [&mut wco, &mut fr, &mut us] {
+        n.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_charter_extends_no_trust_until_a_newer_version_arrives_from_a_peer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let g = sign(&genesis("2020-01-01T00:00:00Z"), &[100, 101]);
+    let wco_dir =
+        init_node(tmp.path(), &g, &Setup { name: "wco", publishes: Some(("WCO", 1)), certified_by: Some(("WCO", 1)) });
+    let fr_dir = init_node(tmp.path(), &g, &Setup { name: "fr", publishes: None, certified_by: Some(("FR", 3)) });
+    let mut wco = launch(&wco_dir, &[]).await;
+    assert_eq!(wco.service.charter_info().unwrap().state, "expired");
+    let body = opinion(1, "8806.22").body.to_string().into_bytes();
+    let e = wco.service.publish(OPINION, &body).unwrap_err();
+    assert!(e.to_string().contains("expired"), "{e}");
+    assert_eq!(wco.count(), 0);
+
+    // Documents signed for this network while the charter was valid are refused too.
+    let old = sign_feed(&[opinion(1, "8806.22")], &org("WCO"), &key(1), &g.hash().0, Seq::FIRST, DocumentId::ZERO);
+    let r = wco.service.ingest(old, entrepot::service::Source::Import).unwrap();
+    assert_eq!(r[0].as_ref().unwrap_err().code(), "charter_expired");
+
+    let v2 = next_version(&g, |c| c.expires = FAR.into());
+    wco.service.apply_charters(vec![v2]).unwrap();
+    assert_eq!(wco.service.charter_info().unwrap().state, "valid");
+    publish_opinions(&wco, 3, 0);
+    {
+        let fr_node = config::open(&fr_dir).unwrap();
+        let now = entrepot::publish::now_ms();
+        assert_eq!(fr_node.keyring.charter().unwrap().expiry_status(now), entrepot::charter::ExpiryStatus::Expired);
+    }
+    let mut fr = launch(&fr_dir, &[wco.address()]).await;
+    wait_for("FR pulls version 2 and then the documents", Duration::from_secs(30), || fr.count() == 3).await;
+    assert_eq!(fr.charter_version(), 2);
+    wco.stop().await;
+    fr.stop().await;
+}
+
+/// A peer driven by the test through entrepot's own swarm task, answering requests with
+/// `answer` and counting gossip it receives.
+struct RawPeer {
+    commands: mpsc::Sender<NetCommand>,
+    responses: Arc<Mutex<BTreeMap<u64, Result<Response, String>>>>,
+    gossip: Arc<AtomicUsize>,
+    connected: Arc<Mutex<Vec<PeerId>>>,
+    _shutdown: watch::Sender<bool>,
+    next_tag: u64,
+}
+
+impl RawPeer {
+    async fn start(
+        keypair: libp2p::identity::Keypair,
+        network_id: [u8; 32],
+        dial: &str,
+        answer: impl Fn(Request) -> Response + Send + Sync + 'static,
+    ) -> RawPeer {
+        let codec = net::codec::SyncCodec::default();
+        let swarm =
+            net::build_swarm(keypair, &network_id, &["/ip4/127.0.0.1/tcp/0".into()], false, false, false, codec)
+                .unwrap();
+        let (cmd_tx, cmd_rx) = mpsc::channel(64);
+        let (ev_tx, mut ev_rx) = mpsc::channel(64);
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let target = net::parse_bootstrap(dial).unwrap();
+        let options = net::RunOptions { bootstrap: vec![target], discovery: false, permissioned: false, network_id };
+        tokio::spawn(net::run_swarm(swarm, options, cmd_rx, ev_tx, shutdown_rx));
+        let responses = Arc::new(Mutex::new(BTreeMap::new()));
+        let gossip = Arc::new(AtomicUsize::new(0));
+        let connected = Arc::new(Mutex::new(Vec::new()));
+        let (r, g, c, commands) = (responses.clone(), gossip.clone(), connected.clone(), cmd_tx.clone());
+        tokio::spawn(async move {
+            while let Some(ev) = ev_rx.recv().await {
+                match ev {
+                    NetEvent::InboundRequest { request, tag, .. } => {
+                        let _ = commands.send(NetCommand::Respond { tag, response: answer(request) }).await;
+                    }
+                    NetEvent::Response { tag, result, .. } => {
+                        r.lock().unwrap().insert(tag, result);
+                    }
+                    NetEvent::Gossip { .. } => {
+                        g.fetch_add(1, Ordering::SeqCst);
+                    }
+                    NetEvent::PeerConnected { peer, .. } => c.lock().unwrap().push(peer),
+                    NetEvent::PeerDisconnected { peer } => c.lock().unwrap().retain(|p| *p != peer),
+                    _ => {}
+                }
+            }
+        });
+        RawPeer { commands: cmd_tx, responses, gossip, connected, _shutdown: shutdown, next_tag: 0 }
+    }
+
+    async fn request(&mut self, peer: PeerId, request: Request) -> Result<Response, String> {
+        let tag = self.next_tag;
+        self.next_tag += 1;
+        self.commands.send(NetCommand::Request { peer, request, tag }).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(r) = self.responses.lock().unwrap().remove(&tag) {
+                return r;
+            }
+            assert!(Instant::now() < deadline, "no answer to request {tag}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn is_connected(&self, peer: &PeerId) -> bool {
+        self.connected.lock().unwrap().contains(peer)
+    }
+}
+
+fn peer_of(address: &str) -> PeerId {
+    net::parse_bootstrap(address).unwrap().0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raw_peer_without_a_certificate_is_refused_every_request_and_receives_no_gossip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let g = sign(&genesis(FAR), &[100, 101]);
+    let wco_dir =
+        init_node(tmp.path(), &g, &Setup { name: "wco", publishes: Some(("WCO", 1)), certified_by: Some(("WCO", 1)) });
+    let mut wco = launch(&wco_dir, &[]).await;
+    publish_opinions(&wco, 3, 0);
+    let wco_peer = peer_of(&wco.address());
+    // It answers nothing useful and sends no hello: it only listens and then asks.
+    let keypair = libp2p::identity::Keypair::generate_ed25519();
+    let mut raw =
+        RawPeer::start(keypair, g.hash().0, &wco.address(), |_| Response::Refused { reason: "no".into() }).await;
+    wait_for("the raw peer connects", Duration::from_secs(10), || raw.is_connected(&wco_peer)).await;
+    // Gossip published while it is connected and subscribed must not reach it.
+    publish_opinions(&wco, 5, 3);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(raw.gossip.load(Ordering::SeqCst), 0, "gossip reached a peer without a certificate");
+    let answer =
+        raw.request(wco_peer, Request::Range { org: org("WCO"), from: Seq(1), count_max: 10, bytes_max: 1 << 20 });
+    match answer.await {
+        Ok(Response::Refused { reason }) => assert!(reason.contains("not admitted"), "{reason}"),
+        other => panic!("a range request before admission was answered: {other:?}"),
+    }
+    // It never shows a certificate: it is disconnected at the admission timeout (10 s).
+    wait_for("WCO disconnects the raw peer", Duration::from_secs(15), || !raw.is_connected(&wco_peer)).await;
+    assert!(wco.refused("peer_not_admitted") >= 1);
+    wco.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_a_certified_insider_serves_against_the_charter_are_refused_by_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let g = sign(&genesis(FAR), &[100, 101]);
+    let net_id = g.hash().0;
+    let wco_dir =
+        init_node(tmp.path(), &g, &Setup { name: "wco", publishes: Some(("WCO", 1)), certified_by: Some(("WCO", 1)) });
+    let mut wco = launch(&wco_dir, &[]).await;
+    let wco_peer = peer_of(&wco.address());
+
+    // The insider is a US node with a valid certificate. It offers three feeds:
+    // XX (no member), US opinions (US may publish only rulings), and RILO entries 1–4 all
+    // signed with key 5, which the charter revokes from position 3.
+    let feeds: BTreeMap<String, Vec<Vec<u8>>> = [
+        ("XX", sign_feed(&[opinion(1, "8806.22")], &org("XX"), &key(9), &net_id, Seq::FIRST, DocumentId::ZERO)),
+        ("US", sign_feed(&[opinion(2, "8806.22")], &org("US"), &key(4), &net_id, Seq::FIRST, DocumentId::ZERO)),
+        (
+            "RILO",
+            sign_feed(
+                &(0..4).map(|i| opinion(10 + i, "8806.22")).collect::<Vec<_>>(),
+                &org("RILO"),
+                &key(5),
+                &net_id,
+                Seq::FIRST,
+                DocumentId::ZERO,
+            ),
+        ),
+    ]
+    .into_iter()
+    .map(|(o, d)| (o.to_owned(), d))
+    .collect();
+    let heads: Vec<FeedHead> = feeds
+        .iter()
+        .map(|(o, docs)| {
+            let last = entrepot::document::decode(docs.last().unwrap()).unwrap();
+            FeedHead { org: org(o), seq: last.header.seq, id: last.id, forked_at: None }
+        })
+        .collect();
+    let keypair = libp2p::identity::Keypair::generate_ed25519();
+    let insider = keypair.public().to_peer_id();
+    let cert = certify_node(&net_id, &org("US"), &insider.to_string(), 1_800_000_000_000, &key(4)).unwrap();
+    let (cert_bytes, feeds_for_answer) = (cert.bytes.clone(), feeds.clone());
+    let mut raw = RawPeer::start(keypair, net_id, &wco.address(), move |request| match request {
+        Request::Hello { .. } => Response::Hello { cert: cert_bytes.clone() },
+        Request::Status { network_id, .. } => Response::Status { network_id, charter_version: 1, heads: heads.clone() },
+        Request::Range { org, from, count_max, .. } => Response::Range {
+            docs: feeds_for_answer
+                .get(org.as_str())
+                .map(|d| d.iter().skip(from.0 as usize - 1).take(count_max as usize).cloned().collect())
+                .unwrap_or_default(),
+        },
+        _ => Response::Refused { reason: "not offered".into() },
+    })
+    .await;
+    wait_for("the insider connects", Duration::from_secs(10), || raw.is_connected(&wco_peer)).await;
+    match raw.request(wco_peer, Request::Hello { cert: cert.bytes.clone() }).await {
+        Ok(Response::Hello { .. }) => {}
+        other => panic!("a certified peer was not admitted: {other:?}"),
+    }
+    wait_for("WCO stores the valid RILO entries before the revocation point", Duration::from_secs(30), || {
+        wco.head("RILO") == 2
+    })
+    .await;
+    wait_for("every forged entry is refused by its reason", Duration::from_secs(30), || {
+        wco.refused("unknown_publisher") >= 1
+            && wco.refused("type_not_permitted") >= 1
+            && wco.refused("key_revoked") >= 1
+    })
+    .await;
+    assert_eq!(wco.head("XX"), 0);
+    assert_eq!(wco.head("US"), 0);
+    assert_eq!(wco.head("RILO"), 2, "entries at and after the revocation point are refused");
+    assert_eq!(wco.count(), 2);
+    wco.stop().await;
+}
