@@ -155,6 +155,11 @@ impl Keyring {
         self.orgs.values().map(|(o, _)| o)
     }
 
+    /// One organization, by id.
+    pub fn organization(&self, id: &OrgId) -> Option<&Organization> {
+        self.orgs.get(id).map(|(o, _)| o)
+    }
+
     /// A keyring that enforces a verified charter chain.
     pub fn from_charter(chain: VerifiedChain) -> Keyring {
         let mut orgs = BTreeMap::new();

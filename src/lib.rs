@@ -14,6 +14,7 @@ pub mod hsdata;
 pub mod ingest;
 pub mod net;
 pub mod node;
+pub mod notice;
 pub mod publish;
 pub mod service;
 pub mod store;

@@ -8,6 +8,7 @@ use crate::authority::Keyring;
 use crate::doctype::{project, DocType, TypeError};
 use crate::document::{encode_and_sign, DocumentId, Header, OrgId, Seq, TypeName, FORMAT_VERSION};
 use crate::ingest::{IngestError, Ingestor};
+use crate::notice::{seal_body, NoticeError, SealRef, NOTICE_TYPE};
 use crate::store::{IngestOutcome, Store, StoreError};
 
 /// Why a publish failed. Nothing was stored.
@@ -23,6 +24,8 @@ pub enum PublishError {
     Store(#[from] StoreError),
     #[error("the feed of {0} already holds this position; another publisher is using this key")]
     Raced(OrgId),
+    #[error(transparent)]
+    Notice(#[from] NoticeError),
 }
 
 /// A node's publishing identity: its organization and signing key.
@@ -38,6 +41,9 @@ pub struct Publisher {
 pub struct Published {
     pub id: DocumentId,
     pub seq: Seq,
+    /// The commitment to the sealed payload stored beside it (a sealed notice).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sealed_payload: Option<SealRef>,
 }
 
 impl Publisher {
@@ -61,9 +67,54 @@ impl Publisher {
         body: &[u8],
         issued_at_ms: i64,
     ) -> Result<Published, PublishError> {
+        self.publish_with_payload(store, keyring, network_id, doc_type, body, None, issued_at_ms)
+    }
+
+    /// Publishes an enforcement notice whose payload only its audience receives: seals
+    /// `payload` (a fresh nonce), adds the commitment to `body` as `sealed_payload`, and stores
+    /// the sealed payload before the document, so this node never holds its own notice without
+    /// its payload. `body` is a notice body without `payload`, whose handling is not public.
+    pub fn publish_notice(
+        &self,
+        store: &Store,
+        keyring: &Keyring,
+        network_id: &[u8; 32],
+        body: &[u8],
+        payload: &serde_json::Value,
+        issued_at_ms: i64,
+    ) -> Result<Published, PublishError> {
+        let sealed = seal_body(body, payload)?;
+        let published = self.publish_with_payload(
+            store,
+            keyring,
+            network_id,
+            NOTICE_TYPE,
+            &sealed.body,
+            Some(&sealed.payload),
+            issued_at_ms,
+        )?;
+        Ok(Published { sealed_payload: Some(sealed.seal), ..published })
+    }
+
+    /// Publishes, storing `payload` (already sealed, committed to in `body`) under the new id
+    /// before the document is committed, and removing it again if the commit fails.
+    #[allow(clippy::too_many_arguments)]
+    fn publish_with_payload(
+        &self,
+        store: &Store,
+        keyring: &Keyring,
+        network_id: &[u8; 32],
+        doc_type: &str,
+        body: &[u8],
+        payload: Option<&[u8]>,
+        issued_at_ms: i64,
+    ) -> Result<Published, PublishError> {
         let ty = DocType::by_name(doc_type)?;
         let value: serde_json::Value =
             serde_json::from_slice(body).map_err(|e| TypeError::BodyNotJson(e.to_string()))?;
+        if ty.name == NOTICE_TYPE && payload.is_none() && needs_sealed_payload(&value) {
+            return Err(NoticeError::PayloadRequired.into());
+        }
         ty.validate(&value)?;
         let projection = project(ty, &value)?;
         let _feed = self.feed_lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -85,13 +136,33 @@ impl Publisher {
         };
         let doc = encode_and_sign(&header, body, &self.key)?;
         let id = doc.id;
-        let ingestor = Ingestor { store, network_id: *network_id, keyring, sync: true };
-        match ingestor.ingest(vec![doc.bytes])?.pop().expect("one result per document") {
-            Ok(IngestOutcome::Stored) => Ok(Published { id, seq }),
-            Ok(_) => Err(PublishError::Raced(self.org.clone())),
-            Err(e) => Err(e.into()),
+        if let Some(payload) = payload {
+            store.put_payload(&id, payload)?;
         }
+        let ingestor = Ingestor { store, network_id: *network_id, keyring, sync: true };
+        // A store failure leaves it unknown whether the document was committed, so its payload
+        // stays; a refusal or a lost race means it was not, and the payload goes.
+        let result = match ingestor.ingest(vec![doc.bytes])?.pop().expect("one result per document") {
+            Ok(IngestOutcome::Stored) => return Ok(Published { id, seq, sealed_payload: None }),
+            Ok(_) => PublishError::Raced(self.org.clone()),
+            Err(e) => e.into(),
+        };
+        if payload.is_some() {
+            // Best effort: a payload left behind is keyed by an id no document has.
+            if let Err(e) = store.forget_payload(&id) {
+                tracing::warn!(%id, error = %e, "could not remove the payload of a notice that was not published");
+            }
+        }
+        Err(result)
     }
+}
+
+/// Whether a notice body is sealed, or would have to be (its handling is not public): a plain
+/// publish of it would leave this node without the payload it commits to, or put a payload
+/// meant for an audience in the envelope every member holds.
+fn needs_sealed_payload(body: &serde_json::Value) -> bool {
+    let handling = body.get("header").and_then(|h| h.get("handling")).and_then(|h| h.as_str());
+    body.get("sealed_payload").is_some() || handling.is_some_and(|h| h != "public")
 }
 
 /// Milliseconds since the Unix epoch now.

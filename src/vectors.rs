@@ -271,6 +271,7 @@ pub fn generate_charter() -> Value {
         id: OrgId::new("WCO").expect("org id"),
         name: "World Customs Organization".into(),
         country: None,
+        region: None,
         role: Role::Secretariat,
         keys,
         permissions: vec![Permission {

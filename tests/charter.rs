@@ -26,6 +26,7 @@ fn member(id: &str, keys: Vec<MemberKey>, types: &[&str]) -> Member {
         id: org(id),
         name: format!("{id} administration"),
         country: None,
+        region: None,
         role: Role::Customs,
         keys,
         permissions: types

@@ -2,7 +2,9 @@
 //!
 //! Why a token and not accounts: the API is bound to loopback by default and fronted by the
 //! administration's own proxy when exposed; the token only separates "may publish" (and, where
-//! configured, "may read") from "reached the port". Publishing always needs it.
+//! configured, "may read") from "reached the port". Publishing always needs it, and so does
+//! reading the sealed payload of an enforcement notice: it is for the notice's audience, not
+//! for whoever reaches the port.
 
 use std::path::Path;
 
@@ -86,12 +88,14 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Middleware on `/v1`: writes always need the token, reads only when configured so.
+/// Middleware on `/v1`: writes and sealed payloads always need the token, other reads only
+/// when configured so.
 pub async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let is_read = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     // The OpenAPI document describes the API and holds no data: always readable.
     let is_doc = request.uri().path().ends_with("/openapi.json");
-    let needs = !is_read || (state.auth.read_requires_token && !is_doc);
+    let is_sealed = request.uri().path().ends_with("/payload");
+    let needs = !is_read || is_sealed || (state.auth.read_requires_token && !is_doc);
     if needs && !state.auth.accepts(request.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes())) {
         return ApiError::Unauthorized.into_response();
     }

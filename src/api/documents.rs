@@ -1,4 +1,5 @@
-//! `/v1/documents`: query, read (decoded, re-verified, linked both ways), raw bytes, publish.
+//! `/v1/documents`: query, read (decoded, re-verified, linked both ways), raw bytes, sealed
+//! payloads of enforcement notices, publish.
 //!
 //! Why every store call runs in `spawn_blocking`: RocksDB reads and the fsync of a publish
 //! block; on the async workers they would stall every other request, the event streams first.
@@ -19,10 +20,12 @@ use utoipa::IntoParams;
 use super::error::ErrorBody;
 use super::params::{self, ListParams};
 use super::views::{
-    ChainEntry, DocumentList, DocumentSummary, DocumentView, Link, PublishedView, SignedBytes, Verification,
+    ChainEntry, DocumentList, DocumentSummary, DocumentView, Link, PublishedView, SealedPayloadView, SignedBytes,
+    Verification,
 };
 use super::{ApiError, AppState};
 use crate::document::{decode, verify, DocumentId, RefKind, SignedDocument};
+use crate::notice::{sealed_ref, NoticeError, NOTICE_TYPE};
 use crate::service::Service;
 
 /// Most steps followed each way along a supersession chain.
@@ -149,6 +152,10 @@ fn view(service: &Service, id: &DocumentId) -> Result<DocumentView, ApiError> {
     let today = chrono::Utc::now().date_naive();
     let in_force_today = service.store.in_force(&doc.header, id, today)?;
     let supersession = chain(service, &doc)?;
+    let sealed_payload = match sealed_ref(&doc) {
+        Some(seal) => Some(SealedPayloadView::of(&seal, service.store.has_payload(id)?)),
+        None => None,
+    };
     Ok(DocumentView {
         summary: DocumentSummary::of(&doc),
         size_bytes: bytes.len(),
@@ -159,6 +166,7 @@ fn view(service: &Service, id: &DocumentId) -> Result<DocumentView, ApiError> {
         references,
         referred_by,
         supersession,
+        sealed_payload,
     })
 }
 
@@ -307,6 +315,44 @@ pub async fn raw(State(state): State<AppState>, p: Result<Path<IdPath>, PathReje
         .into_response())
 }
 
+#[utoipa::path(
+    get, path = "/v1/documents/{id}/payload", tag = "documents",
+    params(IdPath),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The sealed payload of an enforcement notice: the exact bytes its signed body commits to \
+            (sealed_payload.sha256 and .bytes), UTF-8 JSON per schemas/enforcement.notice.payload.json", content_type = "application/json", body = Object),
+        (status = 400, description = "The id is not 64 hex digits", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token (always needed: a payload is for the notice's audience only)", body = ErrorBody),
+        (status = 404, description = "Not held by this node (`not_found`), not a sealed notice (`not_sealed`), or a sealed notice \
+            whose payload this node does not hold (`payload_not_held`)", body = ErrorBody),
+    )
+)]
+/// The sealed payload of an enforcement notice, if this node holds it (needs the bearer token).
+pub async fn payload(
+    State(state): State<AppState>,
+    p: Result<Path<IdPath>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(p)?;
+    let service = state.service.clone();
+    let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, ApiError> {
+        let doc = load(&service, &id)?.ok_or_else(|| not_held(&id))?;
+        if sealed_ref(&doc).is_none() {
+            let e = NoticeError::NotSealed(id);
+            return Err(ApiError::Absent { code: e.code(), message: e.to_string() });
+        }
+        service.store.payload(&id)?.ok_or_else(|| ApiError::Absent {
+            code: "payload_not_held",
+            message: format!(
+                "this node does not hold the sealed payload of notice {id}: only the notice's audience receives it, \
+                 and this node's organization is not in it or has not received it yet"
+            ),
+        })
+    })
+    .await??;
+    Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+}
+
 /// The type of a document to publish.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -316,12 +362,18 @@ pub struct PublishParams {
     #[serde(rename = "type")]
     #[param(rename = "type")]
     pub doc_type: String,
+    /// Only for `enforcement.notice` whose handling is not public: take the body's `payload`
+    /// out, seal it (a fresh nonce), sign the body with its commitment (`sealed_payload`), and
+    /// store the sealed payload beside the document, for the notice's audience only.
+    #[serde(default)]
+    pub seal_payload: bool,
 }
 
 #[utoipa::path(
     post, path = "/v1/documents", tag = "documents",
     params(PublishParams),
-    request_body(content = Object, description = "The document body (JSON), per the type's schema in schemas/", content_type = "application/json"),
+    request_body(content = Object, description = "The document body (JSON), per the type's schema in schemas/; with \
+        seal_payload=true, a notice body whose 'payload' is sealed and kept out of the signed body", content_type = "application/json"),
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Validated, signed, stored durably and announced", body = PublishedView),
@@ -329,7 +381,8 @@ pub struct PublishParams {
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 403, description = "This node is a read replica", body = ErrorBody),
         (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
-        (status = 422, description = "The body is not a valid document of the type", body = ErrorBody),
+        (status = 422, description = "The body is not a valid document of the type, or its payload cannot be sealed \
+            (`payload_required`, `payload_invalid`, `payload_too_large`, `not_sealable`)", body = ErrorBody),
     )
 )]
 /// Publish a document as this node's organization (needs the bearer token).
@@ -340,6 +393,9 @@ pub async fn publish(
 ) -> Result<(StatusCode, Json<PublishedView>), ApiError> {
     let p = params::query(q)?;
     let doc_type = params::doc_type(&p.doc_type)?;
+    if p.seal_payload && doc_type.as_str() != NOTICE_TYPE {
+        return Err(ApiError::BadRequest(format!("seal_payload applies only to {NOTICE_TYPE} documents")));
+    }
     let body = body.map_err(|e| match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge,
         _ => ApiError::BadRequest(e.body_text()),
@@ -348,7 +404,32 @@ pub async fn publish(
     if service.publisher.is_none() {
         return Err(ApiError::ReadReplica);
     }
-    let published = tokio::task::spawn_blocking(move || service.publish(doc_type.as_str(), &body)).await??;
+    let published = if p.seal_payload {
+        let (body, payload) = split_payload(&body)?;
+        tokio::task::spawn_blocking(move || service.publish_notice(&body, &payload)).await??
+    } else {
+        tokio::task::spawn_blocking(move || service.publish(doc_type.as_str(), &body)).await??
+    };
     let publisher = state.service.publisher.as_ref().map(|p| p.org.to_string()).unwrap_or_default();
-    Ok((StatusCode::CREATED, Json(PublishedView { id: published.id.to_hex(), publisher, seq: published.seq.0 })))
+    Ok((
+        StatusCode::CREATED,
+        Json(PublishedView {
+            id: published.id.to_hex(),
+            publisher,
+            seq: published.seq.0,
+            sealed_payload: published.sealed_payload.map(|s| SealedPayloadView::of(&s, true)),
+        }),
+    ))
+}
+
+/// Takes `payload` out of a notice body: (the body without it, the payload).
+fn split_payload(body: &[u8]) -> Result<(Vec<u8>, Value), ApiError> {
+    let invalid = |code: &'static str, message: String| ApiError::Invalid { code, message };
+    let Ok(Value::Object(mut fields)) = serde_json::from_slice::<Value>(body) else {
+        return Err(invalid("body_not_json", "the body is not a JSON object".into()));
+    };
+    let payload = fields.remove("payload").ok_or_else(|| {
+        invalid("payload_required", "seal_payload=true needs the payload to seal in the body's 'payload'".into())
+    })?;
+    Ok((serde_json::to_vec(&Value::Object(fields)).expect("a JSON value serializes"), payload))
 }

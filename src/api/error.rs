@@ -29,6 +29,9 @@ pub enum ApiError {
     ReadReplica,
     #[error("{0}")]
     NotFound(String),
+    /// A 404 with its own code, where "not found" needs saying why (a payload not held).
+    #[error("{message}")]
+    Absent { code: &'static str, message: String },
     #[error("method {0} is not allowed on this path; see /v1/openapi.json")]
     MethodNotAllowed(String),
     #[error("{message}")]
@@ -53,6 +56,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::ReadReplica => "read_replica",
             ApiError::NotFound(_) => "not_found",
+            ApiError::Absent { code, .. } => code,
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Invalid { code, .. } => code,
             ApiError::Conflict(_) => "conflict",
@@ -70,7 +74,7 @@ impl ApiError {
             ApiError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::ReadReplica => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::Absent { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -142,6 +146,10 @@ impl From<ServiceError> for ApiError {
             ServiceError::Publish(PublishError::Build(e)) => {
                 ApiError::Invalid { code: "body_field_invalid", message: e.to_string() }
             }
+            ServiceError::Publish(PublishError::Notice(e)) | ServiceError::Notice(e) => {
+                ApiError::Invalid { code: e.code(), message: e.to_string() }
+            }
+            ServiceError::NotHeld(id) => ApiError::NotFound(format!("this node holds no document {id}")),
         }
     }
 }

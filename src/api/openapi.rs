@@ -27,13 +27,15 @@ impl Modify for BearerAuth {
         title = "entrepot node API",
         description = "Signed customs and trade documents held by an entrepot node: query, read, verify, publish, \
                        follow live, and track HS codes across editions. Errors are JSON: {\"error\": {\"code\", \"message\"}}. \
-                       Reads are open unless the node sets http.read_requires_token; publishing always needs the bearer token.",
+                       Reads are open unless the node sets http.read_requires_token; publishing and the sealed payloads of enforcement \
+                       notices always need the bearer token.",
         license(name = "Apache-2.0")
     ),
     paths(
         documents::list,
         documents::get_one,
         documents::raw,
+        documents::payload,
         documents::publish,
         network::feeds,
         network::peers,
@@ -58,6 +60,7 @@ impl Modify for BearerAuth {
         views::Link,
         views::ChainEntry,
         views::PublishedView,
+        views::SealedPayloadView,
         views::FeedHead,
         views::FeedList,
         views::PeerEntry,

@@ -146,6 +146,28 @@ pub struct DocumentView {
     pub referred_by: Vec<Link>,
     /// The supersession chain through this document, oldest first.
     pub supersession: Vec<ChainEntry>,
+    /// For a sealed enforcement notice: its commitment to the payload only its audience
+    /// receives, and whether this node holds that payload.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sealed_payload: Option<SealedPayloadView>,
+}
+
+/// A sealed notice's payload as its signed body commits to it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SealedPayloadView {
+    /// SHA-256 of the sealed payload bytes, hex.
+    pub sha256: String,
+    /// Length of the sealed payload in bytes.
+    pub bytes: u32,
+    /// Whether this node holds the payload (`GET /v1/documents/{id}/payload` serves it).
+    pub held: bool,
+}
+
+impl SealedPayloadView {
+    /// The view of a commitment.
+    pub fn of(seal: &crate::notice::SealRef, held: bool) -> SealedPayloadView {
+        SealedPayloadView { sha256: hex::encode(seal.sha256), bytes: seal.bytes, held }
+    }
 }
 
 /// The result of a publish.
@@ -154,6 +176,9 @@ pub struct PublishedView {
     pub id: String,
     pub publisher: String,
     pub seq: u64,
+    /// For a notice published with `seal_payload`: the commitment to the payload stored beside it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sealed_payload: Option<SealedPayloadView>,
 }
 
 /// One feed's head.

@@ -180,6 +180,10 @@ pub struct Member {
     /// ISO 3166-1 alpha-2 code, for national administrations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
+    /// WCO region code (e.g. `EU`, `AP`, `ESA`): an enforcement notice whose audience is a
+    /// region reaches the members of that region (see `crate::notice::may_read`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     pub role: Role,
     pub keys: Vec<MemberKey>,
     pub permissions: Vec<Permission>,
@@ -279,6 +283,11 @@ fn schema() -> &'static jsonschema::Validator {
     })
 }
 
+/// Whether `s` is a region code as enforcement notices and charter members write it.
+pub fn is_region_code(s: &str) -> bool {
+    (2..=16).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
+}
+
 fn distinct<T: Ord>(items: impl Iterator<Item = T>) -> bool {
     let mut seen = std::collections::BTreeSet::new();
     items.into_iter().all(|i| seen.insert(i))
@@ -292,6 +301,11 @@ fn check_member(m: &Member) -> Result<(), CharterError> {
     if let Some(c) = &m.country {
         if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
             return bad(format!("country '{c}' is not an ISO 3166-1 alpha-2 code"));
+        }
+    }
+    if let Some(r) = &m.region {
+        if !is_region_code(r) {
+            return bad(format!("region '{r}' is not a WCO region code (2-16 of A-Z, 0-9, -)"));
         }
     }
     if m.keys.len() > MEMBER_KEYS_MAX || m.permissions.len() > PERMISSIONS_MAX {

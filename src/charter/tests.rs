@@ -26,6 +26,7 @@ fn charter(version: u32, previous: Option<CharterHash>, roots: &[u8], threshold:
             id: OrgId::new("WCO").unwrap(),
             name: "World Customs Organization".into(),
             country: None,
+            region: None,
             role: Role::Secretariat,
             keys: vec![MemberKey { key: pk(&key(10)), valid_from_seq: Seq(1), revoked_at_seq: None }],
             permissions: vec![Permission {
@@ -187,6 +188,11 @@ fn bodies_that_break_the_rules_are_refused() {
     assert!(mutate(&|c| c.expires = "tomorrow".into()).is_err());
     assert!(mutate(&|c| c.organizations.push(c.organizations[0].clone())).is_err());
     assert!(mutate(&|c| c.organizations[0].country = Some("fra".into())).is_err());
+    assert!(mutate(&|c| c.organizations[0].region = Some("EU".into())).is_ok());
+    assert!(mutate(&|c| c.organizations[0].region = Some("eu".into())).is_err());
+    let mut bad_region = g.clone();
+    bad_region.organizations[0].region = Some("E".into());
+    assert!(bad_region.check().unwrap_err().to_string().contains("region 'E'"));
     assert!(mutate(&|c| c.organizations[0].keys[0].revoked_at_seq = Some(Seq(0))).is_err());
     assert!(Charter::from_body(b"{\"version\":1,\"unknown\":true}").is_err());
     // The schema itself refuses a malformed chapter before serde sees it.

@@ -2,8 +2,10 @@
 //!
 //! WCO publishes the HS2022 nomenclature, the HS2017→HS2022 amendment sets and correlation
 //! tables built from the UN data, and classification opinions; France's customs publishes
-//! advance rulings and enforcement notices; a member administration's read replica, which only
-//! knows France's node, replicates everything. Each node serves the web page and API.
+//! advance rulings and enforcement notices (two of them sealed: France's node holds their
+//! payloads, the others hold the signed commitments); a member administration's read replica,
+//! which only knows France's node, replicates every document. Each node serves the web page
+//! and API.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -131,28 +133,37 @@ fn opinions() -> Vec<DraftDocument> {
     ]
 }
 
-fn notices() -> Vec<DraftDocument> {
-    let notice =
-        |title: &str, kind: &str, risk: &str, code: &str, audience: serde_json::Value, summary: &str| DraftDocument {
-            doc_type: "enforcement.notice",
-            body: json!({
-                "title": { "en": title },
-                "validity": { "from": "2026-01-01", "to": "2026-12-31" },
-                "header": {
-                    "kind": kind, "risk_area": risk,
-                    "hs": [{ "edition": "HS2022", "code": code }],
-                    "region": "EU", "handling": "customs_only"
-                },
-                "audience": audience,
-                "payload": { "summary": { "en": summary }, "indicators": ["declared value far below market price"] }
-            }),
-        };
+/// France's enforcement notices: (body, payload). A public notice carries its payload inline;
+/// the others are sealed, so only their audience receives the payload and every other node
+/// holds the signed commitment to it.
+fn notices() -> Vec<(DraftDocument, serde_json::Value)> {
+    let notice = |title: &str,
+                  kind: &str,
+                  risk: &str,
+                  code: &str,
+                  handling: &str,
+                  audience: serde_json::Value,
+                  summary: &str| {
+        let body = json!({
+            "title": { "en": title },
+            "validity": { "from": "2026-01-01", "to": "2026-12-31" },
+            "header": {
+                "kind": kind, "risk_area": risk,
+                "hs": [{ "edition": "HS2022", "code": code }],
+                "region": "EU", "handling": handling
+            },
+            "audience": audience,
+        });
+        let payload = json!({ "summary": { "en": summary }, "indicators": ["declared value far below market price"] });
+        (DraftDocument { doc_type: "enforcement.notice", body }, payload)
+    };
     vec![
         notice(
             "E-waste declared as metal scrap",
             "alert",
             "waste",
             "8549.11",
+            "public",
             json!({ "scope": "all_customs" }),
             "Consignments of mixed electronic waste declared under 7204 to avoid export controls on hazardous waste.",
         ),
@@ -161,6 +172,7 @@ fn notices() -> Vec<DraftDocument> {
             "ipr_alert",
             "ipr",
             "8806.22",
+            "customs_only",
             json!({ "scope": "region", "region": "EU" }),
             "Drones bearing a protected trademark without authorisation, shipped in small parcels.",
         ),
@@ -169,10 +181,27 @@ fn notices() -> Vec<DraftDocument> {
             "seizure_summary",
             "tobacco",
             "2404.91",
+            "restricted",
             json!({ "scope": "group", "group": ["FR", "BE", "DE", "LU"] }),
             "Pouches without health warnings or excise marks found in express freight.",
         ),
     ]
+}
+
+/// Publishes notices: a public one with its payload inline, the others sealed.
+fn publish_notices(service: &Service, notices: Vec<(DraftDocument, serde_json::Value)>) -> Result<usize> {
+    let n = notices.len();
+    for (mut draft, payload) in notices {
+        let body = &mut draft.body;
+        let published = if body["header"]["handling"] == "public" {
+            body["payload"] = payload;
+            service.publish(draft.doc_type, body.to_string().as_bytes())
+        } else {
+            service.publish_notice(body.to_string().as_bytes(), &payload)
+        };
+        published.with_context(|| format!("publishing the notice '{}'", body["title"]["en"]))?;
+    }
+    Ok(n)
 }
 
 fn publish_all(service: &Service, drafts: &[DraftDocument]) -> Result<Vec<entrepot::document::DocumentId>> {
@@ -222,7 +251,7 @@ fn fill(wco: &Service, fr: &Service, data: &HsData) -> Result<usize> {
             "validity": { "from": "2025-06-01" }
         }),
     };
-    n += rulings.len() + publish_all(fr, &[withdraw])?.len() + publish_all(fr, &notices())?.len();
+    n += rulings.len() + publish_all(fr, &[withdraw])?.len() + publish_notices(fr, notices())?;
     Ok(n)
 }
 

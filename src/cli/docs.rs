@@ -11,27 +11,53 @@ use serde_json::json;
 use entrepot::config;
 use entrepot::doctype::title_of;
 use entrepot::document::{decode, verify, DocumentId, Edition, OrgId, TypeName};
+use entrepot::notice::{sealed_ref, NOTICE_TYPE, SEALED_PAYLOAD_MAX_BYTES};
 use entrepot::publish::now_ms;
 use entrepot::store::{Query, QUERY_LIMIT_MAX};
 
 /// Largest body file `publish` reads.
 const BODY_FILE_MAX_BYTES: u64 = 1024 * 1024;
 
-pub fn publish(dir: &Path, file: &Path, doc_type: &str) -> Result<ExitCode> {
+pub fn publish(dir: &Path, file: &Path, doc_type: &str, payload: Option<&Path>) -> Result<ExitCode> {
     let node = config::open(dir)?;
     let Some(publisher) = &node.publisher else {
         bail!("{} is a read replica: it has no signing key and cannot publish", dir.display())
     };
-    let len = std::fs::metadata(file).with_context(|| format!("reading {}", file.display()))?.len();
-    if len > BODY_FILE_MAX_BYTES {
-        bail!("{} is {len} bytes; a document body is at most {BODY_FILE_MAX_BYTES} bytes", file.display());
+    let body = read_bounded(file, BODY_FILE_MAX_BYTES, "a document body")?;
+    let published = match payload {
+        None => publisher.publish(&node.store, &node.keyring, &node.network_id, doc_type, &body, now_ms()),
+        Some(path) => {
+            if doc_type != NOTICE_TYPE {
+                bail!("--payload applies only to --type {NOTICE_TYPE}");
+            }
+            let payload: serde_json::Value =
+                serde_json::from_slice(&read_bounded(path, SEALED_PAYLOAD_MAX_BYTES as u64, "a payload")?)
+                    .with_context(|| format!("{} is not JSON", path.display()))?;
+            publisher.publish_notice(&node.store, &node.keyring, &node.network_id, &body, &payload, now_ms())
+        }
     }
-    let body = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let published = publisher
-        .publish(&node.store, &node.keyring, &node.network_id, doc_type, &body, now_ms())
-        .with_context(|| format!("publishing {}", file.display()))?;
-    println!("{} {}#{}", published.id, publisher.org, published.seq);
+    .with_context(|| format!("publishing {}", file.display()))?;
+    match published.sealed_payload {
+        Some(seal) => println!(
+            "{} {}#{} sealed payload {} bytes sha256 {}",
+            published.id,
+            publisher.org,
+            published.seq,
+            seal.bytes,
+            hex::encode(seal.sha256)
+        ),
+        None => println!("{} {}#{}", published.id, publisher.org, published.seq),
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads a file of at most `max` bytes (`what` names it in the error).
+fn read_bounded(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
+    let len = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?.len();
+    if len > max {
+        bail!("{} is {len} bytes; {what} is at most {max} bytes", path.display());
+    }
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
 pub fn get(dir: &Path, id: &str, raw: Option<&Path>) -> Result<ExitCode> {
@@ -52,7 +78,7 @@ pub fn get(dir: &Path, id: &str, raw: Option<&Path>) -> Result<ExitCode> {
     let body: serde_json::Value = serde_json::from_slice(doc.body()).context("stored body is not JSON")?;
     let referrers: Vec<_> =
         node.store.referrers(&id)?.into_iter().map(|(kind, source)| json!({ "kind": kind, "by": source })).collect();
-    let out = json!({
+    let mut out = json!({
         "id": id,
         "size_bytes": bytes.len(),
         "verification": verification,
@@ -60,6 +86,14 @@ pub fn get(dir: &Path, id: &str, raw: Option<&Path>) -> Result<ExitCode> {
         "referred_to_by": referrers,
         "body": body,
     });
+    if sealed_ref(&doc).is_some() {
+        // The operator of the node reads what the node holds; the payload is checked against
+        // its commitment before it is ever stored.
+        out["sealed_payload"] = match node.store.payload(&id)? {
+            Some(p) => serde_json::from_slice(&p).context("stored sealed payload is not JSON")?,
+            None => json!(null),
+        };
+    }
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(ExitCode::SUCCESS)
 }

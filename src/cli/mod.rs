@@ -63,8 +63,14 @@ enum Command {
         /// Document type, e.g. hs.amendment.
         #[arg(long = "type")]
         doc_type: String,
+        /// For an enforcement.notice whose handling is not public: a JSON file holding the
+        /// payload, which is sealed (a fresh nonce), kept out of the signed body (the body
+        /// commits to it as sealed_payload), and stored beside the document for its audience.
+        #[arg(long)]
+        payload: Option<PathBuf>,
     },
-    /// Print a stored document: header, body and verification result.
+    /// Print a stored document: header, body and verification result (and the sealed payload
+    /// of an enforcement notice, when this node holds it).
     Get {
         /// Document id (64 hex digits).
         id: String,
@@ -244,7 +250,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("network {} ({})", node.config.network, hex::encode(node.network_id));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Publish { file, doc_type } => docs::publish(&dir, &file, &doc_type),
+        Command::Publish { file, doc_type, payload } => docs::publish(&dir, &file, &doc_type, payload.as_deref()),
         Command::Get { id, raw } => docs::get(&dir, &id, raw.as_deref()),
         Command::List(args) => docs::list(&dir, &args),
         Command::Heads => docs::heads(&dir),

@@ -9,7 +9,7 @@ mod project;
 mod registry;
 
 pub use project::{project, title_of, Projection};
-pub use registry::{compile_schemas, DocType, TypeError, DOC_TYPES};
+pub use registry::{compile_schemas, validate_notice_payload, DocType, TypeError, DOC_TYPES};
 
 use crate::document::{Header, SignedDocument};
 

@@ -89,6 +89,11 @@ pub static DOC_TYPES: &[DocType] = &[
 
 const COMMON_SCHEMA: &str = include_str!("../../schemas/common.json");
 const COMMON_SCHEMA_ID: &str = "https://schemas.entrepot.invalid/common/1";
+/// The sealed payload of an enforcement notice: not a document type (it is never signed or
+/// stored as a document), but the notice schema borrows its content definition for the inline
+/// payload of public notices, so every validator can resolve it.
+const NOTICE_PAYLOAD_SCHEMA: &str = include_str!("../../schemas/enforcement.notice.payload.json");
+const NOTICE_PAYLOAD_SCHEMA_ID: &str = "https://schemas.entrepot.invalid/enforcement.notice.payload/1";
 
 /// Errors reported from one failed validation, at most this many, so a hostile body cannot make
 /// an unbounded error message.
@@ -99,25 +104,57 @@ const SCHEMA_ERRORS_REPORTED_MAX: usize = 5;
 /// delays the first documents a node receives.
 pub fn compile_schemas() {
     validators();
+    notice_payload_validator();
+}
+
+/// Compiles one embedded schema with the shared schemas it may refer to.
+fn compile(name: &str, schema: &str) -> Validator {
+    static SHARED: OnceLock<[(&str, Value); 2]> = OnceLock::new();
+    let shared = SHARED.get_or_init(|| {
+        [
+            (COMMON_SCHEMA_ID, serde_json::from_str(COMMON_SCHEMA).expect("schemas/common.json is JSON")),
+            (
+                NOTICE_PAYLOAD_SCHEMA_ID,
+                serde_json::from_str(NOTICE_PAYLOAD_SCHEMA).expect("schemas/enforcement.notice.payload.json is JSON"),
+            ),
+        ]
+    });
+    let schema: Value = serde_json::from_str(schema).expect("embedded schema is JSON");
+    let mut options = jsonschema::options().with_draft(Draft::Draft202012);
+    for (id, contents) in shared {
+        options =
+            options.with_resource(*id, Resource::from_contents(contents.clone()).expect("shared schema resource"));
+    }
+    options.build(&schema).unwrap_or_else(|e| panic!("schema for {name} does not compile: {e}"))
 }
 
 fn validators() -> &'static [Validator] {
     static VALIDATORS: OnceLock<Vec<Validator>> = OnceLock::new();
-    VALIDATORS.get_or_init(|| {
-        let common: Value = serde_json::from_str(COMMON_SCHEMA).expect("schemas/common.json is JSON");
-        DOC_TYPES
-            .iter()
-            .map(|ty| {
-                let schema: Value = serde_json::from_str(ty.schema).expect("embedded schema is JSON");
-                let common = Resource::from_contents(common.clone()).expect("common schema resource");
-                jsonschema::options()
-                    .with_draft(Draft::Draft202012)
-                    .with_resource(COMMON_SCHEMA_ID, common)
-                    .build(&schema)
-                    .unwrap_or_else(|e| panic!("schema for {} does not compile: {e}", ty.name))
-            })
-            .collect()
-    })
+    VALIDATORS.get_or_init(|| DOC_TYPES.iter().map(|ty| compile(ty.name, ty.schema)).collect())
+}
+
+fn notice_payload_validator() -> &'static Validator {
+    static VALIDATOR: OnceLock<Validator> = OnceLock::new();
+    VALIDATOR.get_or_init(|| compile("enforcement.notice.payload", NOTICE_PAYLOAD_SCHEMA))
+}
+
+/// The first few schema errors of `value`, joined, or `None` when it is valid.
+fn schema_errors(validator: &Validator, value: &Value) -> Option<String> {
+    if validator.is_valid(value) {
+        return None;
+    }
+    let errors: Vec<String> = validator
+        .iter_errors(value)
+        .take(SCHEMA_ERRORS_REPORTED_MAX)
+        .map(|e| format!("at '{}': {}", e.instance_path, e))
+        .collect();
+    Some(errors.join("; "))
+}
+
+/// Validates the sealed payload of an enforcement notice against
+/// `schemas/enforcement.notice.payload.json`; the error lists the first few violations.
+pub fn validate_notice_payload(payload: &Value) -> Result<(), String> {
+    schema_errors(notice_payload_validator(), payload).map_or(Ok(()), Err)
 }
 
 impl DocType {
@@ -137,16 +174,10 @@ impl DocType {
 
     /// Validates a body against this type's schema.
     pub fn validate(&self, body: &Value) -> Result<(), TypeError> {
-        let validator = &validators()[self.index()];
-        if validator.is_valid(body) {
-            return Ok(());
+        match schema_errors(&validators()[self.index()], body) {
+            None => Ok(()),
+            Some(errors) => Err(TypeError::Schema { doc_type: self.name, errors }),
         }
-        let errors: Vec<String> = validator
-            .iter_errors(body)
-            .take(SCHEMA_ERRORS_REPORTED_MAX)
-            .map(|e| format!("at '{}': {}", e.instance_path, e))
-            .collect();
-        Err(TypeError::Schema { doc_type: self.name, errors: errors.join("; ") })
     }
 
     /// Whether this type is a lifecycle act on an earlier document.

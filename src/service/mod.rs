@@ -18,8 +18,9 @@ pub use trust::{CharterApplied, CharterInfo, TrustError};
 
 use crate::authority::Keyring;
 use crate::config::Node;
-use crate::document::{decode, DocumentId, OrgId, Seq, TypeName};
+use crate::document::{decode, decode_owned, DocumentId, OrgId, Seq, SignedDocument, TypeName};
 use crate::ingest::{IngestError, Ingestor};
+use crate::notice::{self, NoticeError};
 use crate::publish::{now_ms, PublishError, Published, Publisher};
 use crate::store::{IngestOutcome, Store, StoreError};
 
@@ -168,6 +169,20 @@ impl Service {
     pub fn publish(&self, doc_type: &str, body: &[u8]) -> Result<Published, ServiceError> {
         let publisher = self.publisher.as_ref().ok_or(ServiceError::ReadReplica)?;
         let result = publisher.publish(&self.store, &self.keyring(), &self.network_id, doc_type, body, now_ms());
+        self.published(result)
+    }
+
+    /// Publishes an enforcement notice with a sealed payload (see
+    /// [`Publisher::publish_notice`]): `body` has no `payload`, and the sealed payload is
+    /// stored beside the document. Fails on a read replica.
+    pub fn publish_notice(&self, body: &[u8], payload: &serde_json::Value) -> Result<Published, ServiceError> {
+        let publisher = self.publisher.as_ref().ok_or(ServiceError::ReadReplica)?;
+        let result = publisher.publish_notice(&self.store, &self.keyring(), &self.network_id, body, payload, now_ms());
+        self.published(result)
+    }
+
+    /// Counts a publish and announces what it stored.
+    fn published(&self, result: Result<Published, PublishError>) -> Result<Published, ServiceError> {
         match &result {
             Ok(_) => {
                 self.counters.stored.fetch_add(1, Ordering::Relaxed);
@@ -177,6 +192,31 @@ impl Service {
         }
         self.announce_new()?;
         Ok(result?)
+    }
+
+    /// A held document, decoded.
+    pub fn document(&self, id: &DocumentId) -> Result<Option<SignedDocument>, StoreError> {
+        match self.store.get(id)? {
+            Some(bytes) => Ok(Some(decode_owned(bytes).map_err(|_| StoreError::Corrupt {
+                path: self.store.path().to_owned(),
+                what: "stored document (does not decode)",
+            })?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether organization `reader` may read the payload of `doc`, under the trust anchor in
+    /// force now (see [`notice::may_read`]).
+    pub fn may_read(&self, reader: &OrgId, doc: &SignedDocument) -> bool {
+        notice::may_read(&self.keyring(), reader, doc)
+    }
+
+    /// Checks a sealed payload received for the held notice `id` against its commitment and
+    /// stores it; nothing is stored when it does not match.
+    pub fn accept_payload(&self, id: &DocumentId, payload: &[u8]) -> Result<(), ServiceError> {
+        let doc = self.document(id)?.ok_or(ServiceError::NotHeld(*id))?;
+        notice::check_payload(&doc, payload)?;
+        Ok(self.store.put_payload(id, payload)?)
     }
 
     /// Ingests envelopes through the full pipeline, counting outcomes and raising events.
@@ -268,6 +308,10 @@ pub enum ServiceError {
     ReadReplica,
     #[error(transparent)]
     Publish(#[from] PublishError),
+    #[error("this node holds no document {0}")]
+    NotHeld(DocumentId),
+    #[error(transparent)]
+    Notice(#[from] NoticeError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

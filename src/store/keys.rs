@@ -17,11 +17,18 @@
 //! | `idx_from`    | effective_from days (i32) · id (32)            | effective_to days (i32) or none|
 //! | `idx_refs`    | target id (32) · kind (u8) · source id (32)    | empty                          |
 //! | `arrivals`    | local arrival number (u64)                     | id (32)                        |
+//! | `payloads`    | id (32) of a sealed enforcement notice         | its sealed payload, verbatim   |
 //!
-//! Format versions (`meta` `format_version`, see `migrate.rs`): version 1 is the table above.
-//! Version 0 is the same without the `arrivals` family and the `next_arrival` counter; the
-//! development builds that wrote it recorded `format_version` 1, so a store is version 0 when
-//! it lacks `arrivals`, whatever it records.
+//! Format versions (`meta` `format_version`, see `migrate.rs`): version 2 is the table above.
+//! Version 1 is the same without the `payloads` family. Version 0 is version 1 without the
+//! `arrivals` family and the `next_arrival` counter; the development builds that wrote it
+//! recorded `format_version` 1, so a store is version 0 when it lacks `arrivals`, whatever it
+//! records.
+//!
+//! `payloads` holds only payloads that matched their notice's commitment when stored (see
+//! `crate::notice::check_payload`); its keys are a subset of the `docs` keys of notices,
+//! except for a payload written by a publish that crashed before its document was committed,
+//! which no document names and nothing reads.
 //!
 //! `idx_hs` keys hold the full code, so a prefix scan over `edition · "85"` finds chapter 85,
 //! `edition · "8549"` the heading and its subheadings: one entry serves 2, 4 and 6 digits.
@@ -39,6 +46,7 @@ pub const CF_IDX_HS: &str = "idx_hs";
 pub const CF_IDX_FROM: &str = "idx_from";
 pub const CF_IDX_REFS: &str = "idx_refs";
 pub const CF_ARRIVALS: &str = "arrivals";
+pub const CF_PAYLOADS: &str = "payloads";
 
 /// Every column family, in the order they are opened.
 pub const ALL_CFS: &[&str] = &[
@@ -53,6 +61,7 @@ pub const ALL_CFS: &[&str] = &[
     CF_IDX_FROM,
     CF_IDX_REFS,
     CF_ARRIVALS,
+    CF_PAYLOADS,
 ];
 
 /// `meta` key of the store format version (u32 big-endian).
@@ -289,6 +298,23 @@ pub fn decode_arrival_key(k: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(k.try_into().ok()?))
 }
 
+/// `payloads` key: the notice's document id.
+pub fn payload_key(id: &DocumentId) -> [u8; 32] {
+    id.0
+}
+
+/// Decodes a `payloads` key.
+pub fn decode_payload_key(k: &[u8]) -> Option<DocumentId> {
+    id_from(k)
+}
+
+/// Decodes an `idx_type` key of a known type prefix: (issued_at, id).
+pub fn decode_type_key(prefix: &[u8], k: &[u8]) -> Option<(i64, DocumentId)> {
+    let rest = k.strip_prefix(prefix)?;
+    let (t, id) = rest.split_at_checked(8)?;
+    Some((i64_from_ordered(t)?, id_from(id)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,6 +397,19 @@ mod tests {
         fn refs_key_round_trips(t in id(), s in id(), k in 1u8..=4) {
             let kind = RefKind::from_byte(k).unwrap();
             prop_assert_eq!(decode_refs_key(&refs_key(&t, kind, &s)), Some((t, kind, s)));
+        }
+
+        #[test]
+        fn payload_key_round_trips(i in id()) {
+            prop_assert_eq!(decode_payload_key(&payload_key(&i)), Some(i));
+        }
+
+        #[test]
+        fn type_key_round_trips(t in any::<i64>(), i in id()) {
+            let ty = TypeName::new("enforcement.notice").unwrap();
+            prop_assert_eq!(decode_type_key(&type_prefix(&ty), &type_key(&ty, t, &i)), Some((t, i)));
+            let other = TypeName::new("enforcement.notices").unwrap();
+            prop_assert_eq!(decode_type_key(&type_prefix(&ty), &type_key(&other, t, &i)), None);
         }
 
         #[test]

@@ -8,6 +8,7 @@
 pub mod backup;
 pub mod keys;
 mod migrate;
+mod payloads;
 mod query;
 mod write;
 
@@ -20,12 +21,13 @@ use crate::document::{DocumentId, OrgId, RefKind, Seq};
 pub use backup::{backup, BackupError, Manifest};
 pub use keys::HeadValue;
 pub use migrate::Migration;
+pub use payloads::{MissingPayloads, NOTICES_MISSING_MAX, PAYLOAD_SCAN_MAX};
 pub use query::{Page, Query, QueryError, QUERY_LIMIT_MAX, QUERY_SCAN_MAX};
 pub use write::{FeedError, IngestOutcome};
 
 /// Store layout version written by this build. Bumped on any change to `keys.rs`, with a
 /// migration step in `migrate.rs` from the version before.
-pub const STORE_FORMAT_VERSION: u32 = 1;
+pub const STORE_FORMAT_VERSION: u32 = 2;
 
 /// Why the store could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +52,7 @@ pub const WRITE_BUFFERS_BYTES: usize = 48 * 1024 * 1024;
 pub const WRITE_BUFFER_BYTES: usize = 16 * 1024 * 1024;
 
 /// RocksDB options with explicit memory bounds. RocksDB's defaults give each column family its
-/// own block cache, so eleven families would each grow one; here they share one, index and
+/// own block cache, so twelve families would each grow one; here they share one, index and
 /// filter blocks are charged to it, and memtables have one budget.
 pub(crate) fn tuned_options() -> (Options, Options) {
     let cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES);
@@ -129,9 +131,10 @@ impl Store {
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| StoreError::from_open(path, e))?;
         let mut store = Store { db, path: path.to_owned(), write_lock: Mutex::new(1), migrations: Vec::new() };
         // The version first (it needs only `meta`), so that a newer store is refused as such
-        // whatever families it has; then only `arrivals` may be missing (version 0).
+        // whatever families it has; then only families that migrations create may be missing
+        // (`arrivals` in version 0, `payloads` before version 2).
         let version = store.check_meta(network_id)?;
-        store.require_column_families(&[keys::CF_ARRIVALS])?;
+        store.require_column_families(&[keys::CF_ARRIVALS, keys::CF_PAYLOADS])?;
         if version < STORE_FORMAT_VERSION {
             store.migrations = migrate::run(&mut store, version)?;
         }

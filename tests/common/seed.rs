@@ -1,6 +1,7 @@
 //! The documents the API and web tests serve: real HS data (nomenclature, amendments,
 //! correlation) signed by the WCO, classification guidance with a supersession, a US ruling
-//! later withdrawn, and an enforcement notice.
+//! later withdrawn, and a sealed enforcement notice (its payload apart, as only its audience
+//! receives it).
 #![allow(dead_code)]
 
 use serde_json::json;
@@ -8,6 +9,7 @@ use serde_json::json;
 use entrepot::bench::sign_feed;
 use entrepot::document::{DocumentId, Seq};
 use entrepot::hsdata::{amendment_documents, correlation_documents, nomenclature_documents, DraftDocument, HsData};
+use entrepot::notice::seal_body_with_nonce;
 
 use crate::common::{draft, key, net, org};
 
@@ -22,12 +24,18 @@ pub struct Seeded {
     /// The US ruling that `withdraw_act` withdrew.
     pub ruling: DocumentId,
     pub withdraw_act: DocumentId,
+    /// A sealed notice (handling `customs_only`); its payload is not among the envelopes.
     pub notice: DocumentId,
+    /// The sealed payload `notice` commits to.
+    pub notice_payload: Vec<u8>,
     /// How many WCO documents carry HS data (nomenclature, amendments, correlation).
     pub hs_documents: usize,
     /// The WCO feed's head position.
     pub wco_head: Seq,
 }
+
+/// The summary in the seed notice's sealed payload: it must never appear in an envelope.
+pub const NOTICE_SUMMARY: &str = "Consignments declared as e-cigarette parts.";
 
 pub const WCO_KEY: u8 = 1;
 pub const US_KEY: u8 = 2;
@@ -120,16 +128,20 @@ pub fn seed(data: &HsData) -> Seeded {
             "validity": { "from": "2023-01-01", "to": "2025-12-31" }
         }),
     );
-    let notice = draft(
-        "enforcement.notice",
+    let sealed = seal_body_with_nonce(
         json!({
             "title": { "en": "Alert: undeclared heated tobacco sticks in postal consignments" },
             "validity": { "from": "2024-03-01", "to": "2026-12-31" },
             "header": { "kind": "alert", "risk_area": "tobacco", "hs": [{ "edition": "HS2022", "code": "2404.11" }], "region": "AM", "handling": "customs_only" },
-            "audience": { "scope": "all_customs" },
-            "payload": { "summary": { "en": "Consignments declared as e-cigarette parts." } }
-        }),
-    );
+            "audience": { "scope": "all_customs" }
+        })
+        .to_string()
+        .as_bytes(),
+        &json!({ "summary": { "en": NOTICE_SUMMARY } }),
+        &[7; 32],
+    )
+    .expect("the seed notice seals");
+    let notice = draft("enforcement.notice", serde_json::from_slice(&sealed.body).expect("sealed body is JSON"));
     let mut us = append(&mut envelopes, &[ruling], "US", US_KEY, None);
     let ruling = us.1;
     us = append(&mut envelopes, &[notice], "US", US_KEY, Some(us));
@@ -152,6 +164,7 @@ pub fn seed(data: &HsData) -> Seeded {
         ruling,
         withdraw_act: us.1,
         notice,
+        notice_payload: sealed.payload,
         hs_documents,
         wco_head: wco.0,
     }

@@ -189,8 +189,23 @@ async function viewDocument(id) {
     h("h2", {}, "Referred to by"),
     table(["How", "Document", "Type", "Publisher"], linkRows(d.referred_by), "No held document refers to this one."),
     h("h2", {}, "Content"),
-    h("pre", { class: "json" }, JSON.stringify(d.body, null, 2)));
+    h("pre", { class: "json" }, JSON.stringify(d.body, null, 2)),
+    d.sealed_payload ? sealedPayload(s.id, d.sealed_payload) : null);
   document.title = `${s.title || s.id} — entrepot`;
+}
+
+// A sealed notice: its payload goes only to its audience, so the page (which reads the public
+// API) shows the signed commitment and whether this node holds the payload, never the payload.
+function sealedPayload(id, p) {
+  return h("div", { class: "panel", id: "sealed-payload" },
+    h("h2", {}, "Sealed payload"),
+    h("p", {}, "The payload of this notice is sealed: only its audience receives it. Every node holds the signed commitment below, so the feed verifies without it."),
+    h("dl", { class: "facts" },
+      h("dt", {}, "SHA-256"), h("dd", { class: "mono" }, p.sha256),
+      h("dt", {}, "Size"), h("dd", {}, `${p.bytes} bytes`),
+      h("dt", {}, "This node"), h("dd", {}, p.held
+        ? [h("span", { class: "badge ok" }, "holds the payload"), h("span", { class: "muted small" }, ` — systems with the API token read it at /v1/documents/${id}/payload`)]
+        : h("span", { class: "badge" }, "does not hold the payload"))));
 }
 
 // The HS tracker: one code across editions, and what changed in a chapter.
