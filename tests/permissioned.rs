@@ -40,6 +40,7 @@ fn member(id: &str, role: Role, keys: Vec<MemberKey>, types: &[&str]) -> Member 
         id: org(id),
         name: format!("{id} administration"),
         country: None,
+        region: None,
         role,
         keys,
         permissions: types
