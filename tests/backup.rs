@@ -147,10 +147,20 @@ fn a_store_from_a_newer_build_is_refused_clearly_and_left_unchanged() {
     assert_eq!(recorded_version(&path), STORE_FORMAT_VERSION + 1);
 }
 
+/// Turns a current store into what builds before fork resolutions wrote: format version 1,
+/// without the `fork_resolutions` family.
+fn make_v1(path: &Path) {
+    let mut db = raw(path);
+    db.drop_cf(keys::CF_FORK_RESOLUTIONS).unwrap();
+    let meta = db.cf_handle(keys::CF_META).unwrap();
+    db.put_cf(meta, keys::META_FORMAT_VERSION, 1u32.to_be_bytes()).unwrap();
+}
+
 /// Turns a current store into what the builds before the arrival index wrote: no `arrivals`
 /// family, no `next_arrival` counter, and `recorded` as its format version (those builds
 /// wrote 1; an honest version 0 store says 0).
 fn make_v0(path: &Path, recorded: u32) {
+    make_v1(path);
     let mut db = raw(path);
     db.drop_cf(keys::CF_ARRIVALS).unwrap();
     let meta = db.cf_handle(keys::CF_META).unwrap();
@@ -181,8 +191,7 @@ fn a_version_0_store_is_migrated_on_open_and_then_works_as_a_current_one() {
 
         let store = Store::open(&path, &net()).unwrap();
         let m = store.migrations();
-        assert_eq!(m.len(), 1, "recorded {recorded}");
-        assert_eq!((m[0].from, m[0].to), (0, 1));
+        assert_eq!(m.iter().map(|m| (m.from, m.to)).collect::<Vec<_>>(), vec![(0, 1), (1, 2)], "recorded {recorded}");
         assert!(m[0].summary.contains("8 document(s)"), "{}", m[0].summary);
         assert_arrivals_rebuilt(&store, 8);
         publish_both(&store, 4, 1);
@@ -211,8 +220,27 @@ fn an_interrupted_migration_runs_again_from_its_start() {
         db.put_cf(cf, keys::arrival_key(99), [7u8; 32]).unwrap();
     }
     let store = Store::open(&path, &net()).unwrap();
-    assert_eq!(store.migrations().len(), 1);
+    assert_eq!(store.migrations().len(), 2);
     assert_arrivals_rebuilt(&store, 6);
+}
+
+#[test]
+fn a_version_1_store_gains_the_fork_resolution_family_and_keeps_its_documents() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("db");
+    publish_both(&Store::open(&path, &net()).unwrap(), 0, 2);
+    make_v1(&path);
+    let store = Store::open(&path, &net()).unwrap();
+    let m = store.migrations();
+    assert_eq!(m.iter().map(|m| (m.from, m.to)).collect::<Vec<_>>(), vec![(1, 2)]);
+    assert_eq!(store.document_count().unwrap(), 4);
+    assert_eq!(store.forks().unwrap(), vec![]);
+    publish_both(&store, 2, 1);
+    assert_eq!(store.document_count().unwrap(), 6);
+    drop(store);
+    assert!(Store::open(&path, &net()).unwrap().migrations().is_empty());
+    assert_eq!(recorded_version(&path), STORE_FORMAT_VERSION);
+    assert!(raw(&path).cf_handle(keys::CF_FORK_RESOLUTIONS).is_some());
 }
 
 #[test]
@@ -227,7 +255,7 @@ fn a_restore_of_a_version_0_backup_is_migrated_and_still_matches_its_manifest() 
     make_v0(&out.join("store"), 1);
     let target = tmp.path().join("target");
     let restored = restore(&out, &target, &net(), false).unwrap();
-    assert_eq!(restored.migrations.len(), 1);
+    assert_eq!(restored.migrations.len(), 2);
     assert_arrivals_rebuilt(&Store::open(&target, &net()).unwrap(), 4);
 }
 

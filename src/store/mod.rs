@@ -25,7 +25,7 @@ pub use write::{FeedError, IngestOutcome};
 
 /// Store layout version written by this build. Bumped on any change to `keys.rs`, with a
 /// migration step in `migrate.rs` from the version before.
-pub const STORE_FORMAT_VERSION: u32 = 1;
+pub const STORE_FORMAT_VERSION: u32 = 2;
 
 /// Why the store could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -129,9 +129,10 @@ impl Store {
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| StoreError::from_open(path, e))?;
         let mut store = Store { db, path: path.to_owned(), write_lock: Mutex::new(1), migrations: Vec::new() };
         // The version first (it needs only `meta`), so that a newer store is refused as such
-        // whatever families it has; then only `arrivals` may be missing (version 0).
+        // whatever families it has; then only the families later versions added may be missing
+        // (their migration steps create them).
         let version = store.check_meta(network_id)?;
-        store.require_column_families(&[keys::CF_ARRIVALS])?;
+        store.require_column_families(&[keys::CF_ARRIVALS, keys::CF_FORK_RESOLUTIONS])?;
         if version < STORE_FORMAT_VERSION {
             store.migrations = migrate::run(&mut store, version)?;
         }
