@@ -80,10 +80,14 @@ pub(crate) fn tuned_options() -> (Options, Options) {
 pub struct ForkRecord {
     pub publisher: OrgId,
     pub seq: Seq,
-    /// The entry in the feed at that position.
-    pub kept: DocumentId,
+    /// The entry in the feed at that position, if this node holds one (it may have learned of
+    /// the fork by proof, or truncated the position when the charter revoked its key).
+    pub kept: Option<DocumentId>,
     /// The conflicting entry, kept only as evidence.
     pub conflicting: DocumentId,
+    /// Whether a charter version left at most one entry at the position valid. The evidence
+    /// stays; the feed is no longer frozen by this fork.
+    pub resolved: bool,
 }
 
 /// An open store.
@@ -228,7 +232,8 @@ impl Store {
         }
     }
 
-    /// Every feed's head, ordered by organization.
+    /// Every feed's head, ordered by organization. A feed frozen by fork evidence before this
+    /// node held any of its entries has a head at position 0 ([`HeadValue::empty`]).
     pub fn heads(&self) -> Result<Vec<(OrgId, HeadValue)>, StoreError> {
         let mut out = Vec::new();
         for item in self.db.iterator_cf(self.cf(keys::CF_HEADS), IteratorMode::Start) {
@@ -278,16 +283,25 @@ impl Store {
         Ok(out)
     }
 
-    /// Every recorded fork.
+    /// Every recorded fork, one record per conflicting entry, in publisher and position order.
     pub fn forks(&self) -> Result<Vec<ForkRecord>, StoreError> {
         let mut out = Vec::new();
         for item in self.db.iterator_cf(self.cf(keys::CF_FORKS), IteratorMode::Start) {
             let (k, _) = item?;
             let (publisher, seq, conflicting) = keys::decode_fork_key(&k).ok_or_else(|| self.corrupt("fork key"))?;
-            let kept = self.feed_entry(&publisher, seq)?.ok_or_else(|| self.corrupt("fork without feed entry"))?;
-            out.push(ForkRecord { publisher, seq, kept, conflicting });
+            let kept = self.feed_entry(&publisher, seq)?;
+            if kept == Some(conflicting) {
+                continue; // the copy of an entry that took the position after a resolution
+            }
+            let resolved = self.is_resolved(&publisher, seq)?;
+            out.push(ForkRecord { publisher, seq, kept, conflicting, resolved });
         }
         Ok(out)
+    }
+
+    /// Whether the fork at a position was resolved by a charter version.
+    fn is_resolved(&self, org: &OrgId, seq: Seq) -> Result<bool, StoreError> {
+        Ok(self.db.get_pinned_cf(self.cf(keys::CF_FORK_RESOLUTIONS), keys::resolution_key(org, seq))?.is_some())
     }
 
     /// The conflicting envelope recorded for a fork.
