@@ -6,6 +6,7 @@
 //! schemas: it takes [`crate::ingest::CheckedDocument`]s, which only the ingest pipeline makes.
 
 pub mod backup;
+mod forks;
 pub mod keys;
 mod migrate;
 mod query;
@@ -18,6 +19,7 @@ use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, IteratorMode, Options, DB};
 
 use crate::document::{DocumentId, OrgId, RefKind, Seq};
 pub use backup::{backup, BackupError, Manifest};
+pub use forks::{ForkProof, ProofError, ProofOutcome, Resolution, TRUNCATE_BATCH_DOCS};
 pub use keys::HeadValue;
 pub use migrate::Migration;
 pub use query::{Page, Query, QueryError, QUERY_LIMIT_MAX, QUERY_SCAN_MAX};
@@ -38,6 +40,8 @@ pub enum StoreError {
     Corrupt { path: PathBuf, what: &'static str },
     #[error("store at {path} is in use by another process (a running node holds its lock); stop that process or act through it")]
     Locked { path: PathBuf },
+    #[error("not a fork proof: {0}")]
+    NotAForkProof(#[from] ProofError),
     #[error("RocksDB error: {0}")]
     Rocks(#[from] rocksdb::Error),
 }

@@ -135,6 +135,13 @@ impl Store {
         document_entries(checked.doc(), |cf, k, v| batch.put_cf(self.cf(cf), k, v));
     }
 
+    /// Adds the removal of a stored document and every index entry for it to `batch`. Its
+    /// `arrivals` entry stays: finding it would take a scan, and every reader of arrivals
+    /// skips a document that is no longer held.
+    pub(super) fn delete_document(&self, batch: &mut WriteBatch, doc: &SignedDocument) {
+        document_entries(doc, |cf, k, _| batch.delete_cf(self.cf(cf), k));
+    }
+
     /// Adds `doc` to the fork evidence of its position. A position that gains evidence is no
     /// longer resolved: the next charter action judges its entries again.
     pub(super) fn put_evidence(&self, batch: &mut WriteBatch, doc: &SignedDocument) {
