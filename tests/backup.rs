@@ -149,12 +149,22 @@ fn a_store_from_a_newer_build_is_refused_clearly_and_left_unchanged() {
 }
 
 /// Turns a current store into what the builds before sealed payloads wrote: no `payloads`
-/// family, format version 1.
+/// and no `fork_resolutions` family, format version 1.
 fn make_v1(path: &Path) {
     let mut db = raw(path);
     db.drop_cf(keys::CF_PAYLOADS).unwrap();
+    db.drop_cf(keys::CF_FORK_RESOLUTIONS).unwrap();
     let meta = db.cf_handle(keys::CF_META).unwrap();
     db.put_cf(meta, keys::META_FORMAT_VERSION, 1u32.to_be_bytes()).unwrap();
+}
+
+/// Turns a current store into what the builds before fork resolutions wrote: format version
+/// 2, without the `fork_resolutions` family.
+fn make_v2(path: &Path) {
+    let mut db = raw(path);
+    db.drop_cf(keys::CF_FORK_RESOLUTIONS).unwrap();
+    let meta = db.cf_handle(keys::CF_META).unwrap();
+    db.put_cf(meta, keys::META_FORMAT_VERSION, 2u32.to_be_bytes()).unwrap();
 }
 
 /// Turns a current store into what the builds before the arrival index wrote: no `arrivals`
@@ -192,7 +202,7 @@ fn a_version_0_store_is_migrated_on_open_and_then_works_as_a_current_one() {
 
         let store = Store::open(&path, &net()).unwrap();
         let m = store.migrations();
-        assert_eq!(m.iter().map(|m| (m.from, m.to)).collect::<Vec<_>>(), [(0, 1), (1, 2)], "recorded {recorded}");
+        assert_eq!(m.iter().map(|m| (m.from, m.to)).collect::<Vec<_>>(), [(0, 1), (1, 2), (2, 3)], "recorded {recorded}");
         assert!(m[0].summary.contains("8 document(s)"), "{}", m[0].summary);
         assert_arrivals_rebuilt(&store, 8);
         publish_both(&store, 4, 1);
@@ -238,7 +248,7 @@ fn a_version_1_store_gains_the_payloads_family_and_keeps_everything_else() {
     }
     let store = Store::open(&path, &net()).unwrap();
     let m = store.migrations();
-    assert_eq!(m.iter().map(|m| (m.from, m.to)).collect::<Vec<_>>(), [(1, 2)]);
+    assert_eq!(m.iter().map(|m| (m.from, m.to)).collect::<Vec<_>>(), [(1, 2), (2, 3)]);
     assert!(m[0].summary.contains("payloads"), "{}", m[0].summary);
     assert_eq!(heads(&store), vec![("WCO".into(), 3), ("WTO".into(), 3)]);
     assert_eq!(store.last_arrival(), 6);
@@ -246,8 +256,27 @@ fn a_version_1_store_gains_the_payloads_family_and_keeps_everything_else() {
     store.put_payload(&id, b"{}").unwrap();
     assert_eq!(store.payload(&id).unwrap().as_deref(), Some(&b"{}"[..]));
     drop(store);
-    assert_eq!(recorded_version(&path), 2);
+    assert_eq!(recorded_version(&path), STORE_FORMAT_VERSION);
     assert!(Store::open(&path, &net()).unwrap().migrations().is_empty());
+}
+
+#[test]
+fn a_version_2_store_gains_the_fork_resolution_family_and_keeps_its_documents() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("db");
+    publish_both(&Store::open(&path, &net()).unwrap(), 0, 2);
+    make_v2(&path);
+    let store = Store::open(&path, &net()).unwrap();
+    let m = store.migrations();
+    assert_eq!(m.iter().map(|m| (m.from, m.to)).collect::<Vec<_>>(), vec![(2, 3)]);
+    assert_eq!(store.document_count().unwrap(), 4);
+    assert_eq!(store.forks().unwrap(), vec![]);
+    publish_both(&store, 2, 1);
+    assert_eq!(store.document_count().unwrap(), 6);
+    drop(store);
+    assert!(Store::open(&path, &net()).unwrap().migrations().is_empty());
+    assert_eq!(recorded_version(&path), STORE_FORMAT_VERSION);
+    assert!(raw(&path).cf_handle(keys::CF_FORK_RESOLUTIONS).is_some());
 }
 
 #[test]

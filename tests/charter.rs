@@ -3,67 +3,24 @@
 
 mod common;
 
+use common::charters::*;
 use common::*;
-use ed25519_dalek::SigningKey;
 use entrepot::authority::Keyring;
 use entrepot::bench::sign_feed;
-use entrepot::charter::{
-    certify_node, decode_cert, encode, verify_chain, Charter, CharterHash, Member, MemberKey, Permission, PublicKey,
-    Role, Root, SignedCharter, VerifiedChain,
-};
-use entrepot::document::{DocumentId, Seq, TypeName};
+use entrepot::charter::{certify_node, decode_cert, encode, verify_chain, Charter, CharterHash};
+use entrepot::document::{DocumentId, Seq};
 use entrepot::ingest::{IngestError, Ingestor};
 use entrepot::store::{IngestOutcome, Store};
 
-const OPINION: &str = "classification.opinion";
-
-fn pk(k: &SigningKey) -> PublicKey {
-    PublicKey::new(k.verifying_key().to_bytes()).unwrap()
-}
-
-fn member(id: &str, keys: Vec<MemberKey>, types: &[&str]) -> Member {
-    Member {
-        id: org(id),
-        name: format!("{id} administration"),
-        country: None,
-        region: None,
-        role: Role::Customs,
-        keys,
-        permissions: types
-            .iter()
-            .map(|t| Permission { doc_type: TypeName::new(t).unwrap(), hs_chapters: None, regions: None })
-            .collect(),
-    }
-}
-
-fn grant(k: &SigningKey, from: u64, revoked: Option<u64>) -> MemberKey {
-    MemberKey { key: pk(k), valid_from_seq: Seq(from), revoked_at_seq: revoked.map(Seq) }
-}
-
 /// Root keys 100, 101, 102 with threshold 2; WCO publishes opinions with key 1.
 fn genesis_body(expires: &str) -> Charter {
-    Charter {
-        version: 1,
-        previous: None,
-        expires: expires.into(),
-        root: Root { keys: [100, 101, 102].iter().map(|r| pk(&key(*r))).collect(), threshold: 2 },
-        organizations: vec![
+    genesis(
+        expires,
+        vec![
             member("WCO", vec![grant(&key(1), 1, None)], &[OPINION]),
             member("FR", vec![grant(&key(3), 1, None)], &["classification.ruling"]),
         ],
-    }
-}
-
-fn sign(c: &Charter, roots: &[u8]) -> SignedCharter {
-    let mut s = SignedCharter::unsigned(c.to_body()).unwrap();
-    for r in roots {
-        s.sign(&key(*r)).unwrap();
-    }
-    s
-}
-
-fn chain(charters: &[SignedCharter]) -> VerifiedChain {
-    verify_chain(&charters[0].hash(), charters).unwrap()
+    )
 }
 
 fn codes(r: Vec<Result<IngestOutcome, IngestError>>) -> Vec<Result<IngestOutcome, String>> {
@@ -74,8 +31,6 @@ fn codes(r: Vec<Result<IngestOutcome, IngestError>>) -> Vec<Result<IngestOutcome
 fn ingest(store: &Store, ring: &Keyring, net: [u8; 32], docs: Vec<Vec<u8>>) -> Vec<Result<IngestOutcome, String>> {
     codes(Ingestor { store, network_id: net, keyring: ring, sync: false }.ingest(docs).unwrap())
 }
-
-const FAR: &str = "2099-01-01T00:00:00Z";
 
 #[test]
 fn a_non_member_and_a_type_not_permitted_are_refused_and_nothing_is_stored() {

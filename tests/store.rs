@@ -76,7 +76,8 @@ fn two_validly_signed_entries_at_one_position_are_a_fork_kept_as_evidence_and_fr
     assert_eq!(outcomes(r), vec![Ok(IngestOutcome::Forked { seq: Seq(2) })]);
     let forks = store.forks().unwrap();
     assert_eq!(forks.len(), 1);
-    assert_eq!(forks[0].kept, DocumentId::of_envelope(&honest[1]));
+    assert_eq!(forks[0].kept, Some(DocumentId::of_envelope(&honest[1])));
+    assert!(!forks[0].resolved);
     assert_eq!(forks[0].conflicting, DocumentId::of_envelope(&other[1]));
     let evidence = store.fork_evidence(&org("WCO"), Seq(2), &forks[0].conflicting).unwrap().unwrap();
     assert_eq!(evidence, other[1]);

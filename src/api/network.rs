@@ -26,7 +26,8 @@ use crate::service::Service;
 pub async fn feeds(State(state): State<AppState>) -> Result<Json<FeedList>, ApiError> {
     let service = state.service.clone();
     let list = tokio::task::spawn_blocking(move || -> Result<FeedList, ApiError> {
-        let frozen: BTreeSet<OrgId> = service.store.forks()?.into_iter().map(|f| f.publisher).collect();
+        let frozen: BTreeSet<OrgId> =
+            service.store.forks()?.into_iter().filter(|f| !f.resolved).map(|f| f.publisher).collect();
         let feeds = service
             .store
             .heads()?
@@ -115,7 +116,9 @@ pub async fn forks(State(state): State<AppState>) -> Result<Json<ForkList>, ApiE
             .map(|f| ForkEntry {
                 publisher: f.publisher.to_string(),
                 seq: f.seq.0,
-                kept: f.kept.to_hex(),
+                // Empty when this node holds no entry at the position (it learned of the fork
+                // by proof, or a charter truncated it).
+                kept: f.kept.map(|k| k.to_hex()).unwrap_or_default(),
                 conflicting: f.conflicting.to_hex(),
             })
             .collect(),

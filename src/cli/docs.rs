@@ -214,7 +214,9 @@ pub fn forks(dir: &Path) -> Result<ExitCode> {
         println!("no forks recorded");
     }
     for f in forks {
-        println!("{} #{}: kept {} conflicting {}", f.publisher, f.seq, f.kept, f.conflicting);
+        let kept = f.kept.map_or_else(|| "(none held)".to_owned(), |k| k.to_string());
+        let state = if f.resolved { "resolved by the charter" } else { "unresolved: feed frozen" };
+        println!("{} #{}: kept {kept} conflicting {} ({state})", f.publisher, f.seq, f.conflicting);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,31 +4,39 @@
 //! sign bit flipped for the same reason. Strings are prefixed by their one-byte length, so no
 //! string key is a prefix of another's encoding.
 //!
-//! | column family | key                                            | value                          |
-//! |---------------|------------------------------------------------|--------------------------------|
-//! | `meta`        | ASCII name                                     | see [`META_FORMAT_VERSION`]    |
-//! | `docs`        | id (32)                                        | envelope bytes, verbatim       |
-//! | `feeds`       | org (str8) · seq (u64)                         | id (32)                        |
-//! | `heads`       | org (str8)                                     | [`HeadValue`] (48)             |
-//! | `forks`       | org (str8) · seq (u64) · id (32)               | the conflicting envelope       |
-//! | `idx_type`    | type (str8) · issued_at (i64) · id (32)        | empty                          |
-//! | `idx_time`    | issued_at (i64) · id (32)                      | empty                          |
-//! | `idx_hs`      | edition (u16) · code digits · 0x00 · id (32)   | empty                          |
-//! | `idx_from`    | effective_from days (i32) · id (32)            | effective_to days (i32) or none|
-//! | `idx_refs`    | target id (32) · kind (u8) · source id (32)    | empty                          |
-//! | `arrivals`    | local arrival number (u64)                     | id (32)                        |
-//! | `payloads`    | id (32) of a sealed enforcement notice         | its sealed payload, verbatim   |
+//! | column family      | key                                          | value                           |
+//! |--------------------|----------------------------------------------|---------------------------------|
+//! | `meta`             | ASCII name                                   | see [`META_FORMAT_VERSION`]     |
+//! | `docs`             | id (32)                                      | envelope bytes, verbatim        |
+//! | `feeds`            | org (str8) · seq (u64)                       | id (32)                         |
+//! | `heads`            | org (str8)                                   | [`HeadValue`] (48)              |
+//! | `forks`            | org (str8) · seq (u64) · id (32)             | a conflicting envelope          |
+//! | `fork_resolutions` | org (str8) · seq (u64)                       | charter version (u32)           |
+//! | `idx_type`         | type (str8) · issued_at (i64) · id (32)      | empty                           |
+//! | `idx_time`         | issued_at (i64) · id (32)                    | empty                           |
+//! | `idx_hs`           | edition (u16) · code digits · 0x00 · id (32) | empty                           |
+//! | `idx_from`         | effective_from days (i32) · id (32)          | effective_to days (i32) or none |
+//! | `idx_refs`         | target id (32) · kind (u8) · source id (32)  | empty                           |
+//! | `arrivals`         | local arrival number (u64)                   | id (32)                         |
+//! | `payloads`         | id (32) of a sealed enforcement notice       | its sealed payload, verbatim    |
 //!
-//! Format versions (`meta` `format_version`, see `migrate.rs`): version 2 is the table above.
-//! Version 1 is the same without the `payloads` family. Version 0 is version 1 without the
-//! `arrivals` family and the `next_arrival` counter; the development builds that wrote it
-//! recorded `format_version` 1, so a store is version 0 when it lacks `arrivals`, whatever it
-//! records.
+//! `forks` holds the validly signed entries at a forked position other than the feed's: the
+//! conflicting ones, and the feed's own once a truncation removed it (a node that learned of
+//! the fork by proof may never have held the position). An entry that takes the position after
+//! the fork is resolved keeps its copy there; readers skip it. A position listed in
+//! `fork_resolutions` is resolved: a charter version left at most one of its entries valid.
 //!
 //! `payloads` holds only payloads that matched their notice's commitment when stored (see
 //! `crate::notice::check_payload`); its keys are a subset of the `docs` keys of notices,
 //! except for a payload written by a publish that crashed before its document was committed,
 //! which no document names and nothing reads.
+//!
+//! Format versions (`meta` `format_version`, see `migrate.rs`): version 3 is the table above.
+//! Version 2 is the same without `fork_resolutions`, and never has a head at position 0 (see
+//! [`HeadValue`]). Version 1 is version 2 without the `payloads` family. Version 0 is version 1
+//! without the `arrivals` family and the `next_arrival` counter; the development builds that
+//! wrote it recorded `format_version` 1, so a store is version 0 when it lacks `arrivals`,
+//! whatever it records.
 //!
 //! `idx_hs` keys hold the full code, so a prefix scan over `edition · "85"` finds chapter 85,
 //! `edition · "8549"` the heading and its subheadings: one entry serves 2, 4 and 6 digits.
@@ -47,6 +55,7 @@ pub const CF_IDX_FROM: &str = "idx_from";
 pub const CF_IDX_REFS: &str = "idx_refs";
 pub const CF_ARRIVALS: &str = "arrivals";
 pub const CF_PAYLOADS: &str = "payloads";
+pub const CF_FORK_RESOLUTIONS: &str = "fork_resolutions";
 
 /// Every column family, in the order they are opened.
 pub const ALL_CFS: &[&str] = &[
@@ -62,6 +71,7 @@ pub const ALL_CFS: &[&str] = &[
     CF_IDX_REFS,
     CF_ARRIVALS,
     CF_PAYLOADS,
+    CF_FORK_RESOLUTIONS,
 ];
 
 /// `meta` key of the store format version (u32 big-endian).
@@ -137,16 +147,31 @@ pub fn decode_head_key(k: &[u8]) -> Option<OrgId> {
     rest.is_empty().then(|| OrgId::new(org).ok()).flatten()
 }
 
-/// A feed's head: its last accepted position, and the first forked position if any.
+/// A feed's head: its last accepted position, and the first unresolved forked position if any.
+///
+/// A feed frozen by fork evidence while it holds none of its entries has a head at position 0
+/// with the zero id ([`HeadValue::empty`]): exactly what a feed's first entry names as its
+/// predecessor, so every reader that computes "next position" and "previous id" from a head
+/// needs no special case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeadValue {
     pub seq: Seq,
     pub id: DocumentId,
-    /// Position of the first fork seen; the feed accepts nothing past its head once set.
+    /// Position of the first unresolved fork; the feed accepts nothing at or past it.
     pub forked_at: Option<Seq>,
 }
 
 impl HeadValue {
+    /// The head of a feed that holds no entry, frozen at `forked_at`.
+    pub fn empty(forked_at: Seq) -> HeadValue {
+        HeadValue { seq: Seq(0), id: DocumentId::ZERO, forked_at: Some(forked_at) }
+    }
+
+    /// Whether the feed holds no entry (a head kept only to record a freeze).
+    pub fn holds_nothing(&self) -> bool {
+        self.seq.0 == 0
+    }
+
     pub fn encode(&self) -> [u8; 48] {
         let mut v = [0u8; 48];
         v[..8].copy_from_slice(&self.seq.0.to_be_bytes());
@@ -180,6 +205,21 @@ pub fn decode_fork_key(k: &[u8]) -> Option<(OrgId, Seq, DocumentId)> {
     let (org, rest) = take_str8(k)?;
     let (seq, id) = rest.split_at_checked(8)?;
     Some((OrgId::new(org).ok()?, Seq(u64::from_be_bytes(seq.try_into().ok()?)), id_from(id)?))
+}
+
+/// `fork_resolutions` key of one forked position.
+pub fn resolution_key(org: &OrgId, seq: Seq) -> Vec<u8> {
+    feed_key(org, seq)
+}
+
+/// `fork_resolutions` value: the charter version that resolved the fork.
+pub fn resolution_value(charter_version: u32) -> [u8; 4] {
+    charter_version.to_be_bytes()
+}
+
+/// Decodes a `fork_resolutions` value.
+pub fn decode_resolution_value(v: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(v.try_into().ok()?))
 }
 
 /// `idx_type` key prefix of one type.
@@ -351,9 +391,29 @@ mod tests {
         }
 
         #[test]
-        fn head_value_round_trips(s in 1u64.., i in id(), f in proptest::option::of(1u64..)) {
+        fn head_value_round_trips(s in 0u64.., i in id(), f in proptest::option::of(1u64..)) {
             let h = HeadValue { seq: Seq(s), id: i, forked_at: f.map(Seq) };
             prop_assert_eq!(HeadValue::decode(&h.encode()), Some(h));
+        }
+
+        #[test]
+        fn an_empty_frozen_head_round_trips(f in 1u64..) {
+            let h = HeadValue::empty(Seq(f));
+            prop_assert!(h.holds_nothing());
+            prop_assert_eq!(HeadValue::decode(&h.encode()), Some(h));
+        }
+
+        #[test]
+        fn resolution_keys_and_values_round_trip(o in org(), s in any::<u64>(), v in any::<u32>()) {
+            prop_assert_eq!(decode_feed_key(&resolution_key(&o, Seq(s))), Some((o, Seq(s))));
+            prop_assert_eq!(decode_resolution_value(&resolution_value(v)), Some(v));
+        }
+
+        #[test]
+        fn a_positions_fork_keys_sort_together_and_before_the_next_position(o in org(), s in 0u64..u64::MAX, a in id(), b in id()) {
+            prop_assert!(fork_key(&o, Seq(s), &a).starts_with(&feed_key(&o, Seq(s))));
+            prop_assert!(fork_key(&o, Seq(s), &a) < feed_key(&o, Seq(s + 1)));
+            prop_assert!(!fork_key(&o, Seq(s + 1), &b).starts_with(&feed_key(&o, Seq(s))));
         }
 
         #[test]

@@ -26,7 +26,7 @@ pub struct Migration {
 /// A step from version `n` to `n + 1`, at index `n`.
 type Step = fn(&mut Store) -> Result<String, StoreError>;
 
-const STEPS: &[Step] = &[v0_to_v1, v1_to_v2];
+const STEPS: &[Step] = &[v0_to_v1, v1_to_v2, v2_to_v3];
 
 /// The version a store really has, given the one it records. Development builds before the
 /// arrival index recorded 1 without having the `arrivals` family: such a store is version 0,
@@ -105,4 +105,17 @@ fn v1_to_v2(store: &mut Store) -> Result<String, StoreError> {
     wo.set_sync(true);
     store.db.put_cf_opt(store.cf(keys::CF_META), keys::META_FORMAT_VERSION, 2u32.to_be_bytes(), &wo)?;
     Ok("created the payloads column family for sealed enforcement-notice payloads".into())
+}
+
+/// 2 → 3: creates the `fork_resolutions` family, empty: no fork could be resolved before it
+/// existed. Heads at position 0 (a feed frozen by fork evidence alone) are new in version 3, so
+/// nothing else changes.
+fn v2_to_v3(store: &mut Store) -> Result<String, StoreError> {
+    if store.db.cf_handle(keys::CF_FORK_RESOLUTIONS).is_none() {
+        store.db.create_cf(keys::CF_FORK_RESOLUTIONS, &super::tuned_options().1)?;
+    }
+    let mut wo = WriteOptions::default();
+    wo.set_sync(true);
+    store.db.put_cf_opt(store.cf(keys::CF_META), keys::META_FORMAT_VERSION, 3u32.to_be_bytes(), &wo)?;
+    Ok("created the (empty) fork resolution family".into())
 }

@@ -6,6 +6,7 @@
 //! schemas: it takes [`crate::ingest::CheckedDocument`]s, which only the ingest pipeline makes.
 
 pub mod backup;
+mod forks;
 pub mod keys;
 mod migrate;
 mod payloads;
@@ -19,6 +20,7 @@ use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, IteratorMode, Options, DB};
 
 use crate::document::{DocumentId, OrgId, RefKind, Seq};
 pub use backup::{backup, BackupError, Manifest};
+pub use forks::{ForkProof, ProofError, ProofOutcome, Resolution, TRUNCATE_BATCH_DOCS};
 pub use keys::HeadValue;
 pub use migrate::Migration;
 pub use payloads::{MissingPayloads, NOTICES_MISSING_MAX, PAYLOAD_SCAN_MAX};
@@ -27,7 +29,7 @@ pub use write::{FeedError, IngestOutcome};
 
 /// Store layout version written by this build. Bumped on any change to `keys.rs`, with a
 /// migration step in `migrate.rs` from the version before.
-pub const STORE_FORMAT_VERSION: u32 = 2;
+pub const STORE_FORMAT_VERSION: u32 = 3;
 
 /// Why the store could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +42,8 @@ pub enum StoreError {
     Corrupt { path: PathBuf, what: &'static str },
     #[error("store at {path} is in use by another process (a running node holds its lock); stop that process or act through it")]
     Locked { path: PathBuf },
+    #[error("not a fork proof: {0}")]
+    NotAForkProof(#[from] ProofError),
     #[error("RocksDB error: {0}")]
     Rocks(#[from] rocksdb::Error),
 }
@@ -82,10 +86,14 @@ pub(crate) fn tuned_options() -> (Options, Options) {
 pub struct ForkRecord {
     pub publisher: OrgId,
     pub seq: Seq,
-    /// The entry in the feed at that position.
-    pub kept: DocumentId,
+    /// The entry in the feed at that position, if this node holds one (it may have learned of
+    /// the fork by proof, or truncated the position when the charter revoked its key).
+    pub kept: Option<DocumentId>,
     /// The conflicting entry, kept only as evidence.
     pub conflicting: DocumentId,
+    /// Whether a charter version left at most one entry at the position valid. The evidence
+    /// stays; the feed is no longer frozen by this fork.
+    pub resolved: bool,
 }
 
 /// An open store.
@@ -131,10 +139,10 @@ impl Store {
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| StoreError::from_open(path, e))?;
         let mut store = Store { db, path: path.to_owned(), write_lock: Mutex::new(1), migrations: Vec::new() };
         // The version first (it needs only `meta`), so that a newer store is refused as such
-        // whatever families it has; then only families that migrations create may be missing
-        // (`arrivals` in version 0, `payloads` before version 2).
+        // whatever families it has; then only the families later versions added may be missing
+        // (their migration steps create them): `arrivals` (1), `payloads` (2), `fork_resolutions` (3).
         let version = store.check_meta(network_id)?;
-        store.require_column_families(&[keys::CF_ARRIVALS, keys::CF_PAYLOADS])?;
+        store.require_column_families(&[keys::CF_ARRIVALS, keys::CF_PAYLOADS, keys::CF_FORK_RESOLUTIONS])?;
         if version < STORE_FORMAT_VERSION {
             store.migrations = migrate::run(&mut store, version)?;
         }
@@ -230,7 +238,8 @@ impl Store {
         }
     }
 
-    /// Every feed's head, ordered by organization.
+    /// Every feed's head, ordered by organization. A feed frozen by fork evidence before this
+    /// node held any of its entries has a head at position 0 ([`HeadValue::empty`]).
     pub fn heads(&self) -> Result<Vec<(OrgId, HeadValue)>, StoreError> {
         let mut out = Vec::new();
         for item in self.db.iterator_cf(self.cf(keys::CF_HEADS), IteratorMode::Start) {
@@ -280,16 +289,25 @@ impl Store {
         Ok(out)
     }
 
-    /// Every recorded fork.
+    /// Every recorded fork, one record per conflicting entry, in publisher and position order.
     pub fn forks(&self) -> Result<Vec<ForkRecord>, StoreError> {
         let mut out = Vec::new();
         for item in self.db.iterator_cf(self.cf(keys::CF_FORKS), IteratorMode::Start) {
             let (k, _) = item?;
             let (publisher, seq, conflicting) = keys::decode_fork_key(&k).ok_or_else(|| self.corrupt("fork key"))?;
-            let kept = self.feed_entry(&publisher, seq)?.ok_or_else(|| self.corrupt("fork without feed entry"))?;
-            out.push(ForkRecord { publisher, seq, kept, conflicting });
+            let kept = self.feed_entry(&publisher, seq)?;
+            if kept == Some(conflicting) {
+                continue; // the copy of an entry that took the position after a resolution
+            }
+            let resolved = self.is_resolved(&publisher, seq)?;
+            out.push(ForkRecord { publisher, seq, kept, conflicting, resolved });
         }
         Ok(out)
+    }
+
+    /// Whether the fork at a position was resolved by a charter version.
+    fn is_resolved(&self, org: &OrgId, seq: Seq) -> Result<bool, StoreError> {
+        Ok(self.db.get_pinned_cf(self.cf(keys::CF_FORK_RESOLUTIONS), keys::resolution_key(org, seq))?.is_some())
     }
 
     /// The conflicting envelope recorded for a fork.

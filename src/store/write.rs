@@ -6,7 +6,7 @@ use rocksdb::{WriteBatch, WriteOptions};
 
 use super::keys::{self, HeadValue};
 use super::{Store, StoreError};
-use crate::document::{date_to_days_opt, DocumentId, OrgId, Seq};
+use crate::document::{date_to_days_opt, DocumentId, OrgId, Seq, SignedDocument};
 use crate::ingest::CheckedDocument;
 
 /// What happened to one document handed to [`Store::commit`].
@@ -15,10 +15,10 @@ use crate::ingest::CheckedDocument;
 pub enum IngestOutcome {
     /// Appended to its feed and indexed.
     Stored,
-    /// Already held at that position: nothing written.
+    /// Already held at that position, in the feed or as fork evidence: nothing written.
     Duplicate,
-    /// A different validly signed entry already holds that position: both are kept as
-    /// evidence and the feed is frozen past its head.
+    /// Another validly signed entry holds that position (or the position is a known fork):
+    /// the document is kept as evidence and the feed is frozen from that position.
     Forked { seq: Seq },
 }
 
@@ -31,7 +31,7 @@ pub enum FeedError {
     Gap { publisher: OrgId, expected: Seq, found: Seq },
     #[error("{publisher} #{seq} names a predecessor that is not the entry held at #{prev_seq}")]
     PrevMismatch { publisher: OrgId, seq: Seq, prev_seq: Seq },
-    #[error("{publisher} feed is frozen after a fork at #{forked_at}; nothing past its head is accepted until the charter resolves it")]
+    #[error("{publisher} feed is frozen by a fork at #{forked_at}; nothing at or past that position is accepted until the charter resolves it")]
     Frozen { publisher: OrgId, forked_at: Seq },
 }
 
@@ -76,36 +76,39 @@ impl Store {
                 }
             };
             let next = head.map_or(Seq::FIRST, |hv| hv.seq.next());
-            let result = if h.seq < next {
+            let forked_at = head.and_then(|hv| hv.forked_at);
+            // Below the head a position is held; at a fork position not held (the node learned
+            // of the fork by proof, or truncated its entry there) only evidence is kept.
+            let result = if h.seq < next || forked_at == Some(h.seq) {
                 let held = match positions.get(&(h.publisher.clone(), h.seq)) {
                     Some(id) => Some(*id),
                     None => self.feed_entry(&h.publisher, h.seq)?,
                 };
-                let held = held.ok_or_else(|| self.corrupt("feed entry below head"))?;
-                if held == doc.id {
+                if held.is_none() && h.seq < next {
+                    return Err(self.corrupt("feed entry below head"));
+                }
+                if held == Some(doc.id) || self.is_evidence(&h.publisher, h.seq, &doc.id)? {
                     Ok(IngestOutcome::Duplicate)
                 } else {
-                    let fork_key = keys::fork_key(&h.publisher, h.seq, &doc.id);
-                    batch.put_cf(self.cf(keys::CF_FORKS), fork_key, &doc.bytes);
-                    let mut hv = head.expect("a position below next implies a head");
-                    if hv.forked_at.is_none_or(|f| h.seq < f) {
-                        hv.forked_at = Some(h.seq);
-                    }
+                    self.put_evidence(&mut batch, doc);
+                    let hv = frozen(head, h.seq);
                     batch.put_cf(self.cf(keys::CF_HEADS), keys::head_key(&h.publisher), hv.encode());
                     heads.insert(h.publisher.clone(), Some(hv));
                     Ok(IngestOutcome::Forked { seq: h.seq })
                 }
-            } else if let Some(forked_at) = head.and_then(|hv| hv.forked_at) {
+            } else if let Some(forked_at) = forked_at.filter(|f| h.seq > *f) {
                 Err(FeedError::Frozen { publisher: h.publisher.clone(), forked_at })
             } else if h.seq > next {
                 Err(FeedError::Gap { publisher: h.publisher.clone(), expected: next, found: h.seq })
             } else if head.is_some_and(|hv| hv.id != h.prev) {
                 Err(FeedError::PrevMismatch { publisher: h.publisher.clone(), seq: h.seq, prev_seq: Seq(h.seq.0 - 1) })
             } else {
+                // Below a fork position (a node filling in a feed it knew was forked) the freeze
+                // stays.
                 self.put_document(&mut batch, checked);
                 batch.put_cf(self.cf(keys::CF_ARRIVALS), keys::arrival_key(*next_arrival), doc.id.0);
                 *next_arrival += 1;
-                let hv = HeadValue { seq: h.seq, id: doc.id, forked_at: None };
+                let hv = HeadValue { seq: h.seq, id: doc.id, forked_at };
                 batch.put_cf(self.cf(keys::CF_HEADS), keys::head_key(&h.publisher), hv.encode());
                 heads.insert(h.publisher.clone(), Some(hv));
                 positions.insert((h.publisher.clone(), h.seq), doc.id);
@@ -129,26 +132,57 @@ impl Store {
 
     /// Adds a document and every index entry for it to `batch`.
     fn put_document(&self, batch: &mut WriteBatch, checked: &CheckedDocument) {
-        let doc = checked.doc();
+        document_entries(checked.doc(), |cf, k, v| batch.put_cf(self.cf(cf), k, v));
+    }
+
+    /// Adds the removal of a stored document and every index entry for it to `batch`. Its
+    /// `arrivals` entry stays: finding it would take a scan, and every reader of arrivals
+    /// skips a document that is no longer held.
+    pub(super) fn delete_document(&self, batch: &mut WriteBatch, doc: &SignedDocument) {
+        document_entries(doc, |cf, k, _| batch.delete_cf(self.cf(cf), k));
+    }
+
+    /// Adds `doc` to the fork evidence of its position. A position that gains evidence is no
+    /// longer resolved: the next charter action judges its entries again.
+    pub(super) fn put_evidence(&self, batch: &mut WriteBatch, doc: &SignedDocument) {
         let h = &doc.header;
-        let id = &doc.id;
-        batch.put_cf(self.cf(keys::CF_DOCS), id.0, &doc.bytes);
-        batch.put_cf(self.cf(keys::CF_FEEDS), keys::feed_key(&h.publisher, h.seq), id.0);
-        batch.put_cf(self.cf(keys::CF_IDX_TYPE), keys::type_key(&h.doc_type, h.issued_at_ms, id), []);
-        batch.put_cf(self.cf(keys::CF_IDX_TIME), keys::time_key(h.issued_at_ms, id), []);
-        for s in &h.subjects {
-            batch.put_cf(self.cf(keys::CF_IDX_HS), keys::hs_key(s.edition, &s.code, id), []);
-        }
-        if let Some(from) = h.validity.from {
-            let to = date_to_days_opt(h.validity.to);
-            batch.put_cf(
-                self.cf(keys::CF_IDX_FROM),
-                keys::from_key(crate::document::date_to_days(from), id),
-                keys::from_value(to),
-            );
-        }
-        for r in &h.references {
-            batch.put_cf(self.cf(keys::CF_IDX_REFS), keys::refs_key(&r.target, r.kind, id), []);
-        }
+        batch.put_cf(self.cf(keys::CF_FORKS), keys::fork_key(&h.publisher, h.seq, &doc.id), &doc.bytes);
+        batch.delete_cf(self.cf(keys::CF_FORK_RESOLUTIONS), keys::resolution_key(&h.publisher, h.seq));
+    }
+
+    /// Whether `id` is recorded as fork evidence at a position.
+    pub(super) fn is_evidence(&self, org: &OrgId, seq: Seq, id: &DocumentId) -> Result<bool, StoreError> {
+        Ok(self.db.get_pinned_cf(self.cf(keys::CF_FORKS), keys::fork_key(org, seq, id))?.is_some())
+    }
+}
+
+/// `head` frozen at `seq` (or at an earlier fork it already has); a feed without a head gets
+/// an empty one.
+pub(super) fn frozen(head: Option<HeadValue>, seq: Seq) -> HeadValue {
+    let mut hv = head.unwrap_or(HeadValue::empty(seq));
+    if hv.forked_at.is_none_or(|f| seq < f) {
+        hv.forked_at = Some(seq);
+    }
+    hv
+}
+
+/// Every key a stored document occupies (family, key, value): the one list that storing and
+/// truncating both follow, so neither can miss an index.
+fn document_entries(doc: &SignedDocument, mut entry: impl FnMut(&'static str, &[u8], &[u8])) {
+    let h = &doc.header;
+    let id = &doc.id;
+    entry(keys::CF_DOCS, &id.0, &doc.bytes);
+    entry(keys::CF_FEEDS, &keys::feed_key(&h.publisher, h.seq), &id.0);
+    entry(keys::CF_IDX_TYPE, &keys::type_key(&h.doc_type, h.issued_at_ms, id), &[]);
+    entry(keys::CF_IDX_TIME, &keys::time_key(h.issued_at_ms, id), &[]);
+    for s in &h.subjects {
+        entry(keys::CF_IDX_HS, &keys::hs_key(s.edition, &s.code, id), &[]);
+    }
+    if let Some(from) = h.validity.from {
+        let to = date_to_days_opt(h.validity.to);
+        entry(keys::CF_IDX_FROM, &keys::from_key(crate::document::date_to_days(from), id), &keys::from_value(to));
+    }
+    for r in &h.references {
+        entry(keys::CF_IDX_REFS, &keys::refs_key(&r.target, r.kind, id), &[]);
     }
 }

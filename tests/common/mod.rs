@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod charters;
+
 use ed25519_dalek::SigningKey;
 use serde_json::{json, Value};
 
