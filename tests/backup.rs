@@ -202,7 +202,11 @@ fn a_version_0_store_is_migrated_on_open_and_then_works_as_a_current_one() {
 
         let store = Store::open(&path, &net()).unwrap();
         let m = store.migrations();
-        assert_eq!(m.iter().map(|m| (m.from, m.to)).collect::<Vec<_>>(), [(0, 1), (1, 2), (2, 3)], "recorded {recorded}");
+        assert_eq!(
+            m.iter().map(|m| (m.from, m.to)).collect::<Vec<_>>(),
+            [(0, 1), (1, 2), (2, 3)],
+            "recorded {recorded}"
+        );
         assert!(m[0].summary.contains("8 document(s)"), "{}", m[0].summary);
         assert_arrivals_rebuilt(&store, 8);
         publish_both(&store, 4, 1);

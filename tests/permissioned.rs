@@ -29,6 +29,7 @@ use entrepot::sync::wire::{FeedHead, Request, Response};
 
 const OPINION: &str = "classification.opinion";
 const RULING: &str = "classification.ruling";
+const NOTICE: &str = "enforcement.notice";
 const FAR: &str = "2099-01-01T00:00:00Z";
 
 fn pk(k: &SigningKey) -> PublicKey {
@@ -40,7 +41,11 @@ fn member(id: &str, role: Role, keys: Vec<MemberKey>, types: &[&str]) -> Member 
         id: org(id),
         name: format!("{id} administration"),
         country: None,
-        region: None,
+        region: match id {
+            "FR" => Some("EU".into()),
+            "US" => Some("AM".into()),
+            _ => None,
+        },
         role,
         keys,
         permissions: types
@@ -54,8 +59,8 @@ fn grant(k: u8, from: u64, revoked: Option<u64>) -> MemberKey {
     MemberKey { key: pk(&key(k)), valid_from_seq: Seq(from), revoked_at_seq: revoked.map(Seq) }
 }
 
-/// Root keys 100–102, threshold 2. WCO publishes opinions with key 1; FR and US publish
-/// rulings (keys 3, 4); RILO signed with key 5 until position 3, with key 6 from there.
+/// Root keys 100–102, threshold 2. WCO publishes opinions and notices with key 1; FR (region
+/// EU) and US (region AM) publish rulings (keys 3, 4); RILO signed with key 5 until position 3, with key 6 from there.
 fn genesis(expires: &str) -> Charter {
     Charter {
         version: 1,
@@ -63,7 +68,7 @@ fn genesis(expires: &str) -> Charter {
         expires: expires.into(),
         root: Root { keys: [100, 101, 102].iter().map(|r| pk(&key(*r))).collect(), threshold: 2 },
         organizations: vec![
-            member("WCO", Role::Secretariat, vec![grant(1, 1, None)], &[OPINION]),
+            member("WCO", Role::Secretariat, vec![grant(1, 1, None)], &[OPINION, NOTICE]),
             member("FR", Role::Customs, vec![grant(3, 1, None)], &[RULING]),
             member("US", Role::Customs, vec![grant(4, 1, None)], &[RULING]),
             member("RILO", Role::Rilo, vec![grant(5, 1, Some(3)), grant(6, 3, None)], &[OPINION]),
@@ -504,4 +509,154 @@ async fn documents_a_certified_insider_serves_against_the_charter_are_refused_by
     assert_eq!(wco.head("RILO"), 2, "entries at and after the revocation point are refused");
     assert_eq!(wco.count(), 2);
     wco.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restricted_notice_payload_reaches_its_audience_and_no_one_else_even_when_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let g = sign(&genesis(FAR), &[100, 101]);
+    let net_id = g.hash().0;
+    let wco_dir =
+        init_node(tmp.path(), &g, &Setup { name: "wco", publishes: Some(("WCO", 1)), certified_by: Some(("WCO", 1)) });
+    let fr_dir = init_node(tmp.path(), &g, &Setup { name: "fr", publishes: None, certified_by: Some(("FR", 3)) });
+    let us_dir = init_node(tmp.path(), &g, &Setup { name: "us", publishes: None, certified_by: Some(("US", 4)) });
+    let mut wco = launch(&wco_dir, &[]).await;
+    let boot = [wco.address()];
+    let mut fr = launch(&fr_dir, &boot).await;
+    let mut us = launch(&us_dir, &boot).await;
+
+    const SECRET: &str = "Containers routed through a free zone, declared as machine parts";
+    let body = serde_json::json!({
+        "title": { "en": "Alert: precursor chemicals under false description" },
+        "validity": { "from": "2026-01-01", "to": "2027-12-31" },
+        "header": { "kind": "alert", "risk_area": "precursors", "hs": [{ "edition": "HS2022", "code": "2914.11" }],
+                    "region": "EU", "handling": "restricted" },
+        "audience": { "scope": "group", "group": ["FR"] }
+    });
+    let payload = serde_json::json!({ "summary": { "en": SECRET }, "indicators": ["consignee registered last month"] });
+    let published = wco.service.publish_notice(body.to_string().as_bytes(), &payload).unwrap();
+    let id = published.id;
+    wait_for("both replicas hold the notice's envelope", Duration::from_secs(30), || {
+        fr.count() == 1 && us.count() == 1
+    })
+    .await;
+    wait_for("FR, in the audience, receives the payload", Duration::from_secs(30), || {
+        fr.service.store.payload(&id).unwrap().is_some()
+    })
+    .await;
+    let fr_payload = fr.service.store.payload(&id).unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&fr_payload).contains(SECRET));
+    // US holds the whole feed (it can prove nothing is missing) but not the payload.
+    assert_eq!(us.head("WCO"), wco.head("WCO"));
+    let envelope = us.service.store.get(&id).unwrap().unwrap();
+    assert!(!String::from_utf8_lossy(&envelope).contains(SECRET), "the envelope carries the payload");
+
+    // A US node asking outright, with a valid US certificate, is given nothing.
+    let keypair = libp2p::identity::Keypair::generate_ed25519();
+    let insider = keypair.public().to_peer_id();
+    let cert = certify_node(&net_id, &org("US"), &insider.to_string(), 1_800_000_000_000, &key(4)).unwrap();
+    let cert_bytes = cert.bytes.clone();
+    let mut raw = RawPeer::start(keypair, net_id, &wco.address(), move |request| match request {
+        Request::Hello { .. } => Response::Hello { cert: cert_bytes.clone() },
+        _ => Response::Refused { reason: "not offered".into() },
+    })
+    .await;
+    let wco_peer = peer_of(&wco.address());
+    wait_for("the US insider connects", Duration::from_secs(10), || raw.is_connected(&wco_peer)).await;
+    match raw.request(wco_peer, Request::Hello { cert: cert.bytes.clone() }).await {
+        Ok(Response::Hello { .. }) => {}
+        other => panic!("a certified peer was not admitted: {other:?}"),
+    }
+    match raw.request(wco_peer, Request::Payloads { ids: vec![id] }).await {
+        Ok(Response::Payloads { items }) => assert!(items.is_empty(), "a payload was served outside its audience"),
+        other => panic!("unexpected answer: {other:?}"),
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(us.service.store.payload(&id).unwrap(), None, "US received a payload outside its audience");
+    for n in [&mut wco, &mut fr, &mut us] {
+        n.stop().await;
+    }
+}
+
+/// The forked positions a node holds evidence of, as (publisher, position, resolved). (After a
+/// truncation both entries of a fork are evidence, so one position may have several records.)
+fn forks(node: &TestNode) -> Vec<(String, u64, bool)> {
+    let all: std::collections::BTreeSet<_> = node
+        .service
+        .store
+        .forks()
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.publisher.to_string(), f.seq.0, f.resolved))
+        .collect();
+    all.into_iter().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fork_made_with_a_stolen_key_freezes_the_feed_on_every_node_until_the_charter_revokes_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let g = sign(&genesis(FAR), &[100, 101]);
+    let net_id = g.hash().0;
+    let wco_dir =
+        init_node(tmp.path(), &g, &Setup { name: "wco", publishes: Some(("WCO", 1)), certified_by: Some(("WCO", 1)) });
+    let fr_dir = init_node(tmp.path(), &g, &Setup { name: "fr", publishes: None, certified_by: Some(("FR", 3)) });
+    let us_dir = init_node(tmp.path(), &g, &Setup { name: "us", publishes: None, certified_by: Some(("US", 4)) });
+    let mut wco = launch(&wco_dir, &[]).await;
+    publish_opinions(&wco, 3, 0);
+    let boot = [wco.address()];
+    let mut fr = launch(&fr_dir, &boot).await;
+    let mut us = launch(&us_dir, &boot).await;
+    wait_for("the replicas hold WCO's 3 opinions", Duration::from_secs(30), || fr.count() == 3 && us.count() == 3)
+        .await;
+
+    // Whoever stole key 1 signs another entry at position 3 and hands it to US only.
+    let second = wco.service.store.feed_entry(&org("WCO"), Seq(2)).unwrap().unwrap();
+    let forged = sign_feed(&[opinion(99, "8806.22")], &org("WCO"), &key(1), &net_id, Seq(3), second);
+    let r = us.service.ingest(forged, entrepot::service::Source::Gossip).unwrap();
+    assert!(matches!(r[0], Ok(entrepot::store::IngestOutcome::Forked { .. })), "{r:?}");
+    for n in [&wco, &fr, &us] {
+        let node = n.peer_id();
+        wait_for(&format!("node {node} holds the fork proof"), Duration::from_secs(40), || {
+            forks(n) == vec![("WCO".to_owned(), 3, false)]
+        })
+        .await;
+    }
+    // Frozen everywhere: the publisher itself cannot continue the feed.
+    let body = opinion(4, "8806.22").body.to_string().into_bytes();
+    let e = wco.service.publish(OPINION, &body).unwrap_err();
+    assert!(e.to_string().contains("frozen"), "{e}");
+
+    // The root key holders revoke key 1 from position 3 and give WCO key 2 from there.
+    let v2 = next_version(&g, |c| {
+        let wco = c.organizations.iter_mut().find(|m| m.id.as_str() == "WCO").unwrap();
+        wco.keys[0].revoked_at_seq = Some(Seq(3));
+        wco.keys.push(grant(2, 3, None));
+    });
+    wco.service.apply_charters(vec![v2]).unwrap();
+    for n in [&wco, &fr, &us] {
+        let node = n.peer_id();
+        wait_for(&format!("node {node} resolves the fork under version 2"), Duration::from_secs(40), || {
+            n.charter_version() == 2 && forks(n) == vec![("WCO".to_owned(), 3, true)] && n.head("WCO") == 2
+        })
+        .await;
+    }
+    // WCO's operator installs key 2, certifies the node again with it (a revoked key
+    // certifies nothing, so peers now refuse the old certificate) and restarts; the feed
+    // continues at position 3.
+    wco.stop().await;
+    drop(wco);
+    std::fs::write(wco_dir.join("keys/signing.key"), hex::encode(key(2).to_bytes())).unwrap();
+    let wco_peer = net::load_identity(&wco_dir.join("keys/node.key")).unwrap().public().to_peer_id();
+    let recert = certify_node(&net_id, &org("WCO"), &wco_peer.to_string(), 1_800_000_000_000, &key(2)).unwrap();
+    std::fs::write(wco_dir.join("node.cert"), &recert.bytes).unwrap();
+    let mut wco = launch(&wco_dir, &[fr.address(), us.address()]).await;
+    publish_opinions(&wco, 2, 3);
+    let fresh = wco.service.store.feed_entry(&org("WCO"), Seq(3)).unwrap().unwrap();
+    for n in [&fr, &us] {
+        wait_for("the new entries reach every replica", Duration::from_secs(40), || n.head("WCO") == 4).await;
+        assert_eq!(n.service.store.feed_entry(&org("WCO"), Seq(3)).unwrap(), Some(fresh));
+    }
+    for n in [&mut wco, &mut fr, &mut us] {
+        n.stop().await;
+    }
 }

@@ -47,6 +47,13 @@ impl Admission {
         self.admitted.contains_key(peer)
     }
 
+    /// Every admitted peer.
+    pub fn admitted_peers(&self) -> Vec<PeerId> {
+        let mut peers: Vec<PeerId> = self.admitted.keys().copied().collect();
+        peers.sort();
+        peers
+    }
+
     /// Records a valid certificate; true when the peer was not admitted before.
     pub fn admit(&mut self, peer: PeerId, org: OrgId, cert: Vec<u8>) -> bool {
         self.waiting.remove(&peer);

@@ -6,6 +6,7 @@
 //! and the ingest worker (the single writer of received documents).
 
 mod admission;
+mod payloads;
 mod serve;
 mod worker;
 
@@ -123,7 +124,20 @@ pub async fn start(service: Arc<Service>, dir: &std::path::Path, config: &Config
         .map_err(|e| NetError::Setup(format!("cannot start the ingest thread: {e}")))?;
     let heads = {
         let s = service.clone();
-        tokio::task::spawn_blocking(move || s.store.heads()).await.expect("heads task")?
+        tokio::task::spawn_blocking(move || {
+            // A charter version applied while the store failed (or before a crash) may have
+            // left forks it resolves unjudged; judging them again is cheap (frozen feeds only).
+            if permissioned {
+                let survivors: Vec<Vec<u8>> =
+                    s.store.resolve_forks(&s.keyring())?.into_iter().filter_map(|r| r.reingest).collect();
+                if !survivors.is_empty() {
+                    s.ingest(survivors, crate::service::Source::Sync)?;
+                }
+            }
+            s.store.heads()
+        })
+        .await
+        .expect("heads task")?
     };
     let sync_config = SyncConfig {
         publishers: (!config.replication.publishers.is_empty())
@@ -156,6 +170,10 @@ pub async fn start(service: Arc<Service>, dir: &std::path::Path, config: &Config
         charter_watch: service.watch_charter(),
         charter_pull: None,
         leaving: Vec::new(),
+        proof_pulls: HashMap::new(),
+        payloads: payloads::PayloadFetch::new(
+            permissioned.then(|| service.certificate.as_ref().map(|c| c.organization.clone())).flatten(),
+        ),
     };
     {
         let mut view = service.peers.write().unwrap_or_else(|p| p.into_inner());
@@ -164,6 +182,9 @@ pub async fn start(service: Arc<Service>, dir: &std::path::Path, config: &Config
     tasks.spawn(engine.run(ev_rx, done_rx, shutdown_rx));
     Ok(RunningNode { peer_id, shutdown, tasks, worker: Some(worker) })
 }
+
+/// A fork proof is asked for again (of any peer announcing the fork) at most this often.
+const PROOF_PULL_COOLDOWN: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// How long a refused peer keeps its connection, so the refusal reaches it.
 const TURN_AWAY_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
@@ -175,7 +196,9 @@ const TOO_MANY: &str = "too many requests";
 /// What an outbound request was for.
 enum Pending {
     Hello,
+    Payloads,
     Charters,
+    ForkProofs,
     Status,
     Range { peer: PeerKey, org: OrgId, from: Seq },
 }
@@ -209,6 +232,10 @@ struct Engine {
     /// This node's certificate, shown in every hello (empty when it has none).
     own_cert: Vec<u8>,
     charter_watch: watch::Receiver<u32>,
+    /// Fork proofs asked for recently, by feed and position (see [`PROOF_PULL_COOLDOWN`]).
+    proof_pulls: HashMap<(OrgId, Seq), Instant>,
+    /// Sealed payloads this node may read and lacks.
+    payloads: payloads::PayloadFetch,
     /// Peers turned away, disconnected once [`TURN_AWAY_GRACE`] has passed.
     leaving: Vec<(PeerId, Instant)>,
     /// The peer asked for newer charter versions, and since when (one request at a time).
@@ -242,6 +269,7 @@ impl Engine {
                 _ = retry_tick.tick() => {
                     self.disconnect_leaving().await;
                     self.expire_admissions().await;
+                    self.fetch_payloads().await;
                     let actions = self.sync.poll();
                     self.exec(actions).await;
                 }
@@ -414,6 +442,44 @@ impl Engine {
         self.send(NetCommand::Request { peer, request: Request::Charters { from_version }, tag }).await;
     }
 
+    /// Asks `peer` for its proof of a fork in `org`'s feed at `seq`, unless this node holds one
+    /// (unresolved, or resolved by its charter) or asked recently.
+    async fn pull_fork_proofs(&mut self, peer: PeerId, org: &OrgId, seq: Seq) {
+        let now = Instant::now();
+        self.proof_pulls.retain(|_, since| now.duration_since(*since) < PROOF_PULL_COOLDOWN);
+        if self.proof_pulls.contains_key(&(org.clone(), seq)) {
+            return;
+        }
+        let s = self.service.clone();
+        let o = org.clone();
+        let known = tokio::task::spawn_blocking(move || {
+            s.store.forks().map(|forks| forks.iter().any(|f| f.publisher == o && f.seq == seq))
+        })
+        .await;
+        if matches!(known, Ok(Ok(true))) {
+            return;
+        }
+        self.proof_pulls.insert((org.clone(), seq), now);
+        let tag = self.tag(Pending::ForkProofs);
+        self.send(NetCommand::Request { peer, request: Request::ForkProofs { org: org.clone() }, tag }).await;
+    }
+
+    /// Checks and records fork proofs a peer sent. Both entries must pass every check that
+    /// needs no store under this node's charter; a pair that is not a fork (or does not verify)
+    /// is the peer's fault, one this node's charter does not accept is not.
+    async fn on_fork_proofs(&mut self, peer: PeerId, pairs: Vec<(Vec<u8>, Vec<u8>)>) {
+        let s = self.service.clone();
+        let verdict = tokio::task::spawn_blocking(move || s.record_fork_proofs(pairs)).await;
+        match verdict {
+            Ok(Ok(())) => {}
+            Ok(Err(reason)) => {
+                tracing::warn!(%peer, reason, "peer sent an invalid fork proof");
+                self.penalize(peer, "invalid_fork_proof", 5).await;
+            }
+            Err(_) => {}
+        }
+    }
+
     /// Applies charter versions a peer sent.
     async fn on_charters(&mut self, peer: PeerId, files: Vec<Vec<u8>>) {
         self.charter_pull = None;
@@ -449,6 +515,11 @@ impl Engine {
                 self.send(NetCommand::Admit { peer }).await;
                 self.start_sync(peer).await;
             }
+        }
+        for (org, head) in self.service.take_feed_resets() {
+            tracing::info!(%org, head = head.0, "feed changed by the charter; fetching it again from its head");
+            let actions = self.sync.feed_reset(&org, head);
+            self.exec(actions).await;
         }
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         let actions = keys.into_iter().map(|peer| Action::SendStatus { peer }).collect();
@@ -572,6 +643,9 @@ impl Engine {
         if charter_version > serve::charter_version(&self.service) {
             self.pull_charters(peer).await;
         }
+        for h in heads.iter().filter(|h| h.forked_at.is_some()) {
+            self.pull_fork_proofs(peer, &h.org, h.forked_at.expect("filtered")).await;
+        }
         let key = self.key_of(peer);
         if let Some((_, _, known)) = self.peers.get_mut(&key) {
             for h in &heads {
@@ -599,6 +673,15 @@ impl Engine {
                 }
             }
             (Pending::Charters, Ok(Response::Charters { files })) => self.on_charters(peer, files).await,
+            (Pending::ForkProofs, Ok(Response::ForkProofs { pairs })) => self.on_fork_proofs(peer, pairs).await,
+            (Pending::Payloads, Ok(Response::Payloads { items })) => self.on_payloads(peer, items).await,
+            (Pending::Payloads, other) => {
+                tracing::debug!(%peer, ?other, "payload request failed");
+                if let Some((ids, _)) = self.payloads.in_flight_take() {
+                    self.payloads_not_served(ids);
+                }
+            }
+            (Pending::ForkProofs, other) => tracing::debug!(%peer, ?other, "fork proof request failed"),
             (Pending::Charters, other) => {
                 self.charter_pull = None;
                 tracing::debug!(%peer, ?other, "charter request failed");
@@ -675,6 +758,7 @@ impl Engine {
     async fn on_stored(&mut self, stored: Result<crate::service::StoredEvent, broadcast::error::RecvError>) {
         match stored {
             Ok(ev) => {
+                self.payload_maybe_wanted(ev.id, ev.doc_type.as_str());
                 if self.own_org.as_ref() == Some(&ev.publisher) {
                     self.gossip_own(ev.id).await;
                 }

@@ -2,7 +2,9 @@
 
 use crate::document::OrgId;
 use crate::service::Service;
-use crate::sync::wire::{FeedHead, Request, Response, CHARTERS_MAX, RANGE_BYTES_MAX, RANGE_COUNT_MAX};
+use crate::sync::wire::{
+    FeedHead, Request, Response, CHARTERS_MAX, FORK_PROOFS_MAX, PAYLOADS_MAX, RANGE_BYTES_MAX, RANGE_COUNT_MAX,
+};
 
 /// This node's heads as the status message carries them.
 pub fn status_heads(service: &Service) -> Result<Vec<FeedHead>, crate::store::StoreError> {
@@ -41,9 +43,44 @@ pub fn answer(service: &Service, request: Request, reader: Option<&OrgId>) -> Re
         },
         // Answered by the engine itself (admission), never from the store.
         Request::Hello { .. } => Response::Refused { reason: "unexpected hello".into() },
-        Request::ForkProofs { .. } | Request::Payloads { .. } => {
-            let _ = reader;
-            Response::Refused { reason: "not served by this node yet".into() }
+        Request::ForkProofs { org } => match service.store.fork_proofs(&org, FORK_PROOFS_MAX) {
+            Ok(proofs) => Response::ForkProofs { pairs: within_budget(proofs, |(a, b)| a.len() + b.len()) },
+            Err(_) => unavailable(),
+        },
+        Request::Payloads { ids } => {
+            // Only to a peer whose organization (from its certificate) is in the notice's
+            // audience; the others are simply left out, as if not held.
+            let Some(reader) = reader else { return Response::Payloads { items: Vec::new() } };
+            let mut items = Vec::new();
+            for id in ids.into_iter().take(PAYLOADS_MAX) {
+                let readable = match service.document(&id) {
+                    Ok(Some(doc)) => service.may_read(reader, &doc),
+                    Ok(None) => false,
+                    Err(_) => return unavailable(),
+                };
+                if readable {
+                    match service.store.payload(&id) {
+                        Ok(Some(p)) => items.push((id, p)),
+                        Ok(None) => {}
+                        Err(_) => return unavailable(),
+                    }
+                }
+            }
+            Response::Payloads { items: within_budget(items, |(_, p)| p.len()) }
         }
     }
+}
+
+/// Keeps items while their total size stays within [`RANGE_BYTES_MAX`] (the first always).
+fn within_budget<T>(items: Vec<T>, size: impl Fn(&T) -> usize) -> Vec<T> {
+    let mut total = 0;
+    let mut out = Vec::new();
+    for item in items {
+        total += size(&item);
+        if !out.is_empty() && total > RANGE_BYTES_MAX as usize {
+            break;
+        }
+        out.push(item);
+    }
+    out
 }

@@ -118,6 +118,8 @@ pub struct Service {
     charter_version: watch::Sender<u32>,
     /// Serializes charter applications (each reads, extends and replaces the chain).
     charter_lock: Mutex<()>,
+    /// Feeds a charter version changed, for the sync engine (see `take_feed_resets`).
+    feed_resets: Mutex<Vec<(OrgId, Seq)>>,
     pub counters: Counters,
     pub peers: RwLock<PeerView>,
     events: broadcast::Sender<StoredEvent>,
@@ -137,6 +139,7 @@ impl Service {
             certificate: node.certificate,
             charter_version: watch::channel(version).0,
             charter_lock: Mutex::new(()),
+            feed_resets: Mutex::new(Vec::new()),
             dir: node.dir.clone(),
             network_name: node.config.network.clone(),
             network_id: node.network_id,

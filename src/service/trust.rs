@@ -10,9 +10,14 @@ use tokio::sync::watch;
 
 use super::Service;
 use crate::authority::Keyring;
-use crate::charter::{self, CertError, ChainError, ExpiryStatus, NodeCert, SignedCharter};
+use std::collections::BTreeMap;
+
+use crate::charter::{self, CertError, ChainError, ExpiryStatus, NodeCert, PublicKey, SignedCharter};
 use crate::config::charter_file_name;
+use crate::document::{OrgId, Seq};
+use crate::ingest::{check, IngestError};
 use crate::publish::now_ms;
+use crate::store::{ProofOutcome, StoreError};
 
 /// The charter in force, as status, the API and metrics show it.
 #[derive(Debug, Clone, Serialize)]
@@ -54,6 +59,10 @@ pub enum TrustError {
     Chain(#[from] ChainError),
     #[error("cannot keep charter version {version} in {path}: {source}")]
     Write { version: u32, path: String, source: std::io::Error },
+    /// The version is in force (kept on disk, keyring replaced) but applying it to the feeds
+    /// failed; forks are judged again at the next start.
+    #[error("charter applied, but the store failed while applying it to the feeds: {0}")]
+    Store(StoreError),
 }
 
 impl TrustError {
@@ -65,6 +74,7 @@ impl TrustError {
             TrustError::Conflict { .. } => "charter_conflict",
             TrustError::Chain(e) => e.code(),
             TrustError::Write { .. } => "charter_write_failed",
+            TrustError::Store(_) => "store_failed",
         }
     }
 }
@@ -155,10 +165,84 @@ impl Service {
         for c in &new {
             keep_file(dir, c)?;
         }
+        let before = self.keyring();
         self.set_keyring(Keyring::from_charter(chain));
-        self.charter_version.send_replace(to);
         tracing::info!(from, to, "charter version {to} is in force");
+        self.apply_to_feeds(&before).map_err(TrustError::Store)?;
+        self.charter_version.send_replace(to);
         Ok(CharterApplied::Applied { from, to })
+    }
+
+    /// What a new charter version does to the feeds held: entries signed with a key it revokes
+    /// at or before their position are removed (with everything after them in their feed),
+    /// forks it leaves with one valid entry are resolved (the feed unfrozen, the survivor
+    /// re-ingested when the feed now ends before it). Feeds whose head moved are queued for
+    /// the sync engine ([`Service::take_feed_resets`]).
+    fn apply_to_feeds(&self, before: &Keyring) -> Result<(), StoreError> {
+        let keyring = self.keyring();
+        let heads_before: BTreeMap<OrgId, (Seq, bool)> =
+            self.store.heads()?.into_iter().map(|(org, h)| (org, (h.seq, h.forked_at.is_some()))).collect();
+        for org in revocations_changed(before, &keyring) {
+            if heads_before.contains_key(&org) {
+                if let Some(from) = self.store.truncate_unauthorized(&org, &keyring)? {
+                    tracing::warn!(%org, from = from.0, "entries signed with a key revoked at their position removed");
+                }
+            }
+        }
+        let mut reingest = Vec::new();
+        for r in self.store.resolve_forks(&keyring)? {
+            if r.resolved {
+                tracing::info!(publisher = %r.publisher, seq = r.seq.0, "fork resolved by the charter");
+            }
+            if let Some(from) = r.truncated_from {
+                tracing::warn!(publisher = %r.publisher, from = from.0, "feed truncated by the charter");
+            }
+            reingest.extend(r.reingest);
+        }
+        if !reingest.is_empty() {
+            self.ingest(reingest, super::Source::Sync)?;
+        }
+        let mut resets = self.feed_resets.lock().unwrap_or_else(|p| p.into_inner());
+        for (org, h) in self.store.heads()? {
+            if heads_before.get(&org) != Some(&(h.seq, h.forked_at.is_some())) {
+                resets.push((org, h.seq));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks and records fork proofs from a peer (pairs of envelopes). `Err` says why a pair
+    /// is the sender's fault: it does not decode or verify, or is not two entries of one
+    /// position. A pair whose entries this node's charter does not accept is skipped.
+    pub fn record_fork_proofs(&self, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), &'static str> {
+        let keyring = self.keyring();
+        for (a, b) in pairs {
+            let checked = (check(a, &self.network_id, &keyring), check(b, &self.network_id, &keyring));
+            let (a, b) = match checked {
+                (Ok(a), Ok(b)) => (a, b),
+                (Err(IngestError::Authority(_)), _) | (_, Err(IngestError::Authority(_))) => continue,
+                (Err(e), _) | (_, Err(e)) => return Err(e.code()),
+            };
+            match self.store.record_fork_proof(&a, &b) {
+                Ok(ProofOutcome::Recorded { seq, .. }) => {
+                    self.counters.forks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::warn!(publisher = %a.doc().header.publisher, seq = seq.0, "fork proof recorded; the feed is frozen from there");
+                }
+                Ok(ProofOutcome::AlreadyKnown) => {}
+                Err(StoreError::NotAForkProof(e)) => return Err(e.code()),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot record a fork proof");
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Feeds a charter version changed, with their new heads, since the last call: the sync
+    /// engine fetches them again from there (a head can move down, and a feed unfreeze).
+    pub fn take_feed_resets(&self) -> Vec<(OrgId, Seq)> {
+        std::mem::take(&mut *self.feed_resets.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Decodes charter files and applies them (see [`Service::apply_charters`]).
@@ -169,6 +253,25 @@ impl Service {
             .collect::<Result<Vec<_>, _>>()?;
         self.apply_charters(charters)
     }
+}
+
+/// Organizations whose key revocations differ between two trust anchors (a key revoked, or
+/// revoked from another position): only their feeds can hold entries the new one condemns.
+fn revocations_changed(before: &Keyring, after: &Keyring) -> Vec<OrgId> {
+    let revocations = |k: &Keyring| -> BTreeMap<OrgId, Vec<(PublicKey, Option<Seq>)>> {
+        k.charter()
+            .map(|c| {
+                c.latest()
+                    .charter
+                    .organizations
+                    .iter()
+                    .map(|m| (m.id.clone(), m.keys.iter().map(|k| (k.key, k.revoked_at_seq)).collect()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (old, new) = (revocations(before), revocations(after));
+    new.into_iter().filter(|(org, keys)| old.get(org) != Some(keys)).map(|(org, _)| org).collect()
 }
 
 /// Writes a charter version into the charter directory: beside, fsync, rename, so a crash
