@@ -118,8 +118,9 @@ pub async fn forks(State(state): State<AppState>) -> Result<Json<ForkList>, ApiE
                 seq: f.seq.0,
                 // Empty when this node holds no entry at the position (it learned of the fork
                 // by proof, or a charter truncated it).
-                kept: f.kept.map(|k| k.to_hex()).unwrap_or_default(),
+                kept: f.kept.map(|k| k.to_hex()),
                 conflicting: f.conflicting.to_hex(),
+                resolved: f.resolved,
             })
             .collect(),
     }))

@@ -235,10 +235,14 @@ pub struct PeersView {
 pub struct ForkEntry {
     pub publisher: String,
     pub seq: u64,
-    /// The entry kept in the feed.
-    pub kept: String,
+    /// The entry the feed holds at that position; absent when this node learned of the fork
+    /// from a proof while behind, or a charter action removed it.
+    pub kept: Option<String>,
     /// The conflicting entry, kept as evidence (export both to prove the fork).
     pub conflicting: String,
+    /// A charter version left at most one of the entries valid: the feed is no longer frozen
+    /// by this fork.
+    pub resolved: bool,
 }
 
 /// Every recorded fork.
