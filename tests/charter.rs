@@ -286,6 +286,48 @@ fn operators_create_sign_pin_rotate_and_certify_from_the_command_line() {
     let again = w.join("cert2.bin");
     let e = entrepot_fails(&node, &["charter", "certify-node", "--peer-id", &peer, "--out", again.to_str().unwrap()]);
     assert!(e.contains("key_not_authorized"), "{e}");
+
+    // Version 3, published to the running node: in force at once, shown by `status`.
+    let v3 = w.join("v3.charter");
+    let e = entrepot_fails(
+        w,
+        &["charter", "next", v2.to_str().unwrap(), "--out", v3.to_str().unwrap(), "--remove-org", "XX"],
+    );
+    assert!(e.contains("not a member"), "{e}");
+    let later = "2100-06-30T00:00:00Z";
+    entrepot(w, &["charter", "next", v2.to_str().unwrap(), "--out", v3.to_str().unwrap(), "--expires", later]);
+    for r in ["root100.key", "root101.key"] {
+        entrepot(w, &["charter", "sign", v3.to_str().unwrap(), "--key", &p(r)]);
+    }
+    let http =
+        format!("127.0.0.1:{}", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+    let cfg = std::fs::read_to_string(node.join("config.toml")).unwrap();
+    let cfg = cfg.replace("listen = \"127.0.0.1:8080\"", &format!("listen = \"{http}\""));
+    let cfg = cfg.replace("/ip4/0.0.0.0/tcp/4001", "/ip4/127.0.0.1/tcp/0");
+    std::fs::write(node.join("config.toml"), cfg).unwrap();
+    let mut running = std::process::Command::new(bin())
+        .arg("--dir")
+        .arg(&node)
+        .arg("run")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(&http).is_err() {
+        assert!(std::time::Instant::now() < deadline, "the node's API did not come up");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let published = entrepot(&node, &["charter", "publish", v3.to_str().unwrap()]);
+    assert!(published.contains("version 3 is in force"), "{published}");
+    let again = entrepot(&node, &["charter", "publish", v3.to_str().unwrap()]);
+    assert!(again.contains("already in force"), "{again}");
+    let status = entrepot(&node, &["status"]);
+    assert!(status.contains("charter version 3") && status.contains(later) && status.contains("valid"), "{status}");
+    let _ = running.kill();
+    let _ = running.wait();
+    // Kept on disk: the next start has version 3 without being told again.
+    assert_eq!(entrepot::config::open(&node).unwrap().keyring.charter().unwrap().latest().charter.version, 3);
 }
 
 #[test]

@@ -107,7 +107,15 @@ fn render(service: &Service) -> Result<String, ApiError> {
     }
     registry.register("feed_lag", "Best head announced by a peer minus our head, per publisher", lag);
     gauge(&mut registry, "feeds", "Feeds held", clamp(service.store.heads()?.len() as u64));
-    gauge(&mut registry, "forks_recorded", "Forks recorded in the store", clamp(service.store.forks()?.len() as u64));
+    let forks = service.store.forks()?;
+    let unresolved: std::collections::BTreeSet<_> =
+        forks.iter().filter(|f| !f.resolved).map(|f| (f.publisher.clone(), f.seq)).collect();
+    gauge(
+        &mut registry,
+        "forks_recorded",
+        "Forked positions not resolved by the charter",
+        clamp(unresolved.len() as u64),
+    );
     gauge(
         &mut registry,
         "last_arrival",

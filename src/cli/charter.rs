@@ -39,9 +39,12 @@ pub enum CharterCommand {
         #[arg(long)]
         genesis_hash: Option<String>,
     },
-    /// Install a charter version into this node (its `[charter]` directory) once it verifies
-    /// after the versions the node holds.
+    /// Install a charter version into this (stopped) node's `[charter]` directory once it
+    /// verifies after the versions the node holds; it is in force at the next start.
     Install { file: PathBuf },
+    /// Publish a charter version to this running node (`POST /v1/admin/charter`): it is put in
+    /// force at once and every peer pulls it from there.
+    Publish { file: PathBuf },
     /// Write the next version of a charter, unsigned, with keys added or revoked.
     Next {
         /// The current (latest) charter.
@@ -54,6 +57,9 @@ pub enum CharterCommand {
         /// Revoke a key: ORG:HEXKEY:REVOKED_AT_SEQ (repeatable).
         #[arg(long = "revoke-key")]
         revoke_key: Vec<String>,
+        /// Remove a member organization (repeatable): its nodes lose their certificates.
+        #[arg(long = "remove-org")]
+        remove_org: Vec<String>,
         /// New expiry (RFC 3339); default: unchanged.
         #[arg(long)]
         expires: Option<String>,
@@ -144,10 +150,34 @@ pub fn run(dir: &Path, command: &CharterCommand) -> Result<ExitCode> {
             chain.extend(next).map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
             let dest = dir.join(&cc.dir).join(config::charter_file_name(version));
             write_new(&dest, &bytes)?;
-            println!("installed charter version {version} as {}; restart the node to apply it", dest.display());
+            println!(
+                "installed charter version {version} as {}; it is in force from the node's next start \
+                 (a running node takes it with `charter publish`)",
+                dest.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
-        CharterCommand::Next { file, out, add_key, revoke_key, expires } => {
+        CharterCommand::Publish { file } => {
+            let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            charter::decode(&bytes).map_err(|e| anyhow::anyhow!("{} is not a charter file: {e}", file.display()))?;
+            let config = config::load_config(dir)?;
+            let token = super::status::token(dir, &config, true)?;
+            let answer = super::status::request(
+                &config.http.listen,
+                "POST",
+                "/v1/admin/charter",
+                token.as_deref(),
+                Some(("application/octet-stream", &bytes)),
+            )?;
+            let (from, to) = (answer["from"].as_u64().unwrap_or(0), answer["to"].as_u64().unwrap_or(0));
+            if from == to {
+                println!("charter version {to} was already in force on this node");
+            } else {
+                println!("charter version {to} is in force on this node (was {from}); peers pull it from here");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CharterCommand::Next { file, out, add_key, revoke_key, remove_org, expires } => {
             let current = read(file)?;
             let mut c = current.charter.clone();
             c.version = c.version.checked_add(1).context("version overflow")?;
@@ -170,6 +200,14 @@ pub fn run(dir: &Path, command: &CharterCommand) -> Result<ExitCode> {
                     bail!("{org} holds no key {}", hex::encode(key.0))
                 };
                 k.revoked_at_seq = Some(seq);
+            }
+            for id in remove_org {
+                let org = OrgId::new(id).map_err(|e| anyhow::anyhow!("--remove-org {id}: {e}"))?;
+                let before = c.organizations.len();
+                c.organizations.retain(|m| m.id != org);
+                if c.organizations.len() == before {
+                    bail!("{org} is not a member of version {}", current.charter.version);
+                }
             }
             let next = SignedCharter::unsigned(c.to_body())?;
             write_new(out, &charter::encode(&next))?;

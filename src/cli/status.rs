@@ -16,12 +16,30 @@ const ANSWER_MAX_BYTES: u64 = 16 * 1024 * 1024;
 
 /// A GET to the node's own API over loopback (HTTP/1.1, one request per connection).
 fn get(listen: &str, path: &str, token: Option<&str>) -> Result<serde_json::Value> {
+    request(listen, "GET", path, token, None)
+}
+
+/// One request to the node's own API over loopback; the answer must be 200 and JSON.
+pub fn request(
+    listen: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<(&str, &[u8])>,
+) -> Result<serde_json::Value> {
     let addr = listen.replace("0.0.0.0", "127.0.0.1");
     let mut stream = TcpStream::connect(&addr)
         .with_context(|| format!("cannot reach the node's HTTP API on {addr}: is `entrepot run` running?"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n")?;
+    let (content, bytes) = match body {
+        Some((content_type, bytes)) => {
+            (format!("Content-Type: {content_type}\r\nContent-Length: {}\r\n", bytes.len()), bytes)
+        }
+        None => (String::new(), &[][..]),
+    };
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}{content}Connection: close\r\n\r\n")?;
+    stream.write_all(bytes)?;
     let mut raw = Vec::new();
     stream.take(ANSWER_MAX_BYTES).read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw);
@@ -34,13 +52,20 @@ fn get(listen: &str, path: &str, token: Option<&str>) -> Result<serde_json::Valu
     serde_json::from_str(json).context("the node's answer is not JSON")
 }
 
+/// The API token of the node in `dir`, when its reads need it or `always`.
+pub fn token(dir: &Path, config: &config::Config, always: bool) -> Result<Option<String>> {
+    if always || config.http.read_requires_token {
+        let path = dir.join(&config.http.token_file);
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        Ok(Some(text.trim().to_owned()))
+    } else {
+        Ok(None)
+    }
+}
+
 pub fn status(dir: &Path) -> Result<ExitCode> {
     let config = config::load_config(dir)?;
-    let token = if config.http.read_requires_token {
-        Some(std::fs::read_to_string(dir.join(&config.http.token_file))?.trim().to_owned())
-    } else {
-        None
-    };
+    let token = token(dir, &config, false)?;
     let view = get(&config.http.listen, "/v1/peers", token.as_deref())?;
     let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_owned();
     println!("node {} on network {}", text(&view["local_peer_id"]), config.network);
