@@ -138,7 +138,7 @@ fn check_text(text: &str, path: &Path, base: &Path, options: CheckOptions, repor
         return;
     }
     match &config.charter {
-        Some(c) => check_charter(base, c, report),
+        Some(c) => check_charter(base, c, &config.p2p.identity, report),
         None if !base.join(&config.keyring).exists() => {
             let full = base.join(&config.keyring);
             report.warn("keyring", format!("{} does not exist yet (`entrepot init` creates it)", full.display()));
@@ -171,13 +171,45 @@ fn check_secret_mode(field: &str, path: &Path, m: &std::fs::Metadata, report: &m
 #[cfg(not(unix))]
 fn check_secret_mode(_field: &str, _path: &Path, _m: &std::fs::Metadata, _report: &mut Report) {}
 
+/// Peers admit a node only by a certificate naming its peer id and a current key of a member
+/// (docs/PROTOCOL.md §11): a node without a valid one replicates nothing.
+fn check_certificate(
+    base: &Path,
+    c: &crate::config::CharterConfig,
+    identity: &Path,
+    chain: &crate::charter::VerifiedChain,
+    report: &mut Report,
+) {
+    let Some(path) = &c.certificate else {
+        return report.warn(
+            "charter.certificate",
+            "not set: peers admit no node without a certificate (`entrepot charter certify-node` on a publishing node of this organization)".into(),
+        );
+    };
+    let cert = match crate::config::read_certificate(&base.join(path)) {
+        Ok(cert) => cert,
+        Err(e) => return report.error("charter.certificate", e.to_string()),
+    };
+    let Ok(keypair) = crate::net::load_identity(&base.join(identity)) else {
+        return; // reported with the other secrets
+    };
+    let peer = keypair.public().to_peer_id().to_string();
+    if let Err(e) = cert.verify(chain, &chain.genesis().0, &peer) {
+        report.error(
+            "charter.certificate",
+            format!("{} is not valid for this node ({peer}): {e} ({}); peers will refuse it", path.display(), e.code()),
+        );
+    }
+}
+
 /// A charter network's chain must verify from its pin; expiry is an error once past (the node
 /// would accept nothing) and a warning within [`crate::charter::EXPIRY_WARNING_MS`] of it.
-fn check_charter(base: &Path, c: &crate::config::CharterConfig, report: &mut Report) {
+fn check_charter(base: &Path, c: &crate::config::CharterConfig, identity: &Path, report: &mut Report) {
     let chain = match crate::config::load_charter_chain(base, c) {
         Ok(chain) => chain,
         Err(e) => return report.error("charter", e.to_string()),
     };
+    check_certificate(base, c, identity, &chain, report);
     let latest = &chain.latest().charter;
     match chain.expiry_status(crate::publish::now_ms()) {
         ExpiryStatus::Valid => {}

@@ -351,3 +351,40 @@ fn config_check_warns_before_the_charter_expires_and_refuses_a_wrong_pin() {
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("genesis_mismatch"), "{text}");
 }
+
+#[test]
+fn config_check_says_whether_this_nodes_certificate_will_be_admitted() {
+    let g = sign(&genesis_body(FAR), &[100, 101]);
+    let dir = tempfile::tempdir().unwrap();
+    let node = dir.path().join("node");
+    entrepot(&node, &["init", "--replica", "--network", "t"]);
+    std::fs::create_dir(node.join("charter")).unwrap();
+    std::fs::write(node.join("charter/v000001.charter"), encode(&g)).unwrap();
+    let base = std::fs::read_to_string(node.join("config.toml")).unwrap();
+    let pinned = format!("{base}\n[charter]\ngenesis_hash = \"{}\"\n", g.hash());
+    std::fs::write(node.join("config.toml"), &pinned).unwrap();
+    let out = entrepot(&node, &["config", "check"]);
+    assert!(out.contains("charter.certificate") && out.contains("not set"), "{out}");
+
+    let check_fails = |what: &str| {
+        let out = std::process::Command::new(bin()).arg("--dir").arg(&node).args(["config", "check"]).output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!out.status.success(), "{text}");
+        assert!(text.contains(what), "{text}");
+    };
+    std::fs::write(node.join("config.toml"), format!("{pinned}certificate = \"node.cert\"\n")).unwrap();
+    // Certified for another peer id: peers would refuse it.
+    let other = libp2p::identity::Keypair::generate_ed25519().public().to_peer_id().to_string();
+    let wrong = certify_node(&g.hash().0, &org("FR"), &other, 1_800_000_000_000, &key(3)).unwrap();
+    std::fs::write(node.join("node.cert"), &wrong.bytes).unwrap();
+    check_fails("wrong_peer");
+    // Certified by a key that is not FR's.
+    let peer = entrepot(&node, &["peer-id"]).trim().to_owned();
+    let forged = certify_node(&g.hash().0, &org("FR"), &peer, 1_800_000_000_000, &key(9)).unwrap();
+    std::fs::write(node.join("node.cert"), &forged.bytes).unwrap();
+    check_fails("key_not_authorized");
+    let good = certify_node(&g.hash().0, &org("FR"), &peer, 1_800_000_000_000, &key(3)).unwrap();
+    std::fs::write(node.join("node.cert"), &good.bytes).unwrap();
+    let out = entrepot(&node, &["config", "check"]);
+    assert!(!out.contains("charter.certificate"), "{out}");
+}
