@@ -30,7 +30,8 @@ fn the_demo_network_replicates_real_hs_data_to_the_replica_and_serves_its_page()
     let mut replica = None;
     let mut published = None;
     let mut held = None;
-    while held.is_none() {
+    let mut payloads = None;
+    while payloads.is_none() {
         let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
             let _ = child.kill();
             panic!("the demo did not report a complete replica in time");
@@ -44,14 +45,22 @@ fn the_demo_network_replicates_real_hs_data_to_the_replica_and_serves_its_page()
         if let Some(n) = line.strip_prefix("the replica holds all ") {
             held = n.split_whitespace().next().and_then(|n| n.parse::<u64>().ok());
         }
+        if line.contains("sealed payloads of") {
+            payloads = Some(line.clone());
+        }
         assert!(!line.contains("so far"), "the replica was incomplete: {line}");
     }
+    // Germany's replica is in the audience of both sealed notices (region EU, and a group).
+    let payloads = payloads.unwrap();
+    assert!(payloads.contains("(DE) holds the sealed payloads of 2 of the 2 notices"), "{payloads}");
     assert_eq!(held, published, "the replica holds exactly what the two publishers published");
     let replica: std::net::SocketAddr = replica.expect("replica address").parse().unwrap();
     let page = common_http_get(replica, "/");
     assert!(page.contains("entrepot"), "the web page is served");
     let feeds = common_http_get(replica, "/v1/feeds");
     assert!(feeds.contains("\"WCO\"") && feeds.contains("\"FR\""), "{feeds}");
+    let charter = common_http_get(replica, "/v1/charter");
+    assert!(charter.contains("\"version\":1") && charter.contains("\"state\":\"valid\""), "{charter}");
 
     Command::new("kill").arg("-INT").arg(child.id().to_string()).status().unwrap();
     let stop = Instant::now() + Duration::from_secs(30);

@@ -1,11 +1,13 @@
-//! `entrepot demo`: a local network of three nodes filled with real HS data.
+//! `entrepot demo`: a local charter network of three nodes filled with real HS data.
 //!
-//! WCO publishes the HS2022 nomenclature, the HS2017→HS2022 amendment sets and correlation
-//! tables built from the UN data, and classification opinions; France's customs publishes
-//! advance rulings and enforcement notices (two of them sealed: France's node holds their
-//! payloads, the others hold the signed commitments); a member administration's read replica,
-//! which only knows France's node, replicates every document. Each node serves the web page
-//! and API.
+//! The demo writes a genesis charter (three root keys, threshold 2, made in the demo folder:
+//! in a real network each lives offline with its holder), pins it in every node and certifies
+//! each node for its organization. WCO publishes the HS2022 nomenclature, the HS2017→HS2022
+//! amendment sets and correlation tables built from the UN data, and classification opinions;
+//! France's customs publishes advance rulings and enforcement notices (two of them sealed: only
+//! nodes of their audience receive the payloads); Germany's read replica, which only knows
+//! France's node, replicates every document and, being in both audiences, the two payloads.
+//! Each node serves the web page and API.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,10 +17,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde_json::json;
 
+use ed25519_dalek::SigningKey;
 use entrepot::api::{self, ApiAuth};
-use entrepot::authority::Organization;
+use entrepot::charter::{self, Charter, Member, MemberKey, Permission, PublicKey, Role, Root, SignedCharter};
 use entrepot::config::{self, InitOptions};
-use entrepot::document::{OrgId, TypeName};
+use entrepot::document::{OrgId, Seq, TypeName};
 use entrepot::hsdata::{
     amendment_documents, correlation_documents, nomenclature_documents, ruling_documents_from, shared_dir,
     DraftDocument, HsData,
@@ -32,7 +35,10 @@ const NETWORK: &str = "entrepot-demo";
 
 struct DemoNode {
     name: &'static str,
+    /// Publishing organization (id, name); `None` for the read replica.
     org: Option<(&'static str, &'static str)>,
+    /// The member organization the node belongs to, its role and WCO region.
+    member: (&'static str, &'static str, Role, Option<&'static str>),
     types: &'static [&'static str],
 }
 
@@ -40,6 +46,7 @@ const NODES: [DemoNode; 3] = [
     DemoNode {
         name: "wco",
         org: Some(("WCO", "World Customs Organization")),
+        member: ("WCO", "World Customs Organization", Role::Secretariat, None),
         types: &[
             "hs.amendment",
             "hs.correlation",
@@ -54,14 +61,21 @@ const NODES: [DemoNode; 3] = [
     DemoNode {
         name: "fr",
         org: Some(("FR", "France, Direction generale des douanes et droits indirects")),
+        member: ("FR", "France, Direction generale des douanes et droits indirects", Role::Customs, Some("EU")),
         types: &["classification.ruling", "enforcement.notice", "lifecycle.withdraw", "lifecycle.correct"],
     },
-    DemoNode { name: "replica", org: None, types: &[] },
+    DemoNode {
+        name: "replica",
+        org: None,
+        member: ("DE", "Germany, Generalzolldirektion", Role::Customs, Some("EU")),
+        types: &["classification.ruling"],
+    },
 ];
 
 fn init_nodes(root: &Path, port: u16) -> Result<Vec<PathBuf>> {
     let mut dirs = Vec::new();
-    let mut orgs = Vec::new();
+    let mut members = Vec::new();
+    let mut org_keys = Vec::new();
     for (i, n) in NODES.iter().enumerate() {
         let dir = root.join(n.name);
         // Port 0 lets the system choose each port (tests); otherwise three consecutive ports.
@@ -73,26 +87,90 @@ fn init_nodes(root: &Path, port: u16) -> Result<Vec<PathBuf>> {
             http_listen: &http,
             bootstrap: &[],
         };
-        let node = config::init(&dir, &options)?;
-        if let (Some(p), Some((_, name))) = (&node.publisher, n.org) {
-            let types = n.types.iter().map(|t| TypeName::new(t)).collect::<Result<Vec<_>, _>>()?;
-            orgs.push(Organization {
-                id: p.org.clone(),
-                name: name.into(),
-                keys: vec![hex::encode(p.public_key())],
-                types: Some(types),
-            });
-        }
+        config::init(&dir, &options)?;
+        // A publishing node signs with its organization's key; the replica's organization (a
+        // member that publishes nothing here) gets a key only to certify its node.
+        let key = match n.org {
+            Some(_) => config::load_signing_key(&dir.join("keys/signing.key"))?,
+            None => {
+                let key = SigningKey::generate(&mut rand::rngs::OsRng);
+                let path = root.join(format!("{}-organization.key", n.member.0.to_lowercase()));
+                std::fs::write(&path, format!("{}\n", hex::encode(key.to_bytes())))?;
+                key
+            }
+        };
+        let (id, name, role, region) = n.member;
+        members.push(Member {
+            id: OrgId::new(id)?,
+            name: name.into(),
+            country: (id.len() == 2).then(|| id.to_owned()),
+            region: region.map(str::to_owned),
+            role,
+            keys: vec![MemberKey {
+                key: PublicKey::new(key.verifying_key().to_bytes())?,
+                valid_from_seq: Seq::FIRST,
+                revoked_at_seq: None,
+            }],
+            permissions: n
+                .types
+                .iter()
+                .map(|t| Ok(Permission { doc_type: TypeName::new(t)?, hs_chapters: None, regions: None }))
+                .collect::<Result<Vec<_>>>()?,
+        });
+        org_keys.push(key);
         dirs.push(dir);
     }
-    // Every node trusts both publishers, each only for its own document types.
-    for dir in &dirs {
-        let mut node = config::open(dir)?;
-        for org in &orgs {
-            node.add_organization(org.clone())?;
-        }
+    let genesis = demo_charter(root, members)?;
+    for ((dir, n), key) in dirs.iter().zip(&NODES).zip(&org_keys) {
+        pin_and_certify(dir, &genesis, &OrgId::new(n.member.0)?, key)?;
     }
     Ok(dirs)
+}
+
+/// The genesis charter, signed by two of three root keys made for the demo (kept in
+/// `<root>/roots/`, so `entrepot charter next/sign` can be tried on it).
+fn demo_charter(root: &Path, organizations: Vec<Member>) -> Result<SignedCharter> {
+    let roots_dir = root.join("roots");
+    std::fs::create_dir_all(&roots_dir)?;
+    let roots: Vec<SigningKey> = (0..3).map(|_| SigningKey::generate(&mut rand::rngs::OsRng)).collect();
+    for (i, k) in roots.iter().enumerate() {
+        std::fs::write(roots_dir.join(format!("root-{i}.key")), format!("{}\n", hex::encode(k.to_bytes())))?;
+    }
+    let expires = (chrono::Utc::now() + chrono::Duration::days(365)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let body = Charter {
+        version: 1,
+        previous: None,
+        expires,
+        root: Root {
+            keys: roots.iter().map(|k| PublicKey::new(k.verifying_key().to_bytes())).collect::<Result<_, _>>()?,
+            threshold: 2,
+        },
+        organizations,
+    };
+    let mut signed = SignedCharter::unsigned(body.to_body())?;
+    signed.sign(&roots[0])?;
+    signed.sign(&roots[1])?;
+    std::fs::write(root.join("genesis.charter"), charter::encode(&signed))?;
+    Ok(signed)
+}
+
+/// Pins the genesis in a node directory and certifies the node for `org` with `key`.
+fn pin_and_certify(dir: &Path, genesis: &SignedCharter, org: &OrgId, key: &SigningKey) -> Result<()> {
+    // `init` made a store for the network name; a charter network's id is the genesis hash.
+    std::fs::remove_dir_all(dir.join("db"))?;
+    std::fs::create_dir_all(dir.join("charter"))?;
+    std::fs::write(dir.join("charter").join(config::charter_file_name(1)), charter::encode(genesis))?;
+    let peer = entrepot::net::load_identity(&dir.join("keys/node.key"))?.public().to_peer_id();
+    let cert = charter::certify_node(&genesis.hash().0, org, &peer.to_string(), entrepot::publish::now_ms(), key)?;
+    std::fs::write(dir.join("node.cert"), &cert.bytes)?;
+    let mut text = std::fs::read_to_string(dir.join(config::CONFIG_FILE))?;
+    text.push_str(&format!(
+        "\n# The demo's charter network: the pinned genesis (also the network id) and this node's\n\
+         # certificate from its organization.\n[charter]\ngenesis_hash = \"{}\"\ncertificate = \"node.cert\"\n",
+        genesis.hash()
+    ));
+    std::fs::write(dir.join(config::CONFIG_FILE), text)?;
+    Ok(())
 }
 
 fn opinions() -> Vec<DraftDocument> {
@@ -280,6 +358,44 @@ async fn start_node(
     Ok((service, running, http, auth, listener))
 }
 
+/// Waits (at most 30 s) for the replica to fetch the sealed payloads its organization may
+/// read, and says how many it holds; the others stay with their audience.
+async fn report_payloads(rep: &Arc<Service>) {
+    let Some(reader) = rep.certificate.as_ref().map(|c| c.organization.clone()) else { return };
+    let started = Instant::now();
+    loop {
+        let s = rep.clone();
+        let r = reader.clone();
+        let counts = tokio::task::spawn_blocking(move || -> Option<(usize, usize)> {
+            let ty = TypeName::new(entrepot::notice::NOTICE_TYPE).ok()?;
+            let query = entrepot::store::Query { doc_type: Some(ty), limit: 1000, ..Default::default() };
+            let page = s.store.query(&query).ok()?;
+            let (mut readable, mut held) = (0, 0);
+            for id in page.ids {
+                let doc = s.document(&id).ok()??;
+                if entrepot::notice::sealed_ref(&doc).is_some() && s.may_read(&r, &doc) {
+                    readable += 1;
+                    held += usize::from(s.store.has_payload(&id).ok()?);
+                }
+            }
+            Some((readable, held))
+        })
+        .await
+        .ok()
+        .flatten();
+        if let Some((readable, held)) = counts {
+            if held == readable || started.elapsed() > Duration::from_secs(30) {
+                println!(
+                    "the replica ({reader}) holds the sealed payloads of {held} of the {readable} notices whose audience includes it; \
+                     nodes outside an audience hold only the signed commitment"
+                );
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 fn first_address(service: &Service) -> Option<String> {
     service.peers.read().unwrap_or_else(|p| p.into_inner()).listen_addresses.first().cloned()
 }
@@ -310,7 +426,13 @@ pub fn demo(root: &Path, port: u16) -> Result<ExitCode> {
         println!("entrepot demo: network '{NETWORK}' in {}", root.display());
         println!("  WCO (publisher)                     http://{wco_http}/");
         println!("  France customs (publisher)          http://{fr_http}/");
-        println!("  member administration (read replica, bootstrapped from France)  http://{rep_http}/");
+        println!("  Germany customs (read replica, bootstrapped from France)  http://{rep_http}/");
+        if let Some(c) = wco.charter_info() {
+            println!(
+                "  charter version {} ({}), expires {}; nodes admit each other by certificate",
+                c.version, c.hash, c.expires
+            );
+        }
         if fresh {
             let (data, source) = match shared_dir() {
                 Some(d) => (HsData::load(&d)?, "the full HS2017/HS2022 files in ../shared/data/hs"),
@@ -336,6 +458,7 @@ pub fn demo(root: &Path, port: u16) -> Result<ExitCode> {
                         "the replica holds all {held} documents ({:.1} s), each verified before it was stored",
                         started.elapsed().as_secs_f64()
                     );
+                    report_payloads(&rep).await;
                     return true;
                 }
                 if started.elapsed() > Duration::from_secs(120) {
