@@ -34,7 +34,7 @@ use procs::*;
 const NETWORK: &str = "hostile-test";
 
 /// A codec that writes whatever bytes the test gives (framing included) and reads a response
-/// frame, optionally slowly: the hostile side of `/entrepot/sync/1`.
+/// frame, optionally slowly: the hostile side of the sync protocol (`SYNC_PROTOCOL`).
 #[derive(Clone, Default)]
 struct RawCodec {
     slow_read: bool,

@@ -706,7 +706,7 @@ impl Engine {
                 self.exec(actions).await;
             }
             (Pending::Status, Err(reason)) if reason.contains("none of the requested protocols") => {
-                tracing::warn!(%peer, "peer speaks no sync protocol version in common with this node (this node speaks /entrepot/sync/1); not syncing with it");
+                tracing::warn!(%peer, speaks = crate::sync::wire::SYNC_PROTOCOL, "peer speaks no sync protocol version in common with this node; not syncing with it");
             }
             (Pending::Status, other) => {
                 tracing::debug!(%peer, ?other, "status request failed");
