@@ -102,6 +102,12 @@ struct Setup<'a> {
     certified_by: Option<(&'a str, u8)>,
 }
 
+/// WCO's publishing node, certified with WCO's key.
+const WCO_NODE: Setup = Setup { name: "wco", publishes: Some(("WCO", 1)), certified_by: Some(("WCO", 1)) };
+/// France's and the United States' read replicas, each certified by its organization.
+const FR_NODE: Setup = Setup { name: "fr", publishes: None, certified_by: Some(("FR", 3)) };
+const US_NODE: Setup = Setup { name: "us", publishes: None, certified_by: Some(("US", 4)) };
+
 /// Creates a node directory on the charter network of `genesis`.
 fn init_node(tmp: &Path, genesis: &SignedCharter, s: &Setup) -> PathBuf {
     let dir = tmp.join(s.name);
@@ -212,9 +218,8 @@ fn publish_opinions(node: &TestNode, count: usize, offset: usize) {
 async fn certified_members_replicate_and_uncertified_nodes_get_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let g = sign(&genesis(FAR), &[100, 101]);
-    let wco_dir =
-        init_node(tmp.path(), &g, &Setup { name: "wco", publishes: Some(("WCO", 1)), certified_by: Some(("WCO", 1)) });
-    let fr_dir = init_node(tmp.path(), &g, &Setup { name: "fr", publishes: None, certified_by: Some(("FR", 3)) });
+    let wco_dir = init_node(tmp.path(), &g, &WCO_NODE);
+    let fr_dir = init_node(tmp.path(), &g, &FR_NODE);
     let bare_dir = init_node(tmp.path(), &g, &Setup { name: "bare", publishes: None, certified_by: None });
     // Certified by a key that is no member's: the certificate does not verify.
     let forged_dir =
@@ -251,10 +256,9 @@ async fn certified_members_replicate_and_uncertified_nodes_get_nothing() {
 async fn a_new_charter_version_reaches_every_node_and_a_departing_organization_loses_its_nodes() {
     let tmp = tempfile::tempdir().unwrap();
     let g = sign(&genesis(FAR), &[100, 101]);
-    let wco_dir =
-        init_node(tmp.path(), &g, &Setup { name: "wco", publishes: Some(("WCO", 1)), certified_by: Some(("WCO", 1)) });
-    let fr_dir = init_node(tmp.path(), &g, &Setup { name: "fr", publishes: None, certified_by: Some(("FR", 3)) });
-    let us_dir = init_node(tmp.path(), &g, &Setup { name: "us", publishes: None, certified_by: Some(("US", 4)) });
+    let wco_dir = init_node(tmp.path(), &g, &WCO_NODE);
+    let fr_dir = init_node(tmp.path(), &g, &FR_NODE);
+    let us_dir = init_node(tmp.path(), &g, &US_NODE);
     let mut wco = launch(&wco_dir, &[]).await;
     publish_opinions(&wco, 10, 0);
     let boot = [wco.address()];
@@ -298,9 +302,8 @@ async fn a_new_charter_version_reaches_every_node_and_a_departing_organization_l
 async fn an_expired_charter_extends_no_trust_until_a_newer_version_arrives_from_a_peer() {
     let tmp = tempfile::tempdir().unwrap();
     let g = sign(&genesis("2020-01-01T00:00:00Z"), &[100, 101]);
-    let wco_dir =
-        init_node(tmp.path(), &g, &Setup { name: "wco", publishes: Some(("WCO", 1)), certified_by: Some(("WCO", 1)) });
-    let fr_dir = init_node(tmp.path(), &g, &Setup { name: "fr", publishes: None, certified_by: Some(("FR", 3)) });
+    let wco_dir = init_node(tmp.path(), &g, &WCO_NODE);
+    let fr_dir = init_node(tmp.path(), &g, &FR_NODE);
     let mut wco = launch(&wco_dir, &[]).await;
     assert_eq!(wco.service.charter_info().unwrap().state, "expired");
     let body = opinion(1, "8806.22").body.to_string().into_bytes();
@@ -401,6 +404,31 @@ impl RawPeer {
     }
 }
 
+/// A raw peer certified for US (key 4) that dials `address`, answers hellos with its
+/// certificate and everything else with `answer`, and is admitted before this returns.
+async fn us_insider(
+    net_id: [u8; 32],
+    address: &str,
+    answer: impl Fn(Request) -> Response + Send + Sync + 'static,
+) -> RawPeer {
+    let keypair = libp2p::identity::Keypair::generate_ed25519();
+    let insider = keypair.public().to_peer_id();
+    let cert = certify_node(&net_id, &org("US"), &insider.to_string(), 1_800_000_000_000, &key(4)).unwrap();
+    let cert_bytes = cert.bytes.clone();
+    let mut raw = RawPeer::start(keypair, net_id, address, move |request| match request {
+        Request::Hello { .. } => Response::Hello { cert: cert_bytes.clone() },
+        other => answer(other),
+    })
+    .await;
+    let target = peer_of(address);
+    wait_for("the insider connects", Duration::from_secs(10), || raw.is_connected(&target)).await;
+    match raw.request(target, Request::Hello { cert: cert.bytes }).await {
+        Ok(Response::Hello { .. }) => {}
+        other => panic!("a certified peer was not admitted: {other:?}"),
+    }
+    raw
+}
+
 fn peer_of(address: &str) -> PeerId {
     net::parse_bootstrap(address).unwrap().0
 }
@@ -409,8 +437,7 @@ fn peer_of(address: &str) -> PeerId {
 async fn a_raw_peer_without_a_certificate_is_refused_every_request_and_receives_no_gossip() {
     let tmp = tempfile::tempdir().unwrap();
     let g = sign(&genesis(FAR), &[100, 101]);
-    let wco_dir =
-        init_node(tmp.path(), &g, &Setup { name: "wco", publishes: Some(("WCO", 1)), certified_by: Some(("WCO", 1)) });
+    let wco_dir = init_node(tmp.path(), &g, &WCO_NODE);
     let mut wco = launch(&wco_dir, &[]).await;
     publish_opinions(&wco, 3, 0);
     let wco_peer = peer_of(&wco.address());
@@ -440,10 +467,8 @@ async fn documents_a_certified_insider_serves_against_the_charter_are_refused_by
     let tmp = tempfile::tempdir().unwrap();
     let g = sign(&genesis(FAR), &[100, 101]);
     let net_id = g.hash().0;
-    let wco_dir =
-        init_node(tmp.path(), &g, &Setup { name: "wco", publishes: Some(("WCO", 1)), certified_by: Some(("WCO", 1)) });
+    let wco_dir = init_node(tmp.path(), &g, &WCO_NODE);
     let mut wco = launch(&wco_dir, &[]).await;
-    let wco_peer = peer_of(&wco.address());
 
     // The insider is a US node with a valid certificate. It offers three feeds:
     // XX (no member), US opinions (US may publish only rulings), and RILO entries 1–4 all
@@ -473,12 +498,8 @@ async fn documents_a_certified_insider_serves_against_the_charter_are_refused_by
             FeedHead { org: org(o), seq: last.header.seq, id: last.id, forked_at: None }
         })
         .collect();
-    let keypair = libp2p::identity::Keypair::generate_ed25519();
-    let insider = keypair.public().to_peer_id();
-    let cert = certify_node(&net_id, &org("US"), &insider.to_string(), 1_800_000_000_000, &key(4)).unwrap();
-    let (cert_bytes, feeds_for_answer) = (cert.bytes.clone(), feeds.clone());
-    let mut raw = RawPeer::start(keypair, net_id, &wco.address(), move |request| match request {
-        Request::Hello { .. } => Response::Hello { cert: cert_bytes.clone() },
+    let feeds_for_answer = feeds.clone();
+    let _raw = us_insider(net_id, &wco.address(), move |request| match request {
         Request::Status { network_id, .. } => Response::Status { network_id, charter_version: 1, heads: heads.clone() },
         Request::Range { org, from, count_max, .. } => Response::Range {
             docs: feeds_for_answer
@@ -489,11 +510,6 @@ async fn documents_a_certified_insider_serves_against_the_charter_are_refused_by
         _ => Response::Refused { reason: "not offered".into() },
     })
     .await;
-    wait_for("the insider connects", Duration::from_secs(10), || raw.is_connected(&wco_peer)).await;
-    match raw.request(wco_peer, Request::Hello { cert: cert.bytes.clone() }).await {
-        Ok(Response::Hello { .. }) => {}
-        other => panic!("a certified peer was not admitted: {other:?}"),
-    }
     wait_for("WCO stores the valid RILO entries before the revocation point", Duration::from_secs(30), || {
         wco.head("RILO") == 2
     })
@@ -516,10 +532,9 @@ async fn a_restricted_notice_payload_reaches_its_audience_and_no_one_else_even_w
     let tmp = tempfile::tempdir().unwrap();
     let g = sign(&genesis(FAR), &[100, 101]);
     let net_id = g.hash().0;
-    let wco_dir =
-        init_node(tmp.path(), &g, &Setup { name: "wco", publishes: Some(("WCO", 1)), certified_by: Some(("WCO", 1)) });
-    let fr_dir = init_node(tmp.path(), &g, &Setup { name: "fr", publishes: None, certified_by: Some(("FR", 3)) });
-    let us_dir = init_node(tmp.path(), &g, &Setup { name: "us", publishes: None, certified_by: Some(("US", 4)) });
+    let wco_dir = init_node(tmp.path(), &g, &WCO_NODE);
+    let fr_dir = init_node(tmp.path(), &g, &FR_NODE);
+    let us_dir = init_node(tmp.path(), &g, &US_NODE);
     let mut wco = launch(&wco_dir, &[]).await;
     let boot = [wco.address()];
     let mut fr = launch(&fr_dir, &boot).await;
@@ -552,21 +567,8 @@ async fn a_restricted_notice_payload_reaches_its_audience_and_no_one_else_even_w
     assert!(!String::from_utf8_lossy(&envelope).contains(SECRET), "the envelope carries the payload");
 
     // A US node asking outright, with a valid US certificate, is given nothing.
-    let keypair = libp2p::identity::Keypair::generate_ed25519();
-    let insider = keypair.public().to_peer_id();
-    let cert = certify_node(&net_id, &org("US"), &insider.to_string(), 1_800_000_000_000, &key(4)).unwrap();
-    let cert_bytes = cert.bytes.clone();
-    let mut raw = RawPeer::start(keypair, net_id, &wco.address(), move |request| match request {
-        Request::Hello { .. } => Response::Hello { cert: cert_bytes.clone() },
-        _ => Response::Refused { reason: "not offered".into() },
-    })
-    .await;
+    let mut raw = us_insider(net_id, &wco.address(), |_| Response::Refused { reason: "not offered".into() }).await;
     let wco_peer = peer_of(&wco.address());
-    wait_for("the US insider connects", Duration::from_secs(10), || raw.is_connected(&wco_peer)).await;
-    match raw.request(wco_peer, Request::Hello { cert: cert.bytes.clone() }).await {
-        Ok(Response::Hello { .. }) => {}
-        other => panic!("a certified peer was not admitted: {other:?}"),
-    }
     match raw.request(wco_peer, Request::Payloads { ids: vec![id] }).await {
         Ok(Response::Payloads { items }) => assert!(items.is_empty(), "a payload was served outside its audience"),
         other => panic!("unexpected answer: {other:?}"),
@@ -597,10 +599,9 @@ async fn a_fork_made_with_a_stolen_key_freezes_the_feed_on_every_node_until_the_
     let tmp = tempfile::tempdir().unwrap();
     let g = sign(&genesis(FAR), &[100, 101]);
     let net_id = g.hash().0;
-    let wco_dir =
-        init_node(tmp.path(), &g, &Setup { name: "wco", publishes: Some(("WCO", 1)), certified_by: Some(("WCO", 1)) });
-    let fr_dir = init_node(tmp.path(), &g, &Setup { name: "fr", publishes: None, certified_by: Some(("FR", 3)) });
-    let us_dir = init_node(tmp.path(), &g, &Setup { name: "us", publishes: None, certified_by: Some(("US", 4)) });
+    let wco_dir = init_node(tmp.path(), &g, &WCO_NODE);
+    let fr_dir = init_node(tmp.path(), &g, &FR_NODE);
+    let us_dir = init_node(tmp.path(), &g, &US_NODE);
     let mut wco = launch(&wco_dir, &[]).await;
     publish_opinions(&wco, 3, 0);
     let boot = [wco.address()];

@@ -98,12 +98,7 @@ fn v0_to_v1(store: &mut Store) -> Result<String, StoreError> {
 /// payload was ever stored before it existed, so there is nothing to fill: notices held
 /// without their payload are found by `Store::notices_missing_payload`.
 fn v1_to_v2(store: &mut Store) -> Result<String, StoreError> {
-    if store.db.cf_handle(keys::CF_PAYLOADS).is_none() {
-        store.db.create_cf(keys::CF_PAYLOADS, &super::tuned_options().1)?;
-    }
-    let mut wo = WriteOptions::default();
-    wo.set_sync(true);
-    store.db.put_cf_opt(store.cf(keys::CF_META), keys::META_FORMAT_VERSION, 2u32.to_be_bytes(), &wo)?;
+    add_empty_family(store, keys::CF_PAYLOADS, 2)?;
     Ok("created the payloads column family for sealed enforcement-notice payloads".into())
 }
 
@@ -111,11 +106,18 @@ fn v1_to_v2(store: &mut Store) -> Result<String, StoreError> {
 /// existed. Heads at position 0 (a feed frozen by fork evidence alone) are new in version 3, so
 /// nothing else changes.
 fn v2_to_v3(store: &mut Store) -> Result<String, StoreError> {
-    if store.db.cf_handle(keys::CF_FORK_RESOLUTIONS).is_none() {
-        store.db.create_cf(keys::CF_FORK_RESOLUTIONS, &super::tuned_options().1)?;
+    add_empty_family(store, keys::CF_FORK_RESOLUTIONS, 3)?;
+    Ok("created the (empty) fork resolution family".into())
+}
+
+/// A step that only adds a column family: creates it unless an interrupted run already did,
+/// then records `version` (synced), the step's last write.
+fn add_empty_family(store: &mut Store, family: &str, version: u32) -> Result<(), StoreError> {
+    if store.db.cf_handle(family).is_none() {
+        store.db.create_cf(family, &super::tuned_options().1)?;
     }
     let mut wo = WriteOptions::default();
     wo.set_sync(true);
-    store.db.put_cf_opt(store.cf(keys::CF_META), keys::META_FORMAT_VERSION, 3u32.to_be_bytes(), &wo)?;
-    Ok("created the (empty) fork resolution family".into())
+    store.db.put_cf_opt(store.cf(keys::CF_META), keys::META_FORMAT_VERSION, version.to_be_bytes(), &wo)?;
+    Ok(())
 }
