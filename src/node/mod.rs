@@ -19,6 +19,7 @@ use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{broadcast, mpsc, watch, Semaphore};
 
 use crate::charter::CertError;
+use crate::service::TrustError;
 use admission::Admission;
 use tokio::task::JoinSet;
 
@@ -391,9 +392,7 @@ impl Engine {
         match self.service.check_certificate(&cert, &peer.to_string()) {
             Ok(valid) => {
                 if admission.admit(peer, valid.organization.clone(), cert) {
-                    tracing::info!(%peer, org = %valid.organization, "peer admitted by certificate");
-                    self.send(NetCommand::Admit { peer }).await;
-                    self.start_sync(peer).await;
+                    self.admitted(peer, &valid.organization).await;
                 }
                 Ok(())
             }
@@ -407,6 +406,22 @@ impl Engine {
                 }
                 Err(format!("not admitted: {e} ({})", e.code()))
             }
+        }
+    }
+
+    /// A peer just admitted: gossip flows to and from it, and syncing starts.
+    async fn admitted(&mut self, peer: PeerId, org: &OrgId) {
+        tracing::info!(%peer, %org, "peer admitted by certificate");
+        self.send(NetCommand::Admit { peer }).await;
+        self.start_sync(peer).await;
+    }
+
+    /// Turns a peer away for an invalid certificate, unless this node is asking it for newer
+    /// charter versions (which may make the certificate valid; the admission timeout still
+    /// applies).
+    async fn refuse_certificate(&mut self, peer: PeerId, reason: &str) {
+        if self.charter_pull.is_none_or(|(p, _)| p != peer) {
+            self.turn_away(peer, reason).await;
         }
     }
 
@@ -489,6 +504,9 @@ impl Engine {
         let s = self.service.clone();
         match tokio::task::spawn_blocking(move || s.apply_charter_files(&files)).await {
             Ok(Ok(applied)) => tracing::debug!(%peer, ?applied, "charter versions from peer"),
+            Ok(Err(e @ TrustError::Store(_))) => {
+                tracing::error!(%peer, error = %e, "charter version from a peer in force, but the store failed applying it");
+            }
             Ok(Err(e)) => {
                 tracing::warn!(%peer, error = %e, "peer sent charter versions this node does not accept");
                 self.service.count_refused(e.code());
@@ -511,9 +529,7 @@ impl Engine {
                 self.turn_away(peer, "its certificate is not valid under the new charter").await;
             }
             for (peer, org) in gained {
-                tracing::info!(%peer, %org, "peer admitted by certificate");
-                self.send(NetCommand::Admit { peer }).await;
-                self.start_sync(peer).await;
+                self.admitted(peer, &org).await;
             }
         }
         for (org, head) in self.service.take_feed_resets() {
@@ -575,9 +591,7 @@ impl Engine {
                 }
                 Err(reason) => {
                     self.send(refuse(&reason)).await;
-                    if self.charter_pull.is_none_or(|(p, _)| p != peer) {
-                        self.turn_away(peer, &reason).await;
-                    }
+                    self.refuse_certificate(peer, &reason).await;
                 }
             },
             // Charter versions are public to anyone who can verify them, and a peer whose
@@ -662,9 +676,7 @@ impl Engine {
         match (pending, result) {
             (Pending::Hello, Ok(Response::Hello { cert })) => {
                 if let Err(reason) = self.on_certificate(peer, cert).await {
-                    if self.charter_pull.is_none_or(|(p, _)| p != peer) {
-                        self.turn_away(peer, &reason).await;
-                    }
+                    self.refuse_certificate(peer, &reason).await;
                 }
             }
             (Pending::Hello, other) => {

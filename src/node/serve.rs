@@ -39,7 +39,7 @@ pub fn answer(service: &Service, request: Request, reader: Option<&OrgId>) -> Re
             }
         }
         Request::Charters { from_version } => Response::Charters {
-            files: service.charter_files_from(from_version, CHARTERS_MAX, RANGE_BYTES_MAX as usize),
+            files: within_budget(service.charter_files_from(from_version, CHARTERS_MAX), Vec::len),
         },
         // Answered by the engine itself (admission), never from the store.
         Request::Hello { .. } => Response::Refused { reason: "unexpected hello".into() },

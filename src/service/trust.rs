@@ -107,22 +107,17 @@ impl Service {
         self.charter_version.subscribe()
     }
 
-    /// Trusted charter files from `from_version` on, consecutive, at most `count_max` and about
-    /// `bytes_max` bytes (one file larger than that is still sent alone).
-    pub fn charter_files_from(&self, from_version: u32, count_max: usize, bytes_max: usize) -> Vec<Vec<u8>> {
+    /// Trusted charter files from `from_version` on, consecutive, at most `count_max`.
+    pub fn charter_files_from(&self, from_version: u32, count_max: usize) -> Vec<Vec<u8>> {
         let keyring = self.keyring();
         let Some(chain) = keyring.charter() else { return Vec::new() };
-        let mut out: Vec<Vec<u8>> = Vec::new();
-        let mut bytes = 0;
-        for c in chain.versions().iter().filter(|c| c.charter.version >= from_version).take(count_max) {
-            let file = charter::encode(c);
-            if !out.is_empty() && bytes + file.len() > bytes_max {
-                break;
-            }
-            bytes += file.len();
-            out.push(file);
-        }
-        out
+        chain
+            .versions()
+            .iter()
+            .filter(|c| c.charter.version >= from_version)
+            .take(count_max)
+            .map(charter::encode)
+            .collect()
     }
 
     /// Checks a peer's certificate against the charter in force: `peer` is the libp2p peer id
