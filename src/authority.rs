@@ -182,10 +182,11 @@ impl Keyring {
     }
 
     /// Checks that the header's publisher is known, signed with one of its keys, and may
-    /// publish this type. Under a charter, the charter's rules apply at the current time.
-    pub fn check(&self, header: &Header) -> Result<(), AuthorityError> {
+    /// publish this type. Under a charter, the charter's rules apply at `now_ms` (milliseconds
+    /// since the Unix epoch; only expiry depends on it).
+    pub fn check(&self, header: &Header, now_ms: i64) -> Result<(), AuthorityError> {
         if let Some(chain) = &self.charter {
-            return chain.check(header, crate::publish::now_ms());
+            return chain.check(header, now_ms);
         }
         let (org, keys) = self
             .orgs

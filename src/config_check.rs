@@ -211,7 +211,7 @@ fn check_charter(base: &Path, c: &crate::config::CharterConfig, identity: &Path,
     };
     check_certificate(base, c, identity, &chain, report);
     let latest = &chain.latest().charter;
-    match chain.expiry_status(crate::publish::now_ms()) {
+    match chain.expiry_status(crate::clock::now_ms()) {
         ExpiryStatus::Valid => {}
         ExpiryStatus::ExpiringSoon { remaining_ms } => report.warn(
             "charter",

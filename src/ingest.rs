@@ -70,6 +70,20 @@ impl IngestError {
         }
     }
 
+    /// Whose fault the refusal is, as far as the node that refused can tell. The gossip path
+    /// and the range path both judge a peer by this, and by nothing else.
+    pub fn blame(&self) -> Blame {
+        match self {
+            IngestError::Decode(_) | IngestError::Verify(_) | IngestError::Type(_) => Blame::Sender,
+            // Entitlement follows the charter's roles, like the authority checks.
+            IngestError::Authority(_) | IngestError::Lifecycle(LifecycleError::NotEntitled { .. }) => Blame::Charter,
+            IngestError::Feed(FeedError::Gap { .. }) | IngestError::Lifecycle(LifecycleError::TargetMissing(_)) => {
+                Blame::Later
+            }
+            IngestError::Feed(FeedError::PrevMismatch { .. } | FeedError::Frozen { .. }) => Blame::Feed,
+        }
+    }
+
     /// Whether the same document may be accepted later, once other documents arrive.
     pub fn is_transient(&self) -> bool {
         matches!(
@@ -79,11 +93,35 @@ impl IngestError {
     }
 }
 
+/// Whose fault a refused document is ([`IngestError::blame`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blame {
+    /// The bytes are bad under any charter version (they do not decode, the signature or the
+    /// network is wrong, the body breaks its schema): whoever sent them is at fault.
+    Sender,
+    /// Refused under this node's charter version (publisher, key, position, type, expiry,
+    /// entitlement). A peer on a newer version may hold it rightly: it is not penalized, and
+    /// this node asks it for newer charter versions.
+    Charter,
+    /// It may be accepted later, once other documents arrive (a gap before it, a lifecycle
+    /// target not held yet).
+    Later,
+    /// It conflicts with this node's feed (another predecessor, a feed frozen by a fork):
+    /// evidence about the publisher, not about the peer that relayed it.
+    Feed,
+}
+
 /// Every check that needs no store: decode, network, signature, authority, schema, header.
-pub fn check(bytes: Vec<u8>, network_id: &[u8; 32], keyring: &Keyring) -> Result<CheckedDocument, IngestError> {
+/// `now_ms` is the time the charter's expiry is judged at (the caller reads the clock).
+pub fn check(
+    bytes: Vec<u8>,
+    network_id: &[u8; 32],
+    keyring: &Keyring,
+    now_ms: i64,
+) -> Result<CheckedDocument, IngestError> {
     let doc = decode_owned(bytes)?;
     let doc = verify(doc, network_id)?;
-    keyring.check(&doc.header)?;
+    keyring.check(&doc.header, now_ms)?;
     check_document(&doc)?;
     Ok(CheckedDocument(doc))
 }
@@ -112,7 +150,7 @@ impl Ingestor<'_> {
     }
 
     fn ingest_batch(&self, envelopes: Vec<Vec<u8>>) -> Result<Vec<Result<IngestOutcome, IngestError>>, StoreError> {
-        let checked = self.check_batch(envelopes, self.keyring);
+        let checked = self.check_batch(envelopes, self.keyring, crate::clock::now_ms());
         self.commit_checked(checked)
     }
 
@@ -144,7 +182,7 @@ impl Ingestor<'_> {
                     for chunk in batch.chunks(INGEST_BATCH_MAX) {
                         let current = keyring_now();
                         let keyring = current.as_deref().unwrap_or(self.keyring);
-                        let checked = self.check_batch(chunk.to_vec(), keyring);
+                        let checked = self.check_batch(chunk.to_vec(), keyring, crate::clock::now_ms());
                         if tx.send((tag.clone(), chunk.to_vec(), checked)).is_err() {
                             return; // the committer stopped on a store error
                         }
@@ -161,10 +199,15 @@ impl Ingestor<'_> {
     /// The pure checks of a batch, in parallel: one scoped thread per core, each taking a
     /// contiguous share. (Scoped threads rather than a pool: idle pool workers spin, and on a
     /// two-core machine that spinning takes cycles from the committer.)
-    fn check_batch(&self, envelopes: Vec<Vec<u8>>, keyring: &Keyring) -> Vec<Result<CheckedDocument, IngestError>> {
+    fn check_batch(
+        &self,
+        envelopes: Vec<Vec<u8>>,
+        keyring: &Keyring,
+        now_ms: i64,
+    ) -> Vec<Result<CheckedDocument, IngestError>> {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(envelopes.len().max(1));
         if threads <= 1 || envelopes.len() < 16 {
-            return envelopes.into_iter().map(|bytes| check(bytes, &self.network_id, keyring)).collect();
+            return envelopes.into_iter().map(|bytes| check(bytes, &self.network_id, keyring, now_ms)).collect();
         }
         let share = envelopes.len().div_ceil(threads);
         let mut shares: Vec<Vec<Vec<u8>>> = Vec::with_capacity(threads);
@@ -179,7 +222,7 @@ impl Ingestor<'_> {
                 .into_iter()
                 .map(|share| {
                     scope.spawn(move || {
-                        share.into_iter().map(|bytes| check(bytes, &self.network_id, keyring)).collect::<Vec<_>>()
+                        share.into_iter().map(|bytes| check(bytes, &self.network_id, keyring, now_ms)).collect::<Vec<_>>()
                     })
                 })
                 .collect();

@@ -6,6 +6,7 @@ pub mod api;
 pub mod authority;
 pub mod bundle;
 pub mod charter;
+pub mod clock;
 pub mod config;
 pub mod config_check;
 pub mod doctype;

@@ -165,7 +165,3 @@ fn needs_sealed_payload(body: &serde_json::Value) -> bool {
     body.get("sealed_payload").is_some() || handling.is_some_and(|h| h != "public")
 }
 
-/// Milliseconds since the Unix epoch now.
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}

@@ -12,7 +12,7 @@ mod seed;
 use entrepot::bench::sign_feed;
 use entrepot::document::{decode, DocumentId, OrgId, Seq};
 use entrepot::hsdata::{shared_dir, HsData};
-use entrepot::service::{PeerInfo, Source, EVENTS_CAPACITY};
+use entrepot::service::{BanInfo, PeerInfo, Source, EVENTS_CAPACITY};
 use serde_json::{json, Value};
 
 use common::{feed, key, opinion};
@@ -244,13 +244,22 @@ fn peers_lag_forks_and_metrics_reflect_the_service() {
         view.peers.push(PeerInfo {
             peer_id: "12D3KooWpeer".into(),
             address: "/ip4/127.0.0.1/tcp/4001".into(),
+            organization: None,
+            admitted: true,
+            penalty_points: 0,
             heads: [(OrgId::new("WCO").unwrap(), Seq(s.wco_head.0 + 5)), (OrgId::new("JP").unwrap(), Seq(3))]
                 .into_iter()
                 .collect(),
         });
+        view.banned.push(BanInfo { peer_id: "12D3KooWliar".into(), offense: "unserved_claim".into(), seconds_left: 540 });
+        view.bans_total = 1;
+        view.penalties.insert("unserved_claim".into(), 5);
     }
     let peers = srv.get("/v1/peers").json();
     assert_eq!(peers["peers"][0]["peer_id"], "12D3KooWpeer");
+    assert_eq!(peers["peers"][0]["admitted"], true);
+    assert_eq!(peers["banned"][0]["peer_id"], "12D3KooWliar");
+    assert_eq!(peers["banned"][0]["offense"], "unserved_claim");
     let lag: Vec<(String, u64)> = peers["lag"]
         .as_array()
         .unwrap()
@@ -283,6 +292,10 @@ fn peers_lag_forks_and_metrics_reflect_the_service() {
         "entrepot_forks_recorded 1".into(),
         "entrepot_feed_lag{publisher=\"WCO\"} 5".into(),
         "entrepot_peers_connected 1".into(),
+        "entrepot_peers_banned 1".into(),
+        "entrepot_peer_bans_total 1".into(),
+        "entrepot_peer_penalties_total{offense=\"unserved_claim\"} 5".into(),
+        "entrepot_replication_running 0".into(),
         "entrepot_gossip_messages_total{direction=\"in\"} 0".into(),
         "entrepot_sync_bytes_total{direction=\"out\"} 0".into(),
         "entrepot_feeds 2".into(),

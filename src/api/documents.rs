@@ -116,7 +116,7 @@ fn view(service: &Service, id: &DocumentId) -> Result<DocumentView, ApiError> {
     let bytes = service.store.get(id)?.ok_or_else(|| not_held(id))?;
     let doc = decode(&bytes).map_err(|e| ApiError::Store(format!("stored document {id} does not decode: {e}")))?;
     let verification = match verify(doc.clone(), &service.network_id) {
-        Ok(v) => match service.keyring().check(&v.header) {
+        Ok(v) => match service.keyring().check(&v.header, crate::clock::now_ms()) {
             Ok(()) => Verification {
                 valid: true,
                 signature: "ok".into(),

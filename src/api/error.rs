@@ -44,6 +44,8 @@ pub enum ApiError {
     Store(String),
     #[error("the server is shutting down or overloaded; retry")]
     Unavailable,
+    #[error("replication stopped: {0}; the node is stopping (see its log)")]
+    NotReplicating(String),
 }
 
 impl ApiError {
@@ -63,6 +65,7 @@ impl ApiError {
             ApiError::TooManyStreams => "too_many_streams",
             ApiError::Store(_) => "store_error",
             ApiError::Unavailable => "unavailable",
+            ApiError::NotReplicating(_) => "not_replicating",
         }
     }
 
@@ -80,7 +83,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooManyStreams => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::NotReplicating(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

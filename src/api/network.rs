@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::Json;
 
 use super::error::ErrorBody;
-use super::views::{FeedHead, FeedList, ForkEntry, ForkList, LagEntry, PeerEntry, PeersView};
+use super::views::{BanEntry, FeedHead, FeedList, ForkEntry, ForkList, LagEntry, PeerEntry, PeersView};
 use super::{ApiError, AppState};
 use crate::document::OrgId;
 use crate::service::Service;
@@ -90,9 +90,17 @@ pub async fn peers(State(state): State<AppState>) -> Result<Json<PeersView>, Api
                     heads: serde_json::to_value(&p.heads).unwrap_or_default(),
                     peer_id: p.peer_id,
                     address: p.address,
+                    organization: p.organization.map(|o| o.to_string()),
+                    admitted: p.admitted,
+                    penalty_points: p.penalty_points,
                 })
                 .collect(),
             lag,
+            banned: pv
+                .banned
+                .into_iter()
+                .map(|b| BanEntry { peer_id: b.peer_id, offense: b.offense, seconds_left: b.seconds_left })
+                .collect(),
         })
     })
     .await??;

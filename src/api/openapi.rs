@@ -64,6 +64,7 @@ impl Modify for BearerAuth {
         views::FeedHead,
         views::FeedList,
         views::PeerEntry,
+        views::BanEntry,
         views::LagEntry,
         views::PeersView,
         views::ForkEntry,

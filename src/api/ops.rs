@@ -27,8 +27,11 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// The store opens and answers a read.
+/// The store opens and answers a read, and replication, where this process runs it, runs.
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    if let crate::service::Replication::Stopped(why) = state.service.replication() {
+        return Err(ApiError::NotReplicating(why));
+    }
     let service = state.service.clone();
     let feeds = tokio::task::spawn_blocking(move || service.store.heads().map(|h| h.len()))
         .await?
@@ -99,8 +102,17 @@ fn render(service: &Service) -> Result<String, ApiError> {
         c.sync_bytes_in.load(Ordering::Relaxed),
         c.sync_bytes_out.load(Ordering::Relaxed),
     );
-    let peers = service.peers.read().unwrap_or_else(|p| p.into_inner()).peers.len();
-    gauge(&mut registry, "peers_connected", "Connected peers", clamp(peers as u64));
+    let view = service.peers.read().unwrap_or_else(|p| p.into_inner()).clone();
+    gauge(&mut registry, "peers_connected", "Connected peers", clamp(view.peers.len() as u64));
+    gauge(&mut registry, "peers_banned", "Peers banned now", clamp(view.banned.len() as u64));
+    counter(&mut registry, "peer_bans", "Peers banned since start", view.bans_total);
+    let penalties = Family::<Labels, Counter>::default();
+    for (offense, n) in &view.penalties {
+        penalties.get_or_create(&vec![("offense".into(), offense.clone())]).inc_by(*n);
+    }
+    registry.register("peer_penalties", "Penalties given to peers since start, by offense", penalties);
+    let running = matches!(service.replication(), crate::service::Replication::Running);
+    gauge(&mut registry, "replication_running", "1 while replication runs in this process", running as i64);
     let lag = Family::<Labels, Gauge>::default();
     for l in super::network::lag(service)? {
         lag.get_or_create(&vec![("publisher".into(), l.publisher)]).set(clamp(l.lag));

@@ -204,9 +204,24 @@ pub struct FeedList {
 pub struct PeerEntry {
     pub peer_id: String,
     pub address: String,
-    /// Heads the peer announced, by publisher.
+    /// The organization its node certificate names (charter networks, once admitted).
+    pub organization: Option<String>,
+    /// Admitted: by certificate on a charter network, always on a keyring network.
+    pub admitted: bool,
+    /// Penalty points it holds now (banned at 10; one point forgiven per minute).
+    pub penalty_points: u32,
+    /// Heads the peer announced and has not failed to serve, by publisher the trust knows.
     #[schema(value_type = Object)]
     pub heads: Value,
+}
+
+/// A peer banned now: blocked and disconnected until the ban runs out.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BanEntry {
+    pub peer_id: String,
+    /// The offense that crossed the threshold (stable code).
+    pub offense: String,
+    pub seconds_left: u64,
 }
 
 /// How far this node is behind the best head any peer announced.
@@ -228,6 +243,8 @@ pub struct PeersView {
     pub listen_addresses: Vec<String>,
     pub peers: Vec<PeerEntry>,
     pub lag: Vec<LagEntry>,
+    /// Peers banned now.
+    pub banned: Vec<BanEntry>,
 }
 
 /// A recorded fork: two validly signed entries at one feed position.

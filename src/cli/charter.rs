@@ -136,7 +136,7 @@ pub fn run(dir: &Path, command: &CharterCommand) -> Result<ExitCode> {
                 chain.latest().hash(),
                 latest.organizations.len(),
                 latest.expires,
-                chain.expiry_status(entrepot::publish::now_ms())
+                chain.expiry_status(entrepot::clock::now_ms())
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -220,7 +220,7 @@ pub fn run(dir: &Path, command: &CharterCommand) -> Result<ExitCode> {
                 bail!("{} has no signing key: certify from a publishing node", dir.display())
             };
             let key = config::load_signing_key(&dir.join(key_path))?;
-            let cert = charter::certify_node(&node.network_id, org, peer_id, entrepot::publish::now_ms(), &key)?;
+            let cert = charter::certify_node(&node.network_id, org, peer_id, entrepot::clock::now_ms(), &key)?;
             if let Some(chain) = node.keyring.charter() {
                 cert.verify(chain, &node.network_id, peer_id).map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
             }

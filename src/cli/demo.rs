@@ -161,7 +161,7 @@ fn pin_and_certify(dir: &Path, genesis: &SignedCharter, org: &OrgId, key: &Signi
     std::fs::create_dir_all(dir.join("charter"))?;
     std::fs::write(dir.join("charter").join(config::charter_file_name(1)), charter::encode(genesis))?;
     let peer = entrepot::net::load_identity(&dir.join("keys/node.key"))?.public().to_peer_id();
-    let cert = charter::certify_node(&genesis.hash().0, org, &peer.to_string(), entrepot::publish::now_ms(), key)?;
+    let cert = charter::certify_node(&genesis.hash().0, org, &peer.to_string(), entrepot::clock::now_ms(), key)?;
     std::fs::write(dir.join("node.cert"), &cert.bytes)?;
     let mut text = std::fs::read_to_string(dir.join(config::CONFIG_FILE))?;
     text.push_str(&format!(

@@ -12,7 +12,7 @@ use entrepot::config;
 use entrepot::doctype::title_of;
 use entrepot::document::{decode, verify, DocumentId, Edition, OrgId, TypeName};
 use entrepot::notice::{sealed_ref, NOTICE_TYPE, SEALED_PAYLOAD_MAX_BYTES};
-use entrepot::publish::now_ms;
+use entrepot::clock::now_ms;
 use entrepot::store::{Query, QUERY_LIMIT_MAX};
 
 /// Largest body file `publish` reads.
@@ -69,7 +69,7 @@ pub fn get(dir: &Path, id: &str, raw: Option<&Path>) -> Result<ExitCode> {
     }
     let doc = decode(&bytes).context("stored document does not decode")?;
     let verification = match verify(doc.clone(), &node.network_id) {
-        Ok(v) => match node.keyring.check(&v.header) {
+        Ok(v) => match node.keyring.check(&v.header, now_ms()) {
             Ok(()) => json!({ "valid": true, "signature": "ok", "publisher_key": "in keyring" }),
             Err(e) => json!({ "valid": false, "reason": e.to_string() }),
         },

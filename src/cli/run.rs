@@ -44,10 +44,25 @@ pub fn run(dir: &Path) -> Result<ExitCode> {
         }
         println!("serving http://{http}/ (API under /v1); stop with Ctrl-C");
         tracing::info!(peer = %running.peer_id, network = %config.network, %http, "node running");
-        let served = api::serve(service.clone(), listener, auth, shutdown_signal()).await;
+        // A node task that stops by itself (a store failure, a panic) stops the process too,
+        // with a non-zero exit: a supervisor restarts it, and nobody mistakes it for a replica.
+        let failed = running.failed();
+        let failure = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let noted = failure.clone();
+        let stop = async move {
+            tokio::select! {
+                () = shutdown_signal() => {}
+                reason = failed => *noted.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason),
+            }
+        };
+        let served = api::serve(service.clone(), listener, auth, stop).await;
         tracing::info!("shutting down");
         running.shutdown().await;
         served.context("serving HTTP")?;
+        if let Some(reason) = failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            eprintln!("entrepot: the node stopped: {reason}");
+            return Ok(ExitCode::FAILURE);
+        }
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -75,7 +75,7 @@ pub fn verify(dir: &Path, file: &Path, keyring: Option<&Path>, network: Option<&
     let mut chains: HashMap<OrgId, (Seq, DocumentId)> = HashMap::new();
     while let Some(bytes) = envelopes.next().transpose()? {
         let id = DocumentId::of_envelope(&bytes);
-        match check(bytes, &network_id, &keyring) {
+        match check(bytes, &network_id, &keyring, entrepot::clock::now_ms()) {
             Ok(doc) => {
                 let h = &doc.doc().header;
                 let chain = match chains.get(&h.publisher) {

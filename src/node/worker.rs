@@ -1,84 +1,82 @@
-//! The ingest worker: the one task that writes received documents, in the order it is given
+//! The ingest worker: the one thread that writes received documents, in the order it is given
 //! them, so feed order is preserved and the store has a single writer.
+//!
+//! It ends when the job channel closes (shutdown) or the store fails; either way the shell
+//! notices (the done channel closes) and, unless shutting down, stops the node.
 
 use std::sync::Arc;
 
-use libp2p::gossipsub::MessageId;
-use libp2p::PeerId;
 use tokio::sync::mpsc;
 
+use super::core::{Done, Job, Origin};
 use crate::document::{decode, OrgId, Seq};
-use crate::ingest::IngestError;
+use crate::ingest::{Blame, IngestError};
 use crate::service::Service;
 use crate::store::{FeedError, IngestOutcome};
-use crate::sync::engine::{IngestResult, PeerKey};
-
-/// Jobs queued to the worker (the engine keeps at most this many outstanding).
-pub const INGEST_JOBS_MAX: usize = 64;
-
-/// Where a job's documents came from.
-#[derive(Debug, Clone)]
-pub enum Origin {
-    /// A range the sync engine asked for.
-    Range { peer: PeerKey, org: OrgId, from: Seq },
-    /// One gossip message.
-    Gossip { peer: PeerId, key: PeerKey, message_id: MessageId },
-}
-
-/// Documents to ingest.
-#[derive(Debug)]
-pub struct Job {
-    pub origin: Origin,
-    pub docs: Vec<Vec<u8>>,
-}
-
-/// A finished job.
-#[derive(Debug)]
-pub struct Done {
-    pub origin: Origin,
-    /// The feed the documents claimed (from the first that decodes), and its head after.
-    pub feed: Option<(OrgId, Seq, Seq)>,
-    pub result: IngestResult,
-    /// For gossip: the single document's outcome.
-    pub outcome: Option<Result<IngestOutcome, IngestError>>,
-}
+use crate::sync::engine::IngestResult;
 
 /// Runs jobs until the job channel closes, on a dedicated thread: verification of the next
-/// job overlaps the commit of the previous one.
-pub fn run(service: Arc<Service>, mut jobs: mpsc::Receiver<Job>, done: mpsc::Sender<Done>) {
-    let batches = std::iter::from_fn(|| jobs.blocking_recv().map(|job| (job.origin, job.docs)));
-    let result = service.ingest_stream(batches, |origin, envelopes, results| {
-        let summary = summarize(&service, &envelopes, results);
-        // The engine only goes away at shutdown; nothing to report to then.
-        let _ = done.blocking_send(Done { origin, feed: summary.0, result: summary.1, outcome: summary.2 });
+/// job overlaps the commit of the previous one. Returns why it stopped.
+pub fn run(service: Arc<Service>, mut jobs: mpsc::Receiver<Job>, done: mpsc::Sender<Done>) -> Result<(), String> {
+    let batches = std::iter::from_fn(|| {
+        jobs.blocking_recv().map(|mut job| {
+            let misplaced = trim_misplaced(&mut job);
+            ((job.origin, misplaced), job.docs)
+        })
     });
-    if let Err(e) = result {
-        tracing::error!(error = %e, "store failure while ingesting; replication stops");
+    let result = service.ingest_stream(batches, |(origin, misplaced), envelopes, results| {
+        let (feed, result, outcome) = summarize(&service, &envelopes, results);
+        let result = if misplaced && result == IngestResult::Ok { IngestResult::Misplaced } else { result };
+        // The shell only goes away at shutdown; nothing to report to then.
+        let _ = done.blocking_send(Done { origin, feed, result, outcome });
+    });
+    result.map_err(|e| format!("store failure while ingesting: {e}"))
+}
+
+/// Keeps the entries of a range job that are the asked feed's, at the asked positions in
+/// order; true when any had to be cut (the serving peer's fault).
+fn trim_misplaced(job: &mut Job) -> bool {
+    let Origin::Range { org, from, .. } = &job.origin else { return false };
+    let fits = job
+        .docs
+        .iter()
+        .enumerate()
+        .take_while(|(i, bytes)| {
+            decode(bytes).is_ok_and(|d| d.header.publisher == *org && d.header.seq.0 == from.0 + *i as u64)
+        })
+        .count();
+    // An entry that does not decode is judged by the pipeline (it is invalid, not misplaced).
+    let undecodable = job.docs.get(fits).is_some_and(|bytes| decode(bytes).is_err());
+    if fits == job.docs.len() || undecodable {
+        return false;
     }
+    job.docs.truncate(fits);
+    true
 }
 
 type Summary = (Option<(OrgId, Seq, Seq)>, IngestResult, Option<Result<IngestOutcome, IngestError>>);
 
 fn summarize(service: &Service, envelopes: &[Vec<u8>], results: Vec<Result<IngestOutcome, IngestError>>) -> Summary {
     let claimed = envelopes.first().and_then(|d| decode(d).ok()).map(|d| (d.header.publisher, d.header.seq));
-    let mut summary = IngestResult::Ok;
-    for r in &results {
-        let this = match r {
-            Ok(_) => IngestResult::Ok,
-            Err(IngestError::Feed(FeedError::Frozen { .. })) => IngestResult::Frozen,
-            Err(IngestError::Feed(_)) | Err(IngestError::Lifecycle(_)) => IngestResult::Mismatch,
-            Err(IngestError::Authority(_)) => IngestResult::Unauthorized,
-            Err(_) => IngestResult::Invalid,
-        };
-        if this != IngestResult::Ok {
-            summary = this;
-            break;
-        }
-    }
+    let summary = results.iter().find_map(|r| r.as_ref().err()).map_or(IngestResult::Ok, range_result);
     let feed = claimed.map(|(org, seq)| {
         let head = service.store.head(&org).ok().flatten().map_or(Seq(0), |h| h.seq);
         (org, seq, head)
     });
     let outcome = if results.len() == 1 { results.into_iter().next() } else { None };
     (feed, summary, outcome)
+}
+
+/// What a refused entry of a range means for the sync engine: the same [`Blame`] the gossip
+/// path judges by.
+fn range_result(e: &IngestError) -> IngestResult {
+    match (e.blame(), e) {
+        (Blame::Sender, _) => IngestResult::Invalid,
+        (Blame::Charter, _) => IngestResult::Unauthorized,
+        (Blame::Feed, IngestError::Feed(FeedError::Frozen { .. })) => IngestResult::Frozen,
+        (Blame::Feed, _) => IngestResult::Mismatch,
+        // A gap: the feed moved under the range (a reset); fetch again from the head.
+        (Blame::Later, IngestError::Feed(_)) => IngestResult::Mismatch,
+        (Blame::Later, _) => IngestResult::Deferred,
+    }
 }

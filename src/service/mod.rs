@@ -21,7 +21,8 @@ use crate::config::Node;
 use crate::document::{decode, decode_owned, DocumentId, OrgId, Seq, SignedDocument, TypeName};
 use crate::ingest::{IngestError, Ingestor};
 use crate::notice::{self, NoticeError};
-use crate::publish::{now_ms, PublishError, Published, Publisher};
+use crate::clock::now_ms;
+use crate::publish::{PublishError, Published, Publisher};
 use crate::store::{IngestOutcome, Store, StoreError};
 
 /// Capacity of the stored-document event channel. A subscriber that falls further behind
@@ -54,8 +55,23 @@ pub struct StoredEvent {
 pub struct PeerInfo {
     pub peer_id: String,
     pub address: String,
-    /// Feed heads the peer announced in its last status.
+    /// The organization its node certificate names (charter networks, once admitted).
+    pub organization: Option<OrgId>,
+    /// Whether it is admitted (always on a keyring network; by certificate on a charter one).
+    pub admitted: bool,
+    /// Its penalty points now (a ban at 10; points decay).
+    pub penalty_points: u32,
+    /// Feed heads it announced and has not failed to serve, of publishers the trust knows.
     pub heads: BTreeMap<OrgId, Seq>,
+}
+
+/// A peer banned now.
+#[derive(Debug, Clone, Serialize)]
+pub struct BanInfo {
+    pub peer_id: String,
+    /// The offense that crossed the threshold.
+    pub offense: String,
+    pub seconds_left: u64,
 }
 
 /// What the network layer knows of peers; written by the network engine, read by the API.
@@ -64,6 +80,22 @@ pub struct PeerView {
     pub listen_addresses: Vec<String>,
     pub local_peer_id: String,
     pub peers: Vec<PeerInfo>,
+    pub banned: Vec<BanInfo>,
+    /// Penalties given since start, by offense.
+    pub penalties: BTreeMap<String, u64>,
+    /// Bans given since start.
+    pub bans_total: u64,
+}
+
+/// Whether this process replicates (`entrepot run`), and if it stopped, why.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Replication {
+    /// No networking in this process (`entrepot serve`, the CLI), or it was shut down.
+    #[default]
+    Off,
+    Running,
+    /// A node task ended unexpectedly: the node is not ready and stops.
+    Stopped(String),
 }
 
 impl PeerView {
@@ -122,6 +154,7 @@ pub struct Service {
     feed_resets: Mutex<Vec<(OrgId, Seq)>>,
     pub counters: Counters,
     pub peers: RwLock<PeerView>,
+    replication: RwLock<Replication>,
     events: broadcast::Sender<StoredEvent>,
     /// Highest arrival number already announced as an event.
     announced: Mutex<u64>,
@@ -148,6 +181,7 @@ impl Service {
             store: node.store,
             counters: Counters::default(),
             peers: RwLock::new(PeerView::default()),
+            replication: RwLock::new(Replication::Off),
             events,
             announced,
         }
@@ -161,6 +195,16 @@ impl Service {
     /// Puts a new trust anchor in force (a newly applied charter version).
     pub fn set_keyring(&self, keyring: Keyring) {
         *self.keyring.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keyring);
+    }
+
+    /// Whether this process replicates, and if it stopped, why.
+    pub fn replication(&self) -> Replication {
+        self.replication.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Set by the running node ([`crate::node::start`] and its supervisor).
+    pub fn set_replication(&self, state: Replication) {
+        *self.replication.write().unwrap_or_else(|p| p.into_inner()) = state;
     }
 
     /// New stored documents from now on.

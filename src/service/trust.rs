@@ -16,7 +16,7 @@ use crate::charter::{self, CertError, ChainError, ExpiryStatus, NodeCert, Public
 use crate::config::charter_file_name;
 use crate::document::{OrgId, Seq};
 use crate::ingest::{check, IngestError};
-use crate::publish::now_ms;
+use crate::clock::now_ms;
 use crate::store::{ProofOutcome, StoreError};
 
 /// The charter in force, as status, the API and metrics show it.
@@ -212,7 +212,8 @@ impl Service {
     pub fn record_fork_proofs(&self, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), &'static str> {
         let keyring = self.keyring();
         for (a, b) in pairs {
-            let checked = (check(a, &self.network_id, &keyring), check(b, &self.network_id, &keyring));
+            let now = now_ms();
+            let checked = (check(a, &self.network_id, &keyring, now), check(b, &self.network_id, &keyring, now));
             let (a, b) = match checked {
                 (Ok(a), Ok(b)) => (a, b),
                 (Err(IngestError::Authority(_)), _) | (_, Err(IngestError::Authority(_))) => continue,

@@ -291,7 +291,7 @@ impl Store {
             let id = DocumentId(v.as_ref().try_into().map_err(|_| self.corrupt("feed entry"))?);
             let bytes = self.get(&id)?.ok_or_else(|| self.corrupt("feed entry without document"))?;
             let doc = decode_owned(bytes).map_err(|_| self.corrupt("stored envelope"))?;
-            if keyring.check(&doc.header).is_err_and(|e| key_invalid(&e)) {
+            if keyring.check(&doc.header, crate::clock::now_ms()).is_err_and(|e| key_invalid(&e)) {
                 return Ok(Some(doc.header.seq));
             }
         }
@@ -303,7 +303,7 @@ impl Store {
         let mut standing = Standing { valid: 0, only: None };
         self.for_each_entry_at(org, seq, |held, bytes| {
             let doc = decode_owned(bytes).map_err(|_| self.corrupt("fork evidence"))?;
-            if !keyring.check(&doc.header).is_err_and(|e| key_invalid(&e)) {
+            if !keyring.check(&doc.header, crate::clock::now_ms()).is_err_and(|e| key_invalid(&e)) {
                 standing.valid += 1;
                 standing.only = Some(Survivor { held, bytes: doc.bytes });
             }

@@ -1,0 +1,498 @@
+//! The node core without sockets: scenarios of the faults it must not have, and seeded random
+//! schedules of every event (every ingest outcome, disconnects mid-request, charter changes,
+//! restarts), with every invariant asserted after each event.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::ingest::IngestError;
+use crate::store::FeedError;
+
+fn org(s: &str) -> OrgId {
+    OrgId::new(s).unwrap()
+}
+
+/// Certificates are `ORG` bytes; valid while the organization is a member.
+struct Members(RefCell<BTreeSet<OrgId>>);
+
+impl Members {
+    fn of(orgs: &[&str]) -> Members {
+        Members(RefCell::new(orgs.iter().map(|o| org(o)).collect()))
+    }
+}
+
+impl Certificates for Members {
+    fn check(&self, cert: &[u8], _peer: &str) -> Result<OrgId, CertError> {
+        let id = OrgId::new(std::str::from_utf8(cert).map_err(|_| CertError::BadSignature)?)
+            .map_err(|_| CertError::Malformed("not an org".into()))?;
+        if self.0.borrow().contains(&id) {
+            Ok(id)
+        } else {
+            Err(CertError::UnknownOrganization(id))
+        }
+    }
+}
+
+/// A core and a clock.
+struct Node {
+    core: Core,
+    now: Instant,
+    certs: Members,
+    /// Every effect, for assertions.
+    log: Vec<Effect>,
+}
+
+impl Node {
+    fn new(permissioned: bool, trusted: &[&str]) -> Node {
+        let config = CoreConfig {
+            permissioned,
+            network_id: [7; 32],
+            trusted: trusted.iter().map(|o| org(o)).collect(),
+            charter_version: 1,
+            ..Default::default()
+        };
+        Node { core: Core::new(config), now: Instant::now(), certs: Members::of(trusted), log: Vec::new() }
+    }
+
+    fn on(&mut self, event: Event) -> Vec<Effect> {
+        let effects = self.core.handle(self.now, event, &self.certs);
+        self.core.check_invariants();
+        self.log.extend(effects.iter().cloned());
+        effects
+    }
+
+    fn advance(&mut self, by: Duration) -> Vec<Effect> {
+        self.now += by;
+        self.on(Event::Tick)
+    }
+
+    fn connect(&mut self, peer: PeerKey) -> Vec<Effect> {
+        self.on(Event::Connected { peer, name: format!("peer-{peer}"), address: "/ip4/127.0.0.1/tcp/1".into() })
+    }
+
+    /// Connects and admits a peer with a certificate for `org` (its hello request).
+    fn admit(&mut self, peer: PeerKey, org: &str) -> Vec<Effect> {
+        let mut effects = self.connect(peer);
+        effects.extend(self.on(Event::Request { peer, tag: InboundTag(1000 + peer), request: Request::Hello { cert: org.as_bytes().to_vec() } }));
+        effects
+    }
+
+    fn status(&mut self, peer: PeerKey, heads: &[(&str, u64)]) -> Vec<Effect> {
+        let heads = heads.iter().map(|(o, s)| FeedHead { org: org(o), seq: Seq(*s), id: DocumentId::ZERO, forked_at: None }).collect();
+        self.on(Event::Request { peer, tag: InboundTag(1), request: Request::Status { network_id: [7; 32], charter_version: 1, heads } })
+    }
+
+    fn banned(&self) -> Vec<String> {
+        self.log.iter().filter_map(|e| if let Effect::Ban { name, .. } = e { Some(name.clone()) } else { None }).collect()
+    }
+
+    fn disconnected(&self) -> Vec<PeerKey> {
+        self.log.iter().filter_map(|e| if let Effect::Disconnect { peer } = e { Some(*peer) } else { None }).collect()
+    }
+}
+
+fn sends(effects: &[Effect]) -> Vec<(PeerKey, Tag, Outbound)> {
+    effects
+        .iter()
+        .filter_map(|e| if let Effect::Send { peer, tag, request } = e { Some((*peer, *tag, request.clone())) } else { None })
+        .collect()
+}
+
+fn ranges(effects: &[Effect]) -> Vec<(PeerKey, Tag, u64, u32)> {
+    sends(effects)
+        .into_iter()
+        .filter_map(|(p, t, r)| if let Outbound::Range { from, count, .. } = r { Some((p, t, from.0, count)) } else { None })
+        .collect()
+}
+
+fn ingests(effects: &[Effect]) -> Vec<Job> {
+    effects.iter().filter_map(|e| if let Effect::Ingest(j) = e { Some(j.clone()) } else { None }).collect()
+}
+
+fn verdicts(effects: &[Effect]) -> Vec<Verdict> {
+    effects.iter().filter_map(|e| if let Effect::Verdict { verdict, .. } = e { Some(*verdict) } else { None }).collect()
+}
+
+fn gossip_done(peer: PeerKey, gossip: u64, outcome: Result<IngestOutcome, IngestError>) -> Event {
+    Event::Ingested(Done {
+        origin: Origin::Gossip { peer, gossip: GossipId(gossip) },
+        feed: Some((org("NL"), Seq(1), Seq(0))),
+        result: IngestResult::Ok,
+        outcome: Some(outcome),
+    })
+}
+
+fn unknown_publisher() -> IngestError {
+    IngestError::Authority(crate::authority::AuthorityError::UnknownPublisher(org("NL")))
+}
+
+fn bad_signature() -> IngestError {
+    IngestError::Verify(crate::document::VerifyError::BadSignature)
+}
+
+#[test]
+fn gossip_refused_for_authority_never_penalizes_and_asks_the_sender_for_newer_charters() {
+    // A charter version adding NL reached peer 1 first; NL's documents reach this node by
+    // gossip before the version does.
+    let mut n = Node::new(true, &["WCO", "FR"]);
+    n.admit(1, "FR");
+    let mut charter_pulls = 0;
+    for g in 0..60 {
+        let e = n.on(Event::Gossip { peer: 1, gossip: GossipId(g), data: vec![g as u8] });
+        assert_eq!(ingests(&e).len(), 1);
+        let e = n.on(gossip_done(1, g, Err(unknown_publisher())));
+        assert_eq!(verdicts(&e), vec![Verdict::Ignore], "not forwarded, not rejected");
+        charter_pulls += sends(&e).iter().filter(|(_, _, r)| matches!(r, Outbound::Charters { .. })).count();
+    }
+    assert!(n.banned().is_empty() && n.disconnected().is_empty(), "an honest peer on a newer charter stays");
+    assert_eq!(charter_pulls, 1, "one charter request at a time, not one per document");
+    assert_eq!(n.core.peer_summaries(n.now)[0].penalty_points, 0);
+}
+
+#[test]
+fn gossip_that_is_bad_under_any_charter_is_rejected_and_bans_its_sender() {
+    let mut n = Node::new(false, &["WCO"]);
+    n.connect(1);
+    for g in 0..4 {
+        let _ = n.on(Event::Gossip { peer: 1, gossip: GossipId(g), data: vec![1] });
+        let e = n.on(gossip_done(1, g, Err(bad_signature())));
+        assert_eq!(verdicts(&e), vec![Verdict::Reject]);
+    }
+    assert_eq!(n.banned(), vec!["peer-1".to_string()], "3 points each, banned at 10");
+    assert!(n.core.peer_summaries(n.now).is_empty(), "a banned peer's record goes at once");
+}
+
+#[test]
+fn gossip_stored_is_accepted_and_a_gap_makes_the_node_fetch_what_lies_between() {
+    let mut n = Node::new(false, &["NL"]);
+    n.connect(1);
+    let _ = n.on(Event::Gossip { peer: 1, gossip: GossipId(0), data: vec![1] });
+    let e = n.on(gossip_done(1, 0, Ok(IngestOutcome::Stored)));
+    assert_eq!(verdicts(&e), vec![Verdict::Accept]);
+    let _ = n.on(Event::Gossip { peer: 1, gossip: GossipId(1), data: vec![1] });
+    let e = n.on(Event::Ingested(Done {
+        origin: Origin::Gossip { peer: 1, gossip: GossipId(1) },
+        feed: Some((org("NL"), Seq(9), Seq(1))),
+        result: IngestResult::Ok,
+        outcome: Some(Err(IngestError::Feed(FeedError::Gap { publisher: org("NL"), expected: Seq(2), found: Seq(9) }))),
+    }));
+    assert_eq!(verdicts(&e), vec![Verdict::Ignore]);
+    let asked: Vec<(u64, u32)> = ranges(&e).into_iter().map(|(_, _, from, count)| (from, count)).collect();
+    assert_eq!(asked, vec![(1, 9)], "the sender holds NL up to 9");
+}
+
+#[test]
+fn an_uncertified_peer_is_disconnected_at_the_admission_timeout_not_after() {
+    let mut n = Node::new(true, &["FR"]);
+    let e = n.connect(1);
+    assert!(matches!(sends(&e)[..], [(1, _, Outbound::Hello)]));
+    assert_eq!(n.core.next_wakeup(), Some(n.now + ADMISSION_TIMEOUT), "the shell wakes the core exactly then");
+    assert!(n.advance(ADMISSION_TIMEOUT - Duration::from_millis(1)).iter().all(|e| !matches!(e, Effect::Disconnect { .. })));
+    let e = n.advance(Duration::from_millis(1));
+    assert!(e.contains(&Effect::Disconnect { peer: 1 }));
+    // Its requests meanwhile were refused, typed.
+    let mut n = Node::new(true, &["FR"]);
+    n.connect(2);
+    let e = n.status(2, &[("FR", 3)]);
+    assert!(matches!(&e[..], [Effect::Respond { response: Response::Refused { code: RefusalCode::NotAdmitted, .. }, .. }]));
+}
+
+#[test]
+fn a_certificate_of_an_unknown_member_is_refused_as_soon_as_the_charter_answer_is_in() {
+    let mut n = Node::new(true, &["FR"]);
+    n.connect(1);
+    let e = n.on(Event::Request { peer: 1, tag: InboundTag(5), request: Request::Hello { cert: b"NL".to_vec() } });
+    let pull = sends(&e).into_iter().find(|(_, _, r)| matches!(r, Outbound::Charters { from_version: 2 })).expect("asks for newer charters");
+    assert!(n.disconnected().is_empty());
+    // The peer has nothing newer: turned away now (after the grace), not at the 10 s timeout.
+    let _ = n.on(Event::Response { tag: pull.1, result: Ok(Response::Charters { files: Vec::new() }) });
+    let e = n.advance(TURN_AWAY_GRACE);
+    assert!(e.contains(&Effect::Disconnect { peer: 1 }));
+}
+
+#[test]
+fn a_peer_turned_away_and_then_admitted_by_a_newer_charter_is_not_dropped_by_the_stale_turn_away() {
+    let mut n = Node::new(true, &["FR"]);
+    n.connect(1);
+    let e = n.on(Event::Request { peer: 1, tag: InboundTag(5), request: Request::Hello { cert: b"NL".to_vec() } });
+    let pull = sends(&e).into_iter().find(|(_, _, r)| matches!(r, Outbound::Charters { .. })).unwrap();
+    // The peer serves version 2, which adds NL.
+    let e = n.on(Event::Response { tag: pull.1, result: Ok(Response::Charters { files: vec![vec![2]] }) });
+    assert!(e.iter().any(|e| matches!(e, Effect::ApplyCharters { peer: 1, .. })));
+    n.certs.0.borrow_mut().insert(org("NL"));
+    let e = n.on(Event::ChartersApplied { peer: 1, outcome: ChartersApplied::Applied });
+    assert!(e.contains(&Effect::Admit { peer: 1 }));
+    let _ = n.on(Event::CharterChanged { version: 2, trusted: [org("FR"), org("NL")].into(), resets: Vec::new() });
+    for _ in 0..30 {
+        let _ = n.advance(Duration::from_millis(100));
+    }
+    assert!(n.disconnected().is_empty(), "admitted: no disconnect fires later");
+    // And a peer turned away for an invalid certificate, then admitted within the grace:
+    let mut n = Node::new(true, &["FR"]);
+    n.connect(2);
+    let _ = n.on(Event::Request { peer: 2, tag: InboundTag(6), request: Request::Hello { cert: b"!!".to_vec() } });
+    n.certs.0.borrow_mut().insert(org("NL"));
+    let _ = n.on(Event::Request { peer: 2, tag: InboundTag(7), request: Request::Hello { cert: b"NL".to_vec() } });
+    let _ = n.advance(TURN_AWAY_GRACE * 3);
+    assert!(n.disconnected().is_empty());
+}
+
+#[test]
+fn a_charter_change_turns_away_the_nodes_of_an_organization_that_left() {
+    let mut n = Node::new(true, &["FR", "XX"]);
+    n.admit(1, "FR");
+    n.admit(2, "XX");
+    n.certs.0.borrow_mut().remove(&org("XX"));
+    let _ = n.on(Event::CharterChanged { version: 2, trusted: [org("FR")].into(), resets: Vec::new() });
+    let e = n.advance(TURN_AWAY_GRACE);
+    assert!(e.contains(&Effect::Disconnect { peer: 2 }) && !e.contains(&Effect::Disconnect { peer: 1 }));
+}
+
+#[test]
+fn one_status_announcing_thousands_of_forks_costs_one_fork_proof_request() {
+    let mut trusted: Vec<String> = (0..300).map(|i| format!("O{i}")).collect();
+    trusted.push("FR".into());
+    let trusted_refs: Vec<&str> = trusted.iter().map(String::as_str).collect();
+    let mut n = Node::new(false, &trusted_refs);
+    n.connect(1);
+    let mut heads: Vec<FeedHead> = (0..4096)
+        .map(|i| FeedHead { org: org(&format!("Z{i}")), seq: Seq(5), id: DocumentId::ZERO, forked_at: Some(Seq(3)) })
+        .collect();
+    heads.extend(trusted.iter().map(|o| FeedHead { org: org(o), seq: Seq(5), id: DocumentId::ZERO, forked_at: Some(Seq(2)) }));
+    let request = Request::Status { network_id: [7; 32], charter_version: 1, heads };
+    let e = n.on(Event::Request { peer: 1, tag: InboundTag(1), request: request.clone() });
+    let proofs = sends(&e).iter().filter(|(_, _, r)| matches!(r, Outbound::ForkProofs { .. })).count();
+    assert_eq!(proofs, 1);
+    let e = n.on(Event::Request { peer: 1, tag: InboundTag(2), request });
+    assert_eq!(sends(&e).iter().filter(|(_, _, r)| matches!(r, Outbound::ForkProofs { .. })).count(), 0, "still one in flight");
+    let heads = &n.core.peer_summaries(n.now)[0].heads;
+    assert_eq!(heads.len(), trusted.len(), "invented publishers are not tracked");
+}
+
+#[test]
+fn a_fork_announced_and_not_proven_costs_its_maker() {
+    let mut n = Node::new(false, &["FR"]);
+    n.connect(1);
+    let heads = vec![FeedHead { org: org("FR"), seq: Seq(5), id: DocumentId::ZERO, forked_at: Some(Seq(2)) }];
+    let e = n.on(Event::Request { peer: 1, tag: InboundTag(1), request: Request::Status { network_id: [7; 32], charter_version: 1, heads } });
+    let (_, tag, _) = sends(&e).into_iter().find(|(_, _, r)| matches!(r, Outbound::ForkProofs { .. })).unwrap();
+    let _ = n.on(Event::Response { tag, result: Ok(Response::ForkProofs { pairs: Vec::new() }) });
+    assert_eq!(n.core.peer_summaries(n.now)[0].penalty_points, Offense::UnprovenFork.points());
+}
+
+#[test]
+fn serving_is_bounded_per_peer_and_in_all() {
+    let mut n = Node::new(false, &["FR"]);
+    for p in 1..=3 {
+        n.connect(p);
+    }
+    let range = || Request::Range { org: org("FR"), from: Seq(1), count_max: 10, bytes_max: 1000 };
+    let mut served = 0;
+    for i in 0..SERVING_PER_PEER_MAX + 2 {
+        let e = n.on(Event::Request { peer: 1, tag: InboundTag(i as u64), request: range() });
+        served += e.iter().filter(|e| matches!(e, Effect::Serve { .. })).count();
+    }
+    assert_eq!(served, SERVING_PER_PEER_MAX);
+    assert!(n.log.iter().any(|e| matches!(e, Effect::Respond { response: Response::Refused { code: RefusalCode::TooMany, .. }, .. })));
+    for i in 0..SERVING_PER_PEER_MAX {
+        let _ = n.on(Event::Request { peer: 2, tag: InboundTag(100 + i as u64), request: range() });
+    }
+    let e = n.on(Event::Request { peer: 3, tag: InboundTag(200), request: range() });
+    assert!(matches!(&e[..], [Effect::Respond { response: Response::Refused { code: RefusalCode::Busy, .. }, .. }]));
+    let _ = n.on(Event::Served { peer: 1 });
+    let e = n.on(Event::Request { peer: 3, tag: InboundTag(201), request: range() });
+    assert!(matches!(&e[..], [Effect::Serve { .. }]));
+}
+
+#[test]
+fn a_malformed_answer_is_the_peer_s_fault() {
+    let mut n = Node::new(false, &["FR"]);
+    n.connect(1);
+    let e = n.status(1, &[("FR", 100)]);
+    let (_, tag, _, _) = ranges(&e)[0];
+    let _ = n.on(Event::Response { tag, result: Err(RequestFailure::Malformed("truncated".into())) });
+    assert_eq!(n.core.peer_summaries(n.now)[0].penalty_points, Offense::MalformedResponse.points());
+}
+
+#[test]
+fn a_peer_record_and_its_requests_go_when_it_disconnects() {
+    let mut n = Node::new(false, &["FR"]);
+    n.connect(1);
+    let e = n.status(1, &[("FR", 100)]);
+    assert!(!ranges(&e).is_empty());
+    let _ = n.on(Event::Disconnected { peer: 1 });
+    assert!(n.core.peer_summaries(n.now).is_empty());
+    assert!(n.core.pending.is_empty());
+    // A late answer to a request of the gone peer changes nothing.
+    let (_, tag, _, _) = ranges(&e)[0];
+    let e = n.on(Event::Response { tag, result: Ok(Response::Range { docs: vec![vec![1]] }) });
+    assert!(e.is_empty());
+}
+
+/// Seeded random schedules over every event the shell can deliver. After each event every
+/// invariant holds; at the end, with the honest peer connected and answering, the feed is
+/// complete, and no honest peer was ever penalized.
+#[test]
+fn any_schedule_keeps_every_bound_and_replicates_from_an_honest_peer() {
+    for seed in 1..=150u64 {
+        let mut rng = seed;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let permissioned = seed % 2 == 0;
+        let mut n = Node::new(permissioned, &["FR", "NL"]);
+        let total = 20 + next() % 200;
+        // Peer 1 is honest and holds FR 1..=total; peer 2 lies and misbehaves.
+        let honest: PeerKey = 1;
+        let mut held = 0u64; // what the store holds of FR
+        let mut queue: Vec<Effect> = Vec::new();
+        let mut jobs: Vec<Job> = Vec::new();
+        let mut connected = [false; 3];
+        let mut gossip = 0u64;
+        let mut steps = 0;
+        let hello = |p: PeerKey| Request::Hello { cert: if p == honest { b"FR".to_vec() } else { b"NL".to_vec() } };
+        loop {
+            steps += 1;
+            assert!(steps < 200_000, "seed {seed}: no progress");
+            let honest_on = connected[honest as usize];
+            if held == total && honest_on && jobs.is_empty() {
+                break;
+            }
+            let effects = match next() % 20 {
+                // Connections come and go (the liar more often).
+                0 => {
+                    let p = 1 + next() % 2;
+                    if connected[p as usize] {
+                        if p != honest || next() % 4 == 0 {
+                            connected[p as usize] = false;
+                            n.on(Event::Disconnected { peer: p })
+                        } else {
+                            Vec::new()
+                        }
+                    } else {
+                        connected[p as usize] = true;
+                        let mut e = n.connect(p);
+                        if permissioned {
+                            e.extend(n.on(Event::Request { peer: p, tag: InboundTag(next()), request: hello(p) }));
+                        }
+                        e
+                    }
+                }
+                1 => n.advance(Duration::from_millis(next() % 3000)),
+                // The liar claims too much, forks, and invented publishers.
+                2 if connected[2] => {
+                    let heads = vec![
+                        FeedHead { org: org("FR"), seq: Seq(1_000_000_000), id: DocumentId::ZERO, forked_at: Some(Seq(1)) },
+                        FeedHead { org: org("ZZ"), seq: Seq(9), id: DocumentId::ZERO, forked_at: None },
+                    ];
+                    n.on(Event::Request { peer: 2, tag: InboundTag(next()), request: Request::Status { network_id: [7; 32], charter_version: 1, heads } })
+                }
+                3 if connected[honest as usize] => n.status(honest, &[("FR", total)]),
+                4 => {
+                    // A charter change that resets FR to a lower head now and then.
+                    let resets = if next() % 4 == 0 && held > 0 {
+                        held -= next() % held.min(5);
+                        vec![(org("FR"), Seq(held))]
+                    } else {
+                        Vec::new()
+                    };
+                    n.on(Event::CharterChanged { version: 2, trusted: [org("FR"), org("NL")].into(), resets })
+                }
+                5 if connected[2] => {
+                    gossip += 1;
+                    n.on(Event::Gossip { peer: 2, gossip: GossipId(gossip), data: vec![0] })
+                }
+                6 if !jobs.is_empty() => {
+                    // The worker finishes its oldest job with some outcome.
+                    let job = jobs.remove(0);
+                    match job.origin {
+                        Origin::Range { peer, org: o, from } => {
+                            let liar = peer != honest;
+                            let result = if liar {
+                                [IngestResult::Invalid, IngestResult::Misplaced, IngestResult::Mismatch, IngestResult::Unauthorized][(next() % 4) as usize]
+                            } else if from.0 == held + 1 {
+                                match next() % 12 {
+                                    0 => IngestResult::Unauthorized,
+                                    1 => IngestResult::Deferred,
+                                    _ => IngestResult::Ok,
+                                }
+                            } else {
+                                IngestResult::Mismatch
+                            };
+                            if result == IngestResult::Ok {
+                                held = held.max(from.0 + job.docs.len() as u64 - 1);
+                            }
+                            n.on(Event::Ingested(Done { origin: Origin::Range { peer, org: o.clone(), from }, feed: Some((o, from, Seq(held))), result, outcome: None }))
+                        }
+                        Origin::Gossip { peer, gossip } => {
+                            let outcome = match next() % 4 {
+                                0 => Err(unknown_publisher()),
+                                1 => Err(bad_signature()),
+                                2 => Ok(IngestOutcome::Duplicate),
+                                _ => Err(IngestError::Feed(FeedError::PrevMismatch { publisher: org("FR"), seq: Seq(2), prev_seq: Seq(1) })),
+                            };
+                            n.on(Event::Ingested(Done { origin: Origin::Gossip { peer, gossip }, feed: None, result: IngestResult::Ok, outcome: Some(outcome) }))
+                        }
+                    }
+                }
+                _ if !queue.is_empty() => {
+                    let i = (next() % queue.len() as u64) as usize;
+                    match queue.swap_remove(i) {
+                        Effect::Send { peer, tag, request } => {
+                            let honest_peer = peer == honest;
+                            let result = match (request, honest_peer, next() % 10) {
+                                (_, _, 0) => Err(RequestFailure::Timeout),
+                                (Outbound::Range { .. }, _, 1) => Ok(Response::Refused { code: RefusalCode::Busy, reason: String::new() }),
+                                (Outbound::Range { from, count, .. }, true, _) => {
+                                    let n_docs = count.min((total.saturating_sub(from.0 - 1)) as u32);
+                                    Ok(Response::Range { docs: (0..n_docs).map(|_| vec![1]).collect() })
+                                }
+                                (Outbound::Range { .. }, false, k) if k < 5 => Err(RequestFailure::Malformed("garbage".into())),
+                                (Outbound::Range { .. }, false, _) => Ok(Response::Range { docs: Vec::new() }),
+                                (Outbound::Status, true, _) => Ok(Response::Status { network_id: [7; 32], charter_version: 1, heads: vec![FeedHead { org: org("FR"), seq: Seq(total), id: DocumentId::ZERO, forked_at: None }] }),
+                                (Outbound::Status, false, _) => Ok(Response::Status { network_id: [7; 32], charter_version: 9, heads: Vec::new() }),
+                                (Outbound::Hello, _, _) => Ok(Response::Hello { cert: Vec::new() }),
+                                (Outbound::Charters { .. }, _, _) => Ok(Response::Charters { files: Vec::new() }),
+                                (Outbound::ForkProofs { .. }, _, _) => Ok(Response::ForkProofs { pairs: Vec::new() }),
+                                (Outbound::Payloads { .. }, _, _) => Ok(Response::Payloads { items: Vec::new() }),
+                            };
+                            n.on(Event::Response { tag, result })
+                        }
+                        Effect::Serve { peer, .. } => n.on(Event::Served { peer }),
+                        _ => Vec::new(),
+                    }
+                }
+                _ => n.advance(Duration::from_millis(200)),
+            };
+            for e in effects {
+                match e {
+                    Effect::Ingest(job) => jobs.push(job),
+                    e @ (Effect::Send { .. } | Effect::Serve { .. }) => queue.push(e),
+                    Effect::Ban { name, .. } => {
+                        assert_ne!(name, format!("peer-{honest}"), "seed {seed}: the honest peer was banned");
+                        connected[2] = false;
+                    }
+                    Effect::Disconnect { peer } => {
+                        assert_ne!(peer, honest, "seed {seed}: the honest peer was disconnected");
+                        connected[peer as usize] = false;
+                    }
+                    _ => {}
+                }
+            }
+            // Requests to peers that left never get an answer from the transport here; a
+            // disconnect is what ends them (the core forgets them itself).
+            queue.retain(|e| match e {
+                Effect::Send { peer, .. } | Effect::Serve { peer, .. } => connected[*peer as usize],
+                _ => true,
+            });
+        }
+        assert_eq!(held, total, "seed {seed}");
+        let honest_points = n.core.peer_summaries(n.now).iter().find(|p| p.name == "peer-1").map_or(0, |p| p.penalty_points);
+        assert_eq!(honest_points, 0, "seed {seed}: the honest peer was penalized");
+    }
+}

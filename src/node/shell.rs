@@ -1,0 +1,451 @@
+//! The node shell: the task around the sans-IO [`Core`]. It owns the channels to the swarm
+//! task and the ingest worker, the timers, the map between libp2p peer ids and the core's
+//! peer keys, and the blocking store work, which runs on blocking threads in a join set the
+//! shell owns; their results come back to the core as events. The shell decides nothing.
+//!
+//! It returns when shutdown is asked (`Ok`), or when something it depends on is gone — the
+//! swarm task, the ingest worker, a store task that panicked — with why (`Err`), which stops
+//! the node (see [`super::RunningNode`]).
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use libp2p::gossipsub::{MessageAcceptance, MessageId};
+use libp2p::PeerId;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinSet;
+
+use super::core::{
+    Certificates, ChartersApplied, Core, Done, Effect, Event, GossipId, InboundTag, Job, Outbound, PeerKey,
+    ProofsRecorded, Verdict,
+};
+use super::core::payloads::PAYLOAD_WALK_STEP;
+use super::core::RETRY_INTERVAL;
+use super::serve;
+use crate::charter::CertError;
+use crate::document::OrgId;
+use crate::net::{limits, NetCommand, NetEvent, RequestFailure};
+use crate::notice::NOTICE_TYPE;
+use crate::service::{BanInfo, PeerInfo, Service, StoredEvent, TrustError};
+use crate::sync::wire::{RefusalCode, Request, Response, RANGE_BYTES_MAX};
+
+/// Reads of this node's own documents to gossip, at once; more are left to pull sync.
+const GOSSIP_READS_MAX: usize = 64;
+
+/// What a blocking store task hands back.
+enum IoDone {
+    /// An event for the core.
+    Event(Event),
+    /// A command for the swarm (a status with the heads read, an answer, own gossip).
+    Command(NetCommand),
+    /// An answer served: the command, and the event that frees the serving slot.
+    Served(NetCommand, Event),
+    /// One of this node's documents read for gossip (`None`: no longer held).
+    Gossip(Option<Vec<u8>>),
+}
+
+/// Certificates checked against the service's trust in force, refusals counted.
+struct ServiceCerts<'a>(&'a Service);
+
+impl Certificates for ServiceCerts<'_> {
+    fn check(&self, cert: &[u8], peer: &str) -> Result<OrgId, CertError> {
+        self.0.check_certificate(cert, peer).map(|c| c.organization).inspect_err(|e| self.0.count_refused(e.refusal_code()))
+    }
+}
+
+pub(super) struct Shell {
+    pub core: Core,
+    pub service: Arc<Service>,
+    pub commands: mpsc::Sender<NetCommand>,
+    pub jobs: mpsc::Sender<Job>,
+    pub peer_id: PeerId,
+    pub keys: HashMap<PeerId, PeerKey>,
+    pub ids: HashMap<PeerKey, PeerId>,
+    pub next_key: PeerKey,
+    /// Gossip messages being judged (each gets one verdict from the core).
+    pub gossip: HashMap<GossipId, (MessageId, PeerId)>,
+    pub next_gossip: u64,
+    /// Blocking store work, owned here so none outlives the shell.
+    pub io: JoinSet<IoDoneBox>,
+    pub gossip_reads: usize,
+}
+
+/// `IoDone` boxed for the join set (its variants differ in size).
+pub(super) struct IoDoneBox(Box<IoDone>);
+
+/// The channels the shell listens on.
+pub(super) struct Inputs {
+    pub net: mpsc::Receiver<NetEvent>,
+    pub done: mpsc::Receiver<Done>,
+    pub stored: broadcast::Receiver<StoredEvent>,
+    pub charter: watch::Receiver<u32>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl Shell {
+    pub async fn run(mut self, mut inputs: Inputs) -> Result<(), String> {
+        let mut expiry_tick = tokio::time::interval(limits::CHARTER_EXPIRY_CHECK_INTERVAL);
+        self.handle(Event::Tick).await;
+        loop {
+            let now = Instant::now();
+            let wake = self.core.next_wakeup().map_or(now + RETRY_INTERVAL, |t| t.min(now + RETRY_INTERVAL));
+            tokio::select! {
+                _ = inputs.shutdown.changed() => return Ok(()),
+                event = inputs.net.recv() => match event {
+                    Some(event) => self.on_net(event).await,
+                    None => return Err("the swarm task stopped".into()),
+                },
+                done = inputs.done.recv() => match done {
+                    Some(done) => self.handle(Event::Ingested(done)).await,
+                    None => return Err("the ingest worker stopped".into()),
+                },
+                stored = inputs.stored.recv() => match stored {
+                    Ok(ev) => {
+                        let notice = ev.doc_type.as_str() == NOTICE_TYPE;
+                        self.handle(Event::Stored { id: ev.id, publisher: ev.publisher, seq: ev.seq, notice }).await;
+                    }
+                    // Missed events: the heads are read again from the store.
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.exec(Effect::ReadHeads).await,
+                    Err(broadcast::error::RecvError::Closed) => return Err("the service's event channel closed".into()),
+                },
+                Ok(()) = inputs.charter.changed() => {
+                    let version = *inputs.charter.borrow_and_update();
+                    let trusted = self.service.keyring().organizations().map(|o| o.id.clone()).collect();
+                    let resets = self.service.take_feed_resets();
+                    self.handle(Event::CharterChanged { version, trusted, resets }).await;
+                }
+                Some(finished) = self.io.join_next(), if !self.io.is_empty() => match finished {
+                    Ok(IoDoneBox(done)) => self.on_io(*done).await,
+                    Err(e) => return Err(format!("a store task failed: {e}")),
+                },
+                _ = tokio::time::sleep_until(wake.into()) => self.handle(Event::Tick).await,
+                _ = expiry_tick.tick() => self.warn_expiry(),
+            }
+        }
+    }
+
+    /// Feeds one event to the core and carries out its effects.
+    async fn handle(&mut self, event: Event) {
+        let effects = self.core.handle(Instant::now(), event, &ServiceCerts(&self.service));
+        #[cfg(debug_assertions)]
+        self.core.check_invariants();
+        for effect in effects {
+            self.exec(effect).await;
+        }
+        if self.core.take_view_changed() {
+            self.publish_view();
+        }
+    }
+
+    async fn on_io(&mut self, done: IoDone) {
+        match done {
+            IoDone::Event(event) => self.handle(event).await,
+            IoDone::Command(command) => self.send(command).await,
+            IoDone::Served(command, event) => {
+                self.send(command).await;
+                self.handle(event).await;
+            }
+            IoDone::Gossip(data) => {
+                self.gossip_reads -= 1;
+                if let Some(data) = data {
+                    self.send(NetCommand::Publish { data }).await;
+                }
+            }
+        }
+    }
+
+    async fn on_net(&mut self, event: NetEvent) {
+        let counters = &self.service.counters;
+        match event {
+            NetEvent::Listening { address } => {
+                tracing::info!(%address, peer = %self.peer_id, "listening");
+                let mut view = self.service.peers.write().unwrap_or_else(|p| p.into_inner());
+                view.listen_addresses.push(format!("{address}/p2p/{}", self.peer_id));
+            }
+            NetEvent::PeerConnected { peer, address } => {
+                let key = self.next_key;
+                self.next_key += 1;
+                self.keys.insert(peer, key);
+                self.ids.insert(key, peer);
+                let event = Event::Connected { peer: key, name: peer.to_string(), address: address.to_string() };
+                self.handle(event).await;
+            }
+            NetEvent::PeerDisconnected { peer } => {
+                if let Some(key) = self.keys.remove(&peer) {
+                    self.ids.remove(&key);
+                    self.handle(Event::Disconnected { peer: key }).await;
+                }
+            }
+            NetEvent::InboundRequest { peer, request, tag } => {
+                counters.sync_requests_in.fetch_add(1, Ordering::Relaxed);
+                match self.keys.get(&peer) {
+                    Some(key) => self.handle(Event::Request { peer: *key, tag: InboundTag(tag), request }).await,
+                    // Its disconnect is on the way.
+                    None => {
+                        let response = Response::Refused { code: RefusalCode::NotAdmitted, reason: "not connected".into() };
+                        self.send(NetCommand::Respond { tag, response }).await;
+                    }
+                }
+            }
+            NetEvent::MalformedRequest { peer } => {
+                if let Some(key) = self.keys.get(&peer) {
+                    self.handle(Event::MalformedRequest { peer: *key }).await;
+                }
+            }
+            NetEvent::Response { tag, result, .. } => {
+                self.handle(Event::Response { tag: super::core::Tag(tag), result }).await;
+            }
+            NetEvent::Gossip { source, message_id, data } => {
+                counters.gossip_messages_in.fetch_add(1, Ordering::Relaxed);
+                counters.gossip_bytes_in.fetch_add(data.len() as u64, Ordering::Relaxed);
+                let Some(key) = self.keys.get(&source).copied() else {
+                    let acceptance = MessageAcceptance::Ignore;
+                    self.send(NetCommand::Validate { message_id, source, acceptance }).await;
+                    return;
+                };
+                let gossip = GossipId(self.next_gossip);
+                self.next_gossip += 1;
+                self.gossip.insert(gossip, (message_id, source));
+                self.handle(Event::Gossip { peer: key, gossip, data }).await;
+            }
+        }
+    }
+
+    async fn send(&self, command: NetCommand) {
+        // The swarm task always takes commands; it only stops at shutdown or when it failed,
+        // which the select loop notices.
+        let _ = self.commands.send(command).await;
+    }
+
+    fn spawn_io(&mut self, work: impl FnOnce(&Service) -> IoDone + Send + 'static) {
+        let service = self.service.clone();
+        self.io.spawn_blocking(move || IoDoneBox(Box::new(work(&service))));
+    }
+
+    async fn exec(&mut self, effect: Effect) {
+        let counters = &self.service.counters;
+        match effect {
+            Effect::Send { peer, tag, request } => {
+                let Some(peer_id) = self.ids.get(&peer).copied() else { return };
+                counters.sync_requests_out.fetch_add(1, Ordering::Relaxed);
+                let tag = tag.0;
+                let request = match request {
+                    Outbound::Status => {
+                        self.spawn_io(move |s| match serve::status_heads(s) {
+                            Ok(heads) => {
+                                let charter_version = serve::charter_version(s);
+                                let request = Request::Status { network_id: s.network_id, charter_version, heads };
+                                IoDone::Command(NetCommand::Request { peer: peer_id, request, tag })
+                            }
+                            // Not sent; the core's request slot is freed by the failure it hears.
+                            Err(e) => IoDone::Event(Event::Response {
+                                tag: super::core::Tag(tag),
+                                result: Err(RequestFailure::Io(format!("reading this node's heads: {e}"))),
+                            }),
+                        });
+                        return;
+                    }
+                    Outbound::Hello => Request::Hello { cert: own_cert(&self.service) },
+                    Outbound::Range { org, from, count } => {
+                        Request::Range { org, from, count_max: count, bytes_max: RANGE_BYTES_MAX }
+                    }
+                    Outbound::Charters { from_version } => Request::Charters { from_version },
+                    Outbound::ForkProofs { org } => Request::ForkProofs { org },
+                    Outbound::Payloads { ids } => Request::Payloads { ids },
+                };
+                self.send(NetCommand::Request { peer: peer_id, request, tag }).await;
+            }
+            Effect::Respond { tag, response } => self.send(NetCommand::Respond { tag: tag.0, response }).await,
+            Effect::Serve { peer, tag, request, reader } => self.spawn_io(move |s| {
+                let response = serve::answer(s, request, reader.as_ref());
+                IoDone::Served(NetCommand::Respond { tag: tag.0, response }, Event::Served { peer })
+            }),
+            Effect::Ingest(job) => {
+                // The core keeps at most as many jobs outstanding as the channel holds.
+                if self.jobs.send(job).await.is_err() {
+                    tracing::debug!("ingest worker gone; the select loop stops the node");
+                }
+            }
+            Effect::Verdict { gossip, verdict } => {
+                let Some((message_id, source)) = self.gossip.remove(&gossip) else { return };
+                let acceptance = match verdict {
+                    Verdict::Accept => MessageAcceptance::Accept,
+                    Verdict::Ignore => MessageAcceptance::Ignore,
+                    Verdict::Reject => MessageAcceptance::Reject,
+                };
+                self.send(NetCommand::Validate { message_id, source, acceptance }).await;
+            }
+            Effect::GossipOwn { id } => {
+                if self.gossip_reads >= GOSSIP_READS_MAX {
+                    tracing::debug!(%id, "gossip reads at their bound; peers pull this document");
+                    return;
+                }
+                self.gossip_reads += 1;
+                self.spawn_io(move |s| {
+                    let data = s.store.get(&id).ok().flatten();
+                    if let Some(data) = &data {
+                        s.counters.gossip_messages_out.fetch_add(1, Ordering::Relaxed);
+                        s.counters.gossip_bytes_out.fetch_add(data.len() as u64, Ordering::Relaxed);
+                    }
+                    IoDone::Gossip(data)
+                });
+            }
+            Effect::Admit { peer } => {
+                if let Some(peer) = self.ids.get(&peer).copied() {
+                    self.send(NetCommand::Admit { peer }).await;
+                }
+            }
+            Effect::Disconnect { peer } => {
+                if let Some(peer) = self.ids.get(&peer).copied() {
+                    self.send(NetCommand::Disconnect { peer }).await;
+                }
+            }
+            Effect::Ban { name, .. } => {
+                if let Ok(peer) = name.parse::<PeerId>() {
+                    self.send(NetCommand::Ban { peer }).await;
+                }
+            }
+            Effect::Unban { name } => {
+                if let Ok(peer) = name.parse::<PeerId>() {
+                    self.send(NetCommand::Unban { peer }).await;
+                }
+            }
+            Effect::ApplyCharters { peer, files } => self.spawn_io(move |s| {
+                let outcome = match s.apply_charter_files(&files) {
+                    Ok(applied) => {
+                        tracing::debug!(?applied, "charter versions from a peer");
+                        ChartersApplied::Applied
+                    }
+                    Err(e @ TrustError::Store(_)) => {
+                        tracing::error!(error = %e, "charter version from a peer in force, but the store failed applying it");
+                        ChartersApplied::StoreFailed
+                    }
+                    Err(e) => {
+                        s.count_refused(e.code());
+                        ChartersApplied::Invalid(e.code())
+                    }
+                };
+                IoDone::Event(Event::ChartersApplied { peer, outcome })
+            }),
+            Effect::RecordForkProofs { peer, pairs } => self.spawn_io(move |s| {
+                let outcome = match s.record_fork_proofs(pairs) {
+                    Ok(()) => match s.store.forks() {
+                        Ok(forks) => ProofsRecorded::Recorded(forks.into_iter().map(|f| (f.publisher, f.seq)).collect()),
+                        Err(_) => ProofsRecorded::StoreFailed,
+                    },
+                    Err(reason) => ProofsRecorded::Invalid(reason),
+                };
+                IoDone::Event(Event::ProofsRecorded { peer, outcome })
+            }),
+            Effect::FilterPayloads { ids } => {
+                let reader = self.core_reader();
+                self.spawn_io(move |s| {
+                    let ids = ids
+                        .into_iter()
+                        .filter(|id| match (s.document(id), s.store.has_payload(id), &reader) {
+                            (Ok(Some(doc)), Ok(false), Some(r)) => {
+                                crate::notice::sealed_ref(&doc).is_some() && s.may_read(r, &doc)
+                            }
+                            _ => false,
+                        })
+                        .collect();
+                    IoDone::Event(Event::PayloadsFiltered { ids })
+                });
+            }
+            Effect::WalkNotices { after } => {
+                let reader = self.core_reader();
+                self.spawn_io(move |s| {
+                    let (readable, next) = match (s.store.notices_missing_payload(after.as_ref(), PAYLOAD_WALK_STEP), &reader) {
+                        (Ok(missing), Some(r)) => (
+                            missing.notices.iter().filter(|doc| s.may_read(r, doc)).map(|doc| doc.id).collect(),
+                            missing.next,
+                        ),
+                        // A store error: the walk starts again from its cursor next time.
+                        _ => (Vec::new(), after),
+                    };
+                    IoDone::Event(Event::NoticesWalked { readable, next })
+                });
+            }
+            Effect::AcceptPayloads { peer, items } => self.spawn_io(move |s| {
+                let mut stored = Vec::new();
+                let mut bad = 0;
+                for (id, payload) in items {
+                    match s.accept_payload(&id, &payload) {
+                        Ok(()) => stored.push(id),
+                        Err(e) => {
+                            tracing::warn!(%id, error = %e, "a peer sent a payload that does not match its notice");
+                            bad += 1;
+                        }
+                    }
+                }
+                IoDone::Event(Event::PayloadsAccepted { peer, stored, bad })
+            }),
+            Effect::ReadHeads => self.spawn_io(|s| {
+                let heads = s.store.heads().map(|h| h.into_iter().map(|(o, h)| (o, h.seq)).collect()).unwrap_or_default();
+                IoDone::Event(Event::Heads { heads })
+            }),
+        }
+    }
+
+    fn core_reader(&self) -> Option<OrgId> {
+        self.service.certificate.as_ref().map(|c| c.organization.clone())
+    }
+
+    fn publish_view(&self) {
+        let now = Instant::now();
+        let peers = self
+            .core
+            .peer_summaries(now)
+            .into_iter()
+            .map(|p| PeerInfo {
+                peer_id: p.name,
+                address: p.address,
+                organization: p.org,
+                admitted: p.admitted,
+                penalty_points: p.penalty_points,
+                heads: p.heads,
+            })
+            .collect();
+        let banned = self
+            .core
+            .bans(now)
+            .into_iter()
+            .map(|b| BanInfo { peer_id: b.name, offense: b.offense.to_string(), seconds_left: b.seconds_left })
+            .collect();
+        let (penalties, bans_total) = self.core.penalty_counts();
+        let mut view = self.service.peers.write().unwrap_or_else(|p| p.into_inner());
+        view.peers = peers;
+        view.banned = banned;
+        view.penalties = penalties.into_iter().map(|(o, n)| (o.to_string(), n)).collect();
+        view.bans_total = bans_total;
+    }
+
+    /// Logs the charter's expiry state while it needs attention (the API and metrics show it
+    /// all the time).
+    fn warn_expiry(&self) {
+        let Some(c) = self.service.charter_info() else { return };
+        match c.state {
+            "expiring_soon" => tracing::warn!(
+                version = c.version,
+                expires = %c.expires,
+                days_left = c.seconds_left / 86_400,
+                "the charter expires soon: root key holders must sign and publish the next version"
+            ),
+            "expired" => tracing::error!(
+                version = c.version,
+                expires = %c.expires,
+                "the charter has expired: no document is accepted until a newer version is in force"
+            ),
+            _ => {}
+        }
+    }
+}
+
+fn own_cert(service: &Service) -> Vec<u8> {
+    match (&service.certificate, service.keyring().charter().is_some()) {
+        (Some(cert), true) => cert.bytes.clone(),
+        _ => Vec::new(),
+    }
+}
