@@ -201,12 +201,9 @@ impl SyncEngine {
             f.local = seq.0;
         }
         if f.local > f.handed {
-            // Anything buffered below the new head is no longer needed; drop it rather than
-            // hand it to ingest as a run of duplicates.
-            let stale: Vec<u64> = f.ready.range(..=f.local).map(|(k, _)| *k).collect();
-            for k in stale {
-                f.ready.remove(&k);
-            }
+            // Buffered ranges are trimmed to what lies past the new head by `drain`, not
+            // dropped: one reaching past the head would lose its tail for good (nothing asks
+            // for it again, and every later range waits behind the hole).
             f.retry.retain(|from, count| *from + *count as u64 - 1 > seq.0);
             f.handed = f.local;
             f.requested = f.requested.max(f.local);
@@ -521,6 +518,23 @@ mod tests {
         e.local_head(&org("FR"), Seq(4));
         assert!(requests(&e.status_received(1, [(org("FR"), Seq(4))])).is_empty());
         assert_eq!(e.lag()[&org("FR")], (Seq(4), Seq(4)));
+    }
+
+    #[test]
+    fn entries_buffered_past_a_head_moved_by_gossip_are_still_handed_to_ingest() {
+        let wco = org("WCO");
+        let mut e = SyncEngine::new(cfg(), []);
+        e.peer_connected(1);
+        assert_eq!(requests(&e.status_received(1, [(wco.clone(), Seq(30))])), vec![(1, 1, 10), (1, 11, 10)]);
+        e.range_received(1, &wco, Seq(11), docs(10));
+        // Gossip stored #1..#12 meanwhile.
+        let mut a = e.local_head(&wco, Seq(12));
+        a.extend(e.range_received(1, &wco, Seq(1), docs(10)));
+        let ingests: Vec<(u64, usize)> = a
+            .iter()
+            .filter_map(|a| if let Action::Ingest { from, docs, .. } = a { Some((from.0, docs.len())) } else { None })
+            .collect();
+        assert_eq!(ingests, vec![(13, 8)], "#13..#20 were buffered and must not be lost");
     }
 
     /// Seeded random schedules: ranges answered out of order, peers lost and found, partial
