@@ -29,7 +29,7 @@ use crate::ingest::IngestError;
 use crate::net::{self, limits, NetCommand, NetError, NetEvent};
 use crate::service::{PeerInfo, Service};
 use crate::store::IngestOutcome;
-use crate::sync::engine::{IngestResult, PeerKey};
+use crate::sync::engine::{IngestResult, PeerKey, RangeId};
 use crate::sync::wire::{FeedHead, Request, Response, RANGE_BYTES_MAX};
 use crate::sync::{Action, SyncConfig, SyncEngine};
 use worker::{Done, Job, Origin, INGEST_JOBS_MAX};
@@ -201,7 +201,7 @@ enum Pending {
     Charters,
     ForkProofs,
     Status,
-    Range { peer: PeerKey, org: OrgId, from: Seq },
+    Range { id: RangeId },
 }
 
 struct Engine {
@@ -705,16 +705,16 @@ impl Engine {
                 }
                 self.on_status(peer, charter_version, heads).await;
             }
-            (Pending::Range { peer: key, org, from }, Ok(Response::Range { docs })) => {
-                let actions = self.sync.range_received(key, &org, from, docs);
+            (Pending::Range { id }, Ok(Response::Range { docs })) => {
+                let actions = self.sync.range_received(id, docs);
                 self.exec(actions).await;
             }
-            (Pending::Range { peer: key, org, from }, other) => {
+            (Pending::Range { id }, other) => {
                 let busy = matches!(&other, Ok(Response::Refused { reason }) if reason == BUSY || reason == TOO_MANY);
                 if let Ok(Response::Refused { reason }) | Err(reason) = other {
                     tracing::debug!(%peer, %reason, "range request failed");
                 }
-                let actions = self.sync.range_failed(key, &org, from, busy);
+                let actions = self.sync.range_failed(id, busy);
                 self.exec(actions).await;
             }
             (Pending::Status, Err(reason)) if reason.contains("none of the requested protocols") => {
@@ -816,13 +816,13 @@ impl Engine {
                     let request = Request::Status { network_id: self.service.network_id, charter_version, heads };
                     self.send(NetCommand::Request { peer: peer_id, request, tag }).await;
                 }
-                Action::RequestRange { peer, org, from, count } => {
+                Action::RequestRange { id, peer, org, from, count } => {
                     let Some((peer_id, _, _)) = self.peers.get(&peer).cloned() else {
-                        let actions = self.sync.range_failed(peer, &org, from, false);
+                        let actions = self.sync.range_failed(id, false);
                         Box::pin(self.exec(actions)).await;
                         continue;
                     };
-                    let tag = self.tag(Pending::Range { peer, org: org.clone(), from });
+                    let tag = self.tag(Pending::Range { id });
                     self.service.counters.sync_requests_out.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let request = Request::Range { org, from, count_max: count, bytes_max: RANGE_BYTES_MAX };
                     self.send(NetCommand::Request { peer: peer_id, request, tag }).await;

@@ -3,16 +3,42 @@
 //!
 //! Per feed it tracks three positions: `local` (the head in the store), `handed` (the last
 //! position handed to ingest) and `requested` (the last position covered by a request), with
-//! `local ≤ handed ≤ requested`. Several ranges of one feed may be in flight at once, from
-//! different peers; responses are buffered and handed to ingest strictly in order, since a
-//! feed is stored without gaps. Every buffer is bounded by the number of ranges in flight.
+//! `local ≤ handed ≤ requested`. Every position in `(handed, requested]` is in exactly one
+//! place: a range buffered, a range asked for and still wanted, or a hole to ask for again.
+//! Several ranges of one feed may be in flight at once, from different peers; responses are
+//! buffered and handed to ingest strictly in order, since a feed is stored without gaps.
+//!
+//! One map holds every range request outstanding, by the [`RangeId`] the engine gave it: the
+//! per-peer, per-feed and total counts are derived from it. A request the engine no longer
+//! wants (its feed was reset or fetched again from its head) stays there, marked stale, until
+//! its answer, its failure or its peer's disconnection: the peer is still working on it, so it
+//! keeps its slot of that peer. Its answer is discarded.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::fmt;
 
 use crate::document::{OrgId, Seq};
 
 /// An opaque peer handle given by the node.
 pub type PeerKey = u64;
+
+/// A range request, named by the engine when it asks and by the node when the answer or the
+/// failure comes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RangeId(u64);
+
+impl RangeId {
+    /// The number, for logs.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for RangeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "range#{}", self.0)
+    }
+}
 
 /// Limits of the sync engine.
 #[derive(Debug, Clone)]
@@ -49,10 +75,11 @@ impl Default for SyncConfig {
 pub enum Action {
     /// Send our status (heads) to a peer.
     SendStatus { peer: PeerKey },
-    /// Ask a peer for a range of a feed.
-    RequestRange { peer: PeerKey, org: OrgId, from: Seq, count: u32 },
+    /// Ask a peer for a range of a feed; report the outcome with `id`
+    /// ([`SyncEngine::range_received`], [`SyncEngine::range_failed`]).
+    RequestRange { id: RangeId, peer: PeerKey, org: OrgId, from: Seq, count: u32 },
     /// Verify and store these consecutive entries of `org` starting at `from`, served by `peer`.
-    /// Ingest actions must be carried out in the order they are returned.
+    /// Ingest actions must be carried out, and reported, in the order they are returned.
     Ingest { peer: PeerKey, org: OrgId, from: Seq, docs: Vec<Vec<u8>> },
     /// The peer misbehaved.
     Penalize { peer: PeerKey, reason: &'static str },
@@ -75,34 +102,62 @@ pub enum IngestResult {
     Unauthorized,
 }
 
+/// A range request sent and not yet answered.
+#[derive(Debug)]
+struct Outstanding {
+    peer: PeerKey,
+    org: OrgId,
+    from: u64,
+    count: u32,
+    /// False once the feed was reset or fetched again: the answer is then discarded.
+    wanted: bool,
+}
+
+impl Outstanding {
+    fn last(&self) -> u64 {
+        self.from + self.count as u64 - 1
+    }
+}
+
+/// A range handed to ingest and not yet reported back.
+#[derive(Debug)]
+struct Handed {
+    from: u64,
+    count: u64,
+    /// Handed before the feed was reset or fetched again: its report says nothing about the
+    /// feed as it is now.
+    stale: bool,
+}
+
 #[derive(Debug, Default)]
 struct Feed {
     local: u64,
     handed: u64,
     requested: u64,
-    /// Ranges in flight: from → (peer, count).
-    in_flight: BTreeMap<u64, (PeerKey, u32)>,
     /// Ranges received but not yet handed: from → (peer, docs).
     ready: BTreeMap<u64, (PeerKey, Vec<Vec<u8>>)>,
     /// Holes to request again: from → count.
     retry: BTreeMap<u64, u32>,
-    /// Ranges handed to ingest and not yet reported back. They count against the per-feed
-    /// bound, so the network never runs further ahead of the writer than that bound.
-    ingesting: usize,
+    /// Ranges handed to ingest, in order. They count against the per-feed bound, so the
+    /// network never runs further ahead of the writer than that bound.
+    ingesting: VecDeque<Handed>,
     frozen: bool,
 }
 
 impl Feed {
-    /// Ranges this feed holds a slot for: asked, buffered, or being ingested.
-    fn slots(&self) -> usize {
-        self.in_flight.len() + self.ready.len() + self.ingesting
+    /// Puts back the part of a range not yet handed, to be asked for again.
+    fn hole(&mut self, from: u64, count: u32) {
+        let last = from + count as u64 - 1;
+        let from = from.max(self.handed + 1);
+        if from <= last {
+            self.retry.insert(from, (last - from + 1) as u32);
+        }
     }
 }
 
 #[derive(Debug, Default)]
 struct Peer {
     heads: HashMap<OrgId, u64>,
-    in_flight: usize,
 }
 
 /// The sync engine. Feed it events; carry out the actions it returns.
@@ -111,16 +166,24 @@ pub struct SyncEngine {
     config: SyncConfig,
     feeds: BTreeMap<OrgId, Feed>,
     peers: BTreeMap<PeerKey, Peer>,
-    in_flight_total: usize,
+    /// Every range request outstanding: the truth the in-flight counts are derived from.
+    requests: BTreeMap<RangeId, Outstanding>,
+    next_id: u64,
 }
 
 impl SyncEngine {
     /// A new engine knowing the store's current heads.
     pub fn new(config: SyncConfig, local_heads: impl IntoIterator<Item = (OrgId, Seq)>) -> SyncEngine {
-        let mut engine = SyncEngine { config, feeds: BTreeMap::new(), peers: BTreeMap::new(), in_flight_total: 0 };
+        let mut engine = SyncEngine {
+            config,
+            feeds: BTreeMap::new(),
+            peers: BTreeMap::new(),
+            requests: BTreeMap::new(),
+            next_id: 0,
+        };
         for (org, seq) in local_heads {
-            engine.feed(&org).local = seq.0;
             let f = engine.feed(&org);
+            f.local = seq.0;
             f.handed = seq.0;
             f.requested = seq.0;
         }
@@ -141,15 +204,15 @@ impl SyncEngine {
         vec![Action::SendStatus { peer }]
     }
 
-    /// A peer went away: its ranges in flight are requested again elsewhere.
+    /// A peer went away: its requests are forgotten (an answer arriving later is ignored) and
+    /// the ranges still wanted are requested again elsewhere.
     pub fn peer_disconnected(&mut self, peer: PeerKey) -> Vec<Action> {
         self.peers.remove(&peer);
-        for f in self.feeds.values_mut() {
-            let lost: Vec<u64> = f.in_flight.iter().filter(|(_, (p, _))| *p == peer).map(|(from, _)| *from).collect();
-            for from in lost {
-                let (_, count) = f.in_flight.remove(&from).expect("listed above");
-                self.in_flight_total -= 1;
-                f.retry.insert(from, count);
+        let lost: Vec<RangeId> = self.requests.iter().filter(|(_, r)| r.peer == peer).map(|(id, _)| *id).collect();
+        for id in lost {
+            let r = self.requests.remove(&id).expect("listed above");
+            if r.wanted {
+                self.feeds.get_mut(&r.org).expect("a wanted request's feed exists").hole(r.from, r.count);
             }
         }
         self.schedule()
@@ -182,65 +245,50 @@ impl SyncEngine {
     /// lower than before, and the feed is no longer frozen.
     pub fn feed_reset(&mut self, org: &OrgId, head: Seq) -> Vec<Action> {
         let f = self.feed(org);
-        let dropped = f.in_flight.len();
-        f.in_flight.clear();
-        f.ready.clear();
-        f.retry.clear();
         f.frozen = false;
         f.local = head.0;
-        f.handed = head.0;
-        f.requested = head.0;
-        self.in_flight_total -= dropped;
+        self.restart(org);
         self.schedule()
     }
 
     /// The store's head of `org` moved by another path (gossip, local publish).
     pub fn local_head(&mut self, org: &OrgId, seq: Seq) -> Vec<Action> {
-        let f = self.feed(org);
-        if seq.0 > f.local {
-            f.local = seq.0;
+        if !self.advance(org, seq.0) {
+            return Vec::new();
         }
-        if f.local > f.handed {
-            // Buffered ranges are trimmed to what lies past the new head by `drain`, not
-            // dropped: one reaching past the head would lose its tail for good (nothing asks
-            // for it again, and every later range waits behind the hole).
-            f.retry.retain(|from, count| *from + *count as u64 - 1 > seq.0);
-            f.handed = f.local;
-            f.requested = f.requested.max(f.local);
-        }
-        self.drain(org)
+        let mut actions = self.drain(org);
+        actions.extend(self.schedule());
+        actions
     }
 
-    /// A range response arrived.
-    pub fn range_received(&mut self, peer: PeerKey, org: &OrgId, from: Seq, docs: Vec<Vec<u8>>) -> Vec<Action> {
-        let Some(f) = self.feeds.get_mut(org) else { return Vec::new() };
-        let Some((asked_peer, count)) = f.in_flight.remove(&from.0) else {
-            return Vec::new(); // stale: the feed was reset since
-        };
-        self.in_flight_total -= 1;
-        if let Some(p) = self.peers.get_mut(&asked_peer) {
-            p.in_flight = p.in_flight.saturating_sub(1);
+    /// A range response arrived. An answer to a request the engine no longer wants (or does
+    /// not know) is discarded.
+    pub fn range_received(&mut self, id: RangeId, docs: Vec<Vec<u8>>) -> Vec<Action> {
+        let Some(r) = self.requests.remove(&id) else { return Vec::new() };
+        if !r.wanted {
+            return self.schedule(); // its peer's slot is free again
         }
         let mut actions = Vec::new();
-        if docs.len() > count as usize {
-            f.retry.insert(from.0, count);
-            actions.push(Action::Penalize { peer, reason: "range_too_long" });
+        let f = self.feeds.get_mut(&r.org).expect("a wanted request's feed exists");
+        if docs.len() > r.count as usize {
+            f.hole(r.from, r.count);
+            actions.push(Action::Penalize { peer: r.peer, reason: "range_too_long" });
         } else {
-            if (docs.len() as u32) < count {
+            if (docs.len() as u32) < r.count {
                 // A short answer: the rest of the range is asked again, preferably elsewhere.
-                f.retry.insert(from.0 + docs.len() as u64, count - docs.len() as u32);
+                f.hole(r.from + docs.len() as u64, r.count - docs.len() as u32);
                 if docs.is_empty() {
-                    if let Some(p) = self.peers.get_mut(&peer) {
+                    if let Some(p) = self.peers.get_mut(&r.peer) {
                         // It announced a head it did not serve: forget that claim.
-                        p.heads.insert(org.clone(), from.0 - 1);
+                        p.heads.insert(r.org.clone(), r.from - 1);
                     }
                 }
             }
             if !docs.is_empty() {
-                f.ready.insert(from.0, (peer, docs));
+                f.ready.insert(r.from, (r.peer, docs));
             }
         }
-        actions.extend(self.drain(org));
+        actions.extend(self.drain(&r.org));
         actions.extend(self.schedule());
         actions
     }
@@ -252,63 +300,96 @@ impl SyncEngine {
 
     /// A range request failed. A peer that refused for load (`busy`) is asked again later; one
     /// whose request failed otherwise (timeout, closed, refused for cause) is not asked for this
-    /// feed again until its next status.
-    pub fn range_failed(&mut self, peer: PeerKey, org: &OrgId, from: Seq, busy: bool) -> Vec<Action> {
-        if let Some(f) = self.feeds.get_mut(org) {
-            if let Some((_, count)) = f.in_flight.remove(&from.0) {
-                self.in_flight_total -= 1;
-                f.retry.insert(from.0, count);
-            }
-        }
-        if let Some(p) = self.peers.get_mut(&peer) {
-            p.in_flight = p.in_flight.saturating_sub(1);
-            if !busy {
-                p.heads.remove(org);
-            }
+    /// feed again until its next status. An unknown `id` is ignored.
+    pub fn range_failed(&mut self, id: RangeId, busy: bool) -> Vec<Action> {
+        let Some(r) = self.requests.remove(&id) else { return Vec::new() };
+        if r.wanted {
+            self.feeds.get_mut(&r.org).expect("a wanted request's feed exists").hole(r.from, r.count);
         }
         if busy {
-            Vec::new() // retried by the next poll, not in a tight loop
-        } else {
-            self.schedule()
+            return Vec::new(); // retried by the next poll, not in a tight loop
         }
+        if let Some(p) = self.peers.get_mut(&r.peer) {
+            p.heads.remove(&r.org);
+        }
+        self.schedule()
     }
 
     /// An ingest the engine asked for finished; `head` is the feed's head in the store now.
+    /// Reports of one feed come in the order its Ingest actions were returned; a report of a
+    /// range handed before the feed was reset or fetched again only frees its slot.
     pub fn ingested(&mut self, peer: PeerKey, org: &OrgId, head: Seq, result: IngestResult) -> Vec<Action> {
+        let Some(f) = self.feeds.get_mut(org) else { return Vec::new() };
+        let Some(handed) = f.ingesting.pop_front() else { return Vec::new() };
+        if handed.stale {
+            // Its head may predate a truncation; the store reports what it stored since as
+            // local heads.
+            return self.schedule();
+        }
         let mut actions = Vec::new();
-        {
-            let f = self.feed(org);
-            f.local = f.local.max(head.0);
-            f.ingesting = f.ingesting.saturating_sub(1);
-            match result {
-                IngestResult::Ok => {}
-                IngestResult::Frozen => {
-                    f.frozen = true;
-                    f.ready.clear();
-                    f.retry.clear();
+        self.advance(org, head.0);
+        match result {
+            IngestResult::Ok => {}
+            IngestResult::Frozen => {
+                self.feed(org).frozen = true;
+                self.restart(org);
+            }
+            IngestResult::Invalid | IngestResult::Mismatch | IngestResult::Unauthorized => {
+                // Start again from the store's head; answers to older requests are discarded.
+                self.restart(org);
+                if result == IngestResult::Invalid {
+                    actions.push(Action::Penalize { peer, reason: "invalid_document" });
                 }
-                IngestResult::Invalid | IngestResult::Mismatch | IngestResult::Unauthorized => {
-                    // Start again from the store's head; responses to older requests are ignored.
-                    f.ready.clear();
-                    f.retry.clear();
-                    f.handed = f.local;
-                    f.requested = f.local;
-                    let dropped = f.in_flight.len();
-                    f.in_flight.clear();
-                    self.in_flight_total -= dropped;
-                    if result == IngestResult::Invalid {
-                        actions.push(Action::Penalize { peer, reason: "invalid_document" });
-                    }
-                    if result != IngestResult::Mismatch {
-                        if let Some(p) = self.peers.get_mut(&peer) {
-                            p.heads.remove(org);
-                        }
+                if result != IngestResult::Mismatch {
+                    if let Some(p) = self.peers.get_mut(&peer) {
+                        p.heads.remove(org);
                     }
                 }
             }
         }
+        actions.extend(self.drain(org));
         actions.extend(self.schedule());
         actions
+    }
+
+    /// The store holds `org` up to `seq`: positions up to there need nothing more. Returns
+    /// whether the position handed to ingest moved.
+    fn advance(&mut self, org: &OrgId, seq: u64) -> bool {
+        let f = self.feed(org);
+        f.local = f.local.max(seq);
+        if f.local <= f.handed {
+            return false;
+        }
+        let local = f.local;
+        f.handed = local;
+        f.requested = f.requested.max(local);
+        // Holes are trimmed to what lies past the head; buffered ranges are trimmed by `drain`
+        // (dropping one that reaches past the head would lose its tail for good).
+        let holes: Vec<(u64, u32)> = f.retry.range(..=local).map(|(k, v)| (*k, *v)).collect();
+        for (from, count) in holes {
+            f.retry.remove(&from);
+            f.hole(from, count);
+        }
+        for r in self.requests.values_mut().filter(|r| &r.org == org && r.last() <= local) {
+            r.wanted = false;
+        }
+        true
+    }
+
+    /// Fetching of `org` starts again from its local head: what is buffered or to be asked
+    /// again is dropped, and answers to requests sent and ranges handed so far are discarded.
+    fn restart(&mut self, org: &OrgId) {
+        let f = self.feed(org);
+        f.ready.clear();
+        f.retry.clear();
+        f.handed = f.local;
+        f.requested = f.local;
+        for h in &mut f.ingesting {
+            h.stale = true;
+        }
+        for r in self.requests.values_mut().filter(|r| &r.org == org) {
+            r.wanted = false;
+        }
     }
 
     /// Hands buffered ranges to ingest while they continue the feed.
@@ -329,15 +410,29 @@ impl SyncEngine {
             docs.drain(..skip);
             let start = f.handed + 1;
             f.handed += docs.len() as u64;
-            f.ingesting += 1;
+            f.ingesting.push_back(Handed { from: start, count: docs.len() as u64, stale: false });
             actions.push(Action::Ingest { peer, org: org.clone(), from: Seq(start), docs });
         }
         actions
     }
 
+    /// Ranges of `org` asked for and still wanted.
+    fn in_flight(&self, org: &OrgId) -> usize {
+        self.requests.values().filter(|r| r.wanted && &r.org == org).count()
+    }
+
+    /// Ranges `org` holds a slot for: asked, buffered, or being ingested.
+    fn slots(&self, org: &OrgId) -> usize {
+        self.feeds.get(org).map_or(0, |f| f.ready.len() + f.ingesting.len()) + self.in_flight(org)
+    }
+
     /// Requests what peers have and we lack, within every bound.
     fn schedule(&mut self) -> Vec<Action> {
         let mut actions = Vec::new();
+        let mut per_peer: BTreeMap<PeerKey, usize> = self.peers.keys().map(|k| (*k, 0)).collect();
+        for r in self.requests.values() {
+            *per_peer.entry(r.peer).or_default() += 1;
+        }
         let orgs: Vec<OrgId> = self
             .peers
             .values()
@@ -347,43 +442,45 @@ impl SyncEngine {
             .filter(|o| self.wanted(o))
             .collect();
         for org in orgs {
-            let target = self.peers.values().filter_map(|p| p.heads.get(&org)).copied().max().unwrap_or(0);
             loop {
-                if self.in_flight_total >= self.config.ranges_total_max {
+                if self.requests.len() >= self.config.ranges_total_max {
                     return actions;
                 }
+                let slots = self.slots(&org);
                 let f = self.feeds.entry(org.clone()).or_default();
-                if f.frozen || f.slots() >= self.config.ranges_per_feed_max {
+                if f.frozen || slots >= self.config.ranges_per_feed_max {
                     break;
                 }
                 let (from, count, is_retry) = match f.retry.first_key_value() {
                     Some((from, count)) => (*from, *count, true),
-                    None if f.requested < target => {
-                        let count = (target - f.requested).min(self.config.range_count as u64) as u32;
-                        (f.requested + 1, count, false)
-                    }
-                    None => break,
+                    None => (f.requested + 1, self.config.range_count, false),
                 };
-                let last = from + count as u64 - 1;
-                // The least busy peer that claims to hold the whole range.
+                // The least busy peer that claims to hold the start of the range; it is asked
+                // for as much of it as it claims.
                 let peer = self
                     .peers
                     .iter()
-                    .filter(|(_, p)| p.in_flight < self.config.ranges_per_peer_max)
-                    .filter(|(_, p)| p.heads.get(&org).is_some_and(|h| *h >= last))
-                    .min_by_key(|(_, p)| p.in_flight)
-                    .map(|(k, _)| *k);
-                let Some(peer) = peer else { break };
+                    .filter(|(k, _)| per_peer[k] < self.config.ranges_per_peer_max)
+                    .filter_map(|(k, p)| p.heads.get(&org).map(|h| (*k, *h)))
+                    .filter(|(_, h)| *h >= from)
+                    .min_by_key(|(k, _)| per_peer[k]);
+                let Some((peer, claim)) = peer else { break };
+                let last = (from + count as u64 - 1).min(claim);
+                let asked = (last - from + 1) as u32;
                 let f = self.feeds.get_mut(&org).expect("created above");
                 if is_retry {
                     f.retry.remove(&from);
+                    if asked < count {
+                        f.retry.insert(last + 1, count - asked);
+                    }
                 } else {
                     f.requested = last;
                 }
-                f.in_flight.insert(from, (peer, count));
-                self.in_flight_total += 1;
-                self.peers.get_mut(&peer).expect("chosen above").in_flight += 1;
-                actions.push(Action::RequestRange { peer, org: org.clone(), from: Seq(from), count });
+                let id = RangeId(self.next_id);
+                self.next_id += 1;
+                self.requests.insert(id, Outstanding { peer, org: org.clone(), from, count: asked, wanted: true });
+                *per_peer.get_mut(&peer).expect("chosen among them") += 1;
+                actions.push(Action::RequestRange { id, peer, org: org.clone(), from: Seq(from), count: asked });
             }
         }
         actions
@@ -398,219 +495,71 @@ impl SyncEngine {
         }
         out
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn org(s: &str) -> OrgId {
-        OrgId::new(s).unwrap()
-    }
-
-    fn cfg() -> SyncConfig {
-        SyncConfig { range_count: 10, ranges_per_feed_max: 2, ..Default::default() }
-    }
-
-    fn docs(n: usize) -> Vec<Vec<u8>> {
-        (0..n).map(|i| vec![i as u8]).collect()
-    }
-
-    fn requests(actions: &[Action]) -> Vec<(PeerKey, u64, u32)> {
-        actions
-            .iter()
-            .filter_map(|a| match a {
-                Action::RequestRange { peer, from, count, .. } => Some((*peer, from.0, *count)),
-                _ => None,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn a_cold_replica_fetches_ranges_in_parallel_and_ingests_them_in_order() {
-        let mut e = SyncEngine::new(cfg(), []);
-        assert_eq!(e.peer_connected(1), vec![Action::SendStatus { peer: 1 }]);
-        let a = e.status_received(1, [(org("WCO"), Seq(25))]);
-        assert_eq!(requests(&a), vec![(1, 1, 10), (1, 11, 10)], "two ranges in flight per feed");
-        // The second range arrives first: it is held until the first is handed over.
-        let a = e.range_received(1, &org("WCO"), Seq(11), docs(10));
-        assert!(a.iter().all(|a| !matches!(a, Action::Ingest { .. })));
-        assert!(requests(&a).is_empty(), "a buffered range keeps its slot");
-        let a = e.range_received(1, &org("WCO"), Seq(1), docs(10));
-        let ingests: Vec<u64> =
-            a.iter().filter_map(|a| if let Action::Ingest { from, .. } = a { Some(from.0) } else { None }).collect();
-        assert_eq!(ingests, vec![1, 11]);
-        assert!(requests(&a).is_empty(), "ranges being ingested keep their slots: the writer sets the pace");
-        let a = e.ingested(1, &org("WCO"), Seq(10), IngestResult::Ok);
-        assert_eq!(requests(&a), vec![(1, 21, 5)], "the rest of the feed");
-    }
-
-    #[test]
-    fn a_lost_peer_s_ranges_go_to_another_peer() {
-        let mut e = SyncEngine::new(cfg(), []);
-        e.peer_connected(1);
-        e.peer_connected(2);
-        let a = e.status_received(1, [(org("WCO"), Seq(10))]);
-        assert_eq!(requests(&a), vec![(1, 1, 10)]);
-        e.status_received(2, [(org("WCO"), Seq(10))]);
-        let a = e.peer_disconnected(1);
-        assert_eq!(requests(&a), vec![(2, 1, 10)]);
-    }
-
-    #[test]
-    fn invalid_data_penalizes_the_peer_and_refetches_from_the_head_elsewhere() {
-        let mut e = SyncEngine::new(cfg(), [(org("WCO"), Seq(5))]);
-        e.peer_connected(1);
-        e.peer_connected(2);
-        let a = e.status_received(1, [(org("WCO"), Seq(8))]);
-        assert_eq!(requests(&a), vec![(1, 6, 3)]);
-        e.status_received(2, [(org("WCO"), Seq(8))]);
-        e.range_received(1, &org("WCO"), Seq(6), docs(3));
-        let a = e.ingested(1, &org("WCO"), Seq(5), IngestResult::Invalid);
-        assert!(a.contains(&Action::Penalize { peer: 1, reason: "invalid_document" }));
-        assert_eq!(requests(&a), vec![(2, 6, 3)], "asked again, of the other peer");
-    }
-
-    #[test]
-    fn a_short_answer_is_completed_and_an_empty_one_is_not_believed_again() {
-        let mut e = SyncEngine::new(cfg(), []);
-        e.peer_connected(1);
-        e.status_received(1, [(org("WCO"), Seq(10))]);
-        let a = e.range_received(1, &org("WCO"), Seq(1), docs(4));
-        assert_eq!(requests(&a), vec![(1, 5, 6)]);
-        let a = e.range_received(1, &org("WCO"), Seq(5), Vec::new());
-        assert!(requests(&a).is_empty(), "peer 1 no longer claims #5..#10");
-    }
-
-    #[test]
-    fn filtered_replication_fetches_only_wanted_publishers() {
-        let config = SyncConfig { publishers: Some([org("WCO")].into_iter().collect()), ..cfg() };
-        let mut e = SyncEngine::new(config, []);
-        e.peer_connected(1);
-        let a = e.status_received(1, [(org("WCO"), Seq(3)), (org("FR"), Seq(3))]);
-        assert_eq!(requests(&a), vec![(1, 1, 3)]);
-    }
-
-    #[test]
-    fn a_reset_feed_is_fetched_again_from_its_new_head() {
-        let mut e = SyncEngine::new(cfg(), []);
-        e.peer_connected(1);
-        e.status_received(1, [(org("WCO"), Seq(10))]);
-        e.range_received(1, &org("WCO"), Seq(1), docs(10));
-        let a = e.ingested(1, &org("WCO"), Seq(5), IngestResult::Frozen);
-        assert!(requests(&a).is_empty(), "a frozen feed is not fetched");
-        // A charter action removed entries 4 and 5 and unfroze the feed.
-        assert_eq!(requests(&e.feed_reset(&org("WCO"), Seq(3))), vec![(1, 4, 7)]);
-    }
-
-    #[test]
-    fn a_frozen_feed_is_not_fetched_and_gossip_moves_the_head() {
-        let mut e = SyncEngine::new(cfg(), []);
-        e.peer_connected(1);
-        e.status_received(1, [(org("WCO"), Seq(3))]);
-        e.range_received(1, &org("WCO"), Seq(1), docs(3));
-        let a = e.ingested(1, &org("WCO"), Seq(2), IngestResult::Frozen);
-        assert!(requests(&a).is_empty());
-        assert!(requests(&e.announced(1, org("WCO"), Seq(9))).is_empty());
-
-        let mut e = SyncEngine::new(cfg(), []);
-        e.peer_connected(1);
-        e.local_head(&org("FR"), Seq(4));
-        assert!(requests(&e.status_received(1, [(org("FR"), Seq(4))])).is_empty());
-        assert_eq!(e.lag()[&org("FR")], (Seq(4), Seq(4)));
-    }
-
-    #[test]
-    fn entries_buffered_past_a_head_moved_by_gossip_are_still_handed_to_ingest() {
-        let wco = org("WCO");
-        let mut e = SyncEngine::new(cfg(), []);
-        e.peer_connected(1);
-        assert_eq!(requests(&e.status_received(1, [(wco.clone(), Seq(30))])), vec![(1, 1, 10), (1, 11, 10)]);
-        e.range_received(1, &wco, Seq(11), docs(10));
-        // Gossip stored #1..#12 meanwhile.
-        let mut a = e.local_head(&wco, Seq(12));
-        a.extend(e.range_received(1, &wco, Seq(1), docs(10)));
-        let ingests: Vec<(u64, usize)> = a
-            .iter()
-            .filter_map(|a| if let Action::Ingest { from, docs, .. } = a { Some((from.0, docs.len())) } else { None })
-            .collect();
-        assert_eq!(ingests, vec![(13, 8)], "#13..#20 were buffered and must not be lost");
-    }
-
-    /// Seeded random schedules: ranges answered out of order, peers lost and found, partial
-    /// answers. Whatever happens, the entries handed to ingest are exactly 1..=N in order.
-    #[test]
-    fn any_schedule_hands_every_entry_to_ingest_once_and_in_order() {
-        for seed in 1..=200u64 {
-            let mut rng = seed;
-            let mut next = || {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                rng
-            };
-            let total = 1 + next() % 95;
-            let mut e = SyncEngine::new(cfg(), []);
-            let mut pending: Vec<Action> = Vec::new();
-            let mut ingests: std::collections::VecDeque<Action> = Default::default();
-            for p in 1..=3 {
-                pending.extend(e.peer_connected(p));
-                pending.extend(e.status_received(p, [(org("WCO"), Seq(total))]));
+    /// Panics unless the engine's state is consistent: for the node's tests and the engine's.
+    pub fn check_invariants(&self) {
+        let c = &self.config;
+        let mut per_peer: BTreeMap<PeerKey, usize> = BTreeMap::new();
+        for (id, r) in &self.requests {
+            assert!(id.0 < self.next_id, "{id} was never given out");
+            assert!(self.peers.contains_key(&r.peer), "{id} is to peer {} which is gone", r.peer);
+            assert!(r.count >= 1 && r.count <= c.range_count, "{id} asks for {} entries", r.count);
+            assert!(!r.wanted || self.feeds.contains_key(&r.org), "{id} is wanted by no feed");
+            *per_peer.entry(r.peer).or_default() += 1;
+        }
+        for (peer, n) in &per_peer {
+            assert!(*n <= c.ranges_per_peer_max, "{n} requests to peer {peer}");
+        }
+        assert!(self.requests.len() <= c.ranges_total_max, "{} requests in all", self.requests.len());
+        for (org, f) in &self.feeds {
+            assert!(
+                f.local <= f.handed && f.handed <= f.requested,
+                "{org}: {}, {}, {}",
+                f.local,
+                f.handed,
+                f.requested
+            );
+            assert!(self.slots(org) <= c.ranges_per_feed_max, "{org} holds {} slots", self.slots(org));
+            // Every position between handed and requested is in exactly one place.
+            let mut parts: Vec<(u64, u64, &str)> = Vec::new();
+            for (from, (_, docs)) in &f.ready {
+                assert!(!docs.is_empty(), "{org}: empty range buffered at {from}");
+                assert!(*from > f.handed + 1, "{org}: range at {from} buffered but not handed");
+                parts.push((*from, from + docs.len() as u64 - 1, "buffered"));
             }
-            let mut handed = 0u64;
-            let mut steps = 0;
-            while handed < total {
-                steps += 1;
-                assert!(steps < 10_000, "seed {seed}: no progress");
-                let (moved, rest): (Vec<_>, Vec<_>) =
-                    std::mem::take(&mut pending).into_iter().partition(|a| matches!(a, Action::Ingest { .. }));
-                ingests.extend(moved);
-                pending = rest;
-                // The node's writer carries out ingests in order, interleaved with network events.
-                if !ingests.is_empty() && (pending.is_empty() || next() % 3 == 0) {
-                    let Some(Action::Ingest { peer, from, docs, .. }) = ingests.pop_front() else { unreachable!() };
-                    assert_eq!(from.0, handed + 1, "seed {seed}: out of order");
-                    for (k, d) in docs.iter().enumerate() {
-                        assert_eq!(d, &(from.0 + k as u64).to_be_bytes().to_vec(), "seed {seed}");
-                    }
-                    handed += docs.len() as u64;
-                    pending.extend(e.ingested(peer, &org("WCO"), Seq(handed), IngestResult::Ok));
-                    continue;
-                }
-                if pending.is_empty() {
-                    pending.extend(e.poll());
-                }
-                if pending.is_empty() {
-                    // Everyone forgot: a periodic status brings the claims back.
-                    for p in 1..=3 {
-                        pending.extend(e.status_received(p, [(org("WCO"), Seq(total))]));
-                    }
-                    continue;
-                }
-                let i = (next() % pending.len() as u64) as usize;
-                match pending.swap_remove(i) {
-                    Action::RequestRange { peer, from, count, .. } => match next() % 10 {
-                        0 => pending.extend(e.range_failed(peer, &org("WCO"), from, next() % 2 == 0)),
-                        1 => {
-                            pending.extend(e.peer_disconnected(peer));
-                            pending.extend(e.peer_connected(peer));
-                        }
-                        2 => {
-                            let n = (next() % count as u64) as usize;
-                            let d = (from.0..from.0 + n as u64).map(|s| s.to_be_bytes().to_vec()).collect();
-                            pending.extend(e.range_received(peer, &org("WCO"), from, d));
-                        }
-                        _ => {
-                            let n = count.min((total - from.0 + 1) as u32) as u64;
-                            let d = (from.0..from.0 + n).map(|s| s.to_be_bytes().to_vec()).collect();
-                            pending.extend(e.range_received(peer, &org("WCO"), from, d));
-                        }
-                    },
-                    Action::Ingest { .. } => unreachable!("moved to the ingest queue"),
-                    Action::SendStatus { .. } | Action::Penalize { .. } => {}
-                }
+            for (from, count) in &f.retry {
+                assert!(*count >= 1 && *from > f.handed, "{org}: hole {from}+{count} at or below {}", f.handed);
+                parts.push((*from, from + *count as u64 - 1, "hole"));
             }
-            assert_eq!(handed, total, "seed {seed}");
+            for r in self.requests.values().filter(|r| r.wanted && &r.org == org) {
+                assert!(r.last() > f.handed, "{org}: request at {} wanted below {}", r.from, f.handed);
+                parts.push((r.from.max(f.handed + 1), r.last(), "asked"));
+            }
+            parts.sort();
+            let mut next = f.handed + 1;
+            for (from, last, what) in parts {
+                assert_eq!(from, next, "{org}: {what} {from}..={last} where {next} was expected");
+                next = last + 1;
+            }
+            assert_eq!(
+                next,
+                f.requested + 1,
+                "{org}: positions up to {} are covered, requested {}",
+                next - 1,
+                f.requested
+            );
+            if f.frozen {
+                assert!(f.ready.is_empty() && f.retry.is_empty() && self.in_flight(org) == 0, "{org} is frozen");
+            }
+            let mut next = 0;
+            for h in f.ingesting.iter().filter(|h| !h.stale) {
+                assert!(h.count >= 1 && h.from >= next, "{org}: ranges handed out of order");
+                assert!(h.from + h.count - 1 <= f.handed, "{org}: a range handed past {}", f.handed);
+                next = h.from + h.count;
+            }
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

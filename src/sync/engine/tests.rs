@@ -1,0 +1,365 @@
+//! Scenarios of the sync engine, each event followed by a check of its invariants.
+
+use std::collections::BTreeMap;
+
+use super::*;
+
+fn org(s: &str) -> OrgId {
+    OrgId::new(s).unwrap()
+}
+
+fn cfg() -> SyncConfig {
+    SyncConfig { range_count: 10, ranges_per_feed_max: 2, ..Default::default() }
+}
+
+fn docs(n: usize) -> Vec<Vec<u8>> {
+    (0..n).map(|i| vec![i as u8]).collect()
+}
+
+/// The range requests among actions: (id, peer, from, count).
+fn asked(actions: &[Action]) -> Vec<(RangeId, PeerKey, u64, u32)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::RequestRange { id, peer, from, count, .. } => Some((*id, *peer, from.0, *count)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The range requests among actions: (peer, from, count).
+fn requests(actions: &[Action]) -> Vec<(PeerKey, u64, u32)> {
+    asked(actions).into_iter().map(|(_, peer, from, count)| (peer, from, count)).collect()
+}
+
+/// The ingests among actions: (from, number of entries).
+fn ingests(actions: &[Action]) -> Vec<(u64, usize)> {
+    actions
+        .iter()
+        .filter_map(|a| if let Action::Ingest { from, docs, .. } = a { Some((from.0, docs.len())) } else { None })
+        .collect()
+}
+
+/// An engine whose invariants are checked after every event, and which remembers the id of
+/// the latest request to each peer at each position.
+struct Checked {
+    e: SyncEngine,
+    ids: BTreeMap<(PeerKey, u64), RangeId>,
+}
+
+impl Checked {
+    fn new(config: SyncConfig, heads: &[(&str, u64)]) -> Checked {
+        let e = SyncEngine::new(config, heads.iter().map(|(o, s)| (org(o), Seq(*s))));
+        e.check_invariants();
+        Checked { e, ids: BTreeMap::new() }
+    }
+
+    fn on(&mut self, event: impl FnOnce(&mut SyncEngine) -> Vec<Action>) -> Vec<Action> {
+        let actions = event(&mut self.e);
+        self.e.check_invariants();
+        for (id, peer, from, _) in asked(&actions) {
+            self.ids.insert((peer, from), id);
+        }
+        actions
+    }
+
+    fn connect(&mut self, peer: PeerKey) -> Vec<Action> {
+        self.on(|e| e.peer_connected(peer))
+    }
+
+    fn disconnect(&mut self, peer: PeerKey) -> Vec<Action> {
+        self.on(|e| e.peer_disconnected(peer))
+    }
+
+    fn status(&mut self, peer: PeerKey, heads: &[(&str, u64)]) -> Vec<Action> {
+        let heads: Vec<(OrgId, Seq)> = heads.iter().map(|(o, s)| (org(o), Seq(*s))).collect();
+        self.on(|e| e.status_received(peer, heads))
+    }
+
+    /// The answer to the latest request to `peer` at `from`.
+    fn answer(&mut self, peer: PeerKey, from: u64, docs: Vec<Vec<u8>>) -> Vec<Action> {
+        let id = self.ids.remove(&(peer, from)).expect("asked");
+        self.on(|e| e.range_received(id, docs))
+    }
+
+    fn ingested(&mut self, peer: PeerKey, o: &str, head: u64, result: IngestResult) -> Vec<Action> {
+        self.on(|e| e.ingested(peer, &org(o), Seq(head), result))
+    }
+
+    fn reset(&mut self, o: &str, head: u64) -> Vec<Action> {
+        self.on(|e| e.feed_reset(&org(o), Seq(head)))
+    }
+}
+
+#[test]
+fn a_cold_replica_fetches_ranges_in_parallel_and_ingests_them_in_order() {
+    let mut e = Checked::new(cfg(), &[]);
+    assert_eq!(e.connect(1), vec![Action::SendStatus { peer: 1 }]);
+    let a = e.status(1, &[("WCO", 25)]);
+    assert_eq!(requests(&a), vec![(1, 1, 10), (1, 11, 10)], "two ranges in flight per feed");
+    // The second range arrives first: it is held until the first is handed over.
+    let a = e.answer(1, 11, docs(10));
+    assert!(ingests(&a).is_empty());
+    assert!(requests(&a).is_empty(), "a buffered range keeps its slot");
+    let a = e.answer(1, 1, docs(10));
+    assert_eq!(ingests(&a), vec![(1, 10), (11, 10)]);
+    assert!(requests(&a).is_empty(), "ranges being ingested keep their slots: the writer sets the pace");
+    let a = e.ingested(1, "WCO", 10, IngestResult::Ok);
+    assert_eq!(requests(&a), vec![(1, 21, 5)], "the rest of the feed");
+}
+
+#[test]
+fn a_lost_peer_s_ranges_go_to_another_peer() {
+    let mut e = Checked::new(cfg(), &[]);
+    e.connect(1);
+    e.connect(2);
+    let a = e.status(1, &[("WCO", 10)]);
+    assert_eq!(requests(&a), vec![(1, 1, 10)]);
+    e.status(2, &[("WCO", 10)]);
+    let a = e.disconnect(1);
+    assert_eq!(requests(&a), vec![(2, 1, 10)]);
+    assert!(e.answer(1, 1, docs(10)).is_empty(), "the lost peer's late answer is ignored");
+}
+
+#[test]
+fn invalid_data_penalizes_the_peer_and_refetches_from_the_head_elsewhere() {
+    let mut e = Checked::new(cfg(), &[("WCO", 5)]);
+    e.connect(1);
+    e.connect(2);
+    let a = e.status(1, &[("WCO", 8)]);
+    assert_eq!(requests(&a), vec![(1, 6, 3)]);
+    e.status(2, &[("WCO", 8)]);
+    e.answer(1, 6, docs(3));
+    let a = e.ingested(1, "WCO", 5, IngestResult::Invalid);
+    assert!(a.contains(&Action::Penalize { peer: 1, reason: "invalid_document" }));
+    assert_eq!(requests(&a), vec![(2, 6, 3)], "asked again, of the other peer");
+}
+
+#[test]
+fn a_short_answer_is_completed_and_an_empty_one_is_not_believed_again() {
+    let mut e = Checked::new(cfg(), &[]);
+    e.connect(1);
+    e.status(1, &[("WCO", 10)]);
+    let a = e.answer(1, 1, docs(4));
+    assert_eq!(requests(&a), vec![(1, 5, 6)]);
+    let a = e.answer(1, 5, Vec::new());
+    assert!(requests(&a).is_empty(), "peer 1 no longer claims #5..#10");
+}
+
+#[test]
+fn filtered_replication_fetches_only_wanted_publishers() {
+    let config = SyncConfig { publishers: Some([org("WCO")].into_iter().collect()), ..cfg() };
+    let mut e = Checked::new(config, &[]);
+    e.connect(1);
+    let a = e.status(1, &[("WCO", 3), ("FR", 3)]);
+    assert_eq!(requests(&a), vec![(1, 1, 3)]);
+}
+
+#[test]
+fn a_reset_feed_is_fetched_again_from_its_new_head() {
+    let mut e = Checked::new(cfg(), &[]);
+    e.connect(1);
+    e.status(1, &[("WCO", 10)]);
+    e.answer(1, 1, docs(10));
+    let a = e.ingested(1, "WCO", 5, IngestResult::Frozen);
+    assert!(requests(&a).is_empty(), "a frozen feed is not fetched");
+    // A charter action removed entries 4 and 5 and unfroze the feed.
+    assert_eq!(requests(&e.reset("WCO", 3)), vec![(1, 4, 7)]);
+}
+
+#[test]
+fn a_frozen_feed_is_not_fetched_and_gossip_moves_the_head() {
+    let mut e = Checked::new(cfg(), &[]);
+    e.connect(1);
+    e.status(1, &[("WCO", 3)]);
+    e.answer(1, 1, docs(3));
+    let a = e.ingested(1, "WCO", 2, IngestResult::Frozen);
+    assert!(requests(&a).is_empty());
+    assert!(requests(&e.on(|e| e.announced(1, org("WCO"), Seq(9)))).is_empty());
+
+    let mut e = Checked::new(cfg(), &[]);
+    e.connect(1);
+    e.on(|e| e.local_head(&org("FR"), Seq(4)));
+    assert!(requests(&e.status(1, &[("FR", 4)])).is_empty());
+    assert_eq!(e.e.lag()[&org("FR")], (Seq(4), Seq(4)));
+}
+
+#[test]
+fn entries_buffered_past_a_head_moved_by_gossip_are_still_handed_to_ingest() {
+    let mut e = Checked::new(cfg(), &[]);
+    e.connect(1);
+    assert_eq!(requests(&e.status(1, &[("WCO", 30)])), vec![(1, 1, 10), (1, 11, 10)]);
+    e.answer(1, 11, docs(10));
+    // Gossip stored #1..#12 meanwhile.
+    let mut a = e.on(|e| e.local_head(&org("WCO"), Seq(12)));
+    a.extend(e.answer(1, 1, docs(10)));
+    assert_eq!(ingests(&a), vec![(13, 8)], "#13..#20 were buffered and must not be lost");
+}
+
+// ---- Fault: per-peer in-flight accounting leaked on every dropped request. ----
+
+/// One round with a single peer holding six ranges: the first answer is handed to ingest and
+/// reported `result`, the other five are answered late. Returns the requests made after.
+fn one_round_with_an_ingest_failure(e: &mut Checked, result: IngestResult) -> usize {
+    let wco = org("WCO");
+    let mut reqs = asked(&e.status(1, &[("WCO", 1000)]));
+    assert_eq!(reqs.len(), 6, "every slot of the one peer is used");
+    reqs.sort_by_key(|r| r.2);
+    let (first, _, _, count) = reqs[0];
+    assert_eq!(ingests(&e.on(|e| e.range_received(first, docs(count as usize)))).len(), 1);
+    let head = e.e.lag()[&wco].0;
+    let mut after = asked(&e.on(|e| e.ingested(1, &wco, head, result)));
+    for &(id, _, _, count) in &reqs[1..] {
+        after.extend(asked(&e.on(|e| e.range_received(id, docs(count as usize)))));
+    }
+    // Each new request is answered by a failure (it is asked again by the next status).
+    for (id, ..) in after.clone() {
+        e.on(|e| e.range_failed(id, true));
+    }
+    after.len()
+}
+
+#[test]
+fn a_replica_with_one_peer_keeps_asking_it_after_invalid_answers() {
+    let mut e = Checked::new(SyncConfig { range_count: 10, ..Default::default() }, &[]);
+    e.connect(1);
+    for _round in 1..=4 {
+        one_round_with_an_ingest_failure(&mut e, IngestResult::Invalid);
+    }
+    assert_eq!(requests(&e.status(1, &[("WCO", 1000)])).len(), 6);
+}
+
+#[test]
+fn a_replica_with_one_peer_keeps_asking_it_after_unauthorized_answers() {
+    let mut e = Checked::new(SyncConfig { range_count: 10, ..Default::default() }, &[]);
+    e.connect(1);
+    for _round in 1..=4 {
+        one_round_with_an_ingest_failure(&mut e, IngestResult::Unauthorized);
+    }
+    assert_eq!(requests(&e.status(1, &[("WCO", 1000)])).len(), 6);
+}
+
+#[test]
+fn a_replica_with_one_peer_keeps_asking_it_after_feed_resets() {
+    let mut e = Checked::new(SyncConfig { range_count: 10, ..Default::default() }, &[]);
+    e.connect(1);
+    let mut reqs = asked(&e.status(1, &[("WCO", 1000)]));
+    for round in 1..=4 {
+        // A charter action truncates the feed while six ranges are in flight: they keep the
+        // peer's slots until their answers arrive, and each answer frees one.
+        let mut again = asked(&e.reset("WCO", 0));
+        assert!(again.is_empty(), "round {round}: the peer is still working on six requests");
+        for &(id, _, _, count) in &reqs {
+            again.extend(asked(&e.on(|e| e.range_received(id, docs(count as usize)))));
+        }
+        assert_eq!(again.len(), 6, "round {round}: every slot of the one peer is used again");
+        reqs = again;
+    }
+}
+
+#[test]
+fn a_late_answer_to_a_dropped_request_is_not_credited_to_the_newer_request_at_the_same_position() {
+    let mut e = Checked::new(cfg(), &[]);
+    e.connect(1);
+    let old = asked(&e.status(1, &[("WCO", 20)]));
+    assert_eq!(old.iter().map(|r| r.2).collect::<Vec<_>>(), vec![1, 11]);
+    // A charter action truncates the feed; both ranges are asked again of the same peer.
+    let new = asked(&e.reset("WCO", 0));
+    assert_eq!(new.iter().map(|r| (r.1, r.2)).collect::<Vec<_>>(), vec![(1, 1), (1, 11)]);
+    // The answer to the dropped request arrives late, with entries of the truncated branch.
+    let a = e.on(|e| e.range_received(old[0].0, vec![b"old".to_vec(); 10]));
+    assert!(ingests(&a).is_empty(), "the late answer is handed to ingest: {a:?}");
+    let a = e.on(|e| e.range_received(new[0].0, docs(10)));
+    assert_eq!(ingests(&a), vec![(1, 10)], "the newer request is still awaited, and its answer taken");
+}
+
+#[test]
+fn answers_and_failures_with_unknown_ids_are_ignored() {
+    let mut e = Checked::new(cfg(), &[]);
+    e.connect(1);
+    let a = asked(&e.status(1, &[("WCO", 20)]));
+    assert!(e.on(|e| e.range_received(RangeId(99), docs(10))).is_empty());
+    assert!(e.on(|e| e.range_failed(RangeId(98), false)).is_empty());
+    assert_eq!(ingests(&e.on(|e| e.range_received(a[0].0, docs(10)))), vec![(1, 10)]);
+    assert!(e.on(|e| e.range_received(a[0].0, docs(10))).is_empty(), "a second answer is ignored");
+}
+
+/// Seeded random schedules: ranges answered out of order, peers lost and found, partial
+/// answers. Whatever happens, the entries handed to ingest are exactly 1..=N in order.
+#[test]
+fn any_schedule_hands_every_entry_to_ingest_once_and_in_order() {
+    for seed in 1..=200u64 {
+        let mut rng = seed;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let total = 1 + next() % 95;
+        let mut e = Checked::new(cfg(), &[]);
+        let mut pending: Vec<Action> = Vec::new();
+        let mut ingests: std::collections::VecDeque<Action> = Default::default();
+        for p in 1..=3 {
+            pending.extend(e.connect(p));
+            pending.extend(e.status(p, &[("WCO", total)]));
+        }
+        let mut handed = 0u64;
+        let mut steps = 0;
+        while handed < total {
+            steps += 1;
+            assert!(steps < 10_000, "seed {seed}: no progress");
+            let (moved, rest): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut pending).into_iter().partition(|a| matches!(a, Action::Ingest { .. }));
+            ingests.extend(moved);
+            pending = rest;
+            // The node's writer carries out ingests in order, interleaved with network events.
+            if !ingests.is_empty() && (pending.is_empty() || next() % 3 == 0) {
+                let Some(Action::Ingest { peer, from, docs, .. }) = ingests.pop_front() else { unreachable!() };
+                assert_eq!(from.0, handed + 1, "seed {seed}: out of order");
+                for (k, d) in docs.iter().enumerate() {
+                    assert_eq!(d, &(from.0 + k as u64).to_be_bytes().to_vec(), "seed {seed}");
+                }
+                handed += docs.len() as u64;
+                pending.extend(e.ingested(peer, "WCO", handed, IngestResult::Ok));
+                continue;
+            }
+            if pending.is_empty() {
+                pending.extend(e.on(|e| e.poll()));
+            }
+            if pending.is_empty() {
+                // Everyone forgot: a periodic status brings the claims back.
+                for p in 1..=3 {
+                    pending.extend(e.status(p, &[("WCO", total)]));
+                }
+                continue;
+            }
+            let i = (next() % pending.len() as u64) as usize;
+            match pending.swap_remove(i) {
+                Action::RequestRange { id, peer, from, count, .. } => match next() % 10 {
+                    0 => {
+                        let busy = next() % 2 == 0;
+                        pending.extend(e.on(|e| e.range_failed(id, busy)));
+                    }
+                    1 => {
+                        pending.extend(e.disconnect(peer));
+                        pending.extend(e.connect(peer));
+                    }
+                    2 => {
+                        let n = (next() % count as u64) as usize;
+                        let d = (from.0..from.0 + n as u64).map(|s| s.to_be_bytes().to_vec()).collect();
+                        pending.extend(e.on(|e| e.range_received(id, d)));
+                    }
+                    _ => {
+                        let n = count.min((total - from.0 + 1) as u32) as u64;
+                        let d = (from.0..from.0 + n).map(|s| s.to_be_bytes().to_vec()).collect();
+                        pending.extend(e.on(|e| e.range_received(id, d)));
+                    }
+                },
+                Action::Ingest { .. } => unreachable!("moved to the ingest queue"),
+                Action::SendStatus { .. } | Action::Penalize { .. } => {}
+            }
+        }
+        assert_eq!(handed, total, "seed {seed}");
+    }
+}
