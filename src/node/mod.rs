@@ -29,7 +29,7 @@ use crate::ingest::IngestError;
 use crate::net::{self, limits, NetCommand, NetError, NetEvent};
 use crate::service::{PeerInfo, Service};
 use crate::store::IngestOutcome;
-use crate::sync::engine::{IngestResult, PeerKey, RangeId};
+use crate::sync::engine::{IngestResult, Offense, PeerKey, RangeId};
 use crate::sync::wire::{FeedHead, Request, Response, RANGE_BYTES_MAX};
 use crate::sync::{Action, SyncConfig, SyncEngine};
 use worker::{Done, Job, Origin, INGEST_JOBS_MAX};
@@ -734,11 +734,9 @@ impl Engine {
         match done.origin {
             Origin::Range { peer, org, from } => {
                 let head = done.feed.as_ref().map_or(Seq(0), |(_, _, h)| *h);
+                // The engine's Penalize action carries the offense.
                 if done.result == IngestResult::Invalid {
                     tracing::warn!(%org, from = from.0, "a peer served invalid documents");
-                    if let Some((id, _, _)) = self.peers.get(&peer).cloned() {
-                        self.penalize(id, "invalid_document", 5).await;
-                    }
                 }
                 let actions = self.sync.ingested(peer, &org, head, done.result);
                 self.exec(actions).await;
@@ -830,9 +828,9 @@ impl Engine {
                 Action::Ingest { peer, org, from, docs } => {
                     self.submit(Job { origin: Origin::Range { peer, org, from }, docs }).await;
                 }
-                Action::Penalize { peer, reason } => {
+                Action::Penalize { peer, offense } => {
                     if let Some((peer_id, _, _)) = self.peers.get(&peer).cloned() {
-                        self.penalize(peer_id, reason, 2).await;
+                        self.penalize(peer_id, offense.code(), offense_points(offense)).await;
                     }
                 }
             }
@@ -866,6 +864,14 @@ impl Engine {
         for (peer, _) in expired {
             self.send(NetCommand::Unban { peer }).await;
         }
+    }
+}
+
+/// Penalty points of a sync offense.
+fn offense_points(offense: Offense) -> u32 {
+    match offense {
+        Offense::InvalidDocument => 5,
+        Offense::RangeTooLong | Offense::Misplaced | Offense::UnservedClaim => 2,
     }
 }
 

@@ -8,7 +8,7 @@ use libp2p::PeerId;
 use tokio::sync::mpsc;
 
 use crate::document::{decode, OrgId, Seq};
-use crate::ingest::IngestError;
+use crate::ingest::{IngestError, LifecycleError};
 use crate::service::Service;
 use crate::store::{FeedError, IngestOutcome};
 use crate::sync::engine::{IngestResult, PeerKey};
@@ -66,6 +66,7 @@ fn summarize(service: &Service, envelopes: &[Vec<u8>], results: Vec<Result<Inges
         let this = match r {
             Ok(_) => IngestResult::Ok,
             Err(IngestError::Feed(FeedError::Frozen { .. })) => IngestResult::Frozen,
+            Err(IngestError::Lifecycle(LifecycleError::TargetMissing(_))) => IngestResult::Deferred,
             Err(IngestError::Feed(_)) | Err(IngestError::Lifecycle(_)) => IngestResult::Mismatch,
             Err(IngestError::Authority(_)) => IngestResult::Unauthorized,
             Err(_) => IngestResult::Invalid,

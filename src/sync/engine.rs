@@ -81,8 +81,33 @@ pub enum Action {
     /// Verify and store these consecutive entries of `org` starting at `from`, served by `peer`.
     /// Ingest actions must be carried out, and reported, in the order they are returned.
     Ingest { peer: PeerKey, org: OrgId, from: Seq, docs: Vec<Vec<u8>> },
-    /// The peer misbehaved.
-    Penalize { peer: PeerKey, reason: &'static str },
+    /// The peer misbehaved; the node decides what an offense costs.
+    Penalize { peer: PeerKey, offense: Offense },
+}
+
+/// How a peer misbehaved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Offense {
+    /// It answered a range with more entries or bytes than asked for.
+    RangeTooLong,
+    /// It served an entry that failed verification.
+    InvalidDocument,
+    /// It served entries of another feed or at other positions than asked.
+    Misplaced,
+    /// It announced a head of a feed and did not serve the entries up to it.
+    UnservedClaim,
+}
+
+impl Offense {
+    /// A stable machine-readable name.
+    pub fn code(self) -> &'static str {
+        match self {
+            Offense::RangeTooLong => "range_too_long",
+            Offense::InvalidDocument => "invalid_document",
+            Offense::Misplaced => "misplaced",
+            Offense::UnservedClaim => "unserved_claim",
+        }
+    }
 }
 
 /// How an ingest the engine asked for went.
@@ -90,16 +115,26 @@ pub enum Action {
 pub enum IngestResult {
     /// Every entry stored (or already held).
     Ok,
-    /// An entry was invalid: the serving peer sent bad data.
+    /// An entry was invalid: the serving peer sent bad data. It is penalized, its claim of
+    /// the feed is dropped until its next status, and the feed is fetched again from its head.
     Invalid,
-    /// An entry did not fit the feed (gap or different predecessor): refetch from the head.
+    /// The node found entries not at the organization or positions asked for: as `Invalid`,
+    /// and the reported head is ignored (it may be another feed's).
+    Misplaced,
+    /// An entry did not chain onto the feed (gap or different predecessor): the feed is
+    /// fetched again from its head. Not penalized: the peer may hold the other branch of a
+    /// fork.
     Mismatch,
-    /// The feed is frozen by a fork: stop fetching it.
+    /// The feed is frozen by a fork: stop fetching it until a charter action resets it.
     Frozen,
     /// An entry is not accepted under this node's charter (publisher, key or type). The peer
-    /// may hold it rightly under another charter version, so it is not penalized; its
-    /// announced head of the feed is dropped until its next status.
+    /// may hold it rightly under another charter version, so it is not penalized; its claim
+    /// of the feed is dropped until its next status (the node asks every peer for one when
+    /// the charter changes).
     Unauthorized,
+    /// A lifecycle target of an entry is not held yet: nobody's fault. The feed is fetched
+    /// again from its head from the next poll on, when the target may have arrived.
+    Deferred,
 }
 
 /// A range request sent and not yet answered.
@@ -136,21 +171,31 @@ struct Feed {
     requested: u64,
     /// Ranges received but not yet handed: from → (peer, docs).
     ready: BTreeMap<u64, (PeerKey, Vec<Vec<u8>>)>,
-    /// Holes to request again: from → count.
-    retry: BTreeMap<u64, u32>,
+    /// Holes to request again, by first position.
+    retry: BTreeMap<u64, Hole>,
     /// Ranges handed to ingest, in order. They count against the per-feed bound, so the
     /// network never runs further ahead of the writer than that bound.
     ingesting: VecDeque<Handed>,
     frozen: bool,
+    /// A lifecycle target was missing: fetching waits for the next poll.
+    deferred: bool,
+}
+
+/// A range to ask for again.
+#[derive(Debug, Clone, Copy)]
+struct Hole {
+    count: u32,
+    /// The peer whose answer or failure left it, asked again only if no other peer can be.
+    not_of: Option<PeerKey>,
 }
 
 impl Feed {
     /// Puts back the part of a range not yet handed, to be asked for again.
-    fn hole(&mut self, from: u64, count: u32) {
+    fn hole(&mut self, from: u64, count: u32, not_of: Option<PeerKey>) {
         let last = from + count as u64 - 1;
         let from = from.max(self.handed + 1);
         if from <= last {
-            self.retry.insert(from, (last - from + 1) as u32);
+            self.retry.insert(from, Hole { count: (last - from + 1) as u32, not_of });
         }
     }
 }
@@ -212,7 +257,7 @@ impl SyncEngine {
         for id in lost {
             let r = self.requests.remove(&id).expect("listed above");
             if r.wanted {
-                self.feeds.get_mut(&r.org).expect("a wanted request's feed exists").hole(r.from, r.count);
+                self.feeds.get_mut(&r.org).expect("a wanted request's feed exists").hole(r.from, r.count, None);
             }
         }
         self.schedule()
@@ -246,6 +291,7 @@ impl SyncEngine {
     pub fn feed_reset(&mut self, org: &OrgId, head: Seq) -> Vec<Action> {
         let f = self.feed(org);
         f.frozen = false;
+        f.deferred = false;
         f.local = head.0;
         self.restart(org);
         self.schedule()
@@ -271,12 +317,12 @@ impl SyncEngine {
         let mut actions = Vec::new();
         let f = self.feeds.get_mut(&r.org).expect("a wanted request's feed exists");
         if docs.len() > r.count as usize {
-            f.hole(r.from, r.count);
-            actions.push(Action::Penalize { peer: r.peer, reason: "range_too_long" });
+            f.hole(r.from, r.count, Some(r.peer));
+            actions.push(Action::Penalize { peer: r.peer, offense: Offense::RangeTooLong });
         } else {
             if (docs.len() as u32) < r.count {
                 // A short answer: the rest of the range is asked again, preferably elsewhere.
-                f.hole(r.from + docs.len() as u64, r.count - docs.len() as u32);
+                f.hole(r.from + docs.len() as u64, r.count - docs.len() as u32, Some(r.peer));
                 if docs.is_empty() {
                     if let Some(p) = self.peers.get_mut(&r.peer) {
                         // It announced a head it did not serve: forget that claim.
@@ -293,8 +339,11 @@ impl SyncEngine {
         actions
     }
 
-    /// Periodic: retry what failed or was refused since.
+    /// Periodic: retry what failed, was refused or was deferred since.
     pub fn poll(&mut self) -> Vec<Action> {
+        for f in self.feeds.values_mut() {
+            f.deferred = false;
+        }
         self.schedule()
     }
 
@@ -304,7 +353,7 @@ impl SyncEngine {
     pub fn range_failed(&mut self, id: RangeId, busy: bool) -> Vec<Action> {
         let Some(r) = self.requests.remove(&id) else { return Vec::new() };
         if r.wanted {
-            self.feeds.get_mut(&r.org).expect("a wanted request's feed exists").hole(r.from, r.count);
+            self.feeds.get_mut(&r.org).expect("a wanted request's feed exists").hole(r.from, r.count, Some(r.peer));
         }
         if busy {
             return Vec::new(); // retried by the next poll, not in a tight loop
@@ -326,24 +375,27 @@ impl SyncEngine {
             // local heads.
             return self.schedule();
         }
+        // A Misplaced report's head may be another feed's.
+        if result != IngestResult::Misplaced {
+            self.advance(org, head.0);
+        }
         let mut actions = Vec::new();
-        self.advance(org, head.0);
+        if result != IngestResult::Ok {
+            // Start again from the store's head; answers to older requests are discarded.
+            self.restart(org);
+        }
         match result {
-            IngestResult::Ok => {}
-            IngestResult::Frozen => {
-                self.feed(org).frozen = true;
-                self.restart(org);
-            }
-            IngestResult::Invalid | IngestResult::Mismatch | IngestResult::Unauthorized => {
-                // Start again from the store's head; answers to older requests are discarded.
-                self.restart(org);
-                if result == IngestResult::Invalid {
-                    actions.push(Action::Penalize { peer, reason: "invalid_document" });
+            IngestResult::Ok | IngestResult::Mismatch => {}
+            IngestResult::Frozen => self.feed(org).frozen = true,
+            IngestResult::Deferred => self.feed(org).deferred = true,
+            IngestResult::Invalid | IngestResult::Misplaced | IngestResult::Unauthorized => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.heads.remove(org);
                 }
-                if result != IngestResult::Mismatch {
-                    if let Some(p) = self.peers.get_mut(&peer) {
-                        p.heads.remove(org);
-                    }
+                match result {
+                    IngestResult::Invalid => actions.push(Action::Penalize { peer, offense: Offense::InvalidDocument }),
+                    IngestResult::Misplaced => actions.push(Action::Penalize { peer, offense: Offense::Misplaced }),
+                    _ => {}
                 }
             }
         }
@@ -365,10 +417,10 @@ impl SyncEngine {
         f.requested = f.requested.max(local);
         // Holes are trimmed to what lies past the head; buffered ranges are trimmed by `drain`
         // (dropping one that reaches past the head would lose its tail for good).
-        let holes: Vec<(u64, u32)> = f.retry.range(..=local).map(|(k, v)| (*k, *v)).collect();
-        for (from, count) in holes {
+        let holes: Vec<(u64, Hole)> = f.retry.range(..=local).map(|(k, v)| (*k, *v)).collect();
+        for (from, h) in holes {
             f.retry.remove(&from);
-            f.hole(from, count);
+            f.hole(from, h.count, h.not_of);
         }
         for r in self.requests.values_mut().filter(|r| &r.org == org && r.last() <= local) {
             r.wanted = false;
@@ -448,30 +500,31 @@ impl SyncEngine {
                 }
                 let slots = self.slots(&org);
                 let f = self.feeds.entry(org.clone()).or_default();
-                if f.frozen || slots >= self.config.ranges_per_feed_max {
+                if f.frozen || f.deferred || slots >= self.config.ranges_per_feed_max {
                     break;
                 }
-                let (from, count, is_retry) = match f.retry.first_key_value() {
-                    Some((from, count)) => (*from, *count, true),
-                    None => (f.requested + 1, self.config.range_count, false),
+                let (from, count, retry) = match f.retry.first_key_value() {
+                    Some((from, h)) => (*from, h.count, Some(*h)),
+                    None => (f.requested + 1, self.config.range_count, None),
                 };
-                // The least busy peer that claims to hold the start of the range; it is asked
-                // for as much of it as it claims.
+                // The least busy peer that claims to hold the start of the range, preferably
+                // not the one that left the hole; it is asked for as much of it as it claims.
+                let not_of = retry.and_then(|h| h.not_of);
                 let peer = self
                     .peers
                     .iter()
                     .filter(|(k, _)| per_peer[k] < self.config.ranges_per_peer_max)
                     .filter_map(|(k, p)| p.heads.get(&org).map(|h| (*k, *h)))
                     .filter(|(_, h)| *h >= from)
-                    .min_by_key(|(k, _)| per_peer[k]);
+                    .min_by_key(|(k, _)| (Some(*k) == not_of, per_peer[k]));
                 let Some((peer, claim)) = peer else { break };
                 let last = (from + count as u64 - 1).min(claim);
                 let asked = (last - from + 1) as u32;
                 let f = self.feeds.get_mut(&org).expect("created above");
-                if is_retry {
+                if retry.is_some() {
                     f.retry.remove(&from);
                     if asked < count {
-                        f.retry.insert(last + 1, count - asked);
+                        f.retry.insert(last + 1, Hole { count: count - asked, not_of });
                     }
                 } else {
                     f.requested = last;
@@ -527,9 +580,9 @@ impl SyncEngine {
                 assert!(*from > f.handed + 1, "{org}: range at {from} buffered but not handed");
                 parts.push((*from, from + docs.len() as u64 - 1, "buffered"));
             }
-            for (from, count) in &f.retry {
-                assert!(*count >= 1 && *from > f.handed, "{org}: hole {from}+{count} at or below {}", f.handed);
-                parts.push((*from, from + *count as u64 - 1, "hole"));
+            for (from, h) in &f.retry {
+                assert!(h.count >= 1 && *from > f.handed, "{org}: hole {from}+{} at or below {}", h.count, f.handed);
+                parts.push((*from, from + h.count as u64 - 1, "hole"));
             }
             for r in self.requests.values().filter(|r| r.wanted && &r.org == org) {
                 assert!(r.last() > f.handed, "{org}: request at {} wanted below {}", r.from, f.handed);
@@ -548,8 +601,8 @@ impl SyncEngine {
                 next - 1,
                 f.requested
             );
-            if f.frozen {
-                assert!(f.ready.is_empty() && f.retry.is_empty() && self.in_flight(org) == 0, "{org} is frozen");
+            if f.frozen || f.deferred {
+                assert!(f.ready.is_empty() && f.retry.is_empty() && self.in_flight(org) == 0, "{org} is waiting");
             }
             let mut next = 0;
             for h in f.ingesting.iter().filter(|h| !h.stale) {

@@ -131,7 +131,7 @@ fn invalid_data_penalizes_the_peer_and_refetches_from_the_head_elsewhere() {
     e.status(2, &[("WCO", 8)]);
     e.answer(1, 6, docs(3));
     let a = e.ingested(1, "WCO", 5, IngestResult::Invalid);
-    assert!(a.contains(&Action::Penalize { peer: 1, reason: "invalid_document" }));
+    assert!(a.contains(&Action::Penalize { peer: 1, offense: Offense::InvalidDocument }));
     assert_eq!(requests(&a), vec![(2, 6, 3)], "asked again, of the other peer");
 }
 
@@ -194,6 +194,76 @@ fn entries_buffered_past_a_head_moved_by_gossip_are_still_handed_to_ingest() {
     let mut a = e.on(|e| e.local_head(&org("WCO"), Seq(12)));
     a.extend(e.answer(1, 1, docs(10)));
     assert_eq!(ingests(&a), vec![(13, 8)], "#13..#20 were buffered and must not be lost");
+}
+
+fn penalties(actions: &[Action]) -> Vec<(PeerKey, Offense)> {
+    actions
+        .iter()
+        .filter_map(|a| if let Action::Penalize { peer, offense } = a { Some((*peer, *offense)) } else { None })
+        .collect()
+}
+
+#[test]
+fn a_range_longer_than_asked_is_penalized_and_asked_again() {
+    let mut e = Checked::new(cfg(), &[]);
+    e.connect(1);
+    e.connect(2);
+    e.status(1, &[("WCO", 5)]);
+    e.status(2, &[("WCO", 5)]);
+    let a = e.answer(1, 1, docs(6));
+    assert_eq!(penalties(&a), vec![(1, Offense::RangeTooLong)]);
+    assert!(ingests(&a).is_empty());
+    assert_eq!(requests(&a), vec![(2, 1, 5)]);
+}
+
+#[test]
+fn misplaced_entries_penalize_the_peer_and_the_head_reported_with_them_is_not_believed() {
+    let mut e = Checked::new(cfg(), &[]);
+    e.connect(1);
+    e.connect(2);
+    e.status(1, &[("WCO", 8)]);
+    e.status(2, &[("WCO", 8)]);
+    e.answer(1, 1, docs(8));
+    // The node found entries of another feed, whose head is 500.
+    let a = e.ingested(1, "WCO", 500, IngestResult::Misplaced);
+    assert_eq!(penalties(&a), vec![(1, Offense::Misplaced)]);
+    assert_eq!(requests(&a), vec![(2, 1, 8)], "asked again from our own head, of the other peer");
+    assert_eq!(e.e.lag()[&org("WCO")].0, Seq(0));
+}
+
+#[test]
+fn unauthorized_entries_cost_the_peer_nothing_and_its_claim_returns_with_its_next_status() {
+    let mut e = Checked::new(cfg(), &[]);
+    e.connect(1);
+    e.status(1, &[("WCO", 8)]);
+    e.answer(1, 1, docs(8));
+    let a = e.ingested(1, "WCO", 3, IngestResult::Unauthorized);
+    assert!(penalties(&a).is_empty(), "the charter refused them, not the peer's fault");
+    assert!(requests(&a).is_empty(), "its claim is dropped until its next status");
+    assert_eq!(requests(&e.status(1, &[("WCO", 8)])), vec![(1, 4, 5)]);
+}
+
+#[test]
+fn a_missing_lifecycle_target_is_fetched_again_at_the_next_poll_without_penalty() {
+    let mut e = Checked::new(cfg(), &[]);
+    e.connect(1);
+    e.status(1, &[("WCO", 8), ("FR", 30)]);
+    e.answer(1, 1, docs(8));
+    let a = e.ingested(1, "WCO", 2, IngestResult::Deferred);
+    assert!(penalties(&a).is_empty());
+    assert!(requests(&a).iter().all(|r| r.1 > 10), "WCO waits for the next poll (FR may go on): {a:?}");
+    assert!(requests(&e.status(1, &[("WCO", 8)])).is_empty(), "a status does not end the wait");
+    assert_eq!(requests(&e.on(|e| e.poll())), vec![(1, 3, 6)]);
+}
+
+#[test]
+fn offense_codes_are_stable() {
+    let codes: Vec<&str> =
+        [Offense::RangeTooLong, Offense::InvalidDocument, Offense::Misplaced, Offense::UnservedClaim]
+            .iter()
+            .map(|o| o.code())
+            .collect();
+    assert_eq!(codes, ["range_too_long", "invalid_document", "misplaced", "unserved_claim"]);
 }
 
 // ---- Fault: per-peer in-flight accounting leaked on every dropped request. ----
