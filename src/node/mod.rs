@@ -146,7 +146,7 @@ pub async fn start(service: Arc<Service>, dir: &std::path::Path, config: &Config
         ..SyncConfig::default()
     };
     let engine = Engine {
-        sync: SyncEngine::new(sync_config, heads.into_iter().map(|(o, h)| (o, h.seq))),
+        sync: SyncEngine::new(sync_config, trusted_orgs(&service), heads.into_iter().map(|(o, h)| (o, h.seq))),
         events: service.subscribe(),
         service: service.clone(),
         commands: cmd_tx,
@@ -532,6 +532,8 @@ impl Engine {
                 self.admitted(peer, &org).await;
             }
         }
+        let actions = self.sync.set_trusted(trusted_orgs(&self.service));
+        self.exec(actions).await;
         for (org, head) in self.service.take_feed_resets() {
             tracing::info!(%org, head = head.0, "feed changed by the charter; fetching it again from its head");
             let actions = self.sync.feed_reset(&org, head);
@@ -865,6 +867,11 @@ impl Engine {
             self.send(NetCommand::Unban { peer }).await;
         }
     }
+}
+
+/// The organizations whose feeds are replicated: the keyring's (the charter's members).
+fn trusted_orgs(service: &Service) -> std::collections::BTreeSet<OrgId> {
+    service.keyring().organizations().map(|o| o.id.clone()).collect()
 }
 
 /// Penalty points of a sync offense.

@@ -13,11 +13,18 @@
 //! wants (its feed was reset or fetched again from its head) stays there, marked stale, until
 //! its answer, its failure or its peer's disconnection: the peer is still working on it, so it
 //! keeps its slot of that peer. Its answer is discarded.
+//!
+//! Only trusted organizations (the keyring's, narrowed by [`SyncConfig::publishers`]) have
+//! state here: a feed, peers' claims of it, a line in [`SyncEngine::lag`]. Whatever else peers
+//! announce is ignored, so what a peer says cannot grow the engine. Answers are held within a
+//! byte budget: a request is only sent while the bytes buffered plus `range_bytes` for every
+//! request outstanding stay within [`SyncConfig::buffered_bytes_max`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 
-use crate::document::{OrgId, Seq};
+use super::wire::{RANGE_BYTES_MAX, RANGE_COUNT_MAX, STATUS_HEADS_MAX};
+use crate::document::{OrgId, Seq, DOCUMENT_SIZE_MAX_BYTES};
 
 /// An opaque peer handle given by the node.
 pub type PeerKey = u64;
@@ -40,12 +47,31 @@ impl fmt::Display for RangeId {
     }
 }
 
+const RANGES_PER_FEED_MAX_DEFAULT: usize = 6;
+const RANGES_PER_PEER_MAX_DEFAULT: usize = 6;
+const RANGES_TOTAL_MAX_DEFAULT: usize = 32;
+/// Default of [`SyncConfig::buffered_bytes_max`].
+pub const BUFFERED_BYTES_MAX_DEFAULT: u64 = 64 * 1024 * 1024;
+
+// A server always sends the first entry of a range, whatever its size: an answer of one
+// document must fit `range_bytes`.
+const _: () = assert!(DOCUMENT_SIZE_MAX_BYTES <= RANGE_BYTES_MAX as usize);
+// With the default budget one feed, or one peer, can still use every slot it has.
+const _: () = assert!(RANGES_PER_FEED_MAX_DEFAULT as u64 * RANGE_BYTES_MAX as u64 <= BUFFERED_BYTES_MAX_DEFAULT);
+const _: () = assert!(RANGES_PER_PEER_MAX_DEFAULT as u64 * RANGE_BYTES_MAX as u64 <= BUFFERED_BYTES_MAX_DEFAULT);
+const _: () = assert!(RANGES_PER_FEED_MAX_DEFAULT <= RANGES_TOTAL_MAX_DEFAULT);
+const _: () = assert!(RANGES_PER_PEER_MAX_DEFAULT <= RANGES_TOTAL_MAX_DEFAULT);
+// A status can name every organization a keyring or a charter may trust, so no trusted feed
+// is out of a peer's reach.
+const _: () = assert!(crate::authority::KEYRING_ORGS_MAX <= STATUS_HEADS_MAX);
+const _: () = assert!(crate::charter::MEMBERS_MAX <= STATUS_HEADS_MAX);
+
 /// Limits of the sync engine.
 #[derive(Debug, Clone)]
 pub struct SyncConfig {
     /// Documents asked for per range request.
     pub range_count: u32,
-    /// Bytes asked for per range request.
+    /// Bytes asked for per range request; a longer answer is refused (`RangeTooLong`).
     pub range_bytes: u32,
     /// Ranges one feed may hold at once: in flight, buffered or being ingested.
     pub ranges_per_feed_max: usize,
@@ -53,18 +79,37 @@ pub struct SyncConfig {
     pub ranges_per_peer_max: usize,
     /// Range requests in flight in all.
     pub ranges_total_max: usize,
-    /// Replicate only these publishers (`None`: all).
+    /// Bytes of answers held at once: buffered, plus `range_bytes` for every request
+    /// outstanding (each answer is bounded by it).
+    pub buffered_bytes_max: u64,
+    /// Replicate only these publishers (`None`: every trusted one).
     pub publishers: Option<BTreeSet<OrgId>>,
+}
+
+impl SyncConfig {
+    /// Panics unless the limits allow fetching anything: they are the node's, not a peer's.
+    fn check(&self) {
+        assert!(self.range_count >= 1 && self.range_count <= RANGE_COUNT_MAX, "range_count {}", self.range_count);
+        assert!(
+            self.range_bytes as usize >= DOCUMENT_SIZE_MAX_BYTES && self.range_bytes <= RANGE_BYTES_MAX,
+            "range_bytes {} must hold one document and fit the wire",
+            self.range_bytes
+        );
+        assert!(self.ranges_per_feed_max >= 1 && self.ranges_per_peer_max >= 1, "ranges per feed and per peer");
+        assert!(self.ranges_total_max >= self.ranges_per_feed_max, "ranges_total_max below ranges_per_feed_max");
+        assert!(self.buffered_bytes_max >= self.range_bytes as u64, "buffered_bytes_max below range_bytes");
+    }
 }
 
 impl Default for SyncConfig {
     fn default() -> Self {
         SyncConfig {
-            range_count: super::wire::RANGE_COUNT_MAX,
-            range_bytes: super::wire::RANGE_BYTES_MAX,
-            ranges_per_feed_max: 6,
-            ranges_per_peer_max: 6,
-            ranges_total_max: 32,
+            range_count: RANGE_COUNT_MAX,
+            range_bytes: RANGE_BYTES_MAX,
+            ranges_per_feed_max: RANGES_PER_FEED_MAX_DEFAULT,
+            ranges_per_peer_max: RANGES_PER_PEER_MAX_DEFAULT,
+            ranges_total_max: RANGES_TOTAL_MAX_DEFAULT,
+            buffered_bytes_max: BUFFERED_BYTES_MAX_DEFAULT,
             publishers: None,
         }
     }
@@ -169,8 +214,8 @@ struct Feed {
     local: u64,
     handed: u64,
     requested: u64,
-    /// Ranges received but not yet handed: from → (peer, docs).
-    ready: BTreeMap<u64, (PeerKey, Vec<Vec<u8>>)>,
+    /// Ranges received but not yet handed, by first position.
+    ready: BTreeMap<u64, Buffered>,
     /// Holes to request again, by first position.
     retry: BTreeMap<u64, Hole>,
     /// Ranges handed to ingest, in order. They count against the per-feed bound, so the
@@ -179,6 +224,14 @@ struct Feed {
     frozen: bool,
     /// A lifecycle target was missing: fetching waits for the next poll.
     deferred: bool,
+}
+
+/// A range received and not yet handed to ingest.
+#[derive(Debug)]
+struct Buffered {
+    peer: PeerKey,
+    docs: Vec<Vec<u8>>,
+    bytes: u64,
 }
 
 /// A range to ask for again.
@@ -202,45 +255,90 @@ impl Feed {
 
 #[derive(Debug, Default)]
 struct Peer {
-    heads: HashMap<OrgId, u64>,
+    /// What it announced of trusted feeds.
+    heads: BTreeMap<OrgId, u64>,
 }
 
 /// The sync engine. Feed it events; carry out the actions it returns.
 #[derive(Debug)]
 pub struct SyncEngine {
     config: SyncConfig,
+    /// The organizations whose feeds are replicated (narrowed by `config.publishers`).
+    trusted: BTreeSet<OrgId>,
+    /// Trusted feeds only.
     feeds: BTreeMap<OrgId, Feed>,
     peers: BTreeMap<PeerKey, Peer>,
     /// Every range request outstanding: the truth the in-flight counts are derived from.
     requests: BTreeMap<RangeId, Outstanding>,
     next_id: u64,
+    /// Bytes of the ranges in `ready`, over all feeds.
+    buffered_bytes: u64,
+}
+
+/// Whether `org` is replicated (a free function, so it borrows only the fields it reads).
+fn is_trusted(trusted: &BTreeSet<OrgId>, config: &SyncConfig, org: &OrgId) -> bool {
+    trusted.contains(org) && config.publishers.as_ref().is_none_or(|p| p.contains(org))
 }
 
 impl SyncEngine {
-    /// A new engine knowing the store's current heads.
-    pub fn new(config: SyncConfig, local_heads: impl IntoIterator<Item = (OrgId, Seq)>) -> SyncEngine {
+    /// A new engine replicating the feeds of `trusted`, knowing the store's current heads.
+    pub fn new(
+        config: SyncConfig,
+        trusted: BTreeSet<OrgId>,
+        local_heads: impl IntoIterator<Item = (OrgId, Seq)>,
+    ) -> SyncEngine {
+        config.check();
         let mut engine = SyncEngine {
             config,
+            trusted,
             feeds: BTreeMap::new(),
             peers: BTreeMap::new(),
             requests: BTreeMap::new(),
             next_id: 0,
+            buffered_bytes: 0,
         };
         for (org, seq) in local_heads {
-            let f = engine.feed(&org);
-            f.local = seq.0;
-            f.handed = seq.0;
-            f.requested = seq.0;
+            if let Some(f) = engine.feed(&org) {
+                f.local = seq.0;
+                f.handed = seq.0;
+                f.requested = seq.0;
+            }
         }
         engine
     }
 
-    fn feed(&mut self, org: &OrgId) -> &mut Feed {
-        self.feeds.entry(org.clone()).or_default()
+    fn is_trusted(&self, org: &OrgId) -> bool {
+        is_trusted(&self.trusted, &self.config, org)
     }
 
-    fn wanted(&self, org: &OrgId) -> bool {
-        self.config.publishers.as_ref().is_none_or(|p| p.contains(org))
+    /// The feed of `org`, made if need be; `None` if `org` is not trusted.
+    fn feed(&mut self, org: &OrgId) -> Option<&mut Feed> {
+        if !self.is_trusted(org) {
+            return None;
+        }
+        Some(self.feeds.entry(org.clone()).or_default())
+    }
+
+    /// The organizations whose feeds are replicated changed (a charter version, a keyring).
+    /// A feed no longer trusted is dropped with every peer's claim of it; its requests still
+    /// outstanding become stale. A feed newly trusted is fetched once peers announce it (the
+    /// node asks every peer for its status when the charter changes); its local head is
+    /// learned from `local_head` or from the first ingest report.
+    pub fn set_trusted(&mut self, orgs: BTreeSet<OrgId>) -> Vec<Action> {
+        self.trusted = orgs;
+        let dropped: Vec<OrgId> = self.feeds.keys().filter(|o| !self.is_trusted(o)).cloned().collect();
+        for org in &dropped {
+            let f = self.feeds.remove(org).expect("listed above");
+            self.buffered_bytes -= f.ready.values().map(|b| b.bytes).sum::<u64>();
+            for r in self.requests.values_mut().filter(|r| &r.org == org) {
+                r.wanted = false;
+            }
+        }
+        let (trusted, config) = (&self.trusted, &self.config);
+        for p in self.peers.values_mut() {
+            p.heads.retain(|org, _| is_trusted(trusted, config, org));
+        }
+        self.schedule()
     }
 
     /// A peer connected: exchange status.
@@ -263,18 +361,27 @@ impl SyncEngine {
         self.schedule()
     }
 
-    /// A peer told us its heads (in its status request or response).
+    /// A connected peer told us its heads (in its status request or response). Heads of
+    /// organizations not trusted are ignored, and so is a peer not connected.
     pub fn status_received(&mut self, peer: PeerKey, heads: impl IntoIterator<Item = (OrgId, Seq)>) -> Vec<Action> {
-        let p = self.peers.entry(peer).or_default();
+        if !self.peers.contains_key(&peer) {
+            return Vec::new();
+        }
         for (org, seq) in heads {
-            p.heads.insert(org, seq.0);
+            if self.feed(&org).is_none() {
+                continue;
+            }
+            self.peers.get_mut(&peer).expect("checked above").heads.insert(org, seq.0);
         }
         self.schedule()
     }
 
-    /// A peer showed (by gossip) that it holds `org` up to at least `seq`.
+    /// A connected peer showed (by gossip) that it holds a trusted `org` up to at least `seq`.
     pub fn announced(&mut self, peer: PeerKey, org: OrgId, seq: Seq) -> Vec<Action> {
-        let p = self.peers.entry(peer).or_default();
+        if !self.peers.contains_key(&peer) || self.feed(&org).is_none() {
+            return Vec::new();
+        }
+        let p = self.peers.get_mut(&peer).expect("checked above");
         let h = p.heads.entry(org).or_insert(0);
         *h = (*h).max(seq.0);
         self.schedule()
@@ -289,7 +396,7 @@ impl SyncEngine {
     /// signed with a revoked key removed): fetching starts again from `head`, which may be
     /// lower than before, and the feed is no longer frozen.
     pub fn feed_reset(&mut self, org: &OrgId, head: Seq) -> Vec<Action> {
-        let f = self.feed(org);
+        let Some(f) = self.feed(org) else { return Vec::new() };
         f.frozen = false;
         f.deferred = false;
         f.local = head.0;
@@ -299,7 +406,7 @@ impl SyncEngine {
 
     /// The store's head of `org` moved by another path (gossip, local publish).
     pub fn local_head(&mut self, org: &OrgId, seq: Seq) -> Vec<Action> {
-        if !self.advance(org, seq.0) {
+        if self.feed(org).is_none() || !self.advance(org, seq.0) {
             return Vec::new();
         }
         let mut actions = self.drain(org);
@@ -316,7 +423,8 @@ impl SyncEngine {
         }
         let mut actions = Vec::new();
         let f = self.feeds.get_mut(&r.org).expect("a wanted request's feed exists");
-        if docs.len() > r.count as usize {
+        let bytes: u64 = docs.iter().map(|d| d.len() as u64).sum();
+        if docs.len() > r.count as usize || bytes > self.config.range_bytes as u64 {
             f.hole(r.from, r.count, Some(r.peer));
             actions.push(Action::Penalize { peer: r.peer, offense: Offense::RangeTooLong });
         } else {
@@ -331,7 +439,8 @@ impl SyncEngine {
                 }
             }
             if !docs.is_empty() {
-                f.ready.insert(r.from, (r.peer, docs));
+                f.ready.insert(r.from, Buffered { peer: r.peer, docs, bytes });
+                self.buffered_bytes += bytes;
             }
         }
         actions.extend(self.drain(&r.org));
@@ -386,8 +495,8 @@ impl SyncEngine {
         }
         match result {
             IngestResult::Ok | IngestResult::Mismatch => {}
-            IngestResult::Frozen => self.feed(org).frozen = true,
-            IngestResult::Deferred => self.feed(org).deferred = true,
+            IngestResult::Frozen => self.feeds.get_mut(org).expect("held above").frozen = true,
+            IngestResult::Deferred => self.feeds.get_mut(org).expect("held above").deferred = true,
             IngestResult::Invalid | IngestResult::Misplaced | IngestResult::Unauthorized => {
                 if let Some(p) = self.peers.get_mut(&peer) {
                     p.heads.remove(org);
@@ -407,7 +516,7 @@ impl SyncEngine {
     /// The store holds `org` up to `seq`: positions up to there need nothing more. Returns
     /// whether the position handed to ingest moved.
     fn advance(&mut self, org: &OrgId, seq: u64) -> bool {
-        let f = self.feed(org);
+        let Some(f) = self.feeds.get_mut(org) else { return false };
         f.local = f.local.max(seq);
         if f.local <= f.handed {
             return false;
@@ -431,7 +540,8 @@ impl SyncEngine {
     /// Fetching of `org` starts again from its local head: what is buffered or to be asked
     /// again is dropped, and answers to requests sent and ranges handed so far are discarded.
     fn restart(&mut self, org: &OrgId) {
-        let f = self.feed(org);
+        let Some(f) = self.feeds.get_mut(org) else { return };
+        self.buffered_bytes -= f.ready.values().map(|b| b.bytes).sum::<u64>();
         f.ready.clear();
         f.retry.clear();
         f.handed = f.local;
@@ -453,7 +563,8 @@ impl SyncEngine {
             if from > f.handed + 1 {
                 break;
             }
-            let (peer, mut docs) = entry.remove();
+            let Buffered { peer, mut docs, bytes } = entry.remove();
+            self.buffered_bytes -= bytes;
             // A range overlapping what was already handed is trimmed to the new part.
             let skip = (f.handed + 1 - from) as usize;
             if skip >= docs.len() {
@@ -478,68 +589,78 @@ impl SyncEngine {
         self.feeds.get(org).map_or(0, |f| f.ready.len() + f.ingesting.len()) + self.in_flight(org)
     }
 
-    /// Requests what peers have and we lack, within every bound.
+    /// Whether one more request keeps every total bound: requests, and bytes (each answer
+    /// may take `range_bytes` of the budget).
+    fn room_for_request(&self) -> bool {
+        let reserved = (self.requests.len() as u64 + 1) * self.config.range_bytes as u64;
+        self.requests.len() < self.config.ranges_total_max
+            && self.buffered_bytes + reserved <= self.config.buffered_bytes_max
+    }
+
+    /// Requests what peers have and we lack, within every bound. First the range each feed
+    /// needs next (its answer goes straight to ingest and frees its budget), then ranges that
+    /// would be buffered: a budget filled by buffered ranges then always leaves room for the
+    /// hole they wait behind.
     fn schedule(&mut self) -> Vec<Action> {
         let mut actions = Vec::new();
         let mut per_peer: BTreeMap<PeerKey, usize> = self.peers.keys().map(|k| (*k, 0)).collect();
         for r in self.requests.values() {
-            *per_peer.entry(r.peer).or_default() += 1;
+            *per_peer.get_mut(&r.peer).expect("a request's peer is connected") += 1;
         }
-        let orgs: Vec<OrgId> = self
-            .peers
-            .values()
-            .flat_map(|p| p.heads.keys().cloned())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .filter(|o| self.wanted(o))
-            .collect();
-        for org in orgs {
-            loop {
-                if self.requests.len() >= self.config.ranges_total_max {
-                    return actions;
-                }
-                let slots = self.slots(&org);
-                let f = self.feeds.entry(org.clone()).or_default();
-                if f.frozen || f.deferred || slots >= self.config.ranges_per_feed_max {
-                    break;
-                }
-                let (from, count, retry) = match f.retry.first_key_value() {
-                    Some((from, h)) => (*from, h.count, Some(*h)),
-                    None => (f.requested + 1, self.config.range_count, None),
-                };
-                // The least busy peer that claims to hold the start of the range, preferably
-                // not the one that left the hole; it is asked for as much of it as it claims.
-                let not_of = retry.and_then(|h| h.not_of);
-                let peer = self
-                    .peers
-                    .iter()
-                    .filter(|(k, _)| per_peer[k] < self.config.ranges_per_peer_max)
-                    .filter_map(|(k, p)| p.heads.get(&org).map(|h| (*k, *h)))
-                    .filter(|(_, h)| *h >= from)
-                    .min_by_key(|(k, _)| (Some(*k) == not_of, per_peer[k]));
-                let Some((peer, claim)) = peer else { break };
-                let last = (from + count as u64 - 1).min(claim);
-                let asked = (last - from + 1) as u32;
-                let f = self.feeds.get_mut(&org).expect("created above");
-                if retry.is_some() {
-                    f.retry.remove(&from);
-                    if asked < count {
-                        f.retry.insert(last + 1, Hole { count: count - asked, not_of });
+        let orgs: Vec<OrgId> =
+            self.feeds.iter().filter(|(_, f)| !f.frozen && !f.deferred).map(|(o, _)| o.clone()).collect();
+        for next_only in [true, false] {
+            for org in &orgs {
+                loop {
+                    if !self.room_for_request() {
+                        return actions;
                     }
-                } else {
-                    f.requested = last;
+                    let slots = self.slots(org);
+                    let f = self.feeds.get_mut(org).expect("listed above");
+                    if slots >= self.config.ranges_per_feed_max {
+                        break;
+                    }
+                    let (from, count, retry) = match f.retry.first_key_value() {
+                        Some((from, h)) => (*from, h.count, Some(*h)),
+                        None => (f.requested + 1, self.config.range_count, None),
+                    };
+                    if next_only && from != f.handed + 1 {
+                        break;
+                    }
+                    // The least busy peer that claims to hold the start of the range, preferably
+                    // not the one that left the hole; it is asked for as much as it claims.
+                    let not_of = retry.and_then(|h| h.not_of);
+                    let peer = self
+                        .peers
+                        .iter()
+                        .filter(|(k, _)| per_peer[k] < self.config.ranges_per_peer_max)
+                        .filter_map(|(k, p)| p.heads.get(org).map(|h| (*k, *h)))
+                        .filter(|(_, h)| *h >= from)
+                        .min_by_key(|(k, _)| (Some(*k) == not_of, per_peer[k]));
+                    let Some((peer, claim)) = peer else { break };
+                    let last = (from + count as u64 - 1).min(claim);
+                    let asked = (last - from + 1) as u32;
+                    let f = self.feeds.get_mut(org).expect("listed above");
+                    if retry.is_some() {
+                        f.retry.remove(&from);
+                        if asked < count {
+                            f.retry.insert(last + 1, Hole { count: count - asked, not_of });
+                        }
+                    } else {
+                        f.requested = last;
+                    }
+                    let id = RangeId(self.next_id);
+                    self.next_id += 1;
+                    self.requests.insert(id, Outstanding { peer, org: org.clone(), from, count: asked, wanted: true });
+                    *per_peer.get_mut(&peer).expect("chosen among them") += 1;
+                    actions.push(Action::RequestRange { id, peer, org: org.clone(), from: Seq(from), count: asked });
                 }
-                let id = RangeId(self.next_id);
-                self.next_id += 1;
-                self.requests.insert(id, Outstanding { peer, org: org.clone(), from, count: asked, wanted: true });
-                *per_peer.get_mut(&peer).expect("chosen among them") += 1;
-                actions.push(Action::RequestRange { id, peer, org: org.clone(), from: Seq(from), count: asked });
             }
         }
         actions
     }
 
-    /// Our head and the best head any peer announced, per feed: the replication lag.
+    /// Our head and the best head any peer announced, per trusted feed: the replication lag.
     pub fn lag(&self) -> BTreeMap<OrgId, (Seq, Seq)> {
         let mut out = BTreeMap::new();
         for (org, f) in &self.feeds {
@@ -552,6 +673,20 @@ impl SyncEngine {
     /// Panics unless the engine's state is consistent: for the node's tests and the engine's.
     pub fn check_invariants(&self) {
         let c = &self.config;
+        for org in self.feeds.keys() {
+            assert!(self.is_trusted(org), "a feed of {org}, which is not trusted");
+        }
+        for (key, p) in &self.peers {
+            for org in p.heads.keys() {
+                assert!(self.is_trusted(org), "peer {key} holds a head of {org}, which is not trusted");
+            }
+            assert!(p.heads.len() <= self.trusted.len(), "peer {key} holds {} heads", p.heads.len());
+        }
+        let buffered: u64 =
+            self.feeds.values().flat_map(|f| f.ready.values()).flat_map(|b| &b.docs).map(|d| d.len() as u64).sum();
+        assert_eq!(buffered, self.buffered_bytes, "bytes buffered");
+        let reserved = self.requests.len() as u64 * c.range_bytes as u64;
+        assert!(buffered + reserved <= c.buffered_bytes_max, "{buffered} bytes buffered and {reserved} reserved");
         let mut per_peer: BTreeMap<PeerKey, usize> = BTreeMap::new();
         for (id, r) in &self.requests {
             assert!(id.0 < self.next_id, "{id} was never given out");
@@ -575,10 +710,11 @@ impl SyncEngine {
             assert!(self.slots(org) <= c.ranges_per_feed_max, "{org} holds {} slots", self.slots(org));
             // Every position between handed and requested is in exactly one place.
             let mut parts: Vec<(u64, u64, &str)> = Vec::new();
-            for (from, (_, docs)) in &f.ready {
-                assert!(!docs.is_empty(), "{org}: empty range buffered at {from}");
+            for (from, b) in &f.ready {
+                assert!(!b.docs.is_empty(), "{org}: empty range buffered at {from}");
+                assert!(b.bytes <= c.range_bytes as u64, "{org}: range at {from} of {} bytes", b.bytes);
                 assert!(*from > f.handed + 1, "{org}: range at {from} buffered but not handed");
-                parts.push((*from, from + docs.len() as u64 - 1, "buffered"));
+                parts.push((*from, from + b.docs.len() as u64 - 1, "buffered"));
             }
             for (from, h) in &f.retry {
                 assert!(h.count >= 1 && *from > f.handed, "{org}: hole {from}+{} at or below {}", h.count, f.handed);

@@ -1,6 +1,6 @@
 //! Scenarios of the sync engine, each event followed by a check of its invariants.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
 
@@ -48,8 +48,14 @@ struct Checked {
 }
 
 impl Checked {
+    /// An engine trusting WCO, FR, DE and ORG0..ORG9.
     fn new(config: SyncConfig, heads: &[(&str, u64)]) -> Checked {
-        let e = SyncEngine::new(config, heads.iter().map(|(o, s)| (org(o), Seq(*s))));
+        let trusted = ["WCO", "FR", "DE"].into_iter().map(org).chain((0..10).map(|i| org(&format!("ORG{i}"))));
+        Checked::trusting(config, trusted.collect(), heads)
+    }
+
+    fn trusting(config: SyncConfig, trusted: BTreeSet<OrgId>, heads: &[(&str, u64)]) -> Checked {
+        let e = SyncEngine::new(config, trusted, heads.iter().map(|(o, s)| (org(o), Seq(*s))));
         e.check_invariants();
         Checked { e, ids: BTreeMap::new() }
     }
@@ -264,6 +270,105 @@ fn offense_codes_are_stable() {
             .map(|o| o.code())
             .collect();
     assert_eq!(codes, ["range_too_long", "invalid_document", "misplaced", "unserved_claim"]);
+}
+
+// ---- Fault: state grew with whatever peers announced, and buffers had no byte bound. ----
+
+#[test]
+fn a_peer_announcing_invented_organizations_leaves_no_state_behind() {
+    let mut e = Checked::trusting(cfg(), [org("WCO")].into_iter().collect(), &[("FR", 3)]);
+    e.connect(1);
+    for _ in 0..3 {
+        let heads: Vec<(String, u64)> = (0..4096).map(|i| (format!("FAKE{i:04}"), 1)).collect();
+        let heads: Vec<(&str, u64)> = heads.iter().map(|(o, s)| (o.as_str(), *s)).collect();
+        assert!(e.status(1, &heads).is_empty());
+        assert!(e.on(|e| e.announced(1, org("FAKE0001"), Seq(7))).is_empty());
+    }
+    assert!(e.on(|e| e.local_head(&org("FAKE0002"), Seq(4))).is_empty());
+    assert_eq!(e.e.lag().keys().collect::<Vec<_>>(), Vec::<&OrgId>::new(), "FR is held but not trusted");
+    assert!(!format!("{:?}", e.e).contains("FAKE"), "the engine keeps state for organizations it does not trust");
+    assert_eq!(requests(&e.status(1, &[("WCO", 2)])), vec![(1, 1, 2)]);
+    assert_eq!(e.e.lag().keys().collect::<Vec<_>>(), vec![&org("WCO")]);
+}
+
+#[test]
+fn an_organization_no_longer_trusted_loses_its_feed_and_every_claim_of_it() {
+    let mut e = Checked::new(cfg(), &[]);
+    e.connect(1);
+    e.connect(2);
+    let fr = asked(&e.status(1, &[("FR", 30), ("WCO", 5)]));
+    e.status(2, &[("FR", 30)]);
+    assert_eq!(fr.iter().map(|r| r.2).collect::<Vec<_>>(), vec![1, 1, 11], "WCO #1, FR #1 and #11");
+    let mut trusted = BTreeSet::from([org("WCO")]);
+    assert!(requests(&e.on(|e| e.set_trusted(trusted.clone()))).is_empty());
+    assert_eq!(e.e.lag().keys().collect::<Vec<_>>(), vec![&org("WCO")]);
+    // FR's requests are still outstanding, stale: their answers are discarded.
+    assert!(ingests(&e.on(|e| e.range_received(fr[1].0, docs(10)))).is_empty());
+    assert!(e.status(2, &[("FR", 40)]).is_empty(), "FR is not fetched");
+    assert!(e.on(|e| e.feed_reset(&org("FR"), Seq(3))).is_empty());
+    // Trusted again (a newer charter): fetched from its start once announced.
+    trusted.insert(org("FR"));
+    assert!(e.on(|e| e.set_trusted(trusted)).is_empty(), "no peer's claim of FR was kept");
+    assert_eq!(requests(&e.status(2, &[("FR", 40)])), vec![(2, 1, 10), (2, 11, 10)]);
+}
+
+#[test]
+fn requests_in_flight_stay_within_the_byte_budget() {
+    let mut e = Checked::new(SyncConfig::default(), &[]);
+    let feeds: Vec<(String, u64)> = (0..6).map(|i| (format!("ORG{i}"), 1_000_000)).collect();
+    let feeds: Vec<(&str, u64)> = feeds.iter().map(|(o, s)| (o.as_str(), *s)).collect();
+    let mut asked = 0;
+    for p in 1..=6 {
+        e.connect(p);
+        asked += requests(&e.status(p, &feeds)).len();
+    }
+    let budget = BUFFERED_BYTES_MAX_DEFAULT;
+    assert_eq!(asked as u64, budget / RANGE_BYTES_MAX as u64, "as many 4 MiB answers as fit 64 MiB");
+}
+
+/// Documents of `size` bytes.
+fn big_docs(n: usize, size: usize) -> Vec<Vec<u8>> {
+    (0..n).map(|_| vec![0; size]).collect()
+}
+
+#[test]
+fn buffered_ranges_hold_back_new_requests_but_never_the_hole_they_wait_behind() {
+    let mib = 1 << 20;
+    let config = SyncConfig {
+        range_count: 10,
+        range_bytes: mib,
+        buffered_bytes_max: 3 * mib as u64,
+        ranges_per_feed_max: 6,
+        ..Default::default()
+    };
+    let mut e = Checked::new(config, &[]);
+    e.connect(1);
+    e.connect(2);
+    assert_eq!(requests(&e.status(1, &[("WCO", 100)])), vec![(1, 1, 10), (1, 11, 10), (1, 21, 10)]);
+    e.status(2, &[("WCO", 100)]);
+    // #11..#30 arrive, nearly a MiB each range: buffered behind #1..#10.
+    assert!(requests(&e.answer(1, 11, big_docs(10, 100_000))).is_empty(), "no room for a fourth answer");
+    assert!(requests(&e.answer(1, 21, big_docs(10, 100_000))).is_empty());
+    // The request for #1..#10 fails: asked again, of the other peer, though the budget is
+    // nearly full of buffered ranges.
+    let id = e.ids[&(1, 1)];
+    let a = e.on(|e| e.range_failed(id, false));
+    assert_eq!(requests(&a), vec![(2, 1, 10)]);
+    let a = e.answer(2, 1, big_docs(10, 100_000));
+    assert_eq!(ingests(&a), vec![(1, 10), (11, 10), (21, 10)]);
+    assert_eq!(requests(&a), vec![(2, 31, 10), (2, 41, 10), (2, 51, 10)], "the budget is free again");
+}
+
+#[test]
+fn an_answer_of_more_bytes_than_asked_is_penalized_and_not_buffered() {
+    let mib = 1 << 20;
+    let config = SyncConfig { range_count: 10, range_bytes: mib, ..Default::default() };
+    let mut e = Checked::new(config, &[]);
+    e.connect(1);
+    e.status(1, &[("WCO", 10)]);
+    let a = e.answer(1, 1, big_docs(2, mib as usize / 2 + 1));
+    assert_eq!(penalties(&a), vec![(1, Offense::RangeTooLong)]);
+    assert!(ingests(&a).is_empty());
 }
 
 // ---- Fault: per-peer in-flight accounting leaked on every dropped request. ----
