@@ -19,6 +19,15 @@
 //! announce is ignored, so what a peer says cannot grow the engine. Answers are held within a
 //! byte budget: a request is only sent while the bytes buffered plus `range_bytes` for every
 //! request outstanding stay within [`SyncConfig::buffered_bytes_max`].
+//!
+//! A peer's claim of a feed is believed only as far as it is served. An empty answer to a
+//! range within the claim caps the claim below that range and penalizes the peer; while
+//! capped, a status repeating the claim is ignored for that feed and penalized again (once
+//! per status). Entries that do not chain onto our feed cap the claim at our head without a
+//! penalty: the peer may honestly hold the other branch of a fork, and would otherwise be
+//! penalized for every status it sends. A cap is lifted when the peer announces a head at or
+//! below it, or disconnects; one for another branch also when the feed is reset by a charter
+//! action. The capped claim is what counts for scheduling and for the lag.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
@@ -253,10 +262,55 @@ impl Feed {
     }
 }
 
+/// What one peer claims to hold of one feed.
+#[derive(Debug, Default)]
+struct Claim {
+    /// Its last announced head (0: withdrawn until its next status).
+    head: u64,
+    /// A bound on what it is believed to hold, since it failed to serve more.
+    cap: Option<Cap>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Cap {
+    at: u64,
+    /// Its entries past `at` do not chain onto our feed (no penalty); otherwise it answered
+    /// nothing within its claim.
+    other_branch: bool,
+}
+
+impl Claim {
+    /// The head it is believed to hold.
+    fn effective(&self) -> u64 {
+        self.cap.map_or(self.head, |c| c.at.min(self.head))
+    }
+
+    /// Caps the claim at `at`, unless it is already no higher.
+    fn cap(&mut self, at: u64, other_branch: bool) -> bool {
+        if self.effective() <= at {
+            return false;
+        }
+        self.cap = Some(Cap { at, other_branch });
+        true
+    }
+}
+
 #[derive(Debug, Default)]
 struct Peer {
-    /// What it announced of trusted feeds.
-    heads: BTreeMap<OrgId, u64>,
+    /// Its claims of trusted feeds.
+    claims: BTreeMap<OrgId, Claim>,
+}
+
+impl Peer {
+    /// Its claim of `org` no longer counts until its next status (a cap stays).
+    fn withdraw(&mut self, org: &OrgId) {
+        if let Some(c) = self.claims.get_mut(org) {
+            c.head = 0;
+            if c.cap.is_none() {
+                self.claims.remove(org);
+            }
+        }
+    }
 }
 
 /// The sync engine. Feed it events; carry out the actions it returns.
@@ -336,7 +390,7 @@ impl SyncEngine {
         }
         let (trusted, config) = (&self.trusted, &self.config);
         for p in self.peers.values_mut() {
-            p.heads.retain(|org, _| is_trusted(trusted, config, org));
+            p.claims.retain(|org, _| is_trusted(trusted, config, org));
         }
         self.schedule()
     }
@@ -362,18 +416,37 @@ impl SyncEngine {
     }
 
     /// A connected peer told us its heads (in its status request or response). Heads of
-    /// organizations not trusted are ignored, and so is a peer not connected.
+    /// organizations not trusted are ignored, and so is a peer not connected. A head above
+    /// the peer's cap for that feed is not believed, and costs it (once per status) unless
+    /// the cap is for another branch.
     pub fn status_received(&mut self, peer: PeerKey, heads: impl IntoIterator<Item = (OrgId, Seq)>) -> Vec<Action> {
         if !self.peers.contains_key(&peer) {
             return Vec::new();
         }
+        let mut penalize = false;
         for (org, seq) in heads {
             if self.feed(&org).is_none() {
                 continue;
             }
-            self.peers.get_mut(&peer).expect("checked above").heads.insert(org, seq.0);
+            let p = self.peers.get_mut(&peer).expect("checked above");
+            let claim = p.claims.entry(org).or_default();
+            claim.head = seq.0;
+            match claim.cap {
+                // Repeated above its cap: not believed (the capped claim counts).
+                Some(cap) if seq.0 > cap.at => {
+                    penalize |= !cap.other_branch;
+                }
+                // At or below its cap: honest again.
+                Some(_) => claim.cap = None,
+                None => {}
+            }
         }
-        self.schedule()
+        let mut actions = Vec::new();
+        if penalize {
+            actions.push(Action::Penalize { peer, offense: Offense::UnservedClaim });
+        }
+        actions.extend(self.schedule());
+        actions
     }
 
     /// A connected peer showed (by gossip) that it holds a trusted `org` up to at least `seq`.
@@ -382,8 +455,8 @@ impl SyncEngine {
             return Vec::new();
         }
         let p = self.peers.get_mut(&peer).expect("checked above");
-        let h = p.heads.entry(org).or_insert(0);
-        *h = (*h).max(seq.0);
+        let claim = p.claims.entry(org).or_default();
+        claim.head = claim.head.max(seq.0);
         self.schedule()
     }
 
@@ -401,6 +474,14 @@ impl SyncEngine {
         f.deferred = false;
         f.local = head.0;
         self.restart(org);
+        // Our feed changed: another branch may be ours now.
+        for p in self.peers.values_mut() {
+            if let Some(c) = p.claims.get_mut(org) {
+                if c.cap.is_some_and(|cap| cap.other_branch) {
+                    c.cap = None;
+                }
+            }
+        }
         self.schedule()
     }
 
@@ -431,11 +512,12 @@ impl SyncEngine {
             if (docs.len() as u32) < r.count {
                 // A short answer: the rest of the range is asked again, preferably elsewhere.
                 f.hole(r.from + docs.len() as u64, r.count - docs.len() as u32, Some(r.peer));
-                if docs.is_empty() {
-                    if let Some(p) = self.peers.get_mut(&r.peer) {
-                        // It announced a head it did not serve: forget that claim.
-                        p.heads.insert(r.org.clone(), r.from - 1);
-                    }
+                // Nothing within its claim: it announced a head it does not serve. (Its claim
+                // may have shrunk since the request, by a status: then `cap` changes nothing
+                // and it is not at fault.)
+                let claim = self.peers.get_mut(&r.peer).and_then(|p| p.claims.get_mut(&r.org));
+                if docs.is_empty() && claim.is_some_and(|c| c.cap(r.from - 1, false)) {
+                    actions.push(Action::Penalize { peer: r.peer, offense: Offense::UnservedClaim });
                 }
             }
             if !docs.is_empty() {
@@ -468,7 +550,7 @@ impl SyncEngine {
             return Vec::new(); // retried by the next poll, not in a tight loop
         }
         if let Some(p) = self.peers.get_mut(&r.peer) {
-            p.heads.remove(&r.org);
+            p.withdraw(&r.org);
         }
         self.schedule()
     }
@@ -494,12 +576,18 @@ impl SyncEngine {
             self.restart(org);
         }
         match result {
-            IngestResult::Ok | IngestResult::Mismatch => {}
+            IngestResult::Ok => {}
+            IngestResult::Mismatch => {
+                let local = self.feeds[org].local;
+                if let Some(c) = self.peers.get_mut(&peer).and_then(|p| p.claims.get_mut(org)) {
+                    c.cap(local, true);
+                }
+            }
             IngestResult::Frozen => self.feeds.get_mut(org).expect("held above").frozen = true,
             IngestResult::Deferred => self.feeds.get_mut(org).expect("held above").deferred = true,
             IngestResult::Invalid | IngestResult::Misplaced | IngestResult::Unauthorized => {
                 if let Some(p) = self.peers.get_mut(&peer) {
-                    p.heads.remove(org);
+                    p.withdraw(org);
                 }
                 match result {
                     IngestResult::Invalid => actions.push(Action::Penalize { peer, offense: Offense::InvalidDocument }),
@@ -634,7 +722,7 @@ impl SyncEngine {
                         .peers
                         .iter()
                         .filter(|(k, _)| per_peer[k] < self.config.ranges_per_peer_max)
-                        .filter_map(|(k, p)| p.heads.get(org).map(|h| (*k, *h)))
+                        .filter_map(|(k, p)| p.claims.get(org).map(|c| (*k, c.effective())))
                         .filter(|(_, h)| *h >= from)
                         .min_by_key(|(k, _)| (Some(*k) == not_of, per_peer[k]));
                     let Some((peer, claim)) = peer else { break };
@@ -660,11 +748,12 @@ impl SyncEngine {
         actions
     }
 
-    /// Our head and the best head any peer announced, per trusted feed: the replication lag.
+    /// Our head and the best head any peer is believed to hold (its claim, capped), per
+    /// trusted feed: the replication lag.
     pub fn lag(&self) -> BTreeMap<OrgId, (Seq, Seq)> {
         let mut out = BTreeMap::new();
         for (org, f) in &self.feeds {
-            let best = self.peers.values().filter_map(|p| p.heads.get(org)).copied().max().unwrap_or(0);
+            let best = self.peers.values().filter_map(|p| p.claims.get(org)).map(Claim::effective).max().unwrap_or(0);
             out.insert(org.clone(), (Seq(f.local), Seq(best.max(f.local))));
         }
         out
@@ -677,10 +766,11 @@ impl SyncEngine {
             assert!(self.is_trusted(org), "a feed of {org}, which is not trusted");
         }
         for (key, p) in &self.peers {
-            for org in p.heads.keys() {
-                assert!(self.is_trusted(org), "peer {key} holds a head of {org}, which is not trusted");
+            for (org, c) in &p.claims {
+                assert!(self.is_trusted(org), "peer {key} holds a claim of {org}, which is not trusted");
+                assert!(c.head > 0 || c.cap.is_some(), "peer {key} holds an empty claim of {org}");
             }
-            assert!(p.heads.len() <= self.trusted.len(), "peer {key} holds {} heads", p.heads.len());
+            assert!(p.claims.len() <= self.trusted.len(), "peer {key} holds {} claims", p.claims.len());
         }
         let buffered: u64 =
             self.feeds.values().flat_map(|f| f.ready.values()).flat_map(|b| &b.docs).map(|d| d.len() as u64).sum();

@@ -371,6 +371,99 @@ fn an_answer_of_more_bytes_than_asked_is_penalized_and_not_buffered() {
     assert!(ingests(&a).is_empty());
 }
 
+// ---- Fault: claims not served kept counting, and cost their maker nothing. ----
+
+const LIE: u64 = 1_000_000_000;
+
+#[test]
+fn a_peer_claiming_a_head_it_does_not_serve_is_capped_penalized_and_no_longer_asked() {
+    let mut e = Checked::new(cfg(), &[("WCO", 5)]);
+    e.connect(1);
+    assert_eq!(requests(&e.status(1, &[("WCO", LIE)])), vec![(1, 6, 10), (1, 16, 10)]);
+    let a = e.answer(1, 6, Vec::new());
+    assert_eq!(penalties(&a), vec![(1, Offense::UnservedClaim)]);
+    assert!(requests(&a).is_empty());
+    assert!(penalties(&e.answer(1, 16, Vec::new())).is_empty(), "beyond its cap already: one penalty");
+    let a = e.status(1, &[("WCO", LIE)]);
+    assert!(requests(&a).is_empty(), "the claim repeated by a status is not believed: {a:?}");
+    assert_eq!(penalties(&a), vec![(1, Offense::UnservedClaim)], "and costs it again");
+    assert_eq!(e.e.lag()[&org("WCO")], (Seq(5), Seq(5)), "nor counted in the lag");
+    // Honest again: it announces what it holds, then more, which is believed.
+    assert!(e.status(1, &[("WCO", 5)]).is_empty());
+    assert_eq!(requests(&e.status(1, &[("WCO", 7)])), vec![(1, 6, 2)]);
+}
+
+#[test]
+fn a_capped_peer_is_penalized_once_per_status_whatever_it_repeats() {
+    let mut e = Checked::new(cfg(), &[]);
+    e.connect(1);
+    let a = e.status(1, &[("WCO", LIE), ("FR", LIE)]);
+    let firsts: Vec<RangeId> = a
+        .iter()
+        .filter_map(|a| match a {
+            Action::RequestRange { id, from: Seq(1), .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(firsts.len(), 2, "#1 of FR and of WCO");
+    for id in firsts {
+        assert_eq!(penalties(&e.on(|e| e.range_received(id, Vec::new()))), vec![(1, Offense::UnservedClaim)]);
+    }
+    let a = e.status(1, &[("WCO", LIE), ("FR", LIE)]);
+    assert_eq!(penalties(&a), vec![(1, Offense::UnservedClaim)]);
+    assert!(requests(&a).is_empty());
+}
+
+#[test]
+fn a_liar_does_not_hold_back_an_honest_peer_nor_inflate_the_lag() {
+    let mut e = Checked::new(cfg(), &[]);
+    e.connect(1);
+    e.connect(2);
+    e.status(1, &[("WCO", LIE)]);
+    e.status(2, &[("WCO", 8)]);
+    // The liar serves what it holds (#1..#8) and nothing past it.
+    let mut a = e.answer(1, 1, docs(8));
+    a.extend(e.ingested(1, "WCO", 8, IngestResult::Ok));
+    let rest: Vec<(PeerKey, u64, u32)> = requests(&a);
+    assert_eq!(rest.iter().filter(|r| r.1 > 8).count(), rest.len());
+    for (peer, from, _) in rest {
+        assert_eq!(peer, 1, "only the liar claims #{from}");
+        e.answer(peer, from, Vec::new());
+    }
+    assert_eq!(e.e.lag()[&org("WCO")], (Seq(8), Seq(8)));
+    assert!(requests(&e.status(1, &[("WCO", LIE)])).is_empty());
+}
+
+#[test]
+fn a_disconnect_lifts_a_cap() {
+    let mut e = Checked::new(cfg(), &[]);
+    e.connect(1);
+    e.status(1, &[("WCO", LIE)]);
+    e.answer(1, 1, Vec::new());
+    e.disconnect(1);
+    e.connect(1);
+    assert_eq!(requests(&e.status(1, &[("WCO", LIE)])), vec![(1, 1, 10), (1, 11, 10)], "believed again");
+}
+
+#[test]
+fn entries_that_do_not_chain_cap_the_peer_s_claim_without_penalty_until_the_feed_is_reset() {
+    let mut e = Checked::new(cfg(), &[]);
+    e.connect(1);
+    e.connect(2);
+    e.status(1, &[("WCO", 10)]);
+    e.answer(1, 1, docs(10));
+    let a = e.ingested(1, "WCO", 0, IngestResult::Mismatch);
+    assert!(requests(&a).is_empty(), "peer 1 holds another branch: {a:?}");
+    assert!(penalties(&a).is_empty(), "and it is not its fault");
+    let a = e.status(1, &[("WCO", 10)]);
+    assert!(requests(&a).is_empty() && penalties(&a).is_empty(), "its status repeats its branch");
+    assert_eq!(requests(&e.status(2, &[("WCO", 10)])), vec![(2, 1, 10)]);
+    e.answer(2, 1, docs(10));
+    e.ingested(2, "WCO", 0, IngestResult::Mismatch);
+    // A charter action resolved the fork: either branch may now be ours.
+    assert_eq!(requests(&e.reset("WCO", 0)), vec![(1, 1, 10)]);
+}
+
 // ---- Fault: per-peer in-flight accounting leaked on every dropped request. ----
 
 /// One round with a single peer holding six ranges: the first answer is handed to ingest and
