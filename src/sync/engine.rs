@@ -125,6 +125,7 @@ impl Default for SyncConfig {
 }
 
 /// What the node should do next.
+#[must_use = "the node must carry out the action"]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Send our status (heads) to a peer.
@@ -378,6 +379,7 @@ impl SyncEngine {
     /// outstanding become stale. A feed newly trusted is fetched once peers announce it (the
     /// node asks every peer for its status when the charter changes); its local head is
     /// learned from `local_head` or from the first ingest report.
+    #[must_use = "the node must carry out the actions"]
     pub fn set_trusted(&mut self, orgs: BTreeSet<OrgId>) -> Vec<Action> {
         self.trusted = orgs;
         let dropped: Vec<OrgId> = self.feeds.keys().filter(|o| !self.is_trusted(o)).cloned().collect();
@@ -396,6 +398,7 @@ impl SyncEngine {
     }
 
     /// A peer connected: exchange status.
+    #[must_use = "the node must carry out the actions"]
     pub fn peer_connected(&mut self, peer: PeerKey) -> Vec<Action> {
         self.peers.entry(peer).or_default();
         vec![Action::SendStatus { peer }]
@@ -403,6 +406,7 @@ impl SyncEngine {
 
     /// A peer went away: its requests are forgotten (an answer arriving later is ignored) and
     /// the ranges still wanted are requested again elsewhere.
+    #[must_use = "the node must carry out the actions"]
     pub fn peer_disconnected(&mut self, peer: PeerKey) -> Vec<Action> {
         self.peers.remove(&peer);
         let lost: Vec<RangeId> = self.requests.iter().filter(|(_, r)| r.peer == peer).map(|(id, _)| *id).collect();
@@ -419,6 +423,7 @@ impl SyncEngine {
     /// organizations not trusted are ignored, and so is a peer not connected. A head above
     /// the peer's cap for that feed is not believed, and costs it (once per status) unless
     /// the cap is for another branch.
+    #[must_use = "the node must carry out the actions"]
     pub fn status_received(&mut self, peer: PeerKey, heads: impl IntoIterator<Item = (OrgId, Seq)>) -> Vec<Action> {
         if !self.peers.contains_key(&peer) {
             return Vec::new();
@@ -450,6 +455,7 @@ impl SyncEngine {
     }
 
     /// A connected peer showed (by gossip) that it holds a trusted `org` up to at least `seq`.
+    #[must_use = "the node must carry out the actions"]
     pub fn announced(&mut self, peer: PeerKey, org: OrgId, seq: Seq) -> Vec<Action> {
         if !self.peers.contains_key(&peer) || self.feed(&org).is_none() {
             return Vec::new();
@@ -461,6 +467,7 @@ impl SyncEngine {
     }
 
     /// Periodic: ask every peer for its status again (pull stays the source of truth).
+    #[must_use = "the node must carry out the actions"]
     pub fn tick(&mut self) -> Vec<Action> {
         self.peers.keys().map(|peer| Action::SendStatus { peer: *peer }).collect()
     }
@@ -468,6 +475,7 @@ impl SyncEngine {
     /// The store's feed of `org` was changed by a charter action (a fork resolved, entries
     /// signed with a revoked key removed): fetching starts again from `head`, which may be
     /// lower than before, and the feed is no longer frozen.
+    #[must_use = "the node must carry out the actions"]
     pub fn feed_reset(&mut self, org: &OrgId, head: Seq) -> Vec<Action> {
         let Some(f) = self.feed(org) else { return Vec::new() };
         f.frozen = false;
@@ -486,6 +494,7 @@ impl SyncEngine {
     }
 
     /// The store's head of `org` moved by another path (gossip, local publish).
+    #[must_use = "the node must carry out the actions"]
     pub fn local_head(&mut self, org: &OrgId, seq: Seq) -> Vec<Action> {
         if self.feed(org).is_none() || !self.advance(org, seq.0) {
             return Vec::new();
@@ -497,6 +506,7 @@ impl SyncEngine {
 
     /// A range response arrived. An answer to a request the engine no longer wants (or does
     /// not know) is discarded.
+    #[must_use = "the node must carry out the actions"]
     pub fn range_received(&mut self, id: RangeId, docs: Vec<Vec<u8>>) -> Vec<Action> {
         let Some(r) = self.requests.remove(&id) else { return Vec::new() };
         if !r.wanted {
@@ -531,6 +541,7 @@ impl SyncEngine {
     }
 
     /// Periodic: retry what failed, was refused or was deferred since.
+    #[must_use = "the node must carry out the actions"]
     pub fn poll(&mut self) -> Vec<Action> {
         for f in self.feeds.values_mut() {
             f.deferred = false;
@@ -541,6 +552,7 @@ impl SyncEngine {
     /// A range request failed. A peer that refused for load (`busy`) is asked again later; one
     /// whose request failed otherwise (timeout, closed, refused for cause) is not asked for this
     /// feed again until its next status. An unknown `id` is ignored.
+    #[must_use = "the node must carry out the actions"]
     pub fn range_failed(&mut self, id: RangeId, busy: bool) -> Vec<Action> {
         let Some(r) = self.requests.remove(&id) else { return Vec::new() };
         if r.wanted {
@@ -558,6 +570,7 @@ impl SyncEngine {
     /// An ingest the engine asked for finished; `head` is the feed's head in the store now.
     /// Reports of one feed come in the order its Ingest actions were returned; a report of a
     /// range handed before the feed was reset or fetched again only frees its slot.
+    #[must_use = "the node must carry out the actions"]
     pub fn ingested(&mut self, peer: PeerKey, org: &OrgId, head: Seq, result: IngestResult) -> Vec<Action> {
         let Some(f) = self.feeds.get_mut(org) else { return Vec::new() };
         let Some(handed) = f.ingesting.pop_front() else { return Vec::new() };
