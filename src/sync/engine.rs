@@ -3,23 +3,84 @@
 //!
 //! Per feed it tracks three positions: `local` (the head in the store), `handed` (the last
 //! position handed to ingest) and `requested` (the last position covered by a request), with
-//! `local ≤ handed ≤ requested`. Several ranges of one feed may be in flight at once, from
-//! different peers; responses are buffered and handed to ingest strictly in order, since a
-//! feed is stored without gaps. Every buffer is bounded by the number of ranges in flight.
+//! `local ≤ handed ≤ requested`. Every position in `(handed, requested]` is in exactly one
+//! place: a range buffered, a range asked for and still wanted, or a hole to ask for again.
+//! Several ranges of one feed may be in flight at once, from different peers; responses are
+//! buffered and handed to ingest strictly in order, since a feed is stored without gaps.
+//!
+//! One map holds every range request outstanding, by the [`RangeId`] the engine gave it: the
+//! per-peer, per-feed and total counts are derived from it. A request the engine no longer
+//! wants (its feed was reset or fetched again from its head) stays there, marked stale, until
+//! its answer, its failure or its peer's disconnection: the peer is still working on it, so it
+//! keeps its slot of that peer. Its answer is discarded.
+//!
+//! Only trusted organizations (the keyring's, narrowed by [`SyncConfig::publishers`]) have
+//! state here: a feed, peers' claims of it, a line in [`SyncEngine::lag`]. Whatever else peers
+//! announce is ignored, so what a peer says cannot grow the engine. Answers are held within a
+//! byte budget: a request is only sent while the bytes buffered plus `range_bytes` for every
+//! request outstanding stay within [`SyncConfig::buffered_bytes_max`].
+//!
+//! A peer's claim of a feed is believed only as far as it is served. An empty answer to a
+//! range within the claim caps the claim below that range and penalizes the peer; while
+//! capped, a status repeating the claim is ignored for that feed and penalized again (once
+//! per status). Entries that do not chain onto our feed cap the claim at our head without a
+//! penalty: the peer may honestly hold the other branch of a fork, and would otherwise be
+//! penalized for every status it sends. A cap is lifted when the peer announces a head at or
+//! below it, or disconnects; one for another branch also when the feed is reset by a charter
+//! action. The capped claim is what counts for scheduling and for the lag.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
 
-use crate::document::{OrgId, Seq};
+use super::wire::{RANGE_BYTES_MAX, RANGE_COUNT_MAX, STATUS_HEADS_MAX};
+use crate::document::{OrgId, Seq, DOCUMENT_SIZE_MAX_BYTES};
 
 /// An opaque peer handle given by the node.
 pub type PeerKey = u64;
+
+/// A range request, named by the engine when it asks and by the node when the answer or the
+/// failure comes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RangeId(u64);
+
+impl RangeId {
+    /// The number, for logs.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for RangeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "range#{}", self.0)
+    }
+}
+
+const RANGES_PER_FEED_MAX_DEFAULT: usize = 6;
+const RANGES_PER_PEER_MAX_DEFAULT: usize = 6;
+const RANGES_TOTAL_MAX_DEFAULT: usize = 32;
+/// Default of [`SyncConfig::buffered_bytes_max`].
+pub const BUFFERED_BYTES_MAX_DEFAULT: u64 = 64 * 1024 * 1024;
+
+// A server always sends the first entry of a range, whatever its size: an answer of one
+// document must fit `range_bytes`.
+const _: () = assert!(DOCUMENT_SIZE_MAX_BYTES <= RANGE_BYTES_MAX as usize);
+// With the default budget one feed, or one peer, can still use every slot it has.
+const _: () = assert!(RANGES_PER_FEED_MAX_DEFAULT as u64 * RANGE_BYTES_MAX as u64 <= BUFFERED_BYTES_MAX_DEFAULT);
+const _: () = assert!(RANGES_PER_PEER_MAX_DEFAULT as u64 * RANGE_BYTES_MAX as u64 <= BUFFERED_BYTES_MAX_DEFAULT);
+const _: () = assert!(RANGES_PER_FEED_MAX_DEFAULT <= RANGES_TOTAL_MAX_DEFAULT);
+const _: () = assert!(RANGES_PER_PEER_MAX_DEFAULT <= RANGES_TOTAL_MAX_DEFAULT);
+// A status can name every organization a keyring or a charter may trust, so no trusted feed
+// is out of a peer's reach.
+const _: () = assert!(crate::authority::KEYRING_ORGS_MAX <= STATUS_HEADS_MAX);
+const _: () = assert!(crate::charter::MEMBERS_MAX <= STATUS_HEADS_MAX);
 
 /// Limits of the sync engine.
 #[derive(Debug, Clone)]
 pub struct SyncConfig {
     /// Documents asked for per range request.
     pub range_count: u32,
-    /// Bytes asked for per range request.
+    /// Bytes asked for per range request; a longer answer is refused (`RangeTooLong`).
     pub range_bytes: u32,
     /// Ranges one feed may hold at once: in flight, buffered or being ingested.
     pub ranges_per_feed_max: usize,
@@ -27,35 +88,81 @@ pub struct SyncConfig {
     pub ranges_per_peer_max: usize,
     /// Range requests in flight in all.
     pub ranges_total_max: usize,
-    /// Replicate only these publishers (`None`: all).
+    /// Bytes of answers held at once: buffered, plus `range_bytes` for every request
+    /// outstanding (each answer is bounded by it).
+    pub buffered_bytes_max: u64,
+    /// Replicate only these publishers (`None`: every trusted one).
     pub publishers: Option<BTreeSet<OrgId>>,
+}
+
+impl SyncConfig {
+    /// Panics unless the limits allow fetching anything: they are the node's, not a peer's.
+    fn check(&self) {
+        assert!(self.range_count >= 1 && self.range_count <= RANGE_COUNT_MAX, "range_count {}", self.range_count);
+        assert!(
+            self.range_bytes as usize >= DOCUMENT_SIZE_MAX_BYTES && self.range_bytes <= RANGE_BYTES_MAX,
+            "range_bytes {} must hold one document and fit the wire",
+            self.range_bytes
+        );
+        assert!(self.ranges_per_feed_max >= 1 && self.ranges_per_peer_max >= 1, "ranges per feed and per peer");
+        assert!(self.ranges_total_max >= self.ranges_per_feed_max, "ranges_total_max below ranges_per_feed_max");
+        assert!(self.buffered_bytes_max >= self.range_bytes as u64, "buffered_bytes_max below range_bytes");
+    }
 }
 
 impl Default for SyncConfig {
     fn default() -> Self {
         SyncConfig {
-            range_count: super::wire::RANGE_COUNT_MAX,
-            range_bytes: super::wire::RANGE_BYTES_MAX,
-            ranges_per_feed_max: 6,
-            ranges_per_peer_max: 6,
-            ranges_total_max: 32,
+            range_count: RANGE_COUNT_MAX,
+            range_bytes: RANGE_BYTES_MAX,
+            ranges_per_feed_max: RANGES_PER_FEED_MAX_DEFAULT,
+            ranges_per_peer_max: RANGES_PER_PEER_MAX_DEFAULT,
+            ranges_total_max: RANGES_TOTAL_MAX_DEFAULT,
+            buffered_bytes_max: BUFFERED_BYTES_MAX_DEFAULT,
             publishers: None,
         }
     }
 }
 
 /// What the node should do next.
+#[must_use = "the node must carry out the action"]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Send our status (heads) to a peer.
     SendStatus { peer: PeerKey },
-    /// Ask a peer for a range of a feed.
-    RequestRange { peer: PeerKey, org: OrgId, from: Seq, count: u32 },
+    /// Ask a peer for a range of a feed; report the outcome with `id`
+    /// ([`SyncEngine::range_received`], [`SyncEngine::range_failed`]).
+    RequestRange { id: RangeId, peer: PeerKey, org: OrgId, from: Seq, count: u32 },
     /// Verify and store these consecutive entries of `org` starting at `from`, served by `peer`.
-    /// Ingest actions must be carried out in the order they are returned.
+    /// Ingest actions must be carried out, and reported, in the order they are returned.
     Ingest { peer: PeerKey, org: OrgId, from: Seq, docs: Vec<Vec<u8>> },
-    /// The peer misbehaved.
-    Penalize { peer: PeerKey, reason: &'static str },
+    /// The peer misbehaved; the node decides what an offense costs.
+    Penalize { peer: PeerKey, offense: Offense },
+}
+
+/// How a peer misbehaved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Offense {
+    /// It answered a range with more entries or bytes than asked for.
+    RangeTooLong,
+    /// It served an entry that failed verification.
+    InvalidDocument,
+    /// It served entries of another feed or at other positions than asked.
+    Misplaced,
+    /// It announced a head of a feed and did not serve the entries up to it.
+    UnservedClaim,
+}
+
+impl Offense {
+    /// A stable machine-readable name.
+    pub fn code(self) -> &'static str {
+        match self {
+            Offense::RangeTooLong => "range_too_long",
+            Offense::InvalidDocument => "invalid_document",
+            Offense::Misplaced => "misplaced",
+            Offense::UnservedClaim => "unserved_claim",
+        }
+    }
 }
 
 /// How an ingest the engine asked for went.
@@ -63,16 +170,53 @@ pub enum Action {
 pub enum IngestResult {
     /// Every entry stored (or already held).
     Ok,
-    /// An entry was invalid: the serving peer sent bad data.
+    /// An entry was invalid: the serving peer sent bad data. It is penalized, its claim of
+    /// the feed is dropped until its next status, and the feed is fetched again from its head.
     Invalid,
-    /// An entry did not fit the feed (gap or different predecessor): refetch from the head.
+    /// The node found entries not at the organization or positions asked for: as `Invalid`,
+    /// and the reported head is ignored (it may be another feed's).
+    Misplaced,
+    /// An entry did not chain onto the feed (gap or different predecessor): the feed is
+    /// fetched again from its head. Not penalized: the peer may hold the other branch of a
+    /// fork.
     Mismatch,
-    /// The feed is frozen by a fork: stop fetching it.
+    /// The feed is frozen by a fork: stop fetching it until a charter action resets it.
     Frozen,
     /// An entry is not accepted under this node's charter (publisher, key or type). The peer
-    /// may hold it rightly under another charter version, so it is not penalized; its
-    /// announced head of the feed is dropped until its next status.
+    /// may hold it rightly under another charter version, so it is not penalized; its claim
+    /// of the feed is dropped until its next status (the node asks every peer for one when
+    /// the charter changes).
     Unauthorized,
+    /// A lifecycle target of an entry is not held yet: nobody's fault. The feed is fetched
+    /// again from its head from the next poll on, when the target may have arrived.
+    Deferred,
+}
+
+/// A range request sent and not yet answered.
+#[derive(Debug)]
+struct Outstanding {
+    peer: PeerKey,
+    org: OrgId,
+    from: u64,
+    count: u32,
+    /// False once the feed was reset or fetched again: the answer is then discarded.
+    wanted: bool,
+}
+
+impl Outstanding {
+    fn last(&self) -> u64 {
+        self.from + self.count as u64 - 1
+    }
+}
+
+/// A range handed to ingest and not yet reported back.
+#[derive(Debug)]
+struct Handed {
+    from: u64,
+    count: u64,
+    /// Handed before the feed was reset or fetched again: its report says nothing about the
+    /// feed as it is now.
+    stale: bool,
 }
 
 #[derive(Debug, Default)]
@@ -80,99 +224,250 @@ struct Feed {
     local: u64,
     handed: u64,
     requested: u64,
-    /// Ranges in flight: from → (peer, count).
-    in_flight: BTreeMap<u64, (PeerKey, u32)>,
-    /// Ranges received but not yet handed: from → (peer, docs).
-    ready: BTreeMap<u64, (PeerKey, Vec<Vec<u8>>)>,
-    /// Holes to request again: from → count.
-    retry: BTreeMap<u64, u32>,
-    /// Ranges handed to ingest and not yet reported back. They count against the per-feed
-    /// bound, so the network never runs further ahead of the writer than that bound.
-    ingesting: usize,
+    /// Ranges received but not yet handed, by first position.
+    ready: BTreeMap<u64, Buffered>,
+    /// Holes to request again, by first position.
+    retry: BTreeMap<u64, Hole>,
+    /// Ranges handed to ingest, in order. They count against the per-feed bound, so the
+    /// network never runs further ahead of the writer than that bound.
+    ingesting: VecDeque<Handed>,
     frozen: bool,
+    /// A lifecycle target was missing: fetching waits for the next poll.
+    deferred: bool,
+}
+
+/// A range received and not yet handed to ingest.
+#[derive(Debug)]
+struct Buffered {
+    peer: PeerKey,
+    docs: Vec<Vec<u8>>,
+    bytes: u64,
+}
+
+/// A range to ask for again.
+#[derive(Debug, Clone, Copy)]
+struct Hole {
+    count: u32,
+    /// The peer whose answer or failure left it, asked again only if no other peer can be.
+    not_of: Option<PeerKey>,
 }
 
 impl Feed {
-    /// Ranges this feed holds a slot for: asked, buffered, or being ingested.
-    fn slots(&self) -> usize {
-        self.in_flight.len() + self.ready.len() + self.ingesting
+    /// Puts back the part of a range not yet handed, to be asked for again.
+    fn hole(&mut self, from: u64, count: u32, not_of: Option<PeerKey>) {
+        let last = from + count as u64 - 1;
+        let from = from.max(self.handed + 1);
+        if from <= last {
+            self.retry.insert(from, Hole { count: (last - from + 1) as u32, not_of });
+        }
+    }
+}
+
+/// What one peer claims to hold of one feed.
+#[derive(Debug, Default)]
+struct Claim {
+    /// Its last announced head (0: withdrawn until its next status).
+    head: u64,
+    /// A bound on what it is believed to hold, since it failed to serve more.
+    cap: Option<Cap>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Cap {
+    at: u64,
+    /// Its entries past `at` do not chain onto our feed (no penalty); otherwise it answered
+    /// nothing within its claim.
+    other_branch: bool,
+}
+
+impl Claim {
+    /// The head it is believed to hold.
+    fn effective(&self) -> u64 {
+        self.cap.map_or(self.head, |c| c.at.min(self.head))
+    }
+
+    /// Caps the claim at `at`, unless it is already no higher.
+    fn cap(&mut self, at: u64, other_branch: bool) -> bool {
+        if self.effective() <= at {
+            return false;
+        }
+        self.cap = Some(Cap { at, other_branch });
+        true
     }
 }
 
 #[derive(Debug, Default)]
 struct Peer {
-    heads: HashMap<OrgId, u64>,
-    in_flight: usize,
+    /// Its claims of trusted feeds.
+    claims: BTreeMap<OrgId, Claim>,
+}
+
+impl Peer {
+    /// Its claim of `org` no longer counts until its next status (a cap stays).
+    fn withdraw(&mut self, org: &OrgId) {
+        if let Some(c) = self.claims.get_mut(org) {
+            c.head = 0;
+            if c.cap.is_none() {
+                self.claims.remove(org);
+            }
+        }
+    }
 }
 
 /// The sync engine. Feed it events; carry out the actions it returns.
 #[derive(Debug)]
 pub struct SyncEngine {
     config: SyncConfig,
+    /// The organizations whose feeds are replicated (narrowed by `config.publishers`).
+    trusted: BTreeSet<OrgId>,
+    /// Trusted feeds only.
     feeds: BTreeMap<OrgId, Feed>,
     peers: BTreeMap<PeerKey, Peer>,
-    in_flight_total: usize,
+    /// Every range request outstanding: the truth the in-flight counts are derived from.
+    requests: BTreeMap<RangeId, Outstanding>,
+    next_id: u64,
+    /// Bytes of the ranges in `ready`, over all feeds.
+    buffered_bytes: u64,
+}
+
+/// Whether `org` is replicated (a free function, so it borrows only the fields it reads).
+fn is_trusted(trusted: &BTreeSet<OrgId>, config: &SyncConfig, org: &OrgId) -> bool {
+    trusted.contains(org) && config.publishers.as_ref().is_none_or(|p| p.contains(org))
 }
 
 impl SyncEngine {
-    /// A new engine knowing the store's current heads.
-    pub fn new(config: SyncConfig, local_heads: impl IntoIterator<Item = (OrgId, Seq)>) -> SyncEngine {
-        let mut engine = SyncEngine { config, feeds: BTreeMap::new(), peers: BTreeMap::new(), in_flight_total: 0 };
+    /// A new engine replicating the feeds of `trusted`, knowing the store's current heads.
+    pub fn new(
+        config: SyncConfig,
+        trusted: BTreeSet<OrgId>,
+        local_heads: impl IntoIterator<Item = (OrgId, Seq)>,
+    ) -> SyncEngine {
+        config.check();
+        let mut engine = SyncEngine {
+            config,
+            trusted,
+            feeds: BTreeMap::new(),
+            peers: BTreeMap::new(),
+            requests: BTreeMap::new(),
+            next_id: 0,
+            buffered_bytes: 0,
+        };
         for (org, seq) in local_heads {
-            engine.feed(&org).local = seq.0;
-            let f = engine.feed(&org);
-            f.handed = seq.0;
-            f.requested = seq.0;
+            if let Some(f) = engine.feed(&org) {
+                f.local = seq.0;
+                f.handed = seq.0;
+                f.requested = seq.0;
+            }
         }
         engine
     }
 
-    fn feed(&mut self, org: &OrgId) -> &mut Feed {
-        self.feeds.entry(org.clone()).or_default()
+    fn is_trusted(&self, org: &OrgId) -> bool {
+        is_trusted(&self.trusted, &self.config, org)
     }
 
-    fn wanted(&self, org: &OrgId) -> bool {
-        self.config.publishers.as_ref().is_none_or(|p| p.contains(org))
+    /// The feed of `org`, made if need be; `None` if `org` is not trusted.
+    fn feed(&mut self, org: &OrgId) -> Option<&mut Feed> {
+        if !self.is_trusted(org) {
+            return None;
+        }
+        Some(self.feeds.entry(org.clone()).or_default())
+    }
+
+    /// The organizations whose feeds are replicated changed (a charter version, a keyring).
+    /// A feed no longer trusted is dropped with every peer's claim of it; its requests still
+    /// outstanding become stale. A feed newly trusted is fetched once peers announce it (the
+    /// node asks every peer for its status when the charter changes); its local head is
+    /// learned from `local_head` or from the first ingest report.
+    #[must_use = "the node must carry out the actions"]
+    pub fn set_trusted(&mut self, orgs: BTreeSet<OrgId>) -> Vec<Action> {
+        self.trusted = orgs;
+        let dropped: Vec<OrgId> = self.feeds.keys().filter(|o| !self.is_trusted(o)).cloned().collect();
+        for org in &dropped {
+            let f = self.feeds.remove(org).expect("listed above");
+            self.buffered_bytes -= f.ready.values().map(|b| b.bytes).sum::<u64>();
+            for r in self.requests.values_mut().filter(|r| &r.org == org) {
+                r.wanted = false;
+            }
+        }
+        let (trusted, config) = (&self.trusted, &self.config);
+        for p in self.peers.values_mut() {
+            p.claims.retain(|org, _| is_trusted(trusted, config, org));
+        }
+        self.schedule()
     }
 
     /// A peer connected: exchange status.
+    #[must_use = "the node must carry out the actions"]
     pub fn peer_connected(&mut self, peer: PeerKey) -> Vec<Action> {
         self.peers.entry(peer).or_default();
         vec![Action::SendStatus { peer }]
     }
 
-    /// A peer went away: its ranges in flight are requested again elsewhere.
+    /// A peer went away: its requests are forgotten (an answer arriving later is ignored) and
+    /// the ranges still wanted are requested again elsewhere.
+    #[must_use = "the node must carry out the actions"]
     pub fn peer_disconnected(&mut self, peer: PeerKey) -> Vec<Action> {
         self.peers.remove(&peer);
-        for f in self.feeds.values_mut() {
-            let lost: Vec<u64> = f.in_flight.iter().filter(|(_, (p, _))| *p == peer).map(|(from, _)| *from).collect();
-            for from in lost {
-                let (_, count) = f.in_flight.remove(&from).expect("listed above");
-                self.in_flight_total -= 1;
-                f.retry.insert(from, count);
+        let lost: Vec<RangeId> = self.requests.iter().filter(|(_, r)| r.peer == peer).map(|(id, _)| *id).collect();
+        for id in lost {
+            let r = self.requests.remove(&id).expect("listed above");
+            if r.wanted {
+                self.feeds.get_mut(&r.org).expect("a wanted request's feed exists").hole(r.from, r.count, None);
             }
         }
         self.schedule()
     }
 
-    /// A peer told us its heads (in its status request or response).
+    /// A connected peer told us its heads (in its status request or response). Heads of
+    /// organizations not trusted are ignored, and so is a peer not connected. A head above
+    /// the peer's cap for that feed is not believed, and costs it (once per status) unless
+    /// the cap is for another branch.
+    #[must_use = "the node must carry out the actions"]
     pub fn status_received(&mut self, peer: PeerKey, heads: impl IntoIterator<Item = (OrgId, Seq)>) -> Vec<Action> {
-        let p = self.peers.entry(peer).or_default();
-        for (org, seq) in heads {
-            p.heads.insert(org, seq.0);
+        if !self.peers.contains_key(&peer) {
+            return Vec::new();
         }
-        self.schedule()
+        let mut penalize = false;
+        for (org, seq) in heads {
+            if self.feed(&org).is_none() {
+                continue;
+            }
+            let p = self.peers.get_mut(&peer).expect("checked above");
+            let claim = p.claims.entry(org).or_default();
+            claim.head = seq.0;
+            match claim.cap {
+                // Repeated above its cap: not believed (the capped claim counts).
+                Some(cap) if seq.0 > cap.at => {
+                    penalize |= !cap.other_branch;
+                }
+                // At or below its cap: honest again.
+                Some(_) => claim.cap = None,
+                None => {}
+            }
+        }
+        let mut actions = Vec::new();
+        if penalize {
+            actions.push(Action::Penalize { peer, offense: Offense::UnservedClaim });
+        }
+        actions.extend(self.schedule());
+        actions
     }
 
-    /// A peer showed (by gossip) that it holds `org` up to at least `seq`.
+    /// A connected peer showed (by gossip) that it holds a trusted `org` up to at least `seq`.
+    #[must_use = "the node must carry out the actions"]
     pub fn announced(&mut self, peer: PeerKey, org: OrgId, seq: Seq) -> Vec<Action> {
-        let p = self.peers.entry(peer).or_default();
-        let h = p.heads.entry(org).or_insert(0);
-        *h = (*h).max(seq.0);
+        if !self.peers.contains_key(&peer) || self.feed(&org).is_none() {
+            return Vec::new();
+        }
+        let p = self.peers.get_mut(&peer).expect("checked above");
+        let claim = p.claims.entry(org).or_default();
+        claim.head = claim.head.max(seq.0);
         self.schedule()
     }
 
     /// Periodic: ask every peer for its status again (pull stays the source of truth).
+    #[must_use = "the node must carry out the actions"]
     pub fn tick(&mut self) -> Vec<Action> {
         self.peers.keys().map(|peer| Action::SendStatus { peer: *peer }).collect()
     }
@@ -180,67 +475,138 @@ impl SyncEngine {
     /// The store's feed of `org` was changed by a charter action (a fork resolved, entries
     /// signed with a revoked key removed): fetching starts again from `head`, which may be
     /// lower than before, and the feed is no longer frozen.
+    #[must_use = "the node must carry out the actions"]
     pub fn feed_reset(&mut self, org: &OrgId, head: Seq) -> Vec<Action> {
-        let f = self.feed(org);
-        let dropped = f.in_flight.len();
-        f.in_flight.clear();
-        f.ready.clear();
-        f.retry.clear();
+        let Some(f) = self.feed(org) else { return Vec::new() };
         f.frozen = false;
+        f.deferred = false;
         f.local = head.0;
-        f.handed = head.0;
-        f.requested = head.0;
-        self.in_flight_total -= dropped;
+        self.restart(org);
+        // Our feed changed: another branch may be ours now.
+        for p in self.peers.values_mut() {
+            if let Some(c) = p.claims.get_mut(org) {
+                if c.cap.is_some_and(|cap| cap.other_branch) {
+                    c.cap = None;
+                }
+            }
+        }
         self.schedule()
     }
 
     /// The store's head of `org` moved by another path (gossip, local publish).
+    #[must_use = "the node must carry out the actions"]
     pub fn local_head(&mut self, org: &OrgId, seq: Seq) -> Vec<Action> {
-        let f = self.feed(org);
-        if seq.0 > f.local {
-            f.local = seq.0;
+        if self.feed(org).is_none() || !self.advance(org, seq.0) {
+            return Vec::new();
         }
-        if f.local > f.handed {
-            // Anything buffered below the new head is no longer needed; drop it rather than
-            // hand it to ingest as a run of duplicates.
-            let stale: Vec<u64> = f.ready.range(..=f.local).map(|(k, _)| *k).collect();
-            for k in stale {
-                f.ready.remove(&k);
-            }
-            f.retry.retain(|from, count| *from + *count as u64 - 1 > seq.0);
-            f.handed = f.local;
-            f.requested = f.requested.max(f.local);
-        }
-        self.drain(org)
+        let mut actions = self.drain(org);
+        actions.extend(self.schedule());
+        actions
     }
 
-    /// A range response arrived.
-    pub fn range_received(&mut self, peer: PeerKey, org: &OrgId, from: Seq, docs: Vec<Vec<u8>>) -> Vec<Action> {
-        let Some(f) = self.feeds.get_mut(org) else { return Vec::new() };
-        let Some((asked_peer, count)) = f.in_flight.remove(&from.0) else {
-            return Vec::new(); // stale: the feed was reset since
-        };
-        self.in_flight_total -= 1;
-        if let Some(p) = self.peers.get_mut(&asked_peer) {
-            p.in_flight = p.in_flight.saturating_sub(1);
+    /// A range response arrived. An answer to a request the engine no longer wants (or does
+    /// not know) is discarded.
+    #[must_use = "the node must carry out the actions"]
+    pub fn range_received(&mut self, id: RangeId, docs: Vec<Vec<u8>>) -> Vec<Action> {
+        let Some(r) = self.requests.remove(&id) else { return Vec::new() };
+        if !r.wanted {
+            return self.schedule(); // its peer's slot is free again
         }
         let mut actions = Vec::new();
-        if docs.len() > count as usize {
-            f.retry.insert(from.0, count);
-            actions.push(Action::Penalize { peer, reason: "range_too_long" });
+        let f = self.feeds.get_mut(&r.org).expect("a wanted request's feed exists");
+        let bytes: u64 = docs.iter().map(|d| d.len() as u64).sum();
+        if docs.len() > r.count as usize || bytes > self.config.range_bytes as u64 {
+            f.hole(r.from, r.count, Some(r.peer));
+            actions.push(Action::Penalize { peer: r.peer, offense: Offense::RangeTooLong });
         } else {
-            if (docs.len() as u32) < count {
+            if (docs.len() as u32) < r.count {
                 // A short answer: the rest of the range is asked again, preferably elsewhere.
-                f.retry.insert(from.0 + docs.len() as u64, count - docs.len() as u32);
-                if docs.is_empty() {
-                    if let Some(p) = self.peers.get_mut(&peer) {
-                        // It announced a head it did not serve: forget that claim.
-                        p.heads.insert(org.clone(), from.0 - 1);
-                    }
+                f.hole(r.from + docs.len() as u64, r.count - docs.len() as u32, Some(r.peer));
+                // Nothing within its claim: it announced a head it does not serve. (Its claim
+                // may have shrunk since the request, by a status: then `cap` changes nothing
+                // and it is not at fault.)
+                let claim = self.peers.get_mut(&r.peer).and_then(|p| p.claims.get_mut(&r.org));
+                if docs.is_empty() && claim.is_some_and(|c| c.cap(r.from - 1, false)) {
+                    actions.push(Action::Penalize { peer: r.peer, offense: Offense::UnservedClaim });
                 }
             }
             if !docs.is_empty() {
-                f.ready.insert(from.0, (peer, docs));
+                f.ready.insert(r.from, Buffered { peer: r.peer, docs, bytes });
+                self.buffered_bytes += bytes;
+            }
+        }
+        actions.extend(self.drain(&r.org));
+        actions.extend(self.schedule());
+        actions
+    }
+
+    /// Periodic: retry what failed, was refused or was deferred since.
+    #[must_use = "the node must carry out the actions"]
+    pub fn poll(&mut self) -> Vec<Action> {
+        for f in self.feeds.values_mut() {
+            f.deferred = false;
+        }
+        self.schedule()
+    }
+
+    /// A range request failed. A peer that refused for load (`busy`) is asked again later; one
+    /// whose request failed otherwise (timeout, closed, refused for cause) is not asked for this
+    /// feed again until its next status. An unknown `id` is ignored.
+    #[must_use = "the node must carry out the actions"]
+    pub fn range_failed(&mut self, id: RangeId, busy: bool) -> Vec<Action> {
+        let Some(r) = self.requests.remove(&id) else { return Vec::new() };
+        if r.wanted {
+            self.feeds.get_mut(&r.org).expect("a wanted request's feed exists").hole(r.from, r.count, Some(r.peer));
+        }
+        if busy {
+            return Vec::new(); // retried by the next poll, not in a tight loop
+        }
+        if let Some(p) = self.peers.get_mut(&r.peer) {
+            p.withdraw(&r.org);
+        }
+        self.schedule()
+    }
+
+    /// An ingest the engine asked for finished; `head` is the feed's head in the store now.
+    /// Reports of one feed come in the order its Ingest actions were returned; a report of a
+    /// range handed before the feed was reset or fetched again only frees its slot.
+    #[must_use = "the node must carry out the actions"]
+    pub fn ingested(&mut self, peer: PeerKey, org: &OrgId, head: Seq, result: IngestResult) -> Vec<Action> {
+        let Some(f) = self.feeds.get_mut(org) else { return Vec::new() };
+        let Some(handed) = f.ingesting.pop_front() else { return Vec::new() };
+        if handed.stale {
+            // Its head may predate a truncation; the store reports what it stored since as
+            // local heads.
+            return self.schedule();
+        }
+        // A Misplaced report's head may be another feed's.
+        if result != IngestResult::Misplaced {
+            self.advance(org, head.0);
+        }
+        let mut actions = Vec::new();
+        if result != IngestResult::Ok {
+            // Start again from the store's head; answers to older requests are discarded.
+            self.restart(org);
+        }
+        match result {
+            IngestResult::Ok => {}
+            IngestResult::Mismatch => {
+                let local = self.feeds[org].local;
+                if let Some(c) = self.peers.get_mut(&peer).and_then(|p| p.claims.get_mut(org)) {
+                    c.cap(local, true);
+                }
+            }
+            IngestResult::Frozen => self.feeds.get_mut(org).expect("held above").frozen = true,
+            IngestResult::Deferred => self.feeds.get_mut(org).expect("held above").deferred = true,
+            IngestResult::Invalid | IngestResult::Misplaced | IngestResult::Unauthorized => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.withdraw(org);
+                }
+                match result {
+                    IngestResult::Invalid => actions.push(Action::Penalize { peer, offense: Offense::InvalidDocument }),
+                    IngestResult::Misplaced => actions.push(Action::Penalize { peer, offense: Offense::Misplaced }),
+                    _ => {}
+                }
             }
         }
         actions.extend(self.drain(org));
@@ -248,70 +614,45 @@ impl SyncEngine {
         actions
     }
 
-    /// Periodic: retry what failed or was refused since.
-    pub fn poll(&mut self) -> Vec<Action> {
-        self.schedule()
+    /// The store holds `org` up to `seq`: positions up to there need nothing more. Returns
+    /// whether the position handed to ingest moved.
+    fn advance(&mut self, org: &OrgId, seq: u64) -> bool {
+        let Some(f) = self.feeds.get_mut(org) else { return false };
+        f.local = f.local.max(seq);
+        if f.local <= f.handed {
+            return false;
+        }
+        let local = f.local;
+        f.handed = local;
+        f.requested = f.requested.max(local);
+        // Holes are trimmed to what lies past the head; buffered ranges are trimmed by `drain`
+        // (dropping one that reaches past the head would lose its tail for good).
+        let holes: Vec<(u64, Hole)> = f.retry.range(..=local).map(|(k, v)| (*k, *v)).collect();
+        for (from, h) in holes {
+            f.retry.remove(&from);
+            f.hole(from, h.count, h.not_of);
+        }
+        for r in self.requests.values_mut().filter(|r| &r.org == org && r.last() <= local) {
+            r.wanted = false;
+        }
+        true
     }
 
-    /// A range request failed. A peer that refused for load (`busy`) is asked again later; one
-    /// whose request failed otherwise (timeout, closed, refused for cause) is not asked for this
-    /// feed again until its next status.
-    pub fn range_failed(&mut self, peer: PeerKey, org: &OrgId, from: Seq, busy: bool) -> Vec<Action> {
-        if let Some(f) = self.feeds.get_mut(org) {
-            if let Some((_, count)) = f.in_flight.remove(&from.0) {
-                self.in_flight_total -= 1;
-                f.retry.insert(from.0, count);
-            }
+    /// Fetching of `org` starts again from its local head: what is buffered or to be asked
+    /// again is dropped, and answers to requests sent and ranges handed so far are discarded.
+    fn restart(&mut self, org: &OrgId) {
+        let Some(f) = self.feeds.get_mut(org) else { return };
+        self.buffered_bytes -= f.ready.values().map(|b| b.bytes).sum::<u64>();
+        f.ready.clear();
+        f.retry.clear();
+        f.handed = f.local;
+        f.requested = f.local;
+        for h in &mut f.ingesting {
+            h.stale = true;
         }
-        if let Some(p) = self.peers.get_mut(&peer) {
-            p.in_flight = p.in_flight.saturating_sub(1);
-            if !busy {
-                p.heads.remove(org);
-            }
+        for r in self.requests.values_mut().filter(|r| &r.org == org) {
+            r.wanted = false;
         }
-        if busy {
-            Vec::new() // retried by the next poll, not in a tight loop
-        } else {
-            self.schedule()
-        }
-    }
-
-    /// An ingest the engine asked for finished; `head` is the feed's head in the store now.
-    pub fn ingested(&mut self, peer: PeerKey, org: &OrgId, head: Seq, result: IngestResult) -> Vec<Action> {
-        let mut actions = Vec::new();
-        {
-            let f = self.feed(org);
-            f.local = f.local.max(head.0);
-            f.ingesting = f.ingesting.saturating_sub(1);
-            match result {
-                IngestResult::Ok => {}
-                IngestResult::Frozen => {
-                    f.frozen = true;
-                    f.ready.clear();
-                    f.retry.clear();
-                }
-                IngestResult::Invalid | IngestResult::Mismatch | IngestResult::Unauthorized => {
-                    // Start again from the store's head; responses to older requests are ignored.
-                    f.ready.clear();
-                    f.retry.clear();
-                    f.handed = f.local;
-                    f.requested = f.local;
-                    let dropped = f.in_flight.len();
-                    f.in_flight.clear();
-                    self.in_flight_total -= dropped;
-                    if result == IngestResult::Invalid {
-                        actions.push(Action::Penalize { peer, reason: "invalid_document" });
-                    }
-                    if result != IngestResult::Mismatch {
-                        if let Some(p) = self.peers.get_mut(&peer) {
-                            p.heads.remove(org);
-                        }
-                    }
-                }
-            }
-        }
-        actions.extend(self.schedule());
-        actions
     }
 
     /// Hands buffered ranges to ingest while they continue the feed.
@@ -323,7 +664,8 @@ impl SyncEngine {
             if from > f.handed + 1 {
                 break;
             }
-            let (peer, mut docs) = entry.remove();
+            let Buffered { peer, mut docs, bytes } = entry.remove();
+            self.buffered_bytes -= bytes;
             // A range overlapping what was already handed is trimmed to the new part.
             let skip = (f.handed + 1 - from) as usize;
             if skip >= docs.len() {
@@ -332,271 +674,184 @@ impl SyncEngine {
             docs.drain(..skip);
             let start = f.handed + 1;
             f.handed += docs.len() as u64;
-            f.ingesting += 1;
+            f.ingesting.push_back(Handed { from: start, count: docs.len() as u64, stale: false });
             actions.push(Action::Ingest { peer, org: org.clone(), from: Seq(start), docs });
         }
         actions
     }
 
-    /// Requests what peers have and we lack, within every bound.
+    /// Ranges of `org` asked for and still wanted.
+    fn in_flight(&self, org: &OrgId) -> usize {
+        self.requests.values().filter(|r| r.wanted && &r.org == org).count()
+    }
+
+    /// Ranges `org` holds a slot for: asked, buffered, or being ingested.
+    fn slots(&self, org: &OrgId) -> usize {
+        self.feeds.get(org).map_or(0, |f| f.ready.len() + f.ingesting.len()) + self.in_flight(org)
+    }
+
+    /// Whether one more request keeps every total bound: requests, and bytes (each answer
+    /// may take `range_bytes` of the budget).
+    fn room_for_request(&self) -> bool {
+        let reserved = (self.requests.len() as u64 + 1) * self.config.range_bytes as u64;
+        self.requests.len() < self.config.ranges_total_max
+            && self.buffered_bytes + reserved <= self.config.buffered_bytes_max
+    }
+
+    /// Requests what peers have and we lack, within every bound. First the range each feed
+    /// needs next (its answer goes straight to ingest and frees its budget), then ranges that
+    /// would be buffered: a budget filled by buffered ranges then always leaves room for the
+    /// hole they wait behind.
     fn schedule(&mut self) -> Vec<Action> {
         let mut actions = Vec::new();
-        let orgs: Vec<OrgId> = self
-            .peers
-            .values()
-            .flat_map(|p| p.heads.keys().cloned())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .filter(|o| self.wanted(o))
-            .collect();
-        for org in orgs {
-            let target = self.peers.values().filter_map(|p| p.heads.get(&org)).copied().max().unwrap_or(0);
-            loop {
-                if self.in_flight_total >= self.config.ranges_total_max {
-                    return actions;
-                }
-                let f = self.feeds.entry(org.clone()).or_default();
-                if f.frozen || f.slots() >= self.config.ranges_per_feed_max {
-                    break;
-                }
-                let (from, count, is_retry) = match f.retry.first_key_value() {
-                    Some((from, count)) => (*from, *count, true),
-                    None if f.requested < target => {
-                        let count = (target - f.requested).min(self.config.range_count as u64) as u32;
-                        (f.requested + 1, count, false)
+        let mut per_peer: BTreeMap<PeerKey, usize> = self.peers.keys().map(|k| (*k, 0)).collect();
+        for r in self.requests.values() {
+            *per_peer.get_mut(&r.peer).expect("a request's peer is connected") += 1;
+        }
+        let orgs: Vec<OrgId> =
+            self.feeds.iter().filter(|(_, f)| !f.frozen && !f.deferred).map(|(o, _)| o.clone()).collect();
+        for next_only in [true, false] {
+            for org in &orgs {
+                loop {
+                    if !self.room_for_request() {
+                        return actions;
                     }
-                    None => break,
-                };
-                let last = from + count as u64 - 1;
-                // The least busy peer that claims to hold the whole range.
-                let peer = self
-                    .peers
-                    .iter()
-                    .filter(|(_, p)| p.in_flight < self.config.ranges_per_peer_max)
-                    .filter(|(_, p)| p.heads.get(&org).is_some_and(|h| *h >= last))
-                    .min_by_key(|(_, p)| p.in_flight)
-                    .map(|(k, _)| *k);
-                let Some(peer) = peer else { break };
-                let f = self.feeds.get_mut(&org).expect("created above");
-                if is_retry {
-                    f.retry.remove(&from);
-                } else {
-                    f.requested = last;
+                    let slots = self.slots(org);
+                    let f = self.feeds.get_mut(org).expect("listed above");
+                    if slots >= self.config.ranges_per_feed_max {
+                        break;
+                    }
+                    let (from, count, retry) = match f.retry.first_key_value() {
+                        Some((from, h)) => (*from, h.count, Some(*h)),
+                        None => (f.requested + 1, self.config.range_count, None),
+                    };
+                    if next_only && from != f.handed + 1 {
+                        break;
+                    }
+                    // The least busy peer that claims to hold the start of the range, preferably
+                    // not the one that left the hole; it is asked for as much as it claims.
+                    let not_of = retry.and_then(|h| h.not_of);
+                    let peer = self
+                        .peers
+                        .iter()
+                        .filter(|(k, _)| per_peer[k] < self.config.ranges_per_peer_max)
+                        .filter_map(|(k, p)| p.claims.get(org).map(|c| (*k, c.effective())))
+                        .filter(|(_, h)| *h >= from)
+                        .min_by_key(|(k, _)| (Some(*k) == not_of, per_peer[k]));
+                    let Some((peer, claim)) = peer else { break };
+                    let last = (from + count as u64 - 1).min(claim);
+                    let asked = (last - from + 1) as u32;
+                    let f = self.feeds.get_mut(org).expect("listed above");
+                    if retry.is_some() {
+                        f.retry.remove(&from);
+                        if asked < count {
+                            f.retry.insert(last + 1, Hole { count: count - asked, not_of });
+                        }
+                    } else {
+                        f.requested = last;
+                    }
+                    let id = RangeId(self.next_id);
+                    self.next_id += 1;
+                    self.requests.insert(id, Outstanding { peer, org: org.clone(), from, count: asked, wanted: true });
+                    *per_peer.get_mut(&peer).expect("chosen among them") += 1;
+                    actions.push(Action::RequestRange { id, peer, org: org.clone(), from: Seq(from), count: asked });
                 }
-                f.in_flight.insert(from, (peer, count));
-                self.in_flight_total += 1;
-                self.peers.get_mut(&peer).expect("chosen above").in_flight += 1;
-                actions.push(Action::RequestRange { peer, org: org.clone(), from: Seq(from), count });
             }
         }
         actions
     }
 
-    /// Our head and the best head any peer announced, per feed: the replication lag.
+    /// Our head and the best head any peer is believed to hold (its claim, capped), per
+    /// trusted feed: the replication lag.
     pub fn lag(&self) -> BTreeMap<OrgId, (Seq, Seq)> {
         let mut out = BTreeMap::new();
         for (org, f) in &self.feeds {
-            let best = self.peers.values().filter_map(|p| p.heads.get(org)).copied().max().unwrap_or(0);
+            let best = self.peers.values().filter_map(|p| p.claims.get(org)).map(Claim::effective).max().unwrap_or(0);
             out.insert(org.clone(), (Seq(f.local), Seq(best.max(f.local))));
         }
         out
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn org(s: &str) -> OrgId {
-        OrgId::new(s).unwrap()
-    }
-
-    fn cfg() -> SyncConfig {
-        SyncConfig { range_count: 10, ranges_per_feed_max: 2, ..Default::default() }
-    }
-
-    fn docs(n: usize) -> Vec<Vec<u8>> {
-        (0..n).map(|i| vec![i as u8]).collect()
-    }
-
-    fn requests(actions: &[Action]) -> Vec<(PeerKey, u64, u32)> {
-        actions
-            .iter()
-            .filter_map(|a| match a {
-                Action::RequestRange { peer, from, count, .. } => Some((*peer, from.0, *count)),
-                _ => None,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn a_cold_replica_fetches_ranges_in_parallel_and_ingests_them_in_order() {
-        let mut e = SyncEngine::new(cfg(), []);
-        assert_eq!(e.peer_connected(1), vec![Action::SendStatus { peer: 1 }]);
-        let a = e.status_received(1, [(org("WCO"), Seq(25))]);
-        assert_eq!(requests(&a), vec![(1, 1, 10), (1, 11, 10)], "two ranges in flight per feed");
-        // The second range arrives first: it is held until the first is handed over.
-        let a = e.range_received(1, &org("WCO"), Seq(11), docs(10));
-        assert!(a.iter().all(|a| !matches!(a, Action::Ingest { .. })));
-        assert!(requests(&a).is_empty(), "a buffered range keeps its slot");
-        let a = e.range_received(1, &org("WCO"), Seq(1), docs(10));
-        let ingests: Vec<u64> =
-            a.iter().filter_map(|a| if let Action::Ingest { from, .. } = a { Some(from.0) } else { None }).collect();
-        assert_eq!(ingests, vec![1, 11]);
-        assert!(requests(&a).is_empty(), "ranges being ingested keep their slots: the writer sets the pace");
-        let a = e.ingested(1, &org("WCO"), Seq(10), IngestResult::Ok);
-        assert_eq!(requests(&a), vec![(1, 21, 5)], "the rest of the feed");
-    }
-
-    #[test]
-    fn a_lost_peer_s_ranges_go_to_another_peer() {
-        let mut e = SyncEngine::new(cfg(), []);
-        e.peer_connected(1);
-        e.peer_connected(2);
-        let a = e.status_received(1, [(org("WCO"), Seq(10))]);
-        assert_eq!(requests(&a), vec![(1, 1, 10)]);
-        e.status_received(2, [(org("WCO"), Seq(10))]);
-        let a = e.peer_disconnected(1);
-        assert_eq!(requests(&a), vec![(2, 1, 10)]);
-    }
-
-    #[test]
-    fn invalid_data_penalizes_the_peer_and_refetches_from_the_head_elsewhere() {
-        let mut e = SyncEngine::new(cfg(), [(org("WCO"), Seq(5))]);
-        e.peer_connected(1);
-        e.peer_connected(2);
-        let a = e.status_received(1, [(org("WCO"), Seq(8))]);
-        assert_eq!(requests(&a), vec![(1, 6, 3)]);
-        e.status_received(2, [(org("WCO"), Seq(8))]);
-        e.range_received(1, &org("WCO"), Seq(6), docs(3));
-        let a = e.ingested(1, &org("WCO"), Seq(5), IngestResult::Invalid);
-        assert!(a.contains(&Action::Penalize { peer: 1, reason: "invalid_document" }));
-        assert_eq!(requests(&a), vec![(2, 6, 3)], "asked again, of the other peer");
-    }
-
-    #[test]
-    fn a_short_answer_is_completed_and_an_empty_one_is_not_believed_again() {
-        let mut e = SyncEngine::new(cfg(), []);
-        e.peer_connected(1);
-        e.status_received(1, [(org("WCO"), Seq(10))]);
-        let a = e.range_received(1, &org("WCO"), Seq(1), docs(4));
-        assert_eq!(requests(&a), vec![(1, 5, 6)]);
-        let a = e.range_received(1, &org("WCO"), Seq(5), Vec::new());
-        assert!(requests(&a).is_empty(), "peer 1 no longer claims #5..#10");
-    }
-
-    #[test]
-    fn filtered_replication_fetches_only_wanted_publishers() {
-        let config = SyncConfig { publishers: Some([org("WCO")].into_iter().collect()), ..cfg() };
-        let mut e = SyncEngine::new(config, []);
-        e.peer_connected(1);
-        let a = e.status_received(1, [(org("WCO"), Seq(3)), (org("FR"), Seq(3))]);
-        assert_eq!(requests(&a), vec![(1, 1, 3)]);
-    }
-
-    #[test]
-    fn a_reset_feed_is_fetched_again_from_its_new_head() {
-        let mut e = SyncEngine::new(cfg(), []);
-        e.peer_connected(1);
-        e.status_received(1, [(org("WCO"), Seq(10))]);
-        e.range_received(1, &org("WCO"), Seq(1), docs(10));
-        let a = e.ingested(1, &org("WCO"), Seq(5), IngestResult::Frozen);
-        assert!(requests(&a).is_empty(), "a frozen feed is not fetched");
-        // A charter action removed entries 4 and 5 and unfroze the feed.
-        assert_eq!(requests(&e.feed_reset(&org("WCO"), Seq(3))), vec![(1, 4, 7)]);
-    }
-
-    #[test]
-    fn a_frozen_feed_is_not_fetched_and_gossip_moves_the_head() {
-        let mut e = SyncEngine::new(cfg(), []);
-        e.peer_connected(1);
-        e.status_received(1, [(org("WCO"), Seq(3))]);
-        e.range_received(1, &org("WCO"), Seq(1), docs(3));
-        let a = e.ingested(1, &org("WCO"), Seq(2), IngestResult::Frozen);
-        assert!(requests(&a).is_empty());
-        assert!(requests(&e.announced(1, org("WCO"), Seq(9))).is_empty());
-
-        let mut e = SyncEngine::new(cfg(), []);
-        e.peer_connected(1);
-        e.local_head(&org("FR"), Seq(4));
-        assert!(requests(&e.status_received(1, [(org("FR"), Seq(4))])).is_empty());
-        assert_eq!(e.lag()[&org("FR")], (Seq(4), Seq(4)));
-    }
-
-    /// Seeded random schedules: ranges answered out of order, peers lost and found, partial
-    /// answers. Whatever happens, the entries handed to ingest are exactly 1..=N in order.
-    #[test]
-    fn any_schedule_hands_every_entry_to_ingest_once_and_in_order() {
-        for seed in 1..=200u64 {
-            let mut rng = seed;
-            let mut next = || {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                rng
-            };
-            let total = 1 + next() % 95;
-            let mut e = SyncEngine::new(cfg(), []);
-            let mut pending: Vec<Action> = Vec::new();
-            let mut ingests: std::collections::VecDeque<Action> = Default::default();
-            for p in 1..=3 {
-                pending.extend(e.peer_connected(p));
-                pending.extend(e.status_received(p, [(org("WCO"), Seq(total))]));
+    /// Panics unless the engine's state is consistent: for the node's tests and the engine's.
+    pub fn check_invariants(&self) {
+        let c = &self.config;
+        for org in self.feeds.keys() {
+            assert!(self.is_trusted(org), "a feed of {org}, which is not trusted");
+        }
+        for (key, p) in &self.peers {
+            for (org, c) in &p.claims {
+                assert!(self.is_trusted(org), "peer {key} holds a claim of {org}, which is not trusted");
+                assert!(c.head > 0 || c.cap.is_some(), "peer {key} holds an empty claim of {org}");
             }
-            let mut handed = 0u64;
-            let mut steps = 0;
-            while handed < total {
-                steps += 1;
-                assert!(steps < 10_000, "seed {seed}: no progress");
-                let (moved, rest): (Vec<_>, Vec<_>) =
-                    std::mem::take(&mut pending).into_iter().partition(|a| matches!(a, Action::Ingest { .. }));
-                ingests.extend(moved);
-                pending = rest;
-                // The node's writer carries out ingests in order, interleaved with network events.
-                if !ingests.is_empty() && (pending.is_empty() || next() % 3 == 0) {
-                    let Some(Action::Ingest { peer, from, docs, .. }) = ingests.pop_front() else { unreachable!() };
-                    assert_eq!(from.0, handed + 1, "seed {seed}: out of order");
-                    for (k, d) in docs.iter().enumerate() {
-                        assert_eq!(d, &(from.0 + k as u64).to_be_bytes().to_vec(), "seed {seed}");
-                    }
-                    handed += docs.len() as u64;
-                    pending.extend(e.ingested(peer, &org("WCO"), Seq(handed), IngestResult::Ok));
-                    continue;
-                }
-                if pending.is_empty() {
-                    pending.extend(e.poll());
-                }
-                if pending.is_empty() {
-                    // Everyone forgot: a periodic status brings the claims back.
-                    for p in 1..=3 {
-                        pending.extend(e.status_received(p, [(org("WCO"), Seq(total))]));
-                    }
-                    continue;
-                }
-                let i = (next() % pending.len() as u64) as usize;
-                match pending.swap_remove(i) {
-                    Action::RequestRange { peer, from, count, .. } => match next() % 10 {
-                        0 => pending.extend(e.range_failed(peer, &org("WCO"), from, next() % 2 == 0)),
-                        1 => {
-                            pending.extend(e.peer_disconnected(peer));
-                            pending.extend(e.peer_connected(peer));
-                        }
-                        2 => {
-                            let n = (next() % count as u64) as usize;
-                            let d = (from.0..from.0 + n as u64).map(|s| s.to_be_bytes().to_vec()).collect();
-                            pending.extend(e.range_received(peer, &org("WCO"), from, d));
-                        }
-                        _ => {
-                            let n = count.min((total - from.0 + 1) as u32) as u64;
-                            let d = (from.0..from.0 + n).map(|s| s.to_be_bytes().to_vec()).collect();
-                            pending.extend(e.range_received(peer, &org("WCO"), from, d));
-                        }
-                    },
-                    Action::Ingest { .. } => unreachable!("moved to the ingest queue"),
-                    Action::SendStatus { .. } | Action::Penalize { .. } => {}
-                }
+            assert!(p.claims.len() <= self.trusted.len(), "peer {key} holds {} claims", p.claims.len());
+        }
+        let buffered: u64 =
+            self.feeds.values().flat_map(|f| f.ready.values()).flat_map(|b| &b.docs).map(|d| d.len() as u64).sum();
+        assert_eq!(buffered, self.buffered_bytes, "bytes buffered");
+        let reserved = self.requests.len() as u64 * c.range_bytes as u64;
+        assert!(buffered + reserved <= c.buffered_bytes_max, "{buffered} bytes buffered and {reserved} reserved");
+        let mut per_peer: BTreeMap<PeerKey, usize> = BTreeMap::new();
+        for (id, r) in &self.requests {
+            assert!(id.0 < self.next_id, "{id} was never given out");
+            assert!(self.peers.contains_key(&r.peer), "{id} is to peer {} which is gone", r.peer);
+            assert!(r.count >= 1 && r.count <= c.range_count, "{id} asks for {} entries", r.count);
+            assert!(!r.wanted || self.feeds.contains_key(&r.org), "{id} is wanted by no feed");
+            *per_peer.entry(r.peer).or_default() += 1;
+        }
+        for (peer, n) in &per_peer {
+            assert!(*n <= c.ranges_per_peer_max, "{n} requests to peer {peer}");
+        }
+        assert!(self.requests.len() <= c.ranges_total_max, "{} requests in all", self.requests.len());
+        for (org, f) in &self.feeds {
+            assert!(
+                f.local <= f.handed && f.handed <= f.requested,
+                "{org}: {}, {}, {}",
+                f.local,
+                f.handed,
+                f.requested
+            );
+            assert!(self.slots(org) <= c.ranges_per_feed_max, "{org} holds {} slots", self.slots(org));
+            // Every position between handed and requested is in exactly one place.
+            let mut parts: Vec<(u64, u64, &str)> = Vec::new();
+            for (from, b) in &f.ready {
+                assert!(!b.docs.is_empty(), "{org}: empty range buffered at {from}");
+                assert!(b.bytes <= c.range_bytes as u64, "{org}: range at {from} of {} bytes", b.bytes);
+                assert!(*from > f.handed + 1, "{org}: range at {from} buffered but not handed");
+                parts.push((*from, from + b.docs.len() as u64 - 1, "buffered"));
             }
-            assert_eq!(handed, total, "seed {seed}");
+            for (from, h) in &f.retry {
+                assert!(h.count >= 1 && *from > f.handed, "{org}: hole {from}+{} at or below {}", h.count, f.handed);
+                parts.push((*from, from + h.count as u64 - 1, "hole"));
+            }
+            for r in self.requests.values().filter(|r| r.wanted && &r.org == org) {
+                assert!(r.last() > f.handed, "{org}: request at {} wanted below {}", r.from, f.handed);
+                parts.push((r.from.max(f.handed + 1), r.last(), "asked"));
+            }
+            parts.sort();
+            let mut next = f.handed + 1;
+            for (from, last, what) in parts {
+                assert_eq!(from, next, "{org}: {what} {from}..={last} where {next} was expected");
+                next = last + 1;
+            }
+            assert_eq!(
+                next,
+                f.requested + 1,
+                "{org}: positions up to {} are covered, requested {}",
+                next - 1,
+                f.requested
+            );
+            if f.frozen || f.deferred {
+                assert!(f.ready.is_empty() && f.retry.is_empty() && self.in_flight(org) == 0, "{org} is waiting");
+            }
+            let mut next = 0;
+            for h in f.ingesting.iter().filter(|h| !h.stale) {
+                assert!(h.count >= 1 && h.from >= next, "{org}: ranges handed out of order");
+                assert!(h.from + h.count - 1 <= f.handed, "{org}: a range handed past {}", f.handed);
+                next = h.from + h.count;
+            }
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -8,5 +8,5 @@
 pub mod engine;
 pub mod wire;
 
-pub use engine::{Action, SyncConfig, SyncEngine};
+pub use engine::{Action, IngestResult, Offense, PeerKey, RangeId, SyncConfig, SyncEngine};
 pub use wire::{FeedHead, Request, Response};
