@@ -8,229 +8,38 @@
 //! first of the forked pair), the attacker is disconnected and refused (banned) where the
 //! attack is its fault, and an honest replica syncs N documents with and without attackers
 //! running (both times printed; `ENTREPOT_HOSTILE_DOCS` scales N, default 400).
+//!
+//! Hostile members (the attacker holds a trusted member's key and answers the node's sync
+//! requests itself): bad range answers (truncated or oversized frames, an envelope over
+//! 1 MiB, entries at the wrong positions) must get it disconnected within ten answers; lies
+//! in its status (4,096 forked feeds, a head of 10^9 never served, 160,000 invented
+//! organizations) must cost the node neither its honest peers, nor its responsiveness, nor
+//! unbounded memory. Throughout, WCO publishes and an honest replica keeps up, and the node
+//! stops within 5 s of SIGTERM afterwards. Each of these tests reports every problem it saw.
 
 mod common;
 #[path = "common/procs.rs"]
 mod procs;
 
-use std::io;
+#[path = "common/attacker.rs"]
+mod attacker;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
-use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, ValidationMode};
-use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
-use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{identity, noise, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm};
+use libp2p::PeerId;
 
+use attacker::{answer, drive, frame, Attacker, Script, Tally};
 use common::{key, opinion};
 use entrepot::authority::Organization;
 use entrepot::bench::sign_feed;
 use entrepot::config::network_id;
 use entrepot::document::{decode, encode_and_sign, DocumentId, OrgId, Seq};
-use entrepot::sync::wire::{self, Request, Response, SYNC_PROTOCOL};
+use entrepot::sync::wire::{self, FeedHead, Request, Response};
 use procs::*;
 
 const NETWORK: &str = "hostile-test";
-
-/// A codec that writes whatever bytes the test gives (framing included) and reads a response
-/// frame, optionally slowly: the hostile side of the sync protocol (`SYNC_PROTOCOL`).
-#[derive(Clone, Default)]
-struct RawCodec {
-    slow_read: bool,
-}
-
-#[async_trait]
-impl request_response::Codec for RawCodec {
-    type Protocol = StreamProtocol;
-    type Request = Vec<u8>;
-    type Response = Vec<u8>;
-
-    async fn read_request<T: AsyncRead + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        _: &mut T,
-    ) -> io::Result<Vec<u8>> {
-        Err(io::Error::other("the attacker serves nothing"))
-    }
-
-    async fn read_response<T: AsyncRead + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-    ) -> io::Result<Vec<u8>> {
-        let mut len = [0u8; 4];
-        io.read_exact(&mut len).await?;
-        let len = u32::from_be_bytes(len) as usize;
-        if len > wire::MESSAGE_MAX_BYTES {
-            return Err(io::Error::other(format!("node sent a {len}-byte frame")));
-        }
-        let mut buf = vec![0u8; len];
-        if self.slow_read {
-            // A slow reader: 1 KiB every 50 ms.
-            let mut got = 0;
-            while got < len {
-                let n = (len - got).min(1024);
-                io.read_exact(&mut buf[got..got + n]).await?;
-                got += n;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        } else {
-            io.read_exact(&mut buf).await?;
-        }
-        Ok(buf)
-    }
-
-    async fn write_request<T: AsyncWrite + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        req: Vec<u8>,
-    ) -> io::Result<()> {
-        io.write_all(&req).await?;
-        io.close().await
-    }
-
-    async fn write_response<T: AsyncWrite + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        _: &mut T,
-        _: Vec<u8>,
-    ) -> io::Result<()> {
-        Err(io::Error::other("the attacker serves nothing"))
-    }
-}
-
-#[derive(NetworkBehaviour)]
-struct Hostile {
-    gossipsub: gossipsub::Behaviour,
-    sync: request_response::Behaviour<RawCodec>,
-}
-
-struct Attacker {
-    swarm: Swarm<Hostile>,
-    node: PeerId,
-    topic: IdentTopic,
-    closed: bool,
-}
-
-fn frame(msg: &[u8]) -> Vec<u8> {
-    let mut out = (msg.len() as u32).to_be_bytes().to_vec();
-    out.extend_from_slice(msg);
-    out
-}
-
-impl Attacker {
-    async fn connect(addr: &str, node: PeerId, slow_read: bool) -> Attacker {
-        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(identity::Keypair::generate_ed25519())
-            .with_tokio()
-            .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
-            .unwrap()
-            .with_behaviour(|key| {
-                let config = gossipsub::ConfigBuilder::default()
-                    .heartbeat_interval(Duration::from_millis(200))
-                    .validation_mode(ValidationMode::Strict)
-                    .max_transmit_size(8 * 1024 * 1024)
-                    .build()
-                    .unwrap();
-                Hostile {
-                    gossipsub: gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), config).unwrap(),
-                    sync: request_response::Behaviour::with_codec(
-                        RawCodec { slow_read },
-                        [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Outbound)],
-                        request_response::Config::default()
-                            .with_request_timeout(Duration::from_secs(60))
-                            .with_max_concurrent_streams(1024),
-                    ),
-                }
-            })
-            .unwrap()
-            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
-            .build();
-        let topic = entrepot::net::gossip_topic(&network_id(NETWORK));
-        swarm.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
-        swarm.dial(addr.parse::<Multiaddr>().unwrap()).unwrap();
-        let mut a = Attacker { swarm, node, topic, closed: false };
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        let mut connected = false;
-        let mut subscribed = false;
-        while !(connected && subscribed) {
-            let ev = tokio::time::timeout_at(deadline, a.swarm.select_next_some()).await.expect("attacker connects");
-            match ev {
-                SwarmEvent::ConnectionEstablished { .. } => connected = true,
-                SwarmEvent::Behaviour(HostileEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, .. }))
-                    if peer_id == node =>
-                {
-                    subscribed = true
-                }
-                _ => {}
-            }
-        }
-        a
-    }
-
-    /// Sends raw framed bytes; the node's answer, or why there was none.
-    async fn send_raw(&mut self, bytes: Vec<u8>, within: Duration) -> Result<Vec<u8>, String> {
-        let id = self.swarm.behaviour_mut().sync.send_request(&self.node, bytes);
-        self.wait_for(id, within).await
-    }
-
-    async fn wait_for(&mut self, id: OutboundRequestId, within: Duration) -> Result<Vec<u8>, String> {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            let Ok(ev) = tokio::time::timeout_at(deadline, self.swarm.select_next_some()).await else {
-                return Err("timeout".into());
-            };
-            match ev {
-                SwarmEvent::Behaviour(HostileEvent::Sync(request_response::Event::Message {
-                    message: request_response::Message::Response { request_id, response },
-                    ..
-                })) if request_id == id => return Ok(response),
-                SwarmEvent::Behaviour(HostileEvent::Sync(request_response::Event::OutboundFailure {
-                    request_id,
-                    error,
-                    ..
-                })) if request_id == id => return Err(error.to_string()),
-                SwarmEvent::ConnectionClosed { num_established: 0, .. } => self.closed = true,
-                _ => {}
-            }
-        }
-    }
-
-    async fn gossip(&mut self, data: Vec<u8>) {
-        let _ = self.swarm.behaviour_mut().gossipsub.publish(self.topic.clone(), data);
-    }
-
-    /// Drives the swarm for `d`, noting a disconnection.
-    async fn run_for(&mut self, d: Duration) {
-        let deadline = tokio::time::Instant::now() + d;
-        while let Ok(ev) = tokio::time::timeout_at(deadline, self.swarm.select_next_some()).await {
-            if let SwarmEvent::ConnectionClosed { num_established: 0, .. } = ev {
-                self.closed = true;
-            }
-        }
-    }
-
-    /// Banned: disconnected, and a new dial does not give a lasting connection.
-    async fn is_banned(&mut self, addr: &str) -> bool {
-        self.run_for(Duration::from_millis(1000)).await;
-        if !self.closed {
-            return false;
-        }
-        let _ = self.swarm.dial(addr.parse::<Multiaddr>().unwrap());
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(1500);
-        let mut up = false;
-        while let Ok(ev) = tokio::time::timeout_at(deadline, self.swarm.select_next_some()).await {
-            match ev {
-                SwarmEvent::ConnectionEstablished { .. } => up = true,
-                SwarmEvent::ConnectionClosed { num_established: 0, .. } => up = false,
-                SwarmEvent::OutgoingConnectionError { .. } => break,
-                _ => {}
-            }
-        }
-        !up
-    }
-}
 
 fn wco_head(node: &NodeDir) -> u64 {
     feeds(node.http)
@@ -357,7 +166,7 @@ fn hostile_peers_store_nothing_get_banned_and_do_not_starve_an_honest_replica() 
     let mut report = Vec::new();
     rt.block_on(async {
         for (name, payloads, expect_ban) in &classes {
-            let mut a = Attacker::connect(&addr, node_peer, false).await;
+            let mut a = Attacker::connect(&addr, node_peer, NETWORK, false).await;
             for p in payloads {
                 a.gossip(p.clone()).await;
                 a.run_for(Duration::from_millis(300)).await;
@@ -371,20 +180,20 @@ fn hostile_peers_store_nothing_get_banned_and_do_not_starve_an_honest_replica() 
 
         // A fork: two different entries at EVIL #1, both validly signed.
         let fork_b = sign_feed(&docs[1..2], &evil, &evil_key, &net, Seq::FIRST, DocumentId::ZERO);
-        let mut a = Attacker::connect(&addr, node_peer, false).await;
+        let mut a = Attacker::connect(&addr, node_peer, NETWORK, false).await;
         a.gossip(good[0].clone()).await;
         a.run_for(Duration::from_millis(500)).await;
         a.gossip(fork_b[0].clone()).await;
         a.run_for(Duration::from_millis(800)).await;
 
         // Oversized gossip (beyond the 1 MiB document bound): dropped by gossipsub's framing.
-        let mut a = Attacker::connect(&addr, node_peer, false).await;
+        let mut a = Attacker::connect(&addr, node_peer, NETWORK, false).await;
         a.gossip(vec![0x42; 2 * 1024 * 1024]).await;
         a.run_for(Duration::from_millis(500)).await;
         report.push(format!("oversized gossip (2 MiB): attacker still connected={}", !a.closed));
 
         // Sync protocol abuse: garbage, oversized length prefix, truncated frames.
-        let mut a = Attacker::connect(&addr, node_peer, false).await;
+        let mut a = Attacker::connect(&addr, node_peer, NETWORK, false).await;
         let r = a.send_raw(b"\x00\x00\x00\x05hello".to_vec(), Duration::from_secs(10)).await;
         report.push(format!("garbage sync frame: {}", if r.is_err() { "stream failed" } else { "answered" }));
         assert!(r.is_err(), "a garbage request got an answer");
@@ -416,7 +225,7 @@ fn hostile_peers_store_nothing_get_banned_and_do_not_starve_an_honest_replica() 
             count_max: u32::MAX,
             bytes_max: u32::MAX,
         });
-        let mut a = Attacker::connect(&addr, node_peer, false).await;
+        let mut a = Attacker::connect(&addr, node_peer, NETWORK, false).await;
         let r = a.send_raw(frame(&huge), Duration::from_secs(20)).await.expect("a huge range is served, clamped");
         let Ok(Response::Range { docs }) = wire::decode_response(&r) else { panic!("range answer") };
         let bytes: usize = docs.iter().map(Vec::len).sum();
@@ -425,7 +234,7 @@ fn hostile_peers_store_nothing_get_banned_and_do_not_starve_an_honest_replica() 
         report.push(format!("huge range (u32::MAX docs and bytes): {} docs, {bytes} bytes served", docs.len()));
 
         // Request flood: 200 range requests at once from one peer.
-        let mut a = Attacker::connect(&addr, node_peer, false).await;
+        let mut a = Attacker::connect(&addr, node_peer, NETWORK, false).await;
         let small = frame(&wire::encode_request(&Request::Range {
             org: OrgId::new("WCO").unwrap(),
             from: Seq::FIRST,
@@ -452,7 +261,7 @@ fn hostile_peers_store_nothing_get_banned_and_do_not_starve_an_honest_replica() 
         // identities while an honest replica syncs from scratch.
         let mut slow = Vec::new();
         for _ in 0..3 {
-            let mut a = Attacker::connect(&addr, node_peer, true).await;
+            let mut a = Attacker::connect(&addr, node_peer, NETWORK, true).await;
             let req = frame(&wire::encode_request(&Request::Range {
                 org: OrgId::new("WCO").unwrap(),
                 from: Seq::FIRST,
@@ -506,4 +315,361 @@ fn hostile_peers_store_nothing_get_banned_and_do_not_starve_an_honest_replica() 
 /// Requests each slow reader keeps open: the node's per-peer inbound bound.
 fn wire_per_peer() -> usize {
     entrepot::net::limits::INBOUND_PER_PEER_MAX
+}
+
+// Hostile members: the attacker holds EVIL's key, which the node trusts, and answers the
+// node's sync requests itself. Each case comes from a fresh identity; throughout, WCO publishes
+// a document every 200 ms and an honest replica follows it.
+
+/// The node under attack (WCO's, trusting EVIL), an honest replica syncing from it, and WCO
+/// publishing throughout.
+struct Scene {
+    target: NodeDir,
+    replica: NodeDir,
+    node: Option<Proc>,
+    _replica: Proc,
+    publishing: Arc<AtomicBool>,
+    publisher: Option<std::thread::JoinHandle<()>>,
+    /// What went wrong, case by case: collected so that one run shows every fault.
+    problems: Vec<String>,
+    _tmp: tempfile::TempDir,
+}
+
+impl Scene {
+    fn start() -> Scene {
+        let tmp = tempfile::tempdir().unwrap();
+        let hosts: Vec<_> = (0..2).map(|_| ("127.0.0.1".to_string(), free_port(), free_port())).collect();
+        let nodes = init_nodes(tmp.path(), NETWORK, &["WCO"], &["R1"], &hosts);
+        for n in &nodes {
+            let mut node = entrepot::config::open(&n.dir).unwrap();
+            let keys = vec![hex::encode(key(9).verifying_key().to_bytes())];
+            node.add_organization(Organization { id: evil(), name: "EVIL".into(), keys, types: None }).unwrap();
+        }
+        let (target, replica) = (nodes[0].clone(), nodes[1].clone());
+        let node = Proc::start(&target, &[]);
+        for i in 0..20 {
+            assert!(publish_one(&target, i).is_some(), "honest publish {i}");
+        }
+        set_bootstrap(&replica, std::slice::from_ref(&target.p2p));
+        let replica_proc = Proc::start(&replica, &[]);
+        wait_synced(&replica, 20, Duration::from_secs(30));
+        let publishing = Arc::new(AtomicBool::new(true));
+        let publisher = std::thread::spawn({
+            let (target, publishing) = (target.clone(), publishing.clone());
+            move || {
+                let mut i = 20;
+                while publishing.load(Ordering::SeqCst) {
+                    publish_one(&target, i);
+                    i += 1;
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        });
+        Scene {
+            target,
+            replica,
+            node: Some(node),
+            _replica: replica_proc,
+            publishing,
+            publisher: Some(publisher),
+            problems: Vec::new(),
+            _tmp: tmp,
+        }
+    }
+
+    fn peer(&self) -> PeerId {
+        self.target.peer_id.parse().unwrap()
+    }
+
+    /// The honest replica catches up with everything WCO published so far (a bound on
+    /// liveness, not a speed claim), and is still connected to the node.
+    fn replica_keeps_up(&mut self, after: &str) {
+        let head = wco_head(&self.target);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while wco_head(&self.replica) < head && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let got = wco_head(&self.replica);
+        if got < head {
+            self.problem(format!("after {after}: the honest replica held WCO {got} of {head} 10 s later"));
+        }
+        if !peer_ids(&self.target).contains(&self.replica.peer_id) {
+            self.problem(format!("after {after}: the node is no longer connected to the honest replica"));
+        }
+    }
+
+    fn problem(&mut self, what: String) {
+        println!("hostile member: PROBLEM {what}");
+        self.problems.push(what);
+    }
+
+    /// Stops publishing, checks the replica once more, and stops the node with SIGTERM: it must
+    /// exit cleanly within 5 s. Fails with every problem seen.
+    fn finish(mut self) {
+        self.publishing.store(false, Ordering::SeqCst);
+        self.publisher.take().unwrap().join().unwrap();
+        self.replica_keeps_up("the attacks");
+        let mut node = self.node.take().unwrap();
+        let _ = std::process::Command::new("kill").arg("-TERM").arg(node.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let exit = loop {
+            match node.child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                _ if Instant::now() >= deadline => break None,
+                _ => std::thread::sleep(Duration::from_millis(50)),
+            }
+        };
+        match exit {
+            Some(status) if status.success() => {}
+            Some(status) => self.problem(format!("the node exited with {status} after SIGTERM")),
+            None => self.problem("the node did not exit within 5 s of SIGTERM".into()),
+        }
+        assert!(self.problems.is_empty(), "hostile members:\n  {}", self.problems.join("\n  "));
+    }
+}
+
+fn evil() -> OrgId {
+    OrgId::new("EVIL").unwrap()
+}
+
+fn peer_ids(node: &NodeDir) -> Vec<String> {
+    get_json(node.http, "/v1/peers")
+        .and_then(|v| {
+            v["peers"].as_array().map(|a| a.iter().filter_map(|p| p["peer_id"].as_str().map(str::to_owned)).collect())
+        })
+        .unwrap_or_default()
+}
+
+/// EVIL's feed as its key holder signed it: 8 opinions from position 1.
+fn evil_feed() -> Vec<Vec<u8>> {
+    let docs: Vec<_> = (0..8).map(|i| opinion(2000 + i, "8549.11")).collect();
+    sign_feed(&docs, &evil(), &key(9), &network_id(NETWORK), Seq::FIRST, DocumentId::ZERO)
+}
+
+fn head_of(org: OrgId, seq: u64, forked_at: Option<u64>) -> FeedHead {
+    FeedHead { org, seq: Seq(seq), id: DocumentId([seq as u8; 32]), forked_at: forked_at.map(Seq) }
+}
+
+fn status_request(heads: Vec<FeedHead>) -> Vec<u8> {
+    frame(&wire::encode_request(&Request::Status { network_id: network_id(NETWORK), charter_version: 0, heads }))
+}
+
+#[test]
+fn members_answering_range_requests_with_bad_frames_or_misplaced_entries_are_disconnected_within_ten_answers() {
+    let mut scene = Scene::start();
+    let feed = evil_feed();
+    let announced = vec![FeedHead { org: evil(), seq: Seq(8), id: decode(&feed[7]).unwrap().id, forked_at: None }];
+    let range = |docs: Vec<Vec<u8>>| answer(&Response::Range { docs });
+    let truncated = {
+        let mut b = range(feed.clone());
+        b.truncate(b.len() / 2);
+        b
+    };
+    let mut over_bound = (wire::MESSAGE_MAX_BYTES as u32 + 1).to_be_bytes().to_vec();
+    over_bound.extend_from_slice(&[0x42; 1024]);
+    let big_envelope = range(vec![vec![0x42; entrepot::document::DOCUMENT_SIZE_MAX_BYTES + 1]]);
+    // Validly signed by EVIL's key, but positions 5–8 in answer to a range from 1.
+    let docs: Vec<_> = (0..4).map(|i| opinion(3000 + i, "8549.11")).collect();
+    let misplaced = range(sign_feed(&docs, &evil(), &key(9), &network_id(NETWORK), Seq(5), DocumentId([3; 32])));
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("a truncated frame", truncated),
+        ("a frame over the response bound", over_bound),
+        ("a range holding an envelope over 1 MiB", big_envelope),
+        ("validly signed entries at the wrong positions", misplaced),
+    ];
+    for (name, bad) in cases {
+        let answer_with = |request: &Request| match request {
+            Request::Range { .. } => bad.clone(),
+            _ => answer(&Response::Refused { reason: "no".into() }),
+        };
+        let script = Script {
+            statuses: vec![status_request(announced.clone())],
+            every: Duration::from_millis(300),
+            repeat: true,
+            heads: announced.clone(),
+            answer: &answer_with,
+            ranges_max: 10,
+            within: Duration::from_secs(15),
+        };
+        if let Some((tally, ())) = attack(&mut scene, name, &script, |_| ()) {
+            println!("hostile member: {name}: {tally:?}");
+            if !tally.closed {
+                scene.problem(format!(
+                    "{name}: still connected after {} bad range answers in {:.1?}",
+                    tally.ranges, tally.elapsed
+                ));
+            }
+        }
+        scene.replica_keeps_up(name);
+    }
+    assert_eq!(get_json(scene.target.http, "/v1/feeds").map(|f| f.to_string().contains("EVIL")), Some(false));
+    scene.finish();
+}
+
+/// A member's answer to every request but a status: nothing.
+fn nothing(request: &Request) -> Vec<u8> {
+    match request {
+        Request::Range { .. } => answer(&Response::Range { docs: Vec::new() }),
+        Request::ForkProofs { .. } => answer(&Response::ForkProofs { pairs: Vec::new() }),
+        _ => answer(&Response::Refused { reason: "no".into() }),
+    }
+}
+
+/// Runs a member attacker with `script` against the scene's node; `None` (a problem noted)
+/// when the node does not even let it connect. `inspect` runs while the attacker is still
+/// connected (if the node kept it).
+fn attack<T>(
+    scene: &mut Scene,
+    name: &str,
+    script: &Script<'_>,
+    inspect: impl FnOnce(&Scene) -> T,
+) -> Option<(Tally, T)> {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let scene_ref = &*scene;
+    let outcome = rt.block_on(async {
+        let mut a = Attacker::member(&scene_ref.target.p2p, scene_ref.peer(), NETWORK).await?;
+        let tally = drive(&mut a, script).await;
+        Some((tally, inspect(scene_ref)))
+    });
+    if outcome.is_none() {
+        scene.problem(format!("{name}: the node did not let a new peer connect within 10 s"));
+    }
+    outcome
+}
+
+#[test]
+fn a_member_announcing_4096_forked_feeds_costs_the_node_neither_its_honest_peers_nor_its_responsiveness() {
+    let mut scene = Scene::start();
+    // One status announcing 4,096 forked feeds: the node asks for a bounded number of proofs.
+    let forked: Vec<FeedHead> =
+        (0..4096).map(|i| head_of(OrgId::new(&format!("FORK{i:04}")).unwrap(), 2, Some(1))).collect();
+    let script = Script {
+        statuses: vec![status_request(forked)],
+        every: Duration::from_secs(3600),
+        repeat: false,
+        heads: Vec::new(),
+        answer: &nothing,
+        ranges_max: usize::MAX,
+        within: Duration::from_secs(10),
+    };
+    let responsive = |s: &Scene| {
+        try_request(s.target.http, "GET", "/v1/feeds", None, b"", Duration::from_secs(2)).map(|r| r.0) == Some(200)
+    };
+    if let Some((tally, responsive)) = attack(&mut scene, "4,096 forked heads", &script, responsive) {
+        println!("hostile member: 4,096 forked heads: {tally:?}");
+        let opened = tally.fork_proofs + tally.failed_streams;
+        if opened > 64 {
+            scene.problem(format!(
+                "4,096 forked heads: the node opened {opened} fork-proof requests in {:.0?} ({} answered, {} streams failed{})",
+                tally.elapsed,
+                tally.fork_proofs,
+                tally.failed_streams,
+                if tally.closed { ", then the connection dropped" } else { "" }
+            ));
+        }
+        if !responsive {
+            scene.problem("4,096 forked heads: the node did not answer HTTP within 2 s".into());
+        }
+    }
+    scene.replica_keeps_up("4,096 forked heads");
+    scene.finish();
+}
+
+#[test]
+fn a_member_announcing_a_head_it_never_serves_is_disconnected_and_the_lag_it_made_up_goes() {
+    let mut scene = Scene::start();
+    let lie = vec![head_of(evil(), 1_000_000_000, None)];
+    let script = Script {
+        statuses: vec![status_request(lie.clone())],
+        every: Duration::from_millis(500),
+        repeat: true,
+        heads: lie,
+        answer: &nothing,
+        ranges_max: usize::MAX,
+        within: Duration::from_secs(20),
+    };
+    if let Some((tally, lag)) = attack(&mut scene, "head 10^9", &script, |s| evil_lag(&s.target)) {
+        println!("hostile member: head 10^9 never served: {tally:?}, EVIL lag shown {lag}");
+        if !tally.closed {
+            scene.problem(format!(
+                "head 10^9 never served: the liar is still connected after {} empty answers in {:.0?}",
+                tally.ranges, tally.elapsed
+            ));
+        }
+        if lag >= 1_000_000 {
+            scene.problem(format!(
+                "head 10^9 never served: /v1/peers still shows a lag of {lag} after {:.0?}",
+                tally.elapsed
+            ));
+        }
+    }
+    scene.replica_keeps_up("a head of 10^9");
+    scene.finish();
+}
+
+#[test]
+fn members_announcing_invented_organizations_leave_the_node_s_memory_and_peer_view_bounded() {
+    let mut scene = Scene::start();
+    // 40 statuses of 4,096 invented organizations each.
+    let rss_before = rss_mib(&scene);
+    let statuses = (0..40)
+        .map(|k| {
+            status_request(
+                (0..4096).map(|i| head_of(OrgId::new(&format!("G{k:02}{i:04}")).unwrap(), 1, None)).collect(),
+            )
+        })
+        .collect();
+    let script = Script {
+        statuses,
+        every: Duration::from_millis(100),
+        repeat: false,
+        heads: Vec::new(),
+        answer: &nothing,
+        ranges_max: usize::MAX,
+        within: Duration::from_secs(8),
+    };
+    let inspect = |s: &Scene| {
+        let rows = get_json(s.target.http, "/v1/peers").and_then(|v| v["lag"].as_array().map(Vec::len));
+        (rss_mib(s), rows)
+    };
+    if let Some((tally, (rss_after, rows))) = attack(&mut scene, "invented organizations", &script, inspect) {
+        println!(
+            "hostile member: 40 x 4,096 invented organizations: {tally:?}; RSS {rss_before} -> {rss_after} MiB; {rows:?} lag rows"
+        );
+        if rss_after > rss_before + 64 {
+            scene.problem(format!(
+                "invented organizations: RSS grew from {rss_before} to {rss_after} MiB (bound: +64 MiB)"
+            ));
+        }
+        match rows {
+            Some(n) if n <= wire::STATUS_HEADS_MAX => {}
+            other => {
+                scene.problem(format!("invented organizations: /v1/peers lists {other:?} lag rows (bound: 4,096)"))
+            }
+        }
+    }
+    scene.replica_keeps_up("invented organizations");
+    scene.finish();
+}
+
+/// The lag `/v1/peers` shows for EVIL's feed (0 when none).
+fn evil_lag(node: &NodeDir) -> u64 {
+    get_json(node.http, "/v1/peers")
+        .and_then(|v| {
+            v["lag"]
+                .as_array()
+                .and_then(|a| a.iter().find(|l| l["publisher"] == "EVIL").and_then(|l| l["lag"].as_u64()))
+        })
+        .unwrap_or(0)
+}
+
+/// Resident memory of the node under attack, in MiB.
+fn rss_mib(scene: &Scene) -> u64 {
+    let pid = scene.node.as_ref().unwrap().child.id();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb / 1024)
 }

@@ -4,16 +4,17 @@
 //! certified insider serving documents the charter does not allow.
 
 mod common;
+#[path = "common/raw_peer.rs"]
+mod raw_peer;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
 use libp2p::PeerId;
-use tokio::sync::{mpsc, watch};
 
 use common::{key, opinion, org};
 use entrepot::bench::sign_feed;
@@ -22,10 +23,11 @@ use entrepot::charter::{
 };
 use entrepot::config::{self, InitOptions};
 use entrepot::document::{DocumentId, Seq, TypeName};
-use entrepot::net::{self, NetCommand, NetEvent};
+use entrepot::net;
 use entrepot::node::{start, RunningNode};
 use entrepot::service::Service;
 use entrepot::sync::wire::{FeedHead, Request, Response};
+use raw_peer::RawPeer;
 
 const OPINION: &str = "classification.opinion";
 const RULING: &str = "classification.ruling";
@@ -332,78 +334,6 @@ async fn an_expired_charter_extends_no_trust_until_a_newer_version_arrives_from_
     fr.stop().await;
 }
 
-/// A peer driven by the test through entrepot's own swarm task, answering requests with
-/// `answer` and counting gossip it receives.
-struct RawPeer {
-    commands: mpsc::Sender<NetCommand>,
-    responses: Arc<Mutex<BTreeMap<u64, Result<Response, String>>>>,
-    gossip: Arc<AtomicUsize>,
-    connected: Arc<Mutex<Vec<PeerId>>>,
-    _shutdown: watch::Sender<bool>,
-    next_tag: u64,
-}
-
-impl RawPeer {
-    async fn start(
-        keypair: libp2p::identity::Keypair,
-        network_id: [u8; 32],
-        dial: &str,
-        answer: impl Fn(Request) -> Response + Send + Sync + 'static,
-    ) -> RawPeer {
-        let codec = net::codec::SyncCodec::default();
-        let swarm =
-            net::build_swarm(keypair, &network_id, &["/ip4/127.0.0.1/tcp/0".into()], false, false, false, codec)
-                .unwrap();
-        let (cmd_tx, cmd_rx) = mpsc::channel(64);
-        let (ev_tx, mut ev_rx) = mpsc::channel(64);
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let target = net::parse_bootstrap(dial).unwrap();
-        let options = net::RunOptions { bootstrap: vec![target], discovery: false, permissioned: false, network_id };
-        tokio::spawn(net::run_swarm(swarm, options, cmd_rx, ev_tx, shutdown_rx));
-        let responses = Arc::new(Mutex::new(BTreeMap::new()));
-        let gossip = Arc::new(AtomicUsize::new(0));
-        let connected = Arc::new(Mutex::new(Vec::new()));
-        let (r, g, c, commands) = (responses.clone(), gossip.clone(), connected.clone(), cmd_tx.clone());
-        tokio::spawn(async move {
-            while let Some(ev) = ev_rx.recv().await {
-                match ev {
-                    NetEvent::InboundRequest { request, tag, .. } => {
-                        let _ = commands.send(NetCommand::Respond { tag, response: answer(request) }).await;
-                    }
-                    NetEvent::Response { tag, result, .. } => {
-                        r.lock().unwrap().insert(tag, result);
-                    }
-                    NetEvent::Gossip { .. } => {
-                        g.fetch_add(1, Ordering::SeqCst);
-                    }
-                    NetEvent::PeerConnected { peer, .. } => c.lock().unwrap().push(peer),
-                    NetEvent::PeerDisconnected { peer } => c.lock().unwrap().retain(|p| *p != peer),
-                    _ => {}
-                }
-            }
-        });
-        RawPeer { commands: cmd_tx, responses, gossip, connected, _shutdown: shutdown, next_tag: 0 }
-    }
-
-    async fn request(&mut self, peer: PeerId, request: Request) -> Result<Response, String> {
-        let tag = self.next_tag;
-        self.next_tag += 1;
-        self.commands.send(NetCommand::Request { peer, request, tag }).await.unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(r) = self.responses.lock().unwrap().remove(&tag) {
-                return r;
-            }
-            assert!(Instant::now() < deadline, "no answer to request {tag}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn is_connected(&self, peer: &PeerId) -> bool {
-        self.connected.lock().unwrap().contains(peer)
-    }
-}
-
 /// A raw peer certified for US (key 4) that dials `address`, answers hellos with its
 /// certificate and everything else with `answer`, and is admitted before this returns.
 async fn us_insider(
@@ -459,6 +389,71 @@ async fn a_raw_peer_without_a_certificate_is_refused_every_request_and_receives_
     // It never shows a certificate: it is disconnected at the admission timeout (10 s).
     wait_for("WCO disconnects the raw peer", Duration::from_secs(15), || !raw.is_connected(&wco_peer)).await;
     assert!(wco.refused("peer_not_admitted") >= 1);
+    wco.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raw_peer_that_never_shows_a_certificate_is_disconnected_ten_seconds_after_it_connected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let g = sign(&genesis(FAR), &[100, 101]);
+    let mut wco = launch(&init_node(tmp.path(), &g, &WCO_NODE), &[]).await;
+    let wco_peer = peer_of(&wco.address());
+    let keypair = libp2p::identity::Keypair::generate_ed25519();
+    let raw = RawPeer::start(keypair, g.hash().0, &wco.address(), |_| Response::Refused { reason: "no".into() }).await;
+    wait_for("the raw peer connects", Duration::from_secs(10), || raw.is_connected(&wco_peer)).await;
+    wait_for("WCO disconnects the raw peer", Duration::from_secs(15), || raw.first_connection(&wco_peer).1.is_some())
+        .await;
+    let (Some(up), Some(down)) = raw.first_connection(&wco_peer) else { unreachable!("waited for both") };
+    let held = down - up;
+    assert!(
+        (Duration::from_millis(9_500)..=Duration::from_millis(10_500)).contains(&held),
+        "the admission timeout is 10 s, but the raw peer stayed connected {held:?}"
+    );
+    wco.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_certified_by_an_unknown_organization_is_disconnected_once_its_charter_answer_brings_nothing_newer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let g = sign(&genesis(FAR), &[100, 101]);
+    let net_id = g.hash().0;
+    let mut wco = launch(&init_node(tmp.path(), &g, &WCO_NODE), &[]).await;
+    let wco_peer = peer_of(&wco.address());
+    // ZZ is no member: its certificate would only be good under a charter version WCO lacks.
+    let keypair = libp2p::identity::Keypair::generate_ed25519();
+    let me = keypair.public().to_peer_id();
+    let cert = certify_node(&net_id, &org("ZZ"), &me.to_string(), 1_800_000_000_000, &key(9)).unwrap();
+    let charters_answered: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let (shown, answered) = (cert.bytes.clone(), charters_answered.clone());
+    let mut raw = RawPeer::start(keypair, net_id, &wco.address(), move |request| match request {
+        Request::Hello { .. } => Response::Hello { cert: shown.clone() },
+        Request::Charters { .. } => {
+            answered.lock().unwrap().get_or_insert(Instant::now());
+            Response::Charters { files: Vec::new() }
+        }
+        _ => Response::Refused { reason: "no".into() },
+    })
+    .await;
+    wait_for("the raw peer connects", Duration::from_secs(10), || raw.is_connected(&wco_peer)).await;
+    match raw.request(wco_peer, Request::Hello { cert: cert.bytes }).await {
+        Ok(Response::Refused { reason }) => assert!(reason.contains("unknown_organization"), "{reason}"),
+        other => panic!("a certificate of no member was accepted: {other:?}"),
+    }
+    wait_for("WCO asks the peer for newer charter versions", Duration::from_secs(5), || {
+        charters_answered.lock().unwrap().is_some()
+    })
+    .await;
+    let answered = charters_answered.lock().unwrap().expect("waited for it");
+    wait_for("WCO disconnects the peer", Duration::from_secs(15), || raw.first_connection(&wco_peer).1.is_some()).await;
+    let (Some(up), Some(down)) = raw.first_connection(&wco_peer) else { unreachable!("waited for both") };
+    assert!(
+        down - answered <= Duration::from_secs(3),
+        "the peer had nothing newer to show, but was disconnected only {:?} after answering the charter request \
+         ({:?} after connecting; the admission timeout is 10 s)",
+        down - answered,
+        down - up
+    );
+    assert!(wco.refused("peer_cert_unknown_organization") >= 1);
     wco.stop().await;
 }
 

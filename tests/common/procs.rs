@@ -94,6 +94,15 @@ pub struct Proc {
 impl Proc {
     /// Starts `prefix… entrepot --dir DIR run` and waits (≤ 30 s) until it serves HTTP.
     pub fn start(node: &NodeDir, prefix: &[&str]) -> Proc {
+        Proc::launch(node, prefix, Stdio::null())
+    }
+
+    /// Like [`Proc::start`], with the node's log (warnings and errors) written to `log`.
+    pub fn start_logged(node: &NodeDir, log: &Path) -> Proc {
+        Proc::launch(node, &[], Stdio::from(std::fs::File::create(log).unwrap()))
+    }
+
+    fn launch(node: &NodeDir, prefix: &[&str], stderr: Stdio) -> Proc {
         let bin = crate::common::bin();
         let mut cmd = if prefix.is_empty() { Command::new(bin) } else { Command::new(prefix[0]) };
         if !prefix.is_empty() {
@@ -103,9 +112,10 @@ impl Proc {
             .arg("--dir")
             .arg(&node.dir)
             .arg("run")
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", std::env::var("ENTREPOT_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let (tx, rx) = mpsc::channel();
@@ -123,6 +133,12 @@ impl Proc {
             panic!("{} did not start serving within 30 s", node.dir.display());
         }
         Proc { child }
+    }
+
+    /// Sends a signal (`STOP`, `CONT`, `TERM`, …) to the process.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().unwrap();
+        assert!(status.success(), "kill -{name} failed");
     }
 
     /// SIGKILL and reap.
