@@ -645,7 +645,11 @@ impl Core {
                 }
                 Err(e) => {
                     let reason = format!("not admitted: {e} ({})", e.code());
-                    out.push(refuse(tag, RefusalCode::CertificateInvalid, &reason));
+                    let code = match e {
+                        CertError::UnknownOrganization(_) => RefusalCode::NotAMember,
+                        _ => RefusalCode::CertificateInvalid,
+                    };
+                    out.push(refuse(tag, code, &reason));
                     if self.charter_pull.as_ref().is_none_or(|(k, _, _)| *k != peer) {
                         self.turn_away(now, peer, &reason, out);
                     }
