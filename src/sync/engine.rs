@@ -328,6 +328,9 @@ pub struct SyncEngine {
     next_id: u64,
     /// Bytes of the ranges in `ready`, over all feeds.
     buffered_bytes: u64,
+    /// Ingest reports still due for feeds dropped by `set_trusted`: they come before any of
+    /// a feed made again for the same organization, and must not be taken for its own.
+    orphans: BTreeMap<OrgId, usize>,
 }
 
 /// Whether `org` is replicated (a free function, so it borrows only the fields it reads).
@@ -351,6 +354,7 @@ impl SyncEngine {
             requests: BTreeMap::new(),
             next_id: 0,
             buffered_bytes: 0,
+            orphans: BTreeMap::new(),
         };
         for (org, seq) in local_heads {
             if let Some(f) = engine.feed(&org) {
@@ -386,6 +390,9 @@ impl SyncEngine {
         for org in &dropped {
             let f = self.feeds.remove(org).expect("listed above");
             self.buffered_bytes -= f.ready.values().map(|b| b.bytes).sum::<u64>();
+            if !f.ingesting.is_empty() {
+                *self.orphans.entry(org.clone()).or_default() += f.ingesting.len();
+            }
             for r in self.requests.values_mut().filter(|r| &r.org == org) {
                 r.wanted = false;
             }
@@ -572,6 +579,13 @@ impl SyncEngine {
     /// range handed before the feed was reset or fetched again only frees its slot.
     #[must_use = "the node must carry out the actions"]
     pub fn ingested(&mut self, peer: PeerKey, org: &OrgId, head: Seq, result: IngestResult) -> Vec<Action> {
+        if let Some(n) = self.orphans.get_mut(org) {
+            *n -= 1;
+            if *n == 0 {
+                self.orphans.remove(org);
+            }
+            return Vec::new();
+        }
         let Some(f) = self.feeds.get_mut(org) else { return Vec::new() };
         let Some(handed) = f.ingesting.pop_front() else { return Vec::new() };
         if handed.stale {
@@ -785,6 +799,7 @@ impl SyncEngine {
             }
             assert!(p.claims.len() <= self.trusted.len(), "peer {key} holds {} claims", p.claims.len());
         }
+        assert!(self.orphans.values().all(|n| *n >= 1), "orphan reports: {:?}", self.orphans);
         let buffered: u64 =
             self.feeds.values().flat_map(|f| f.ready.values()).flat_map(|b| &b.docs).map(|d| d.len() as u64).sum();
         assert_eq!(buffered, self.buffered_bytes, "bytes buffered");

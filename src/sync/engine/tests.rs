@@ -371,6 +371,25 @@ fn an_answer_of_more_bytes_than_asked_is_penalized_and_not_buffered() {
     assert!(ingests(&a).is_empty());
 }
 
+#[test]
+fn a_report_of_a_range_handed_before_its_feed_stopped_being_trusted_is_not_taken_for_a_later_one() {
+    let mut e = Checked::new(cfg(), &[]);
+    e.connect(1);
+    e.status(1, &[("WCO", 20)]);
+    assert_eq!(ingests(&e.answer(1, 1, docs(10))), vec![(1, 10)]);
+    let all = e.e.trusted.clone();
+    let _ = e.on(|e| e.set_trusted(BTreeSet::new()));
+    let _ = e.on(|e| e.set_trusted(all));
+    assert_eq!(requests(&e.status(1, &[("WCO", 20)])), vec![(1, 1, 10), (1, 11, 10)]);
+    assert_eq!(ingests(&e.answer(1, 1, docs(10))), vec![(1, 10)]);
+    // The first range's report comes back: it did not chain (the store moved meanwhile).
+    let a = e.ingested(1, "WCO", 0, IngestResult::Mismatch);
+    assert!(requests(&a).is_empty() && e.e.in_flight(&org("WCO")) == 1, "the feed was not fetched again: {a:?}");
+    let a = e.ingested(1, "WCO", 10, IngestResult::Ok);
+    assert_eq!(e.e.lag()[&org("WCO")], (Seq(10), Seq(20)), "peer 1's claim is not capped");
+    assert!(requests(&a).is_empty(), "#11..#20 is still in flight");
+}
+
 // ---- Fault: claims not served kept counting, and cost their maker nothing. ----
 
 const LIE: u64 = 1_000_000_000;
