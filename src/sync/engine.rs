@@ -141,7 +141,7 @@ pub enum Action {
 }
 
 /// How a peer misbehaved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Offense {
     /// It answered a range with more entries or bytes than asked for.
     RangeTooLong,
@@ -286,6 +286,11 @@ impl Claim {
         self.cap.map_or(self.head, |c| c.at.min(self.head))
     }
 
+    /// Nothing claimed, nothing capped: not worth keeping.
+    fn is_empty(&self) -> bool {
+        self.head == 0 && self.cap.is_none()
+    }
+
     /// Caps the claim at `at`, unless it is already no higher.
     fn cap(&mut self, at: u64, other_branch: bool) -> bool {
         if self.effective() <= at {
@@ -307,7 +312,7 @@ impl Peer {
     fn withdraw(&mut self, org: &OrgId) {
         if let Some(c) = self.claims.get_mut(org) {
             c.head = 0;
-            if c.cap.is_none() {
+            if c.is_empty() {
                 self.claims.remove(org);
             }
         }
@@ -441,7 +446,7 @@ impl SyncEngine {
                 continue;
             }
             let p = self.peers.get_mut(&peer).expect("checked above");
-            let claim = p.claims.entry(org).or_default();
+            let claim = p.claims.entry(org.clone()).or_default();
             claim.head = seq.0;
             match claim.cap {
                 // Repeated above its cap: not believed (the capped claim counts).
@@ -451,6 +456,9 @@ impl SyncEngine {
                 // At or below its cap: honest again.
                 Some(_) => claim.cap = None,
                 None => {}
+            }
+            if claim.is_empty() {
+                p.claims.remove(&org);
             }
         }
         let mut actions = Vec::new();
@@ -464,7 +472,7 @@ impl SyncEngine {
     /// A connected peer showed (by gossip) that it holds a trusted `org` up to at least `seq`.
     #[must_use = "the node must carry out the actions"]
     pub fn announced(&mut self, peer: PeerKey, org: OrgId, seq: Seq) -> Vec<Action> {
-        if !self.peers.contains_key(&peer) || self.feed(&org).is_none() {
+        if seq.0 == 0 || !self.peers.contains_key(&peer) || self.feed(&org).is_none() {
             return Vec::new();
         }
         let p = self.peers.get_mut(&peer).expect("checked above");
@@ -494,6 +502,9 @@ impl SyncEngine {
             if let Some(c) = p.claims.get_mut(org) {
                 if c.cap.is_some_and(|cap| cap.other_branch) {
                     c.cap = None;
+                }
+                if c.is_empty() {
+                    p.claims.remove(org);
                 }
             }
         }
@@ -795,7 +806,7 @@ impl SyncEngine {
         for (key, p) in &self.peers {
             for (org, c) in &p.claims {
                 assert!(self.is_trusted(org), "peer {key} holds a claim of {org}, which is not trusted");
-                assert!(c.head > 0 || c.cap.is_some(), "peer {key} holds an empty claim of {org}");
+                assert!(!c.is_empty(), "peer {key} holds an empty claim of {org}");
             }
             assert!(p.claims.len() <= self.trusted.len(), "peer {key} holds {} claims", p.claims.len());
         }
