@@ -32,8 +32,12 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 
-use super::wire::{RANGE_BYTES_MAX, RANGE_COUNT_MAX, STATUS_HEADS_MAX};
-use crate::document::{OrgId, Seq, DOCUMENT_SIZE_MAX_BYTES};
+use crate::document::{OrgId, Seq};
+
+mod config;
+mod invariants;
+
+pub use config::{SyncConfig, BUFFERED_BYTES_MAX_DEFAULT};
 
 /// An opaque peer handle given by the node.
 pub type PeerKey = u64;
@@ -53,74 +57,6 @@ impl RangeId {
 impl fmt::Display for RangeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "range#{}", self.0)
-    }
-}
-
-const RANGES_PER_FEED_MAX_DEFAULT: usize = 6;
-const RANGES_PER_PEER_MAX_DEFAULT: usize = 6;
-const RANGES_TOTAL_MAX_DEFAULT: usize = 32;
-/// Default of [`SyncConfig::buffered_bytes_max`].
-pub const BUFFERED_BYTES_MAX_DEFAULT: u64 = 64 * 1024 * 1024;
-
-// A server always sends the first entry of a range, whatever its size: an answer of one
-// document must fit `range_bytes`.
-const _: () = assert!(DOCUMENT_SIZE_MAX_BYTES <= RANGE_BYTES_MAX as usize);
-// With the default budget one feed, or one peer, can still use every slot it has.
-const _: () = assert!(RANGES_PER_FEED_MAX_DEFAULT as u64 * RANGE_BYTES_MAX as u64 <= BUFFERED_BYTES_MAX_DEFAULT);
-const _: () = assert!(RANGES_PER_PEER_MAX_DEFAULT as u64 * RANGE_BYTES_MAX as u64 <= BUFFERED_BYTES_MAX_DEFAULT);
-const _: () = assert!(RANGES_PER_FEED_MAX_DEFAULT <= RANGES_TOTAL_MAX_DEFAULT);
-const _: () = assert!(RANGES_PER_PEER_MAX_DEFAULT <= RANGES_TOTAL_MAX_DEFAULT);
-// A status can name every organization a keyring or a charter may trust, so no trusted feed
-// is out of a peer's reach.
-const _: () = assert!(crate::authority::KEYRING_ORGS_MAX <= STATUS_HEADS_MAX);
-const _: () = assert!(crate::charter::MEMBERS_MAX <= STATUS_HEADS_MAX);
-
-/// Limits of the sync engine.
-#[derive(Debug, Clone)]
-pub struct SyncConfig {
-    /// Documents asked for per range request.
-    pub range_count: u32,
-    /// Bytes asked for per range request; a longer answer is refused (`RangeTooLong`).
-    pub range_bytes: u32,
-    /// Ranges one feed may hold at once: in flight, buffered or being ingested.
-    pub ranges_per_feed_max: usize,
-    /// Range requests in flight to one peer.
-    pub ranges_per_peer_max: usize,
-    /// Range requests in flight in all.
-    pub ranges_total_max: usize,
-    /// Bytes of answers held at once: buffered, plus `range_bytes` for every request
-    /// outstanding (each answer is bounded by it).
-    pub buffered_bytes_max: u64,
-    /// Replicate only these publishers (`None`: every trusted one).
-    pub publishers: Option<BTreeSet<OrgId>>,
-}
-
-impl SyncConfig {
-    /// Panics unless the limits allow fetching anything: they are the node's, not a peer's.
-    fn check(&self) {
-        assert!(self.range_count >= 1 && self.range_count <= RANGE_COUNT_MAX, "range_count {}", self.range_count);
-        assert!(
-            self.range_bytes as usize >= DOCUMENT_SIZE_MAX_BYTES && self.range_bytes <= RANGE_BYTES_MAX,
-            "range_bytes {} must hold one document and fit the wire",
-            self.range_bytes
-        );
-        assert!(self.ranges_per_feed_max >= 1 && self.ranges_per_peer_max >= 1, "ranges per feed and per peer");
-        assert!(self.ranges_total_max >= self.ranges_per_feed_max, "ranges_total_max below ranges_per_feed_max");
-        assert!(self.buffered_bytes_max >= self.range_bytes as u64, "buffered_bytes_max below range_bytes");
-    }
-}
-
-impl Default for SyncConfig {
-    fn default() -> Self {
-        SyncConfig {
-            range_count: RANGE_COUNT_MAX,
-            range_bytes: RANGE_BYTES_MAX,
-            ranges_per_feed_max: RANGES_PER_FEED_MAX_DEFAULT,
-            ranges_per_peer_max: RANGES_PER_PEER_MAX_DEFAULT,
-            ranges_total_max: RANGES_TOTAL_MAX_DEFAULT,
-            buffered_bytes_max: BUFFERED_BYTES_MAX_DEFAULT,
-            publishers: None,
-        }
     }
 }
 
@@ -627,11 +563,12 @@ impl SyncEngine {
                 if let Some(p) = self.peers.get_mut(&peer) {
                     p.withdraw(org);
                 }
-                match result {
-                    IngestResult::Invalid => actions.push(Action::Penalize { peer, offense: Offense::InvalidDocument }),
-                    IngestResult::Misplaced => actions.push(Action::Penalize { peer, offense: Offense::Misplaced }),
-                    _ => {}
-                }
+                let offense = match result {
+                    IngestResult::Invalid => Some(Offense::InvalidDocument),
+                    IngestResult::Misplaced => Some(Offense::Misplaced),
+                    _ => None, // refused by our charter: not the peer's fault
+                };
+                actions.extend(offense.map(|offense| Action::Penalize { peer, offense }));
             }
         }
         actions.extend(self.drain(org));
@@ -795,87 +732,6 @@ impl SyncEngine {
             out.insert(org.clone(), (Seq(f.local), Seq(best.max(f.local))));
         }
         out
-    }
-
-    /// Panics unless the engine's state is consistent: for the node's tests and the engine's.
-    pub fn check_invariants(&self) {
-        let c = &self.config;
-        for org in self.feeds.keys() {
-            assert!(self.is_trusted(org), "a feed of {org}, which is not trusted");
-        }
-        for (key, p) in &self.peers {
-            for (org, c) in &p.claims {
-                assert!(self.is_trusted(org), "peer {key} holds a claim of {org}, which is not trusted");
-                assert!(!c.is_empty(), "peer {key} holds an empty claim of {org}");
-            }
-            assert!(p.claims.len() <= self.trusted.len(), "peer {key} holds {} claims", p.claims.len());
-        }
-        assert!(self.orphans.values().all(|n| *n >= 1), "orphan reports: {:?}", self.orphans);
-        let buffered: u64 =
-            self.feeds.values().flat_map(|f| f.ready.values()).flat_map(|b| &b.docs).map(|d| d.len() as u64).sum();
-        assert_eq!(buffered, self.buffered_bytes, "bytes buffered");
-        let reserved = self.requests.len() as u64 * c.range_bytes as u64;
-        assert!(buffered + reserved <= c.buffered_bytes_max, "{buffered} bytes buffered and {reserved} reserved");
-        let mut per_peer: BTreeMap<PeerKey, usize> = BTreeMap::new();
-        for (id, r) in &self.requests {
-            assert!(id.0 < self.next_id, "{id} was never given out");
-            assert!(self.peers.contains_key(&r.peer), "{id} is to peer {} which is gone", r.peer);
-            assert!(r.count >= 1 && r.count <= c.range_count, "{id} asks for {} entries", r.count);
-            assert!(!r.wanted || self.feeds.contains_key(&r.org), "{id} is wanted by no feed");
-            *per_peer.entry(r.peer).or_default() += 1;
-        }
-        for (peer, n) in &per_peer {
-            assert!(*n <= c.ranges_per_peer_max, "{n} requests to peer {peer}");
-        }
-        assert!(self.requests.len() <= c.ranges_total_max, "{} requests in all", self.requests.len());
-        for (org, f) in &self.feeds {
-            assert!(
-                f.local <= f.handed && f.handed <= f.requested,
-                "{org}: {}, {}, {}",
-                f.local,
-                f.handed,
-                f.requested
-            );
-            assert!(self.slots(org) <= c.ranges_per_feed_max, "{org} holds {} slots", self.slots(org));
-            // Every position between handed and requested is in exactly one place.
-            let mut parts: Vec<(u64, u64, &str)> = Vec::new();
-            for (from, b) in &f.ready {
-                assert!(!b.docs.is_empty(), "{org}: empty range buffered at {from}");
-                assert!(b.bytes <= c.range_bytes as u64, "{org}: range at {from} of {} bytes", b.bytes);
-                assert!(*from > f.handed + 1, "{org}: range at {from} buffered but not handed");
-                parts.push((*from, from + b.docs.len() as u64 - 1, "buffered"));
-            }
-            for (from, h) in &f.retry {
-                assert!(h.count >= 1 && *from > f.handed, "{org}: hole {from}+{} at or below {}", h.count, f.handed);
-                parts.push((*from, from + h.count as u64 - 1, "hole"));
-            }
-            for r in self.requests.values().filter(|r| r.wanted && &r.org == org) {
-                assert!(r.last() > f.handed, "{org}: request at {} wanted below {}", r.from, f.handed);
-                parts.push((r.from.max(f.handed + 1), r.last(), "asked"));
-            }
-            parts.sort();
-            let mut next = f.handed + 1;
-            for (from, last, what) in parts {
-                assert_eq!(from, next, "{org}: {what} {from}..={last} where {next} was expected");
-                next = last + 1;
-            }
-            assert_eq!(
-                next,
-                f.requested + 1,
-                "{org}: positions up to {} are covered, requested {}",
-                next - 1,
-                f.requested
-            );
-            if f.frozen || f.deferred {
-                assert!(f.ready.is_empty() && f.retry.is_empty() && self.in_flight(org) == 0, "{org} is waiting");
-            }
-            let mut next = 0;
-            for h in f.ingesting.iter().filter(|h| !h.stale) {
-                assert!(h.count >= 1 && h.from >= next, "{org}: ranges handed out of order");
-                assert!(h.from + h.count - 1 <= f.handed, "{org}: a range handed past {}", f.handed);
-                next = h.from + h.count;
-            }
-        }
     }
 }
 

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
+use crate::sync::wire::RANGE_BYTES_MAX;
 
 mod sim;
 
