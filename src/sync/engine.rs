@@ -32,8 +32,12 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 
-use super::wire::{RANGE_BYTES_MAX, RANGE_COUNT_MAX, STATUS_HEADS_MAX};
-use crate::document::{OrgId, Seq, DOCUMENT_SIZE_MAX_BYTES};
+use crate::document::{OrgId, Seq};
+
+mod config;
+mod invariants;
+
+pub use config::{SyncConfig, BUFFERED_BYTES_MAX_DEFAULT};
 
 /// An opaque peer handle given by the node.
 pub type PeerKey = u64;
@@ -56,74 +60,6 @@ impl fmt::Display for RangeId {
     }
 }
 
-const RANGES_PER_FEED_MAX_DEFAULT: usize = 6;
-const RANGES_PER_PEER_MAX_DEFAULT: usize = 6;
-const RANGES_TOTAL_MAX_DEFAULT: usize = 32;
-/// Default of [`SyncConfig::buffered_bytes_max`].
-pub const BUFFERED_BYTES_MAX_DEFAULT: u64 = 64 * 1024 * 1024;
-
-// A server always sends the first entry of a range, whatever its size: an answer of one
-// document must fit `range_bytes`.
-const _: () = assert!(DOCUMENT_SIZE_MAX_BYTES <= RANGE_BYTES_MAX as usize);
-// With the default budget one feed, or one peer, can still use every slot it has.
-const _: () = assert!(RANGES_PER_FEED_MAX_DEFAULT as u64 * RANGE_BYTES_MAX as u64 <= BUFFERED_BYTES_MAX_DEFAULT);
-const _: () = assert!(RANGES_PER_PEER_MAX_DEFAULT as u64 * RANGE_BYTES_MAX as u64 <= BUFFERED_BYTES_MAX_DEFAULT);
-const _: () = assert!(RANGES_PER_FEED_MAX_DEFAULT <= RANGES_TOTAL_MAX_DEFAULT);
-const _: () = assert!(RANGES_PER_PEER_MAX_DEFAULT <= RANGES_TOTAL_MAX_DEFAULT);
-// A status can name every organization a keyring or a charter may trust, so no trusted feed
-// is out of a peer's reach.
-const _: () = assert!(crate::authority::KEYRING_ORGS_MAX <= STATUS_HEADS_MAX);
-const _: () = assert!(crate::charter::MEMBERS_MAX <= STATUS_HEADS_MAX);
-
-/// Limits of the sync engine.
-#[derive(Debug, Clone)]
-pub struct SyncConfig {
-    /// Documents asked for per range request.
-    pub range_count: u32,
-    /// Bytes asked for per range request; a longer answer is refused (`RangeTooLong`).
-    pub range_bytes: u32,
-    /// Ranges one feed may hold at once: in flight, buffered or being ingested.
-    pub ranges_per_feed_max: usize,
-    /// Range requests in flight to one peer.
-    pub ranges_per_peer_max: usize,
-    /// Range requests in flight in all.
-    pub ranges_total_max: usize,
-    /// Bytes of answers held at once: buffered, plus `range_bytes` for every request
-    /// outstanding (each answer is bounded by it).
-    pub buffered_bytes_max: u64,
-    /// Replicate only these publishers (`None`: every trusted one).
-    pub publishers: Option<BTreeSet<OrgId>>,
-}
-
-impl SyncConfig {
-    /// Panics unless the limits allow fetching anything: they are the node's, not a peer's.
-    fn check(&self) {
-        assert!(self.range_count >= 1 && self.range_count <= RANGE_COUNT_MAX, "range_count {}", self.range_count);
-        assert!(
-            self.range_bytes as usize >= DOCUMENT_SIZE_MAX_BYTES && self.range_bytes <= RANGE_BYTES_MAX,
-            "range_bytes {} must hold one document and fit the wire",
-            self.range_bytes
-        );
-        assert!(self.ranges_per_feed_max >= 1 && self.ranges_per_peer_max >= 1, "ranges per feed and per peer");
-        assert!(self.ranges_total_max >= self.ranges_per_feed_max, "ranges_total_max below ranges_per_feed_max");
-        assert!(self.buffered_bytes_max >= self.range_bytes as u64, "buffered_bytes_max below range_bytes");
-    }
-}
-
-impl Default for SyncConfig {
-    fn default() -> Self {
-        SyncConfig {
-            range_count: RANGE_COUNT_MAX,
-            range_bytes: RANGE_BYTES_MAX,
-            ranges_per_feed_max: RANGES_PER_FEED_MAX_DEFAULT,
-            ranges_per_peer_max: RANGES_PER_PEER_MAX_DEFAULT,
-            ranges_total_max: RANGES_TOTAL_MAX_DEFAULT,
-            buffered_bytes_max: BUFFERED_BYTES_MAX_DEFAULT,
-            publishers: None,
-        }
-    }
-}
-
 /// What the node should do next.
 #[must_use = "the node must carry out the action"]
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,7 +77,7 @@ pub enum Action {
 }
 
 /// How a peer misbehaved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Offense {
     /// It answered a range with more entries or bytes than asked for.
     RangeTooLong,
@@ -286,6 +222,11 @@ impl Claim {
         self.cap.map_or(self.head, |c| c.at.min(self.head))
     }
 
+    /// Nothing claimed, nothing capped: not worth keeping.
+    fn is_empty(&self) -> bool {
+        self.head == 0 && self.cap.is_none()
+    }
+
     /// Caps the claim at `at`, unless it is already no higher.
     fn cap(&mut self, at: u64, other_branch: bool) -> bool {
         if self.effective() <= at {
@@ -307,7 +248,7 @@ impl Peer {
     fn withdraw(&mut self, org: &OrgId) {
         if let Some(c) = self.claims.get_mut(org) {
             c.head = 0;
-            if c.cap.is_none() {
+            if c.is_empty() {
                 self.claims.remove(org);
             }
         }
@@ -328,6 +269,9 @@ pub struct SyncEngine {
     next_id: u64,
     /// Bytes of the ranges in `ready`, over all feeds.
     buffered_bytes: u64,
+    /// Ingest reports still due for feeds dropped by `set_trusted`: they come before any of
+    /// a feed made again for the same organization, and must not be taken for its own.
+    orphans: BTreeMap<OrgId, usize>,
 }
 
 /// Whether `org` is replicated (a free function, so it borrows only the fields it reads).
@@ -351,6 +295,7 @@ impl SyncEngine {
             requests: BTreeMap::new(),
             next_id: 0,
             buffered_bytes: 0,
+            orphans: BTreeMap::new(),
         };
         for (org, seq) in local_heads {
             if let Some(f) = engine.feed(&org) {
@@ -386,6 +331,9 @@ impl SyncEngine {
         for org in &dropped {
             let f = self.feeds.remove(org).expect("listed above");
             self.buffered_bytes -= f.ready.values().map(|b| b.bytes).sum::<u64>();
+            if !f.ingesting.is_empty() {
+                *self.orphans.entry(org.clone()).or_default() += f.ingesting.len();
+            }
             for r in self.requests.values_mut().filter(|r| &r.org == org) {
                 r.wanted = false;
             }
@@ -434,7 +382,7 @@ impl SyncEngine {
                 continue;
             }
             let p = self.peers.get_mut(&peer).expect("checked above");
-            let claim = p.claims.entry(org).or_default();
+            let claim = p.claims.entry(org.clone()).or_default();
             claim.head = seq.0;
             match claim.cap {
                 // Repeated above its cap: not believed (the capped claim counts).
@@ -444,6 +392,9 @@ impl SyncEngine {
                 // At or below its cap: honest again.
                 Some(_) => claim.cap = None,
                 None => {}
+            }
+            if claim.is_empty() {
+                p.claims.remove(&org);
             }
         }
         let mut actions = Vec::new();
@@ -457,7 +408,7 @@ impl SyncEngine {
     /// A connected peer showed (by gossip) that it holds a trusted `org` up to at least `seq`.
     #[must_use = "the node must carry out the actions"]
     pub fn announced(&mut self, peer: PeerKey, org: OrgId, seq: Seq) -> Vec<Action> {
-        if !self.peers.contains_key(&peer) || self.feed(&org).is_none() {
+        if seq.0 == 0 || !self.peers.contains_key(&peer) || self.feed(&org).is_none() {
             return Vec::new();
         }
         let p = self.peers.get_mut(&peer).expect("checked above");
@@ -487,6 +438,9 @@ impl SyncEngine {
             if let Some(c) = p.claims.get_mut(org) {
                 if c.cap.is_some_and(|cap| cap.other_branch) {
                     c.cap = None;
+                }
+                if c.is_empty() {
+                    p.claims.remove(org);
                 }
             }
         }
@@ -572,6 +526,13 @@ impl SyncEngine {
     /// range handed before the feed was reset or fetched again only frees its slot.
     #[must_use = "the node must carry out the actions"]
     pub fn ingested(&mut self, peer: PeerKey, org: &OrgId, head: Seq, result: IngestResult) -> Vec<Action> {
+        if let Some(n) = self.orphans.get_mut(org) {
+            *n -= 1;
+            if *n == 0 {
+                self.orphans.remove(org);
+            }
+            return Vec::new();
+        }
         let Some(f) = self.feeds.get_mut(org) else { return Vec::new() };
         let Some(handed) = f.ingesting.pop_front() else { return Vec::new() };
         if handed.stale {
@@ -602,11 +563,12 @@ impl SyncEngine {
                 if let Some(p) = self.peers.get_mut(&peer) {
                     p.withdraw(org);
                 }
-                match result {
-                    IngestResult::Invalid => actions.push(Action::Penalize { peer, offense: Offense::InvalidDocument }),
-                    IngestResult::Misplaced => actions.push(Action::Penalize { peer, offense: Offense::Misplaced }),
-                    _ => {}
-                }
+                let offense = match result {
+                    IngestResult::Invalid => Some(Offense::InvalidDocument),
+                    IngestResult::Misplaced => Some(Offense::Misplaced),
+                    _ => None, // refused by our charter: not the peer's fault
+                };
+                actions.extend(offense.map(|offense| Action::Penalize { peer, offense }));
             }
         }
         actions.extend(self.drain(org));
@@ -770,86 +732,6 @@ impl SyncEngine {
             out.insert(org.clone(), (Seq(f.local), Seq(best.max(f.local))));
         }
         out
-    }
-
-    /// Panics unless the engine's state is consistent: for the node's tests and the engine's.
-    pub fn check_invariants(&self) {
-        let c = &self.config;
-        for org in self.feeds.keys() {
-            assert!(self.is_trusted(org), "a feed of {org}, which is not trusted");
-        }
-        for (key, p) in &self.peers {
-            for (org, c) in &p.claims {
-                assert!(self.is_trusted(org), "peer {key} holds a claim of {org}, which is not trusted");
-                assert!(c.head > 0 || c.cap.is_some(), "peer {key} holds an empty claim of {org}");
-            }
-            assert!(p.claims.len() <= self.trusted.len(), "peer {key} holds {} claims", p.claims.len());
-        }
-        let buffered: u64 =
-            self.feeds.values().flat_map(|f| f.ready.values()).flat_map(|b| &b.docs).map(|d| d.len() as u64).sum();
-        assert_eq!(buffered, self.buffered_bytes, "bytes buffered");
-        let reserved = self.requests.len() as u64 * c.range_bytes as u64;
-        assert!(buffered + reserved <= c.buffered_bytes_max, "{buffered} bytes buffered and {reserved} reserved");
-        let mut per_peer: BTreeMap<PeerKey, usize> = BTreeMap::new();
-        for (id, r) in &self.requests {
-            assert!(id.0 < self.next_id, "{id} was never given out");
-            assert!(self.peers.contains_key(&r.peer), "{id} is to peer {} which is gone", r.peer);
-            assert!(r.count >= 1 && r.count <= c.range_count, "{id} asks for {} entries", r.count);
-            assert!(!r.wanted || self.feeds.contains_key(&r.org), "{id} is wanted by no feed");
-            *per_peer.entry(r.peer).or_default() += 1;
-        }
-        for (peer, n) in &per_peer {
-            assert!(*n <= c.ranges_per_peer_max, "{n} requests to peer {peer}");
-        }
-        assert!(self.requests.len() <= c.ranges_total_max, "{} requests in all", self.requests.len());
-        for (org, f) in &self.feeds {
-            assert!(
-                f.local <= f.handed && f.handed <= f.requested,
-                "{org}: {}, {}, {}",
-                f.local,
-                f.handed,
-                f.requested
-            );
-            assert!(self.slots(org) <= c.ranges_per_feed_max, "{org} holds {} slots", self.slots(org));
-            // Every position between handed and requested is in exactly one place.
-            let mut parts: Vec<(u64, u64, &str)> = Vec::new();
-            for (from, b) in &f.ready {
-                assert!(!b.docs.is_empty(), "{org}: empty range buffered at {from}");
-                assert!(b.bytes <= c.range_bytes as u64, "{org}: range at {from} of {} bytes", b.bytes);
-                assert!(*from > f.handed + 1, "{org}: range at {from} buffered but not handed");
-                parts.push((*from, from + b.docs.len() as u64 - 1, "buffered"));
-            }
-            for (from, h) in &f.retry {
-                assert!(h.count >= 1 && *from > f.handed, "{org}: hole {from}+{} at or below {}", h.count, f.handed);
-                parts.push((*from, from + h.count as u64 - 1, "hole"));
-            }
-            for r in self.requests.values().filter(|r| r.wanted && &r.org == org) {
-                assert!(r.last() > f.handed, "{org}: request at {} wanted below {}", r.from, f.handed);
-                parts.push((r.from.max(f.handed + 1), r.last(), "asked"));
-            }
-            parts.sort();
-            let mut next = f.handed + 1;
-            for (from, last, what) in parts {
-                assert_eq!(from, next, "{org}: {what} {from}..={last} where {next} was expected");
-                next = last + 1;
-            }
-            assert_eq!(
-                next,
-                f.requested + 1,
-                "{org}: positions up to {} are covered, requested {}",
-                next - 1,
-                f.requested
-            );
-            if f.frozen || f.deferred {
-                assert!(f.ready.is_empty() && f.retry.is_empty() && self.in_flight(org) == 0, "{org} is waiting");
-            }
-            let mut next = 0;
-            for h in f.ingesting.iter().filter(|h| !h.stale) {
-                assert!(h.count >= 1 && h.from >= next, "{org}: ranges handed out of order");
-                assert!(h.from + h.count - 1 <= f.handed, "{org}: a range handed past {}", f.handed);
-                next = h.from + h.count;
-            }
-        }
     }
 }
 
