@@ -29,7 +29,7 @@ use crate::document::OrgId;
 use crate::net::{limits, NetCommand, NetEvent, RequestFailure};
 use crate::notice::NOTICE_TYPE;
 use crate::service::{BanInfo, PeerInfo, Service, StoredEvent, TrustError};
-use crate::sync::wire::{RefusalCode, Request, Response, RANGE_BYTES_MAX};
+use crate::sync::wire::{RefusalCode, Request, Response};
 
 /// Reads of this node's own documents to gossip, at once; more are left to pull sync.
 const GOSSIP_READS_MAX: usize = 64;
@@ -104,7 +104,9 @@ impl Shell {
                 stored = inputs.stored.recv() => match stored {
                     Ok(ev) => {
                         let notice = ev.doc_type.as_str() == NOTICE_TYPE;
-                        self.handle(Event::Stored { id: ev.id, publisher: ev.publisher, seq: ev.seq, notice }).await;
+                        let event =
+                            Event::Stored { id: ev.id, publisher: ev.publisher, seq: ev.seq, notice, arrival: ev.arrival };
+                        self.handle(event).await;
                     }
                     // Missed events: the heads are read again from the store.
                     Err(broadcast::error::RecvError::Lagged(_)) => self.exec(Effect::ReadHeads).await,
@@ -112,9 +114,13 @@ impl Shell {
                 },
                 Ok(()) = inputs.charter.changed() => {
                     let version = *inputs.charter.borrow_and_update();
-                    let trusted = self.service.keyring().organizations().map(|o| o.id.clone()).collect();
-                    let resets = self.service.take_feed_resets();
-                    self.handle(Event::CharterChanged { version, trusted, resets }).await;
+                    self.spawn_io(move |s| {
+                        let trusted = s.keyring().organizations().map(|o| o.id.clone()).collect();
+                        let resets = s.take_feed_resets();
+                        let arrival = s.store.last_arrival();
+                        let heads = s.store.heads().map(|h| h.into_iter().map(|(o, h)| (o, h.seq)).collect());
+                        IoDone::Event(Event::CharterChanged { version, trusted, resets, heads: heads.unwrap_or_default(), arrival })
+                    });
                 }
                 Some(finished) = self.io.join_next(), if !self.io.is_empty() => match finished {
                     Ok(IoDoneBox(done)) => self.on_io(*done).await,
@@ -248,8 +254,8 @@ impl Shell {
                         return;
                     }
                     Outbound::Hello => Request::Hello { cert: own_cert(&self.service) },
-                    Outbound::Range { org, from, count } => {
-                        Request::Range { org, from, count_max: count, bytes_max: RANGE_BYTES_MAX }
+                    Outbound::Range { org, from, count, bytes } => {
+                        Request::Range { org, from, count_max: count, bytes_max: bytes }
                     }
                     Outbound::Charters { from_version } => Request::Charters { from_version },
                     Outbound::ForkProofs { org } => Request::ForkProofs { org },

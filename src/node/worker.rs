@@ -75,8 +75,8 @@ fn range_result(e: &IngestError) -> IngestResult {
         (Blame::Charter, _) => IngestResult::Unauthorized,
         (Blame::Feed, IngestError::Feed(FeedError::Frozen { .. })) => IngestResult::Frozen,
         (Blame::Feed, _) => IngestResult::Mismatch,
-        // A gap: the feed moved under the range (a reset); fetch again from the head.
-        (Blame::Later, IngestError::Feed(_)) => IngestResult::Mismatch,
+        // A gap (the feed moved under the range, a reset) or a lifecycle target not held yet:
+        // nobody's fault; fetched again from the store's head at the next poll.
         (Blame::Later, _) => IngestResult::Deferred,
     }
 }

@@ -733,6 +733,13 @@ impl SyncEngine {
         }
         out
     }
+
+    /// What `peer` is believed to hold, per feed: its claims as capped by what it failed to
+    /// serve (the heads the peers view shows, and the lag counts).
+    pub fn peer_heads(&self, peer: PeerKey) -> BTreeMap<OrgId, Seq> {
+        let Some(p) = self.peers.get(&peer) else { return BTreeMap::new() };
+        p.claims.iter().map(|(org, c)| (org.clone(), Seq(c.effective()))).filter(|(_, s)| s.0 > 0).collect()
+    }
 }
 
 #[cfg(test)]

@@ -163,12 +163,19 @@ pub enum Event {
     Response { tag: Tag, result: Result<Response, RequestFailure> },
     Gossip { peer: PeerKey, gossip: GossipId, data: Vec<u8> },
     Ingested(Done),
-    /// The store holds a new document (any path).
-    Stored { id: DocumentId, publisher: OrgId, seq: Seq, notice: bool },
+    /// The store holds a new document (any path); `arrival` is its arrival number.
+    Stored { id: DocumentId, publisher: OrgId, seq: Seq, notice: bool, arrival: u64 },
     /// The store's heads, read again after stored events were missed.
     Heads { heads: Vec<(OrgId, Seq)> },
-    /// A charter version is in force: the publishers it trusts, and the feeds it changed.
-    CharterChanged { version: u32, trusted: BTreeSet<OrgId>, resets: Vec<(OrgId, Seq)> },
+    /// A charter version is in force: the publishers it trusts, the feeds it changed (with
+    /// their new heads), the store's heads and its last arrival number once it was applied.
+    CharterChanged {
+        version: u32,
+        trusted: BTreeSet<OrgId>,
+        resets: Vec<(OrgId, Seq)>,
+        heads: Vec<(OrgId, Seq)>,
+        arrival: u64,
+    },
     /// An answer the shell served (after [`Effect::Serve`]) is sent.
     Served { peer: PeerKey },
     ChartersApplied { peer: PeerKey, outcome: ChartersApplied },
@@ -188,7 +195,7 @@ pub enum Event {
 pub enum Outbound {
     Hello,
     Status,
-    Range { org: OrgId, from: Seq, count: u32 },
+    Range { org: OrgId, from: Seq, count: u32, bytes: u32 },
     Charters { from_version: u32 },
     ForkProofs { org: OrgId },
     Payloads { ids: Vec<DocumentId> },
@@ -227,6 +234,15 @@ pub enum Effect {
     AcceptPayloads { peer: PeerKey, items: Vec<(DocumentId, Vec<u8>)> },
     /// Read the store's heads again ([`Event::Heads`]).
     ReadHeads,
+}
+
+/// A charter version put in force, as the shell read it.
+struct CharterChange {
+    version: u32,
+    trusted: BTreeSet<OrgId>,
+    resets: Vec<(OrgId, Seq)>,
+    heads: Vec<(OrgId, Seq)>,
+    arrival: u64,
 }
 
 /// What an outbound request was for.
@@ -275,6 +291,8 @@ pub struct Core {
     /// The charter request in flight (one at a time).
     charter_pull: Option<(PeerKey, Tag, Instant)>,
     payloads: PayloadFetch,
+    /// Per feed a charter version cut: the last arrival number before it was applied.
+    reset_marks: BTreeMap<OrgId, u64>,
     jobs_outstanding: usize,
     /// Sync ingests waiting for room at the worker (bounded by the sync engine's slots).
     jobs_queued: VecDeque<Job>,
@@ -300,6 +318,7 @@ impl Core {
             proof_pulls: BTreeMap::new(),
             charter_pull: None,
             payloads: PayloadFetch::new(config.reader.clone()),
+            reset_marks: BTreeMap::new(),
             jobs_outstanding: 0,
             jobs_queued: VecDeque::new(),
             serving: 0,
@@ -322,15 +341,23 @@ impl Core {
             Event::Response { tag, result } => self.on_response(now, tag, result, certs, &mut out),
             Event::Gossip { peer, gossip, data } => self.on_gossip(peer, gossip, data, &mut out),
             Event::Ingested(done) => self.on_ingested(now, done, &mut out),
-            Event::Stored { id, publisher, seq, notice } => {
+            Event::Stored { id, publisher, seq, notice, arrival } => {
                 if notice && self.payloads.reader.is_some() {
                     self.payloads.want(id);
                 }
                 if self.config.own_org.as_ref() == Some(&publisher) {
                     out.push(Effect::GossipOwn { id });
                 }
-                let actions = self.sync.local_head(&publisher, seq);
-                self.run_sync(now, actions, &mut out);
+                // An event raised before a charter version cut this feed says nothing of its
+                // head now (the events are delivered in arrival order).
+                match self.reset_marks.get(&publisher) {
+                    Some(mark) if arrival <= *mark => {}
+                    _ => {
+                        self.reset_marks.remove(&publisher);
+                        let actions = self.sync.local_head(&publisher, seq);
+                        self.run_sync(now, actions, &mut out);
+                    }
+                }
             }
             Event::Heads { heads } => {
                 for (org, seq) in heads {
@@ -338,8 +365,9 @@ impl Core {
                     self.run_sync(now, actions, &mut out);
                 }
             }
-            Event::CharterChanged { version, trusted, resets } => {
-                self.on_charter_changed(now, version, trusted, resets, certs, &mut out)
+            Event::CharterChanged { version, trusted, resets, heads, arrival } => {
+                let change = CharterChange { version, trusted, resets, heads, arrival };
+                self.on_charter_changed(now, change, certs, &mut out)
             }
             Event::Served { peer } => {
                 self.serving = self.serving.saturating_sub(1);
@@ -469,6 +497,7 @@ impl Core {
         }
         assert!(self.pending.values().all(|(k, _)| self.peers.contains_key(k)), "a request outlived its peer");
         assert!(self.proof_pulls.keys().all(|o| self.trusted.contains(o)), "fork pulls for untrusted publishers");
+        assert!(self.reset_marks.keys().all(|o| self.trusted.contains(o)), "reset marks for untrusted publishers");
         if let Some((peer, tag, _)) = &self.charter_pull {
             assert_eq!(self.pending.get(tag).map(|(k, p)| (k, p)), Some((peer, &Pending::Charters)));
         }
@@ -916,15 +945,8 @@ impl Core {
 
     // --- Charter changes -----------------------------------------------------------------
 
-    fn on_charter_changed(
-        &mut self,
-        now: Instant,
-        version: u32,
-        trusted: BTreeSet<OrgId>,
-        resets: Vec<(OrgId, Seq)>,
-        certs: &dyn Certificates,
-        out: &mut Effects,
-    ) {
+    fn on_charter_changed(&mut self, now: Instant, change: CharterChange, certs: &dyn Certificates, out: &mut Effects) {
+        let CharterChange { version, trusted, resets, heads, arrival } = change;
         tracing::info!(version, "charter changed; checking peers' certificates again");
         self.charter_version = version;
         self.trusted = trusted.clone();
@@ -932,8 +954,14 @@ impl Core {
         for record in self.peers.values_mut() {
             record.heads.retain(|org, _| trusted.contains(org));
         }
+        self.reset_marks.retain(|org, _| trusted.contains(org));
         let actions = self.sync.set_trusted(trusted);
         self.run_sync(now, actions, out);
+        // A publisher trusted again starts from what the store holds, not from nothing.
+        for (org, seq) in heads {
+            let actions = self.sync.local_head(&org, seq);
+            self.run_sync(now, actions, out);
+        }
         if self.config.permissioned {
             // An organization that left takes its nodes with it; a peer waiting (or leaving)
             // with a certificate the new version accepts is admitted.
@@ -956,6 +984,9 @@ impl Core {
         }
         for (org, head) in resets {
             tracing::info!(%org, head = head.0, "feed changed by the charter; fetching it again from its head");
+            if self.trusted.contains(&org) {
+                self.reset_marks.insert(org.clone(), arrival);
+            }
             let actions = self.sync.feed_reset(&org, head);
             self.run_sync(now, actions, out);
         }
@@ -1086,7 +1117,8 @@ impl Core {
                     }
                 }
                 Action::RequestRange { id, peer, org, from, count } => {
-                    self.send(peer, Pending::Range(id), Outbound::Range { org, from, count }, out);
+                    let bytes = self.config.sync.range_bytes;
+                    self.send(peer, Pending::Range(id), Outbound::Range { org, from, count, bytes }, out);
                 }
                 Action::Ingest { peer, org, from, docs } => {
                     self.submit(Job { origin: Origin::Range { peer, org, from }, docs }, out);
@@ -1102,7 +1134,8 @@ impl Core {
         for action in actions {
             match action {
                 Action::RequestRange { id, peer, org, from, count } => {
-                    self.send(peer, Pending::Range(id), Outbound::Range { org, from, count }, out);
+                    let bytes = self.config.sync.range_bytes;
+                    self.send(peer, Pending::Range(id), Outbound::Range { org, from, count, bytes }, out);
                 }
                 Action::Ingest { peer, org, from, docs } => {
                     self.submit(Job { origin: Origin::Range { peer, org, from }, docs }, out);

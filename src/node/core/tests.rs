@@ -224,7 +224,7 @@ fn a_peer_turned_away_and_then_admitted_by_a_newer_charter_is_not_dropped_by_the
     n.certs.0.borrow_mut().insert(org("NL"));
     let e = n.on(Event::ChartersApplied { peer: 1, outcome: ChartersApplied::Applied });
     assert!(e.contains(&Effect::Admit { peer: 1 }));
-    let _ = n.on(Event::CharterChanged { version: 2, trusted: [org("FR"), org("NL")].into(), resets: Vec::new() });
+    let _ = n.on(Event::CharterChanged { version: 2, trusted: [org("FR"), org("NL")].into(), resets: Vec::new(), heads: Vec::new(), arrival: 0 });
     for _ in 0..30 {
         let _ = n.advance(Duration::from_millis(100));
     }
@@ -245,7 +245,7 @@ fn a_charter_change_turns_away_the_nodes_of_an_organization_that_left() {
     n.admit(1, "FR");
     n.admit(2, "XX");
     n.certs.0.borrow_mut().remove(&org("XX"));
-    let _ = n.on(Event::CharterChanged { version: 2, trusted: [org("FR")].into(), resets: Vec::new() });
+    let _ = n.on(Event::CharterChanged { version: 2, trusted: [org("FR")].into(), resets: Vec::new(), heads: Vec::new(), arrival: 0 });
     let e = n.advance(TURN_AWAY_GRACE);
     assert!(e.contains(&Effect::Disconnect { peer: 2 }) && !e.contains(&Effect::Disconnect { peer: 1 }));
 }
@@ -401,7 +401,7 @@ fn any_schedule_keeps_every_bound_and_replicates_from_an_honest_peer() {
                     } else {
                         Vec::new()
                     };
-                    n.on(Event::CharterChanged { version: 2, trusted: [org("FR"), org("NL")].into(), resets })
+                    n.on(Event::CharterChanged { version: 2, trusted: [org("FR"), org("NL")].into(), resets, heads: Vec::new(), arrival: 0 })
                 }
                 5 if connected[2] => {
                     gossip += 1;
