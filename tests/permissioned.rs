@@ -184,9 +184,17 @@ impl TestNode {
 }
 
 async fn launch(dir: &Path, bootstrap: &[String]) -> TestNode {
+    launch_with(dir, |p2p| {
+        p2p.bootstrap = bootstrap.to_vec();
+        p2p.discovery = false;
+    })
+    .await
+}
+
+/// Starts a node after `configure` edits its `[p2p]` section.
+async fn launch_with(dir: &Path, configure: impl FnOnce(&mut config::P2pConfig)) -> TestNode {
     let mut node = config::open(dir).unwrap();
-    node.config.p2p.bootstrap = bootstrap.to_vec();
-    node.config.p2p.discovery = false;
+    configure(&mut node.config.p2p);
     let config = node.config.clone();
     let service = Arc::new(Service::new(node));
     let running = start(service.clone(), dir, &config).await.unwrap();
@@ -657,6 +665,88 @@ async fn a_fork_made_with_a_stolen_key_freezes_the_feed_on_every_node_until_the_
         wait_for("the new entries reach every replica", Duration::from_secs(40), || n.head("WCO") == 4).await;
         assert_eq!(n.service.store.feed_entry(&org("WCO"), Seq(3)).unwrap(), Some(fresh));
     }
+    for n in [&mut wco, &mut fr, &mut us] {
+        n.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kademlia_serves_members_and_tells_a_peer_without_a_certificate_nothing_of_them() {
+    use futures::StreamExt;
+    use libp2p::kad;
+    use libp2p::swarm::SwarmEvent;
+    let tmp = tempfile::tempdir().unwrap();
+    let g = sign(&genesis(FAR), &[100, 101]);
+    let wco_dir = init_node(tmp.path(), &g, &WCO_NODE);
+    let fr_dir = init_node(tmp.path(), &g, &FR_NODE);
+    // Discovery on: the members find each other through Kademlia.
+    let mut wco = launch_with(&wco_dir, |p2p| p2p.discovery = true).await;
+    let wco_address = wco.address();
+    let mut fr = launch_with(&fr_dir, |p2p| {
+        p2p.bootstrap = vec![wco_address.clone()];
+        p2p.discovery = true;
+    })
+    .await;
+    wait_for("WCO and FR admit each other", Duration::from_secs(20), || {
+        wco.connected_peers().contains(&fr.peer_id()) && fr.connected_peers().contains(&wco.peer_id())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // A stranger speaking only Kademlia asks WCO for the peers closest to FR.
+    let fr_peer: PeerId = fr.peer_id().parse().unwrap();
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(libp2p::identity::Keypair::generate_ed25519())
+        .with_tokio()
+        .with_tcp(libp2p::tcp::Config::default(), libp2p::noise::Config::new, libp2p::yamux::Config::default)
+        .unwrap()
+        .with_behaviour(|key| {
+            let peer = key.public().to_peer_id();
+            let config = kad::Config::new(libp2p::StreamProtocol::new("/entrepot/kad/1.0.0"));
+            kad::Behaviour::with_config(peer, kad::store::MemoryStore::new(peer), config)
+        })
+        .unwrap()
+        .build();
+    swarm.behaviour_mut().set_mode(Some(kad::Mode::Client));
+    let (wco_peer, wco_addr) = net::parse_bootstrap(&wco.address()).unwrap();
+    swarm.behaviour_mut().add_address(&wco_peer, wco_addr);
+    swarm.behaviour_mut().get_closest_peers(fr_peer);
+    let mut learned: Vec<PeerId> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
+    while let Ok(ev) = tokio::time::timeout_at(deadline, swarm.select_next_some()).await {
+        match ev {
+            SwarmEvent::Behaviour(kad::Event::OutboundQueryProgressed {
+                result: kad::QueryResult::GetClosestPeers(r),
+                step,
+                ..
+            }) => {
+                match r {
+                    Ok(ok) => learned.extend(ok.peers.iter().map(|p| p.peer_id)),
+                    Err(kad::GetClosestPeersError::Timeout { peers, .. }) => {
+                        learned.extend(peers.iter().map(|p| p.peer_id))
+                    }
+                }
+                if step.last {
+                    break;
+                }
+            }
+            SwarmEvent::Behaviour(kad::Event::RoutingUpdated { peer, .. }) => learned.push(peer),
+            SwarmEvent::ConnectionEstablished { peer_id, .. } => learned.push(peer_id),
+            _ => {}
+        }
+    }
+    assert!(!learned.contains(&fr_peer), "an uncertified peer learned of member FR through Kademlia: {learned:?}");
+
+    // Members still find each other: US knows only WCO, and meets FR through Kademlia.
+    let us_dir = init_node(tmp.path(), &g, &US_NODE);
+    let mut us = launch_with(&us_dir, |p2p| {
+        p2p.bootstrap = vec![wco_address.clone()];
+        p2p.discovery = true;
+    })
+    .await;
+    wait_for("US meets FR through WCO's routing table", Duration::from_secs(20), || {
+        us.connected_peers().contains(&fr.peer_id())
+    })
+    .await;
     for n in [&mut wco, &mut fr, &mut us] {
         n.stop().await;
     }

@@ -103,3 +103,39 @@ impl libp2p::request_response::Codec for SyncCodec {
         write_frame(io, &wire::encode_response(&res), &self.written).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use libp2p::request_response::Codec;
+
+    fn read(bytes: Vec<u8>) -> io::Result<Response> {
+        let mut io = futures::io::Cursor::new(bytes);
+        futures::executor::block_on(SyncCodec::default().read_response(&StreamProtocol::new("/t"), &mut io))
+    }
+
+    fn framed(msg: &[u8]) -> Vec<u8> {
+        let mut out = (msg.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(msg);
+        out
+    }
+
+    #[test]
+    fn an_answer_the_peer_got_wrong_is_invalid_data_and_an_unanswered_stream_is_not() {
+        let range = wire::encode_response(&Response::Range { docs: vec![vec![1; 100]] });
+        assert!(read(framed(&range)).is_ok());
+        let kind = |bytes: Vec<u8>| read(bytes).unwrap_err().kind();
+        // Declares a length, then ends early.
+        let mut cut = framed(&range);
+        cut.truncate(cut.len() - 10);
+        assert_eq!(kind(cut), io::ErrorKind::InvalidData, "a frame cut short of its length");
+        assert_eq!(kind(vec![0, 0]), io::ErrorKind::InvalidData, "a frame cut in its length prefix");
+        assert_eq!(kind(u32::MAX.to_be_bytes().to_vec()), io::ErrorKind::InvalidData, "a length over the bound");
+        assert_eq!(kind(framed(b"garbage")), io::ErrorKind::InvalidData, "bytes that do not decode");
+        let mut big_doc = vec![2, 0, 0, 0, 1];
+        big_doc.extend_from_slice(&(crate::document::DOCUMENT_SIZE_MAX_BYTES as u32 + 1).to_be_bytes());
+        assert_eq!(kind(framed(&big_doc)), io::ErrorKind::InvalidData, "an envelope over 1 MiB in a range");
+        // Nothing at all: the peer closed the stream without answering.
+        assert_eq!(kind(Vec::new()), io::ErrorKind::UnexpectedEof);
+    }
+}

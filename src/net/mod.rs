@@ -349,3 +349,6 @@ pub fn load_identity(path: &std::path::Path) -> Result<identity::Keypair, NetErr
         .map_err(|_| NetError::Setup(format!("{} must hold 64 hex digits", path.display())))?;
     identity::Keypair::ed25519_from_bytes(raw).map_err(|e| NetError::Setup(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests;
