@@ -25,7 +25,7 @@ use entrepot::document::{DocumentId, Seq, TypeName};
 use entrepot::net::{self, NetCommand, NetEvent};
 use entrepot::node::{start, RunningNode};
 use entrepot::service::Service;
-use entrepot::sync::wire::{FeedHead, Request, Response};
+use entrepot::sync::wire::{FeedHead, RefusalCode, Request, Response};
 
 const OPINION: &str = "classification.opinion";
 const RULING: &str = "classification.ruling";
@@ -451,8 +451,11 @@ async fn a_raw_peer_without_a_certificate_is_refused_every_request_and_receives_
     let wco_peer = peer_of(&wco.address());
     // It answers nothing useful and sends no hello: it only listens and then asks.
     let keypair = libp2p::identity::Keypair::generate_ed25519();
-    let mut raw =
-        RawPeer::start(keypair, g.hash().0, &wco.address(), |_| Response::Refused { reason: "no".into() }).await;
+    let mut raw = RawPeer::start(keypair, g.hash().0, &wco.address(), |_| Response::Refused {
+        code: RefusalCode::Unexpected,
+        reason: "no".into(),
+    })
+    .await;
     wait_for("the raw peer connects", Duration::from_secs(10), || raw.is_connected(&wco_peer)).await;
     // Gossip published while it is connected and subscribed must not reach it.
     publish_opinions(&wco, 5, 3);
@@ -461,7 +464,7 @@ async fn a_raw_peer_without_a_certificate_is_refused_every_request_and_receives_
     let answer =
         raw.request(wco_peer, Request::Range { org: org("WCO"), from: Seq(1), count_max: 10, bytes_max: 1 << 20 });
     match answer.await {
-        Ok(Response::Refused { reason }) => assert!(reason.contains("not admitted"), "{reason}"),
+        Ok(Response::Refused { code, reason }) => assert_eq!(code, RefusalCode::NotAdmitted, "{reason}"),
         other => panic!("a range request before admission was answered: {other:?}"),
     }
     // It never shows a certificate: it is disconnected at the admission timeout (10 s).
@@ -515,7 +518,7 @@ async fn documents_a_certified_insider_serves_against_the_charter_are_refused_by
                 .map(|d| d.iter().skip(from.0 as usize - 1).take(count_max as usize).cloned().collect())
                 .unwrap_or_default(),
         },
-        _ => Response::Refused { reason: "not offered".into() },
+        _ => Response::Refused { code: RefusalCode::Unavailable, reason: "not offered".into() },
     })
     .await;
     wait_for("WCO stores the valid RILO entries before the revocation point", Duration::from_secs(30), || {
@@ -575,7 +578,11 @@ async fn a_restricted_notice_payload_reaches_its_audience_and_no_one_else_even_w
     assert!(!String::from_utf8_lossy(&envelope).contains(SECRET), "the envelope carries the payload");
 
     // A US node asking outright, with a valid US certificate, is given nothing.
-    let mut raw = us_insider(net_id, &wco.address(), |_| Response::Refused { reason: "not offered".into() }).await;
+    let mut raw = us_insider(net_id, &wco.address(), |_| Response::Refused {
+        code: RefusalCode::Unavailable,
+        reason: "not offered".into(),
+    })
+    .await;
     let wco_peer = peer_of(&wco.address());
     match raw.request(wco_peer, Request::Payloads { ids: vec![id] }).await {
         Ok(Response::Payloads { items }) => assert!(items.is_empty(), "a payload was served outside its audience"),

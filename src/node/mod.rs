@@ -30,7 +30,7 @@ use crate::net::{self, limits, NetCommand, NetError, NetEvent};
 use crate::service::{PeerInfo, Service};
 use crate::store::IngestOutcome;
 use crate::sync::engine::{IngestResult, PeerKey};
-use crate::sync::wire::{FeedHead, Request, Response, RANGE_BYTES_MAX};
+use crate::sync::wire::{FeedHead, RefusalCode, Request, Response, RANGE_BYTES_MAX};
 use crate::sync::{Action, SyncConfig, SyncEngine};
 use worker::{Done, Job, Origin, INGEST_JOBS_MAX};
 
@@ -190,7 +190,7 @@ const PROOF_PULL_COOLDOWN: std::time::Duration = std::time::Duration::from_secs(
 /// How long a refused peer keeps its connection, so the refusal reaches it.
 const TURN_AWAY_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// Refusal reasons that mean "later", not "never".
+/// Reasons sent with the refusals that mean "later", not "never" (the code says which).
 const BUSY: &str = "busy";
 const TOO_MANY: &str = "too many requests";
 
@@ -387,7 +387,7 @@ impl Engine {
     }
 
     /// Checks a certificate a peer showed; admits it, or says why not.
-    async fn on_certificate(&mut self, peer: PeerId, cert: Vec<u8>) -> Result<(), String> {
+    async fn on_certificate(&mut self, peer: PeerId, cert: Vec<u8>) -> Result<(), (RefusalCode, String)> {
         let Some(admission) = &mut self.admission else { return Ok(()) };
         match self.service.check_certificate(&cert, &peer.to_string()) {
             Ok(valid) => {
@@ -404,7 +404,12 @@ impl Engine {
                 if matches!(e, CertError::UnknownOrganization(_) | CertError::KeyNotAuthorized(_)) {
                     self.pull_charters(peer).await;
                 }
-                Err(format!("not admitted: {e} ({})", e.code()))
+                let code = match e {
+                    CertError::UnknownOrganization(_) => RefusalCode::NotAMember,
+                    CertError::WrongNetwork => RefusalCode::WrongNetwork,
+                    _ => RefusalCode::CertificateInvalid,
+                };
+                Err((code, format!("not admitted: {e} ({})", e.code())))
             }
         }
     }
@@ -581,7 +586,10 @@ impl Engine {
     async fn on_request(&mut self, peer: PeerId, request: Request, tag: u64) {
         let counters = &self.service.counters;
         counters.sync_requests_in.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let refuse = |reason: &str| NetCommand::Respond { tag, response: Response::Refused { reason: reason.into() } };
+        let refuse = |code: RefusalCode, reason: &str| NetCommand::Respond {
+            tag,
+            response: Response::Refused { code, reason: reason.into() },
+        };
         let admitted = self.admission.as_ref().is_none_or(|a| a.is_admitted(&peer));
         match request {
             Request::Hello { cert } => match self.on_certificate(peer, cert).await {
@@ -589,8 +597,8 @@ impl Engine {
                     let response = Response::Hello { cert: self.own_cert.clone() };
                     self.send(NetCommand::Respond { tag, response }).await;
                 }
-                Err(reason) => {
-                    self.send(refuse(&reason)).await;
+                Err((code, reason)) => {
+                    self.send(refuse(code, &reason)).await;
                     self.refuse_certificate(peer, &reason).await;
                 }
             },
@@ -601,11 +609,11 @@ impl Engine {
             // separate streams). A peer that never shows one leaves at the admission timeout.
             _ if !admitted => {
                 self.service.count_refused("peer_not_admitted");
-                self.send(refuse("not admitted: show a valid node certificate first")).await;
+                self.send(refuse(RefusalCode::NotAdmitted, "not admitted: show a valid node certificate first")).await;
             }
             Request::Status { network_id, charter_version, heads } => {
                 if network_id != self.service.network_id {
-                    self.send(refuse("wrong network")).await;
+                    self.send(refuse(RefusalCode::WrongNetwork, "wrong network")).await;
                     self.penalize(peer, "wrong_network", 5).await;
                     return;
                 }
@@ -619,7 +627,8 @@ impl Engine {
     /// Answers a request from the store on a blocking thread, within the serving bounds.
     async fn serve(&mut self, peer: PeerId, tag: u64, request: Request) {
         let Ok(permit) = self.serving.clone().try_acquire_owned() else {
-            self.send(NetCommand::Respond { tag, response: Response::Refused { reason: BUSY.into() } }).await;
+            let response = Response::Refused { code: RefusalCode::Busy, reason: BUSY.into() };
+            self.send(NetCommand::Respond { tag, response }).await;
             return;
         };
         let over_limit = {
@@ -632,7 +641,8 @@ impl Engine {
             over
         };
         if over_limit {
-            self.send(NetCommand::Respond { tag, response: Response::Refused { reason: TOO_MANY.into() } }).await;
+            let response = Response::Refused { code: RefusalCode::TooMany, reason: TOO_MANY.into() };
+            self.send(NetCommand::Respond { tag, response }).await;
             self.penalize(peer, "request_flood", 1).await;
             return;
         }
@@ -644,7 +654,7 @@ impl Engine {
             let svc = service;
             let response = tokio::task::spawn_blocking(move || serve::answer(&svc, request, reader.as_ref()))
                 .await
-                .unwrap_or_else(|_| Response::Refused { reason: "internal error".into() });
+                .unwrap_or_else(|_| Response::Refused { code: RefusalCode::Internal, reason: "internal error".into() });
             let _ = commands.send(NetCommand::Respond { tag, response }).await;
             if let Some(n) = per_peer.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&peer) {
                 *n = n.saturating_sub(1);
@@ -675,12 +685,12 @@ impl Engine {
         let Some(pending) = self.pending.remove(&tag) else { return };
         match (pending, result) {
             (Pending::Hello, Ok(Response::Hello { cert })) => {
-                if let Err(reason) = self.on_certificate(peer, cert).await {
+                if let Err((_, reason)) = self.on_certificate(peer, cert).await {
                     self.refuse_certificate(peer, &reason).await;
                 }
             }
             (Pending::Hello, other) => {
-                if let Ok(Response::Refused { reason }) | Err(reason) = other {
+                if let Ok(Response::Refused { reason, .. }) | Err(reason) = other {
                     tracing::warn!(%peer, %reason, "peer did not admit this node");
                 }
             }
@@ -710,8 +720,8 @@ impl Engine {
                 self.exec(actions).await;
             }
             (Pending::Range { peer: key, org, from }, other) => {
-                let busy = matches!(&other, Ok(Response::Refused { reason }) if reason == BUSY || reason == TOO_MANY);
-                if let Ok(Response::Refused { reason }) | Err(reason) = other {
+                let busy = matches!(&other, Ok(Response::Refused { code, .. }) if code.is_later());
+                if let Ok(Response::Refused { reason, .. }) | Err(reason) = other {
                     tracing::debug!(%peer, %reason, "range request failed");
                 }
                 let actions = self.sync.range_failed(key, &org, from, busy);
