@@ -18,7 +18,7 @@ use common::*;
 use entrepot::bundle::{BundleReader, BundleWriter};
 use entrepot::config::Config;
 use entrepot::document::{decode, verify, DocumentId, OrgId, Seq};
-use entrepot::sync::wire::{self, FeedHead, Request, Response};
+use entrepot::sync::wire::{self, FeedHead, RefusalCode, Request, Response};
 
 struct Rng(u64);
 
@@ -159,7 +159,12 @@ fn valid_wire() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
         Response::Status { network_id: net(), charter_version: 1, heads },
         Response::Range { docs: valid_envelopes() },
         Response::Range { docs: vec![] },
-        Response::Refused { reason: "busy".into() },
+        Response::Refused { code: RefusalCode::Busy, reason: "busy".into() },
+        Response::Refused {
+            code: RefusalCode::CertificateInvalid,
+            reason: "not admitted: node certificate signature does not verify".into(),
+        },
+        Response::Refused { code: RefusalCode::from_byte(0xee), reason: String::new() },
         Response::Charters { files: vec![vec![1; 300], vec![2; 400]] },
         Response::ForkProofs { pairs: valid_envelopes().into_iter().take(2).map(|e| (e.clone(), e)).collect() },
         Response::Payloads { items: vec![(DocumentId([3; 32]), b"{\"nonce\":\"00\"}".to_vec())] },

@@ -1,10 +1,13 @@
 //! Replication between separate `entrepot run` processes on loopback: documents published
-//! through one node's HTTP API reach a node that only knows a third, and a replica that was
-//! stopped (SIGTERM) while 1,000 documents were published catches up when it returns.
+//! through one node's HTTP API reach a node that only knows a third, a replica that was
+//! stopped (SIGTERM) while 1,000 documents were published catches up when it returns, and a
+//! node finds its bootstrap peer again when that peer starts late or restarts.
 
 mod common;
 #[path = "common/http.rs"]
 mod http;
+#[path = "common/procs.rs"]
+mod procs;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -227,6 +230,85 @@ fn separate_processes_replicate_through_an_intermediary_and_a_returning_replica_
     let unauthenticated =
         http::request(b.http, "POST", "/v1/admin/backup", &[("Content-Type", "application/json")], b"{\"out\": \"x\"}");
     assert_eq!(unauthenticated.status, 401);
+    for n in [a, b, c] {
+        n.stop();
+    }
+}
+
+/// `[p2p] discovery = false` in a node's config: it talks only to its bootstrap peers.
+fn fixed_topology(node: &procs::NodeDir) {
+    let config = node.dir.join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text: Vec<String> = text
+        .lines()
+        .map(|l| if l.starts_with("discovery = ") { "discovery = false".to_owned() } else { l.to_owned() })
+        .collect();
+    std::fs::write(&config, text.join("\n") + "\n").unwrap();
+}
+
+fn wco_head(node: &procs::NodeDir) -> u64 {
+    procs::feeds(node.http)
+        .and_then(|f| {
+            f.as_array().and_then(|a| a.iter().find(|f| f["publisher"] == "WCO").and_then(|f| f["seq"].as_u64()))
+        })
+        .unwrap_or(0)
+}
+
+fn wait_head(node: &procs::NodeDir, seq: u64, within: Duration, what: &str) {
+    let deadline = Instant::now() + within;
+    while wco_head(node) < seq {
+        assert!(Instant::now() < deadline, "{what}: head {} < {seq} after {within:?}", wco_head(node));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_replica_finds_its_bootstrap_peer_when_it_starts_late_and_again_after_it_restarts() {
+    use procs::{free_port, init_nodes, publish_one, set_bootstrap, Proc};
+    let tmp = tempfile::tempdir().unwrap();
+    let hosts: Vec<_> = (0..2).map(|_| ("127.0.0.1".to_string(), free_port(), free_port())).collect();
+    let nodes = init_nodes(tmp.path(), NETWORK, &["WCO"], &["R"], &hosts);
+    let (wco, replica) = (&nodes[0], &nodes[1]);
+    fixed_topology(wco);
+    fixed_topology(replica);
+    set_bootstrap(replica, std::slice::from_ref(&wco.p2p));
+
+    // The replica starts first: its first dial of WCO fails.
+    let r = Proc::start(replica, &[]);
+    std::thread::sleep(Duration::from_secs(3));
+    let w = Proc::start(wco, &[]);
+    for i in 0..5 {
+        assert!(publish_one(wco, i).is_some());
+    }
+    wait_head(replica, 5, Duration::from_secs(20), "the replica reaches WCO once it is up");
+
+    // WCO restarts on the same address: the replica connects again by itself.
+    assert!(w.stop(), "WCO stops cleanly");
+    std::thread::sleep(Duration::from_secs(2));
+    let w = Proc::start(wco, &[]);
+    for i in 5..10 {
+        assert!(publish_one(wco, i).is_some());
+    }
+    wait_head(replica, 10, Duration::from_secs(30), "the replica reconnects to the restarted WCO");
+    assert!(w.stop() && r.stop(), "both stop cleanly");
+}
+
+#[test]
+fn with_discovery_off_a_node_meets_only_its_bootstrap_peers_and_those_that_dial_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs = init(tmp.path(), &["WCO"], &["B", "C"]);
+    // NodeProc sets `discovery = false`: A and C may only meet through B.
+    let a = NodeProc::start(&dirs[0], &[]);
+    let b = NodeProc::start(&dirs[1], std::slice::from_ref(&a.p2p));
+    let c = NodeProc::start(&dirs[2], std::slice::from_ref(&b.p2p));
+    publish(&a, &dirs[0], 5, 0);
+    wait_for(&[&a, &b, &c], "WCO", 5, Duration::from_secs(30));
+    // Long enough for identify and a Kademlia lookup through B (which took about a second).
+    for _ in 0..10 {
+        assert!(!a.connected_to(&c) && !c.connected_to(&a), "A and C met without discovery");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(b.connected_to(&a) && b.connected_to(&c));
     for n in [a, b, c] {
         n.stop();
     }

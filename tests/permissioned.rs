@@ -26,7 +26,7 @@ use entrepot::document::{DocumentId, Seq, TypeName};
 use entrepot::net;
 use entrepot::node::{start, RunningNode};
 use entrepot::service::Service;
-use entrepot::sync::wire::{FeedHead, Request, Response};
+use entrepot::sync::wire::{FeedHead, RefusalCode, Request, Response};
 use raw_peer::RawPeer;
 
 const OPINION: &str = "classification.opinion";
@@ -186,9 +186,17 @@ impl TestNode {
 }
 
 async fn launch(dir: &Path, bootstrap: &[String]) -> TestNode {
+    launch_with(dir, |p2p| {
+        p2p.bootstrap = bootstrap.to_vec();
+        p2p.discovery = false;
+    })
+    .await
+}
+
+/// Starts a node after `configure` edits its `[p2p]` section.
+async fn launch_with(dir: &Path, configure: impl FnOnce(&mut config::P2pConfig)) -> TestNode {
     let mut node = config::open(dir).unwrap();
-    node.config.p2p.bootstrap = bootstrap.to_vec();
-    node.config.p2p.discovery = false;
+    configure(&mut node.config.p2p);
     let config = node.config.clone();
     let service = Arc::new(Service::new(node));
     let running = start(service.clone(), dir, &config).await.unwrap();
@@ -373,8 +381,11 @@ async fn a_raw_peer_without_a_certificate_is_refused_every_request_and_receives_
     let wco_peer = peer_of(&wco.address());
     // It answers nothing useful and sends no hello: it only listens and then asks.
     let keypair = libp2p::identity::Keypair::generate_ed25519();
-    let mut raw =
-        RawPeer::start(keypair, g.hash().0, &wco.address(), |_| Response::Refused { reason: "no".into() }).await;
+    let mut raw = RawPeer::start(keypair, g.hash().0, &wco.address(), |_| Response::Refused {
+        code: RefusalCode::Unexpected,
+        reason: "no".into(),
+    })
+    .await;
     wait_for("the raw peer connects", Duration::from_secs(10), || raw.is_connected(&wco_peer)).await;
     // Gossip published while it is connected and subscribed must not reach it.
     publish_opinions(&wco, 5, 3);
@@ -383,7 +394,7 @@ async fn a_raw_peer_without_a_certificate_is_refused_every_request_and_receives_
     let answer =
         raw.request(wco_peer, Request::Range { org: org("WCO"), from: Seq(1), count_max: 10, bytes_max: 1 << 20 });
     match answer.await {
-        Ok(Response::Refused { reason }) => assert!(reason.contains("not admitted"), "{reason}"),
+        Ok(Response::Refused { code, reason }) => assert_eq!(code, RefusalCode::NotAdmitted, "{reason}"),
         other => panic!("a range request before admission was answered: {other:?}"),
     }
     // It never shows a certificate: it is disconnected at the admission timeout (10 s).
@@ -502,7 +513,7 @@ async fn documents_a_certified_insider_serves_against_the_charter_are_refused_by
                 .map(|d| d.iter().skip(from.0 as usize - 1).take(count_max as usize).cloned().collect())
                 .unwrap_or_default(),
         },
-        _ => Response::Refused { reason: "not offered".into() },
+        _ => Response::Refused { code: RefusalCode::Unavailable, reason: "not offered".into() },
     })
     .await;
     wait_for("WCO stores the valid RILO entries before the revocation point", Duration::from_secs(30), || {
@@ -562,7 +573,11 @@ async fn a_restricted_notice_payload_reaches_its_audience_and_no_one_else_even_w
     assert!(!String::from_utf8_lossy(&envelope).contains(SECRET), "the envelope carries the payload");
 
     // A US node asking outright, with a valid US certificate, is given nothing.
-    let mut raw = us_insider(net_id, &wco.address(), |_| Response::Refused { reason: "not offered".into() }).await;
+    let mut raw = us_insider(net_id, &wco.address(), |_| Response::Refused {
+        code: RefusalCode::Unavailable,
+        reason: "not offered".into(),
+    })
+    .await;
     let wco_peer = peer_of(&wco.address());
     match raw.request(wco_peer, Request::Payloads { ids: vec![id] }).await {
         Ok(Response::Payloads { items }) => assert!(items.is_empty(), "a payload was served outside its audience"),
@@ -652,6 +667,88 @@ async fn a_fork_made_with_a_stolen_key_freezes_the_feed_on_every_node_until_the_
         wait_for("the new entries reach every replica", Duration::from_secs(40), || n.head("WCO") == 4).await;
         assert_eq!(n.service.store.feed_entry(&org("WCO"), Seq(3)).unwrap(), Some(fresh));
     }
+    for n in [&mut wco, &mut fr, &mut us] {
+        n.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kademlia_serves_members_and_tells_a_peer_without_a_certificate_nothing_of_them() {
+    use futures::StreamExt;
+    use libp2p::kad;
+    use libp2p::swarm::SwarmEvent;
+    let tmp = tempfile::tempdir().unwrap();
+    let g = sign(&genesis(FAR), &[100, 101]);
+    let wco_dir = init_node(tmp.path(), &g, &WCO_NODE);
+    let fr_dir = init_node(tmp.path(), &g, &FR_NODE);
+    // Discovery on: the members find each other through Kademlia.
+    let mut wco = launch_with(&wco_dir, |p2p| p2p.discovery = true).await;
+    let wco_address = wco.address();
+    let mut fr = launch_with(&fr_dir, |p2p| {
+        p2p.bootstrap = vec![wco_address.clone()];
+        p2p.discovery = true;
+    })
+    .await;
+    wait_for("WCO and FR admit each other", Duration::from_secs(20), || {
+        wco.connected_peers().contains(&fr.peer_id()) && fr.connected_peers().contains(&wco.peer_id())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // A stranger speaking only Kademlia asks WCO for the peers closest to FR.
+    let fr_peer: PeerId = fr.peer_id().parse().unwrap();
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(libp2p::identity::Keypair::generate_ed25519())
+        .with_tokio()
+        .with_tcp(libp2p::tcp::Config::default(), libp2p::noise::Config::new, libp2p::yamux::Config::default)
+        .unwrap()
+        .with_behaviour(|key| {
+            let peer = key.public().to_peer_id();
+            let config = kad::Config::new(libp2p::StreamProtocol::new("/entrepot/kad/1.0.0"));
+            kad::Behaviour::with_config(peer, kad::store::MemoryStore::new(peer), config)
+        })
+        .unwrap()
+        .build();
+    swarm.behaviour_mut().set_mode(Some(kad::Mode::Client));
+    let (wco_peer, wco_addr) = net::parse_bootstrap(&wco.address()).unwrap();
+    swarm.behaviour_mut().add_address(&wco_peer, wco_addr);
+    swarm.behaviour_mut().get_closest_peers(fr_peer);
+    let mut learned: Vec<PeerId> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
+    while let Ok(ev) = tokio::time::timeout_at(deadline, swarm.select_next_some()).await {
+        match ev {
+            SwarmEvent::Behaviour(kad::Event::OutboundQueryProgressed {
+                result: kad::QueryResult::GetClosestPeers(r),
+                step,
+                ..
+            }) => {
+                match r {
+                    Ok(ok) => learned.extend(ok.peers.iter().map(|p| p.peer_id)),
+                    Err(kad::GetClosestPeersError::Timeout { peers, .. }) => {
+                        learned.extend(peers.iter().map(|p| p.peer_id))
+                    }
+                }
+                if step.last {
+                    break;
+                }
+            }
+            SwarmEvent::Behaviour(kad::Event::RoutingUpdated { peer, .. }) => learned.push(peer),
+            SwarmEvent::ConnectionEstablished { peer_id, .. } => learned.push(peer_id),
+            _ => {}
+        }
+    }
+    assert!(!learned.contains(&fr_peer), "an uncertified peer learned of member FR through Kademlia: {learned:?}");
+
+    // Members still find each other: US knows only WCO, and meets FR through Kademlia.
+    let us_dir = init_node(tmp.path(), &g, &US_NODE);
+    let mut us = launch_with(&us_dir, |p2p| {
+        p2p.bootstrap = vec![wco_address.clone()];
+        p2p.discovery = true;
+    })
+    .await;
+    wait_for("US meets FR through WCO's routing table", Duration::from_secs(20), || {
+        us.connected_peers().contains(&fr.peer_id())
+    })
+    .await;
     for n in [&mut wco, &mut fr, &mut us] {
         n.stop().await;
     }

@@ -1,5 +1,8 @@
 //! The libp2p request-response codec of the sync protocol: a `u32` length, then the message
-//! bytes of `sync::wire`. Lengths are checked before any buffer is allocated.
+//! bytes of `sync::wire`. Lengths are checked before any buffer is allocated. Whatever the peer
+//! got wrong (a length over the bound, a frame cut short, bytes that do not decode) is
+//! `io::ErrorKind::InvalidData` and nothing else is, so the swarm task can tell a malformed
+//! answer from a failed stream.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,8 +14,13 @@ use libp2p::StreamProtocol;
 
 use crate::sync::wire::{self, Request, Response, MESSAGE_MAX_BYTES};
 
-/// Largest request: a status with every head (4096 × 73 bytes) and framing.
-const REQUEST_MAX_BYTES: usize = 512 * 1024;
+/// Largest request: a status with every head (4096 × at most 81 bytes) and framing.
+pub const REQUEST_MAX_BYTES: usize = 512 * 1024;
+
+// The largest valid status request fits: tag, network id, charter version, head count, heads.
+const _: () = assert!(
+    1 + 32 + 4 + 2 + wire::STATUS_HEADS_MAX * (1 + crate::document::OrgId::LEN_MAX + 8 + 32 + 8) <= REQUEST_MAX_BYTES
+);
 
 /// An inbound request as read off the wire. A frame that is not a valid request (garbage, over
 /// the size bound) is reported as `Malformed` rather than as an error: libp2p's request-response
@@ -32,17 +40,49 @@ pub struct SyncCodec {
     pub written: Arc<AtomicU64>,
 }
 
+/// Reads into `buf` until it is full or the stream ends; how many bytes were read.
+async fn read_full<T: AsyncRead + Unpin + Send>(io: &mut T, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match io.read(&mut buf[got..]).await {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Reads one frame. What the sender got wrong is `InvalidData` (the length is over `max`, or
+/// the stream ended after the frame began and before the length it declared), which the swarm
+/// task reports as malformed; a stream that ends before the frame's first byte is
+/// `UnexpectedEof` (a peer that chose not to answer, or a stream libp2p closed), and other
+/// I/O errors stay as they are (docs/PROTOCOL.md §8.2).
 async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize, counter: &AtomicU64) -> io::Result<Vec<u8>> {
     let mut len = [0u8; 4];
-    io.read_exact(&mut len).await?;
+    let got = read_full(io, &mut len).await?;
+    counter.fetch_add(got as u64, Ordering::Relaxed);
+    match got {
+        0 => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "sync stream ended before a message")),
+        1..=3 => return Err(invalid_data(format!("sync stream ended {got} bytes into a length prefix"))),
+        _ => {}
+    }
     let len = u32::from_be_bytes(len) as usize;
     if len > max {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("sync message of {len} bytes exceeds {max}")));
+        return Err(invalid_data(format!("sync message of {len} bytes exceeds {max}")));
     }
     let mut buf = vec![0u8; len];
-    io.read_exact(&mut buf).await?;
-    counter.fetch_add(4 + len as u64, Ordering::Relaxed);
+    let got = read_full(io, &mut buf).await?;
+    counter.fetch_add(got as u64, Ordering::Relaxed);
+    if got < len {
+        return Err(invalid_data(format!("sync message of {len} bytes ended after {got}")));
+    }
     Ok(buf)
+}
+
+fn invalid_data(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message)
 }
 
 async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, bytes: &[u8], counter: &AtomicU64) -> io::Result<()> {
@@ -66,8 +106,9 @@ impl libp2p::request_response::Codec for SyncCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        // An over-long length prefix is refused before its body is read; a cut stream (EOF,
-        // reset) stays an error, since an honest peer can suffer it.
+        // An over-long length prefix is refused before its body is read, and a frame cut short
+        // of its declared length is the sender's doing; a stream that ends before its first
+        // byte, or fails, stays an error (libp2p then drops it without telling the node).
         let frame = match read_frame(io, REQUEST_MAX_BYTES, &self.read).await {
             Ok(frame) => frame,
             Err(e) if e.kind() == io::ErrorKind::InvalidData => return Ok(WireRequest::Malformed(e.to_string())),
@@ -101,5 +142,41 @@ impl libp2p::request_response::Codec for SyncCodec {
         T: AsyncWrite + Unpin + Send,
     {
         write_frame(io, &wire::encode_response(&res), &self.written).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use libp2p::request_response::Codec;
+
+    fn read(bytes: Vec<u8>) -> io::Result<Response> {
+        let mut io = futures::io::Cursor::new(bytes);
+        futures::executor::block_on(SyncCodec::default().read_response(&StreamProtocol::new("/t"), &mut io))
+    }
+
+    fn framed(msg: &[u8]) -> Vec<u8> {
+        let mut out = (msg.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(msg);
+        out
+    }
+
+    #[test]
+    fn an_answer_the_peer_got_wrong_is_invalid_data_and_an_unanswered_stream_is_not() {
+        let range = wire::encode_response(&Response::Range { docs: vec![vec![1; 100]] });
+        assert!(read(framed(&range)).is_ok());
+        let kind = |bytes: Vec<u8>| read(bytes).unwrap_err().kind();
+        // Declares a length, then ends early.
+        let mut cut = framed(&range);
+        cut.truncate(cut.len() - 10);
+        assert_eq!(kind(cut), io::ErrorKind::InvalidData, "a frame cut short of its length");
+        assert_eq!(kind(vec![0, 0]), io::ErrorKind::InvalidData, "a frame cut in its length prefix");
+        assert_eq!(kind(u32::MAX.to_be_bytes().to_vec()), io::ErrorKind::InvalidData, "a length over the bound");
+        assert_eq!(kind(framed(b"garbage")), io::ErrorKind::InvalidData, "bytes that do not decode");
+        let mut big_doc = vec![2, 0, 0, 0, 1];
+        big_doc.extend_from_slice(&(crate::document::DOCUMENT_SIZE_MAX_BYTES as u32 + 1).to_be_bytes());
+        assert_eq!(kind(framed(&big_doc)), io::ErrorKind::InvalidData, "an envelope over 1 MiB in a range");
+        // Nothing at all: the peer closed the stream without answering.
+        assert_eq!(kind(Vec::new()), io::ErrorKind::UnexpectedEof);
     }
 }

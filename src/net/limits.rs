@@ -30,6 +30,9 @@ pub const KAD_BOOTSTRAP_INTERVAL: Duration = Duration::from_secs(120);
 pub const COMMAND_QUEUE: usize = 1024;
 /// Events queued from the swarm task.
 pub const EVENT_QUEUE: usize = 1024;
+/// Events the swarm task holds while the event queue is full; with this many held it stops
+/// polling the swarm (backpressure into libp2p) but keeps carrying out commands.
+pub const EVENT_OUTBOX_MAX: usize = 64;
 /// Inbound requests served at once (each reads the store on a blocking thread).
 pub const INBOUND_SERVING_MAX: usize = 16;
 /// Inbound requests from one peer served at once; more are refused. Above the sync engine's

@@ -3,7 +3,8 @@
 use crate::document::OrgId;
 use crate::service::Service;
 use crate::sync::wire::{
-    FeedHead, Request, Response, CHARTERS_MAX, FORK_PROOFS_MAX, PAYLOADS_MAX, RANGE_BYTES_MAX, RANGE_COUNT_MAX,
+    FeedHead, RefusalCode, Request, Response, CHARTERS_MAX, FORK_PROOFS_MAX, PAYLOADS_MAX, RANGE_BYTES_MAX,
+    RANGE_COUNT_MAX,
 };
 
 /// This node's heads as the status message carries them.
@@ -24,7 +25,7 @@ pub fn charter_version(service: &Service) -> u32 {
 /// Answers one sync request from the store. `reader` is the asking peer's organization, known
 /// once it is admitted by certificate; it decides which sealed payloads it may receive.
 pub fn answer(service: &Service, request: Request, reader: Option<&OrgId>) -> Response {
-    let unavailable = || Response::Refused { reason: "store unavailable".into() };
+    let unavailable = || Response::Refused { code: RefusalCode::Unavailable, reason: "store unavailable".into() };
     match request {
         Request::Status { network_id, .. } => match status_heads(service) {
             Ok(heads) => Response::Status { network_id, charter_version: charter_version(service), heads },
@@ -42,7 +43,7 @@ pub fn answer(service: &Service, request: Request, reader: Option<&OrgId>) -> Re
             files: within_budget(service.charter_files_from(from_version, CHARTERS_MAX), Vec::len),
         },
         // Answered by the engine itself (admission), never from the store.
-        Request::Hello { .. } => Response::Refused { reason: "unexpected hello".into() },
+        Request::Hello { .. } => Response::Refused { code: RefusalCode::Unexpected, reason: "unexpected hello".into() },
         Request::ForkProofs { org } => match service.store.fork_proofs(&org, FORK_PROOFS_MAX) {
             Ok(proofs) => Response::ForkProofs { pairs: within_budget(proofs, |(a, b)| a.len() + b.len()) },
             Err(_) => unavailable(),

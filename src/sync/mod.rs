@@ -9,4 +9,4 @@ pub mod engine;
 pub mod wire;
 
 pub use engine::{Action, IngestResult, Offense, PeerKey, RangeId, SyncConfig, SyncEngine};
-pub use wire::{FeedHead, Request, Response};
+pub use wire::{FeedHead, RefusalCode, Request, Response};

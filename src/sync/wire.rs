@@ -1,4 +1,4 @@
-//! The sync protocol `/entrepot/sync/2`: messages and their byte encoding.
+//! The sync protocol `/entrepot/sync/3`: messages and their byte encoding.
 //!
 //! Every message travels as a `u32` big-endian length followed by that many bytes; the length
 //! is checked against [`MESSAGE_MAX_BYTES`] before anything is read. All counts are bounded
@@ -7,7 +7,7 @@
 use crate::document::{DocumentId, OrgId, Seq, DOCUMENT_SIZE_MAX_BYTES};
 
 /// The protocol name negotiated by libp2p; its last component is the version.
-pub const SYNC_PROTOCOL: &str = "/entrepot/sync/2";
+pub const SYNC_PROTOCOL: &str = "/entrepot/sync/3";
 /// Most documents a range response carries.
 pub const RANGE_COUNT_MAX: u32 = 1024;
 /// Most envelope bytes a range response carries (one document may exceed it alone).
@@ -75,8 +75,10 @@ pub enum Response {
     Range {
         docs: Vec<Vec<u8>>,
     },
-    /// The request was not served (wrong network, over a limit, not permitted).
+    /// The request was not served: `code` says why for the requester's logic (see
+    /// [`RefusalCode::is_later`]), `reason` for its operator.
     Refused {
+        code: RefusalCode,
         reason: String,
     },
     /// Charter files (docs/PROTOCOL.md §10.1), consecutive versions in order.
@@ -92,6 +94,118 @@ pub enum Response {
         items: Vec<(DocumentId, Vec<u8>)>,
     },
 }
+
+/// Why a request was refused, as one byte on the wire (docs/PROTOCOL.md §8.2). Codes that
+/// mean "later" ([`RefusalCode::is_later`]) leave the requester's view of the responder
+/// unchanged; the others mean "not from me": do not ask this peer again for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RefusalCode {
+    /// The responder serves as many requests as it may at once (node-wide bound).
+    Busy,
+    /// The requester has as many requests being served as one peer may.
+    TooMany,
+    /// The requester has not shown a certificate the responder accepts (charter networks).
+    NotAdmitted,
+    /// The request (a status) names another network.
+    WrongNetwork,
+    /// The responder's store failed while answering.
+    Unavailable,
+    /// The responder failed while answering for another reason.
+    Internal,
+    /// A request the responder does not expect here (a hello it answers elsewhere).
+    Unexpected,
+    /// A hello refused: the certificate names an organization that is not a member.
+    NotAMember,
+    /// A hello refused: the certificate is malformed, for another network or peer, signed by
+    /// a key that is not a current key of its organization, or its signature does not verify.
+    CertificateInvalid,
+    /// A code this build does not know (a newer peer's); treated as "not from me".
+    Other(UnassignedCode),
+}
+
+/// A refusal code byte that no [`RefusalCode`] variant names; only the decoder makes one, so
+/// every `RefusalCode` has exactly one byte and every byte one `RefusalCode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UnassignedCode(u8);
+
+impl UnassignedCode {
+    /// The byte as received.
+    pub fn byte(self) -> u8 {
+        self.0
+    }
+}
+
+impl RefusalCode {
+    /// Every assigned code, in byte order (byte = index + 1).
+    pub const ASSIGNED: [RefusalCode; 9] = [
+        RefusalCode::Busy,
+        RefusalCode::TooMany,
+        RefusalCode::NotAdmitted,
+        RefusalCode::WrongNetwork,
+        RefusalCode::Unavailable,
+        RefusalCode::Internal,
+        RefusalCode::Unexpected,
+        RefusalCode::NotAMember,
+        RefusalCode::CertificateInvalid,
+    ];
+
+    /// The code's byte on the wire.
+    pub fn to_byte(self) -> u8 {
+        match self {
+            RefusalCode::Busy => 1,
+            RefusalCode::TooMany => 2,
+            RefusalCode::NotAdmitted => 3,
+            RefusalCode::WrongNetwork => 4,
+            RefusalCode::Unavailable => 5,
+            RefusalCode::Internal => 6,
+            RefusalCode::Unexpected => 7,
+            RefusalCode::NotAMember => 8,
+            RefusalCode::CertificateInvalid => 9,
+            RefusalCode::Other(b) => b.0,
+        }
+    }
+
+    /// The code a byte on the wire stands for; an unassigned byte is [`RefusalCode::Other`]
+    /// (forward compatibility: a newer peer may refuse for a reason this build does not know).
+    pub fn from_byte(b: u8) -> RefusalCode {
+        match b {
+            1..=9 => RefusalCode::ASSIGNED[b as usize - 1],
+            _ => RefusalCode::Other(UnassignedCode(b)),
+        }
+    }
+
+    /// "Ask again later": the responder is under load, nothing is wrong with the request.
+    pub fn is_later(self) -> bool {
+        matches!(self, RefusalCode::Busy | RefusalCode::TooMany)
+    }
+
+    /// A stable machine-readable name (logs, metrics).
+    pub fn code(self) -> &'static str {
+        match self {
+            RefusalCode::Busy => "busy",
+            RefusalCode::TooMany => "too_many",
+            RefusalCode::NotAdmitted => "not_admitted",
+            RefusalCode::WrongNetwork => "wrong_network",
+            RefusalCode::Unavailable => "unavailable",
+            RefusalCode::Internal => "internal",
+            RefusalCode::Unexpected => "unexpected",
+            RefusalCode::NotAMember => "not_a_member",
+            RefusalCode::CertificateInvalid => "certificate_invalid",
+            RefusalCode::Other(_) => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for RefusalCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RefusalCode::Other(b) => write!(f, "other ({})", b.0),
+            c => f.write_str(c.code()),
+        }
+    }
+}
+
+const _: () = assert!(RefusalCode::ASSIGNED.len() == 9);
 
 /// Why bytes are not a valid sync message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -232,11 +346,16 @@ pub fn encode_response(r: &Response) -> Vec<u8> {
                 out.extend_from_slice(d);
             }
         }
-        Response::Refused { reason } => {
+        Response::Refused { code, reason } => {
             out.push(TAG_REFUSED);
-            let r = &reason.as_bytes()[..reason.len().min(REASON_MAX_BYTES)];
-            out.extend_from_slice(&(r.len() as u16).to_be_bytes());
-            out.extend_from_slice(r);
+            out.push(code.to_byte());
+            // Cut at a character boundary, so what is sent is still UTF-8.
+            let mut end = reason.len().min(REASON_MAX_BYTES);
+            while !reason.is_char_boundary(end) {
+                end -= 1;
+            }
+            out.extend_from_slice(&(end as u16).to_be_bytes());
+            out.extend_from_slice(&reason.as_bytes()[..end]);
         }
     }
     out
@@ -406,12 +525,16 @@ pub fn decode_response(b: &[u8]) -> Result<Response, WireError> {
             Response::Range { docs }
         }
         TAG_REFUSED => {
+            let code = RefusalCode::from_byte(r.u8("refusal code")?);
             let len = r.u16("reason length")? as usize;
             if len > REASON_MAX_BYTES {
                 return Err(WireError::OverLimit("reason"));
             }
-            let reason = String::from_utf8_lossy(r.take(len, "reason")?).into_owned();
-            Response::Refused { reason }
+            // Refused rather than repaired, so that decoding stays canonical.
+            let reason = std::str::from_utf8(r.take(len, "reason")?)
+                .map_err(|_| WireError::Invalid { field: "reason", reason: "not UTF-8".into() })?
+                .to_owned();
+            Response::Refused { code, reason }
         }
         t => return Err(WireError::UnknownTag(t)),
     };
@@ -447,7 +570,8 @@ mod tests {
             Response::Hello { cert: Vec::new() },
             Response::Status { network_id: [9; 32], charter_version: 1, heads: heads() },
             Response::Range { docs: vec![b"one".to_vec(), Vec::new(), b"three".to_vec()] },
-            Response::Refused { reason: "wrong network".into() },
+            Response::Refused { code: RefusalCode::WrongNetwork, reason: "wrong network".into() },
+            Response::Refused { code: RefusalCode::from_byte(200), reason: String::new() },
             Response::Charters { files: vec![b"v2".to_vec(), b"v3".to_vec()] },
             Response::ForkProofs { pairs: vec![(b"a".to_vec(), b"b".to_vec())] },
             Response::Payloads { items: vec![(DocumentId([5; 32]), b"{}".to_vec())] },
@@ -486,5 +610,51 @@ mod tests {
         let zero_from =
             encode_request(&Request::Range { org: OrgId::new("A").unwrap(), from: Seq(0), count_max: 1, bytes_max: 1 });
         assert!(decode_request(&zero_from).is_err());
+    }
+
+    #[test]
+    fn a_refusal_is_its_tag_a_code_byte_and_a_utf8_reason() {
+        // The layout of docs/PROTOCOL.md §8.2, byte for byte.
+        let busy = Response::Refused { code: RefusalCode::Busy, reason: "busy".into() };
+        assert_eq!(encode_response(&busy), [3, 1, 0, 4, b'b', b'u', b's', b'y']);
+        assert_eq!(
+            decode_response(&[3, 9, 0, 0]).unwrap(),
+            Response::Refused { code: RefusalCode::CertificateInvalid, reason: String::new() }
+        );
+        // No code byte at all (a version 2 refusal) is truncated.
+        assert_eq!(decode_response(&[3]), Err(WireError::Truncated("refusal code")));
+        // Invalid UTF-8 is refused, not repaired: what decodes re-encodes to the same bytes.
+        assert!(matches!(decode_response(&[3, 1, 0, 1, 0xff]), Err(WireError::Invalid { field: "reason", .. })));
+        let mut long = vec![3, 2];
+        long.extend_from_slice(&(REASON_MAX_BYTES as u16 + 1).to_be_bytes());
+        long.extend(std::iter::repeat_n(b'x', REASON_MAX_BYTES + 1));
+        assert_eq!(decode_response(&long), Err(WireError::OverLimit("reason")));
+    }
+
+    #[test]
+    fn every_code_byte_decodes_and_encodes_back_to_itself() {
+        for b in 0..=u8::MAX {
+            let code = RefusalCode::from_byte(b);
+            assert_eq!(code.to_byte(), b);
+            assert_eq!(matches!(code, RefusalCode::Other(_)), !(1..=9).contains(&b), "byte {b}");
+            let r = Response::Refused { code, reason: "r".into() };
+            assert_eq!(decode_response(&encode_response(&r)).unwrap(), r);
+        }
+        let later: Vec<_> = RefusalCode::ASSIGNED.into_iter().filter(|c| c.is_later()).collect();
+        assert_eq!(later, [RefusalCode::Busy, RefusalCode::TooMany]);
+        assert!(!RefusalCode::from_byte(77).is_later(), "an unknown code means not from me");
+    }
+
+    #[test]
+    fn a_reason_over_the_bound_is_cut_at_a_character_boundary() {
+        let reason = "é".repeat(REASON_MAX_BYTES); // two bytes each
+        let mut odd = String::from("x");
+        odd.push_str(&reason);
+        for r in [reason, odd] {
+            let sent = encode_response(&Response::Refused { code: RefusalCode::Internal, reason: r.clone() });
+            let Response::Refused { reason: got, .. } = decode_response(&sent).unwrap() else { panic!() };
+            assert!(got.len() <= REASON_MAX_BYTES && got.len() >= REASON_MAX_BYTES - 1);
+            assert!(r.starts_with(&got));
+        }
     }
 }

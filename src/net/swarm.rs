@@ -1,0 +1,125 @@
+//! The node's libp2p behaviours and how the swarm is built. Every limit comes from
+//! [`limits`]; no libp2p default that bounds a peer is left implicit where libp2p lets it be set.
+
+use libp2p::gossipsub::{self, MessageAuthenticity, MessageId, ValidationMode};
+use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::swarm::{behaviour::toggle::Toggle, NetworkBehaviour};
+use libp2p::{
+    allow_block_list, connection_limits, identify, identity, kad, mdns, noise, ping, tcp, yamux, Multiaddr,
+    StreamProtocol, Swarm,
+};
+use sha2::{Digest, Sha256};
+
+use super::codec::SyncCodec;
+use super::{gossip_topic, limits, NetError};
+use crate::sync::wire::SYNC_PROTOCOL;
+
+/// The Kademlia protocol name: private, so entrepot nodes never join another DHT.
+pub(super) const KAD_PROTOCOL: &str = "/entrepot/kad/1.0.0";
+
+/// The node's libp2p behaviours.
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    pub(super) limits: connection_limits::Behaviour,
+    pub(super) blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    pub(super) identify: identify::Behaviour,
+    pub(super) ping: ping::Behaviour,
+    pub(super) kad: kad::Behaviour<kad::store::MemoryStore>,
+    pub(super) mdns: Toggle<mdns::tokio::Behaviour>,
+    pub(super) gossipsub: gossipsub::Behaviour,
+    pub(super) sync: request_response::Behaviour<SyncCodec>,
+}
+
+/// Builds the swarm and starts listening.
+pub fn build_swarm(
+    keypair: identity::Keypair,
+    network_id: &[u8; 32],
+    listen: &[String],
+    mdns_enabled: bool,
+    discovery: bool,
+    permissioned: bool,
+    codec: SyncCodec,
+) -> Result<Swarm<Behaviour>, NetError> {
+    let setup = |e: &dyn std::fmt::Display| NetError::Setup(e.to_string());
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .map_err(|e| setup(&e))?
+        .with_behaviour(|key| {
+            let peer_id = key.public().to_peer_id();
+            let gossip_config = gossipsub::ConfigBuilder::default()
+                .heartbeat_interval(limits::GOSSIP_HEARTBEAT)
+                .validation_mode(ValidationMode::Strict)
+                .validate_messages()
+                .max_transmit_size(limits::GOSSIP_MESSAGE_MAX_BYTES)
+                .duplicate_cache_time(limits::GOSSIP_DUPLICATE_CACHE)
+                // Content-addressed ids: the same document gossiped twice is one message.
+                .message_id_fn(|m: &gossipsub::Message| MessageId::from(Sha256::digest(&m.data).to_vec()))
+                .build()
+                .map_err(|e| e.to_string())?;
+            let mut gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)?;
+            if permissioned {
+                gossipsub.with_peer_score(admission_score_params(), gossipsub::PeerScoreThresholds::default())?;
+            }
+            let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
+            kad_config.set_query_timeout(limits::KAD_QUERY_TIMEOUT);
+            if !discovery {
+                kad_config.set_periodic_bootstrap_interval(None);
+            }
+            let kad = kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
+            let mdns =
+                if mdns_enabled { Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)?) } else { None };
+            let sync = request_response::Behaviour::with_codec(
+                codec,
+                [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(limits::REQUEST_TIMEOUT)
+                    .with_max_concurrent_streams(limits::SYNC_STREAMS_PER_CONNECTION_MAX),
+            );
+            let limits = connection_limits::ConnectionLimits::default()
+                .with_max_established(Some(limits::CONNECTIONS_MAX))
+                .with_max_established_per_peer(Some(limits::CONNECTIONS_PER_PEER_MAX))
+                .with_max_pending_incoming(Some(limits::PENDING_CONNECTIONS_MAX))
+                .with_max_pending_outgoing(Some(limits::PENDING_CONNECTIONS_MAX));
+            Ok(Behaviour {
+                limits: connection_limits::Behaviour::new(limits),
+                blocked: Default::default(),
+                identify: identify::Behaviour::new(
+                    identify::Config::new("/entrepot/id/1.0.0".into(), key.public())
+                        .with_interval(limits::IDENTIFY_INTERVAL),
+                ),
+                ping: ping::Behaviour::new(ping::Config::new()),
+                kad,
+                mdns: Toggle::from(mdns),
+                gossipsub,
+                sync,
+            })
+        })
+        .map_err(|e| setup(&e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(limits::IDLE_CONNECTION_TIMEOUT))
+        .build();
+    swarm.behaviour_mut().kad.set_mode(Some(kad::Mode::Server));
+    swarm.behaviour_mut().gossipsub.subscribe(&gossip_topic(network_id)).map_err(|e| setup(&e))?;
+    for addr in listen {
+        let ma: Multiaddr =
+            addr.parse().map_err(|e: libp2p::multiaddr::Error| NetError::Address(addr.clone(), e.to_string()))?;
+        swarm.listen_on(ma).map_err(|e| NetError::Listen(addr.clone(), e.to_string()))?;
+    }
+    Ok(swarm)
+}
+
+/// Gossip scoring used only to keep documents away from peers not (yet) admitted by
+/// certificate: such a peer gets [`NOT_ADMITTED_SCORE`], below the publish and gossip
+/// thresholds (nothing is sent to it, it joins no mesh) but above the graylist one, so its
+/// subscriptions are still recorded and gossip starts the moment it is admitted.
+fn admission_score_params() -> gossipsub::PeerScoreParams {
+    gossipsub::PeerScoreParams {
+        app_specific_weight: 1.0,
+        // Administrations behind one NAT, and every test node on loopback, share addresses.
+        ip_colocation_factor_weight: 0.0,
+        ..Default::default()
+    }
+}
+
+/// The application score of a connected peer without a valid certificate.
+pub const NOT_ADMITTED_SCORE: f64 = -60.0;

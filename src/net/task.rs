@@ -1,0 +1,211 @@
+//! The task that owns the swarm. It never waits on the engine: commands are always read and
+//! carried out at once, events wait in a bounded outbox until the event channel has room, and
+//! while the outbox is full the swarm is not polled, which holds libp2p back (its connection
+//! tasks' queues fill and the peers' streams stall) instead of blocking this task. Shutdown is
+//! a branch of every turn of the loop, so it is always seen.
+//!
+//! (It used to `send(..).await` each event inside the loop while the engine `send(..).await`ed
+//! commands inside its own: with both channels full each waited for the other for good.)
+
+use std::collections::{HashMap, VecDeque};
+
+use futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic};
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{identify, mdns, Swarm};
+use tokio::sync::{mpsc, watch};
+
+use super::codec::WireRequest;
+use super::swarm::{Behaviour, BehaviourEvent, NOT_ADMITTED_SCORE};
+use super::{gossip_topic, limits, NetCommand, NetEvent, RunOptions};
+use crate::sync::wire::Response;
+
+/// Owns the swarm: carries out commands, reports events, until `shutdown` changes (or its
+/// sender is dropped), the command channel closes or the event receiver is dropped.
+pub async fn run_swarm(
+    swarm: Swarm<Behaviour>,
+    options: RunOptions,
+    mut commands: mpsc::Receiver<NetCommand>,
+    events: mpsc::Sender<NetEvent>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut task = Task::new(swarm, options);
+    let mut outbox: VecDeque<NetEvent> = VecDeque::with_capacity(limits::EVENT_OUTBOX_MAX);
+    let mut kad_refresh = tokio::time::interval(limits::KAD_BOOTSTRAP_INTERVAL);
+    kad_refresh.tick().await;
+    while !*shutdown.borrow() {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            command = commands.recv() => match command {
+                Some(command) => task.on_command(command),
+                None => break,
+            },
+            permit = events.reserve(), if !outbox.is_empty() => match permit {
+                Ok(permit) => permit.send(outbox.pop_front().expect("the outbox is not empty")),
+                Err(_) => break,
+            },
+            _ = kad_refresh.tick(), if task.discovery => {
+                let _ = task.swarm.behaviour_mut().kad.bootstrap();
+            }
+            event = task.swarm.select_next_some(), if outbox.len() < limits::EVENT_OUTBOX_MAX => {
+                if let Some(out) = task.on_swarm_event(event) {
+                    outbox.push_back(out);
+                }
+            }
+        }
+    }
+}
+
+struct Task {
+    swarm: Swarm<Behaviour>,
+    discovery: bool,
+    permissioned: bool,
+    topic: IdentTopic,
+    responders: HashMap<u64, ResponseChannel<Response>>,
+    outbound: HashMap<OutboundRequestId, u64>,
+    next_inbound_tag: u64,
+}
+
+impl Task {
+    fn new(mut swarm: Swarm<Behaviour>, options: RunOptions) -> Task {
+        let RunOptions { bootstrap, discovery, permissioned, network_id } = options;
+        for (peer, addr) in &bootstrap {
+            swarm.behaviour_mut().kad.add_address(peer, addr.clone());
+            if let Err(e) = swarm.dial(addr.clone()) {
+                tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
+            }
+        }
+        Task {
+            swarm,
+            discovery,
+            permissioned,
+            topic: gossip_topic(&network_id),
+            responders: HashMap::new(),
+            outbound: HashMap::new(),
+            next_inbound_tag: 0,
+        }
+    }
+
+    /// Carries out a command. Never waits.
+    fn on_command(&mut self, command: NetCommand) {
+        let behaviour = self.swarm.behaviour_mut();
+        match command {
+            NetCommand::Request { peer, request, tag } => {
+                let id = behaviour.sync.send_request(&peer, WireRequest::Valid(request));
+                self.outbound.insert(id, tag);
+            }
+            NetCommand::Respond { tag, response } => {
+                if let Some(channel) = self.responders.remove(&tag) {
+                    // The requester may have gone; nothing to do then.
+                    let _ = behaviour.sync.send_response(channel, response);
+                }
+            }
+            NetCommand::Publish { data } => {
+                if let Err(e) = behaviour.gossipsub.publish(self.topic.clone(), data) {
+                    // No peers yet is normal; pull sync delivers the document later.
+                    tracing::debug!(error = %e, "gossip publish");
+                }
+            }
+            NetCommand::Validate { message_id, source, acceptance } => {
+                behaviour.gossipsub.report_message_validation_result(&message_id, &source, acceptance);
+            }
+            NetCommand::Ban { peer } => {
+                behaviour.blocked.block_peer(peer);
+                behaviour.gossipsub.blacklist_peer(&peer);
+            }
+            NetCommand::Unban { peer } => {
+                behaviour.blocked.unblock_peer(peer);
+                behaviour.gossipsub.remove_blacklisted_peer(&peer);
+            }
+            NetCommand::Admit { peer } => {
+                behaviour.gossipsub.set_application_score(&peer, 0.0);
+            }
+            NetCommand::Disconnect { peer } => {
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
+        }
+    }
+
+    /// Takes in a swarm event; what the node should hear of it.
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) -> Option<NetEvent> {
+        let out = match event {
+            SwarmEvent::NewListenAddr { address, .. } => Some(NetEvent::Listening { address }),
+            SwarmEvent::ConnectionEstablished { peer_id, endpoint, num_established, .. } => {
+                let address = endpoint.get_remote_address().clone();
+                if num_established.get() == 1 {
+                    if self.permissioned {
+                        // Before anything else is polled: no gossip reaches the peer until the
+                        // engine admits it.
+                        self.swarm.behaviour_mut().gossipsub.set_application_score(&peer_id, NOT_ADMITTED_SCORE);
+                    }
+                    Some(NetEvent::PeerConnected { peer: peer_id, address })
+                } else {
+                    None
+                }
+            }
+            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                Some(NetEvent::PeerDisconnected { peer: peer_id })
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
+                for addr in info.listen_addrs {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                }
+                None
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+                for (peer, addr) in found {
+                    self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+                    let _ = self.swarm.dial(addr);
+                }
+                None
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => Some(NetEvent::Gossip { source: propagation_source, message_id, data: message.data }),
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. })) => {
+                match message {
+                    request_response::Message::Request { request: WireRequest::Malformed(reason), .. } => {
+                        // Dropping the channel closes the stream without an answer.
+                        tracing::debug!(%peer, %reason, "malformed sync request");
+                        Some(NetEvent::MalformedRequest { peer })
+                    }
+                    request_response::Message::Request { request: WireRequest::Valid(request), channel, .. } => {
+                        let tag = self.next_inbound_tag;
+                        self.next_inbound_tag += 1;
+                        self.responders.insert(tag, channel);
+                        Some(NetEvent::InboundRequest { peer, request, tag })
+                    }
+                    request_response::Message::Response { request_id, response } => self
+                        .outbound
+                        .remove(&request_id)
+                        .map(|tag| NetEvent::Response { tag, peer, result: Ok(response) }),
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            })) => self.outbound.remove(&request_id).map(|tag| NetEvent::Response {
+                tag,
+                peer,
+                result: Err(error.to_string()),
+            }),
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::InboundFailure {
+                peer,
+                error,
+                ..
+            })) => {
+                tracing::debug!(%peer, %error, "inbound sync request failed");
+                None
+            }
+            _ => None,
+        };
+        // Responders whose requester vanished are dropped by libp2p; forget them too.
+        self.responders.retain(|_, ch| ch.is_open());
+        out
+    }
+}
