@@ -22,7 +22,7 @@ use entrepot::charter::{
 };
 use entrepot::config::{self, InitOptions};
 use entrepot::document::{DocumentId, Seq, TypeName};
-use entrepot::net::{self, NetCommand, NetEvent};
+use entrepot::net::{self, NetCommand, NetEvent, RequestFailure};
 use entrepot::node::{start, RunningNode};
 use entrepot::service::Service;
 use entrepot::sync::wire::{FeedHead, RefusalCode, Request, Response};
@@ -344,7 +344,7 @@ async fn an_expired_charter_extends_no_trust_until_a_newer_version_arrives_from_
 /// `answer` and counting gossip it receives.
 struct RawPeer {
     commands: mpsc::Sender<NetCommand>,
-    responses: Arc<Mutex<BTreeMap<u64, Result<Response, String>>>>,
+    responses: Arc<Mutex<BTreeMap<u64, Result<Response, RequestFailure>>>>,
     gossip: Arc<AtomicUsize>,
     connected: Arc<Mutex<Vec<PeerId>>>,
     _shutdown: watch::Sender<bool>,
@@ -393,7 +393,7 @@ impl RawPeer {
         RawPeer { commands: cmd_tx, responses, gossip, connected, _shutdown: shutdown, next_tag: 0 }
     }
 
-    async fn request(&mut self, peer: PeerId, request: Request) -> Result<Response, String> {
+    async fn request(&mut self, peer: PeerId, request: Request) -> Result<Response, RequestFailure> {
         let tag = self.next_tag;
         self.next_tag += 1;
         self.commands.send(NetCommand::Request { peer, request, tag }).await.unwrap();

@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 use crate::config::Config;
 use crate::document::{DocumentId, OrgId, Seq};
 use crate::ingest::IngestError;
-use crate::net::{self, limits, NetCommand, NetError, NetEvent};
+use crate::net::{self, limits, NetCommand, NetError, NetEvent, RequestFailure};
 use crate::service::{PeerInfo, Service};
 use crate::store::IngestOutcome;
 use crate::sync::engine::{IngestResult, PeerKey};
@@ -681,7 +681,7 @@ impl Engine {
         self.exec(actions).await;
     }
 
-    async fn on_response(&mut self, tag: u64, peer: PeerId, result: Result<Response, String>) {
+    async fn on_response(&mut self, tag: u64, peer: PeerId, result: Result<Response, RequestFailure>) {
         let Some(pending) = self.pending.remove(&tag) else { return };
         match (pending, result) {
             (Pending::Hello, Ok(Response::Hello { cert })) => {
@@ -689,11 +689,13 @@ impl Engine {
                     self.refuse_certificate(peer, &reason).await;
                 }
             }
-            (Pending::Hello, other) => {
-                if let Ok(Response::Refused { reason, .. }) | Err(reason) = other {
-                    tracing::warn!(%peer, %reason, "peer did not admit this node");
+            (Pending::Hello, other) => match other {
+                Ok(Response::Refused { code, reason }) => {
+                    tracing::warn!(%peer, %code, %reason, "peer did not admit this node")
                 }
-            }
+                Err(e) => tracing::warn!(%peer, reason = %e, "peer did not admit this node"),
+                Ok(_) => {}
+            },
             (Pending::Charters, Ok(Response::Charters { files })) => self.on_charters(peer, files).await,
             (Pending::ForkProofs, Ok(Response::ForkProofs { pairs })) => self.on_fork_proofs(peer, pairs).await,
             (Pending::Payloads, Ok(Response::Payloads { items })) => self.on_payloads(peer, items).await,
@@ -721,13 +723,17 @@ impl Engine {
             }
             (Pending::Range { peer: key, org, from }, other) => {
                 let busy = matches!(&other, Ok(Response::Refused { code, .. }) if code.is_later());
-                if let Ok(Response::Refused { reason, .. }) | Err(reason) = other {
-                    tracing::debug!(%peer, %reason, "range request failed");
+                match other {
+                    Ok(Response::Refused { code, reason }) => {
+                        tracing::debug!(%peer, %code, %reason, "range request failed")
+                    }
+                    Err(e) => tracing::debug!(%peer, reason = %e, "range request failed"),
+                    Ok(_) => {}
                 }
                 let actions = self.sync.range_failed(key, &org, from, busy);
                 self.exec(actions).await;
             }
-            (Pending::Status, Err(reason)) if reason.contains("none of the requested protocols") => {
+            (Pending::Status, Err(RequestFailure::UnsupportedProtocols)) => {
                 tracing::warn!(%peer, speaks = crate::sync::wire::SYNC_PROTOCOL, "peer speaks no sync protocol version in common with this node; not syncing with it");
             }
             (Pending::Status, other) => {
