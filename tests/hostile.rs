@@ -480,7 +480,7 @@ fn members_answering_range_requests_with_bad_frames_or_misplaced_entries_are_dis
     for (name, bad) in cases {
         let answer_with = |request: &Request| match request {
             Request::Range { .. } => bad.clone(),
-            _ => answer(&Response::Refused { reason: "no".into() }),
+            _ => answer(&Response::Refused { code: wire::RefusalCode::Unavailable, reason: "no".into() }),
         };
         let script = Script {
             statuses: vec![status_request(announced.clone())],
@@ -511,7 +511,7 @@ fn nothing(request: &Request) -> Vec<u8> {
     match request {
         Request::Range { .. } => answer(&Response::Range { docs: Vec::new() }),
         Request::ForkProofs { .. } => answer(&Response::ForkProofs { pairs: Vec::new() }),
-        _ => answer(&Response::Refused { reason: "no".into() }),
+        _ => answer(&Response::Refused { code: wire::RefusalCode::Unavailable, reason: "no".into() }),
     }
 }
 

@@ -410,7 +410,11 @@ async fn a_raw_peer_that_never_shows_a_certificate_is_disconnected_ten_seconds_a
     let mut wco = launch(&init_node(tmp.path(), &g, &WCO_NODE), &[]).await;
     let wco_peer = peer_of(&wco.address());
     let keypair = libp2p::identity::Keypair::generate_ed25519();
-    let raw = RawPeer::start(keypair, g.hash().0, &wco.address(), |_| Response::Refused { reason: "no".into() }).await;
+    let raw = RawPeer::start(keypair, g.hash().0, &wco.address(), |_| Response::Refused {
+        code: RefusalCode::Unavailable,
+        reason: "no".into(),
+    })
+    .await;
     wait_for("the raw peer connects", Duration::from_secs(10), || raw.is_connected(&wco_peer)).await;
     wait_for("WCO disconnects the raw peer", Duration::from_secs(15), || raw.first_connection(&wco_peer).1.is_some())
         .await;
@@ -442,12 +446,15 @@ async fn a_peer_certified_by_an_unknown_organization_is_disconnected_once_its_ch
             answered.lock().unwrap().get_or_insert(Instant::now());
             Response::Charters { files: Vec::new() }
         }
-        _ => Response::Refused { reason: "no".into() },
+        _ => Response::Refused { code: RefusalCode::Unavailable, reason: "no".into() },
     })
     .await;
     wait_for("the raw peer connects", Duration::from_secs(10), || raw.is_connected(&wco_peer)).await;
     match raw.request(wco_peer, Request::Hello { cert: cert.bytes }).await {
-        Ok(Response::Refused { reason }) => assert!(reason.contains("unknown_organization"), "{reason}"),
+        Ok(Response::Refused { code, reason }) => {
+            assert_eq!(code, RefusalCode::NotAMember, "{reason}");
+            assert!(reason.contains("unknown_organization"), "{reason}");
+        }
         other => panic!("a certificate of no member was accepted: {other:?}"),
     }
     wait_for("WCO asks the peer for newer charter versions", Duration::from_secs(5), || {

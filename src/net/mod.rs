@@ -14,9 +14,10 @@ mod swarm;
 mod task;
 
 use libp2p::gossipsub::{IdentTopic, MessageAcceptance, MessageId};
+use libp2p::request_response::OutboundFailure;
 use libp2p::{identity, Multiaddr, PeerId};
 
-use crate::sync::wire::{Request, Response};
+use crate::sync::wire::{Request, Response, SYNC_PROTOCOL};
 
 pub use swarm::{build_swarm, Behaviour, NOT_ADMITTED_SCORE};
 pub use task::run_swarm;
@@ -50,9 +51,64 @@ pub enum NetEvent {
     PeerConnected { peer: PeerId, address: Multiaddr },
     PeerDisconnected { peer: PeerId },
     InboundRequest { peer: PeerId, request: Request, tag: u64 },
-    Response { tag: u64, peer: PeerId, result: Result<Response, String> },
+    Response { tag: u64, peer: PeerId, result: Result<Response, RequestFailure> },
     Gossip { source: PeerId, message_id: MessageId, data: Vec<u8> },
     MalformedRequest { peer: PeerId },
+}
+
+/// Why a sync request got no answer (docs/PROTOCOL.md §8.2).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestFailure {
+    /// No answer within the request timeout ([`limits::REQUEST_TIMEOUT`]).
+    #[error("no answer within the request timeout")]
+    Timeout,
+    /// The connection closed before the answer arrived.
+    #[error("the connection closed before the answer")]
+    ConnectionClosed,
+    /// The peer was not connected and could not be dialed.
+    #[error("the peer could not be dialed")]
+    DialFailure,
+    /// The peer speaks no version of the sync protocol this build speaks.
+    #[error("the peer speaks none of the requested protocols (this build speaks {SYNC_PROTOCOL})")]
+    UnsupportedProtocols,
+    /// The answer is not a valid message: it does not decode, exceeds a bound, or ends before
+    /// the length its frame declared. The peer's fault.
+    #[error("the peer's answer is malformed: {0}")]
+    Malformed(String),
+    /// The stream failed otherwise (reset or closed before an answer began, or refused by
+    /// this node's own stream bound).
+    #[error("the sync stream failed: {0}")]
+    Io(String),
+}
+
+impl RequestFailure {
+    /// A stable machine-readable reason.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RequestFailure::Timeout => "request_timeout",
+            RequestFailure::ConnectionClosed => "connection_closed",
+            RequestFailure::DialFailure => "dial_failure",
+            RequestFailure::UnsupportedProtocols => "unsupported_protocols",
+            RequestFailure::Malformed(_) => "malformed_response",
+            RequestFailure::Io(_) => "stream_failed",
+        }
+    }
+}
+
+impl From<OutboundFailure> for RequestFailure {
+    /// The codec reports whatever the peer got wrong, and only that, as `InvalidData`.
+    fn from(e: OutboundFailure) -> RequestFailure {
+        match e {
+            OutboundFailure::DialFailure => RequestFailure::DialFailure,
+            OutboundFailure::Timeout => RequestFailure::Timeout,
+            OutboundFailure::ConnectionClosed => RequestFailure::ConnectionClosed,
+            OutboundFailure::UnsupportedProtocols => RequestFailure::UnsupportedProtocols,
+            OutboundFailure::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                RequestFailure::Malformed(e.to_string())
+            }
+            OutboundFailure::Io(e) => RequestFailure::Io(e.to_string()),
+        }
+    }
 }
 
 /// Why the swarm could not be set up.

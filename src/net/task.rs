@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::codec::WireRequest;
 use super::swarm::{Behaviour, BehaviourEvent, NOT_ADMITTED_SCORE};
-use super::{gossip_topic, limits, NetCommand, NetEvent, RunOptions};
+use super::{gossip_topic, limits, NetCommand, NetEvent, RequestFailure, RunOptions};
 use crate::sync::wire::Response;
 
 /// Owns the swarm: carries out commands, reports events, until `shutdown` changes (or its
@@ -189,11 +189,10 @@ impl Task {
                 request_id,
                 error,
                 ..
-            })) => self.outbound.remove(&request_id).map(|tag| NetEvent::Response {
-                tag,
-                peer,
-                result: Err(error.to_string()),
-            }),
+            })) => {
+                let failure = RequestFailure::from(error);
+                self.outbound.remove(&request_id).map(|tag| NetEvent::Response { tag, peer, result: Err(failure) })
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::InboundFailure {
                 peer,
                 error,

@@ -85,3 +85,135 @@ async fn a_burst_of_requests_with_one_slot_channels_is_answered_and_the_task_sto
          the swarm task stopped within 3 s of shutdown: {stopped}"
     );
 }
+
+/// A responder's codec that writes its answers as raw bytes (framing included, or not).
+#[derive(Clone)]
+struct RawAnswer;
+
+#[async_trait::async_trait]
+impl libp2p::request_response::Codec for RawAnswer {
+    type Protocol = libp2p::StreamProtocol;
+    type Request = ();
+    type Response = Vec<u8>;
+
+    async fn read_request<T: futures::AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &libp2p::StreamProtocol,
+        io: &mut T,
+    ) -> std::io::Result<()> {
+        use futures::AsyncReadExt;
+        let mut sink = Vec::new();
+        io.take(1 << 20).read_to_end(&mut sink).await.map(|_| ())
+    }
+
+    async fn read_response<T: futures::AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &libp2p::StreamProtocol,
+        _: &mut T,
+    ) -> std::io::Result<Vec<u8>> {
+        Err(std::io::Error::other("asks nothing"))
+    }
+
+    async fn write_request<T: futures::AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &libp2p::StreamProtocol,
+        _: &mut T,
+        _: (),
+    ) -> std::io::Result<()> {
+        Err(std::io::Error::other("asks nothing"))
+    }
+
+    async fn write_response<T: futures::AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &libp2p::StreamProtocol,
+        io: &mut T,
+        answer: Vec<u8>,
+    ) -> std::io::Result<()> {
+        use futures::AsyncWriteExt;
+        io.write_all(&answer).await?;
+        io.close().await
+    }
+}
+
+/// Runs a responder on loopback that answers every request on `protocol` with `answer`; its
+/// peer id and dialable address.
+async fn raw_responder(protocol: &'static str, answer: Vec<u8>) -> (PeerId, Multiaddr) {
+    use futures::StreamExt;
+    use libp2p::request_response::{self, ProtocolSupport};
+    use libp2p::swarm::SwarmEvent;
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(identity::Keypair::generate_ed25519())
+        .with_tokio()
+        .with_tcp(libp2p::tcp::Config::default(), libp2p::noise::Config::new, libp2p::yamux::Config::default)
+        .expect("transport")
+        .with_behaviour(|_| {
+            request_response::Behaviour::with_codec(
+                RawAnswer,
+                [(libp2p::StreamProtocol::new(protocol), ProtocolSupport::Inbound)],
+                request_response::Config::default(),
+            )
+        })
+        .expect("behaviour")
+        .build();
+    swarm.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap()).unwrap();
+    let peer = *swarm.local_peer_id();
+    let address = loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
+            break address.with(libp2p::multiaddr::Protocol::P2p(peer));
+        }
+    };
+    tokio::spawn(async move {
+        loop {
+            if let SwarmEvent::Behaviour(request_response::Event::Message {
+                message: request_response::Message::Request { channel, .. },
+                ..
+            }) = swarm.select_next_some().await
+            {
+                let _ = swarm.behaviour_mut().send_response(channel, answer.clone());
+            }
+        }
+    });
+    (peer, address)
+}
+
+/// The failure of one status request to `peer` at `address`.
+async fn failure_of(peer: PeerId, address: Multiaddr) -> RequestFailure {
+    let mut node = spawn(8, 8, vec![(peer, address)]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let event = tokio::time::timeout_at(deadline, node.events.recv()).await.expect("an answer").unwrap();
+        match event {
+            NetEvent::PeerConnected { peer: p, .. } if p == peer => {
+                node.commands.send(NetCommand::Request { peer, request: status(), tag: 1 }).await.unwrap();
+            }
+            NetEvent::Response { tag: 1, result, .. } => {
+                let _ = node.stop.send(true);
+                return result.expect_err("the request fails");
+            }
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_answer_and_a_peer_of_another_protocol_version_fail_with_their_own_codes() {
+    // Declares a 100-byte message, sends 10 bytes of it, and ends the stream.
+    let mut cut = 100u32.to_be_bytes().to_vec();
+    cut.extend_from_slice(&[2; 10]);
+    let (peer, address) = raw_responder(crate::sync::wire::SYNC_PROTOCOL, cut).await;
+    let failure = failure_of(peer, address).await;
+    assert!(matches!(failure, RequestFailure::Malformed(_)), "{failure:?}");
+    assert_eq!(failure.code(), "malformed_response");
+
+    // A frame that decodes to nothing (an unknown tag) is malformed too.
+    let (peer, address) = raw_responder(crate::sync::wire::SYNC_PROTOCOL, vec![0, 0, 0, 1, 0xee]).await;
+    assert!(matches!(failure_of(peer, address).await, RequestFailure::Malformed(_)));
+
+    // A stream closed without a byte of answer is not the peer's fault in the same way.
+    let (peer, address) = raw_responder(crate::sync::wire::SYNC_PROTOCOL, Vec::new()).await;
+    let failure = failure_of(peer, address).await;
+    assert!(matches!(failure, RequestFailure::Io(_)), "{failure:?}");
+
+    // A version 2 node: no protocol in common.
+    let (peer, address) = raw_responder("/entrepot/sync/2", Vec::new()).await;
+    assert_eq!(failure_of(peer, address).await, RequestFailure::UnsupportedProtocols);
+}

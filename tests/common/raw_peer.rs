@@ -11,14 +11,14 @@ use std::time::{Duration, Instant};
 use libp2p::PeerId;
 use tokio::sync::{mpsc, watch};
 
-use entrepot::net::{self, NetCommand, NetEvent};
+use entrepot::net::{self, NetCommand, NetEvent, RequestFailure};
 use entrepot::sync::wire::{Request, Response};
 
 /// A peer driven by the test through entrepot's own swarm task, answering requests with
 /// `answer` and counting gossip it receives.
 pub struct RawPeer {
     commands: mpsc::Sender<NetCommand>,
-    responses: Arc<Mutex<BTreeMap<u64, Result<Response, String>>>>,
+    responses: Arc<Mutex<BTreeMap<u64, Result<Response, RequestFailure>>>>,
     pub gossip: Arc<AtomicUsize>,
     connected: Arc<Mutex<Vec<PeerId>>>,
     /// Every connection change, in order: the peer, connected (true) or not, and when.
@@ -77,7 +77,7 @@ impl RawPeer {
         RawPeer { commands: cmd_tx, responses, gossip, connected, changes, _shutdown: shutdown, next_tag: 0 }
     }
 
-    pub async fn request(&mut self, peer: PeerId, request: Request) -> Result<Response, String> {
+    pub async fn request(&mut self, peer: PeerId, request: Request) -> Result<Response, RequestFailure> {
         let tag = self.next_tag;
         self.next_tag += 1;
         self.commands.send(NetCommand::Request { peer, request, tag }).await.unwrap();
