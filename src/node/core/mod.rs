@@ -495,7 +495,8 @@ impl Core {
                 assert!(p.is_admitted(), "keyring networks admit every peer");
             }
         }
-        assert!(self.pending.values().all(|(k, _)| self.peers.contains_key(k)), "a request outlived its peer");
+        let orphans: Vec<_> = self.pending.iter().filter(|(_, (k, _))| !self.peers.contains_key(k)).collect();
+        assert!(orphans.is_empty(), "requests outlived their peer: {orphans:?}");
         assert!(self.proof_pulls.keys().all(|o| self.trusted.contains(o)), "fork pulls for untrusted publishers");
         assert!(self.reset_marks.keys().all(|o| self.trusted.contains(o)), "reset marks for untrusted publishers");
         if let Some((peer, tag, _)) = &self.charter_pull {
@@ -1117,8 +1118,12 @@ impl Core {
                     }
                 }
                 Action::RequestRange { id, peer, org, from, count } => {
-                    let bytes = self.config.sync.range_bytes;
-                    self.send(peer, Pending::Range(id), Outbound::Range { org, from, count, bytes }, out);
+                    // An action list made before a penalty in it banned or turned the peer
+                    // away: the engine has since been told, and counts the request as lost.
+                    if self.peers.get(&peer).is_some_and(PeerRecord::is_admitted) {
+                        let bytes = self.config.sync.range_bytes;
+                        self.send(peer, Pending::Range(id), Outbound::Range { org, from, count, bytes }, out);
+                    }
                 }
                 Action::Ingest { peer, org, from, docs } => {
                     self.submit(Job { origin: Origin::Range { peer, org, from }, docs }, out);
@@ -1134,8 +1139,12 @@ impl Core {
         for action in actions {
             match action {
                 Action::RequestRange { id, peer, org, from, count } => {
-                    let bytes = self.config.sync.range_bytes;
-                    self.send(peer, Pending::Range(id), Outbound::Range { org, from, count, bytes }, out);
+                    // An action list made before a penalty in it banned or turned the peer
+                    // away: the engine has since been told, and counts the request as lost.
+                    if self.peers.get(&peer).is_some_and(PeerRecord::is_admitted) {
+                        let bytes = self.config.sync.range_bytes;
+                        self.send(peer, Pending::Range(id), Outbound::Range { org, from, count, bytes }, out);
+                    }
                 }
                 Action::Ingest { peer, org, from, docs } => {
                     self.submit(Job { origin: Origin::Range { peer, org, from }, docs }, out);

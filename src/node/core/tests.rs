@@ -42,23 +42,34 @@ struct Node {
     certs: Members,
     /// Every effect, for assertions.
     log: Vec<Effect>,
+    /// The last events and their effects, shown when an invariant breaks.
+    events: Vec<String>,
 }
 
 impl Node {
     fn new(permissioned: bool, trusted: &[&str]) -> Node {
         let config = CoreConfig {
+            // Small ranges, so that a feed takes many requests.
+            sync: SyncConfig { range_count: 10, ..Default::default() },
             permissioned,
             network_id: [7; 32],
             trusted: trusted.iter().map(|o| org(o)).collect(),
             charter_version: 1,
             ..Default::default()
         };
-        Node { core: Core::new(config), now: Instant::now(), certs: Members::of(trusted), log: Vec::new() }
+        Node { core: Core::new(config), now: Instant::now(), certs: Members::of(trusted), log: Vec::new(), events: Vec::new() }
     }
 
     fn on(&mut self, event: Event) -> Vec<Effect> {
+        let shown = format!("{event:?}");
         let effects = self.core.handle(self.now, event, &self.certs);
-        self.core.check_invariants();
+        self.events.push(format!("{shown} => {effects:?}"));
+        if self.events.len() > 40 {
+            self.events.remove(0);
+        }
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.core.check_invariants())).is_err() {
+            panic!("after:\n{}", self.events.join("\n"));
+        }
         self.log.extend(effects.iter().cloned());
         effects
     }
@@ -336,6 +347,7 @@ fn a_peer_record_and_its_requests_go_when_it_disconnects() {
 /// complete, and no honest peer was ever penalized.
 #[test]
 fn any_schedule_keeps_every_bound_and_replicates_from_an_honest_peer() {
+    let mut all_steps = 0;
     for seed in 1..=150u64 {
         let mut rng = seed;
         let mut next = move || {
@@ -456,7 +468,8 @@ fn any_schedule_keeps_every_bound_and_replicates_from_an_honest_peer() {
                                 (Outbound::Range { .. }, false, _) => Ok(Response::Range { docs: Vec::new() }),
                                 (Outbound::Status, true, _) => Ok(Response::Status { network_id: [7; 32], charter_version: 1, heads: vec![FeedHead { org: org("FR"), seq: Seq(total), id: DocumentId::ZERO, forked_at: None }] }),
                                 (Outbound::Status, false, _) => Ok(Response::Status { network_id: [7; 32], charter_version: 9, heads: Vec::new() }),
-                                (Outbound::Hello, _, _) => Ok(Response::Hello { cert: Vec::new() }),
+                                (Outbound::Hello, true, _) => Ok(Response::Hello { cert: b"FR".to_vec() }),
+                                (Outbound::Hello, false, _) => Ok(Response::Hello { cert: b"NL".to_vec() }),
                                 (Outbound::Charters { .. }, _, _) => Ok(Response::Charters { files: Vec::new() }),
                                 (Outbound::ForkProofs { .. }, _, _) => Ok(Response::ForkProofs { pairs: Vec::new() }),
                                 (Outbound::Payloads { .. }, _, _) => Ok(Response::Payloads { items: Vec::new() }),
@@ -478,7 +491,10 @@ fn any_schedule_keeps_every_bound_and_replicates_from_an_honest_peer() {
                         connected[2] = false;
                     }
                     Effect::Disconnect { peer } => {
-                        assert_ne!(peer, honest, "seed {seed}: the honest peer was disconnected");
+                        if peer == honest {
+                            let tail: Vec<_> = n.log.iter().rev().take(12).collect();
+                            panic!("seed {seed}: the honest peer was disconnected; last effects: {tail:#?}");
+                        }
                         connected[peer as usize] = false;
                     }
                     _ => {}
@@ -492,7 +508,9 @@ fn any_schedule_keeps_every_bound_and_replicates_from_an_honest_peer() {
             });
         }
         assert_eq!(held, total, "seed {seed}");
+        all_steps += steps;
         let honest_points = n.core.peer_summaries(n.now).iter().find(|p| p.name == "peer-1").map_or(0, |p| p.penalty_points);
         assert_eq!(honest_points, 0, "seed {seed}: the honest peer was penalized");
     }
+    assert!(all_steps > 150 * 50, "the schedules are too short to say much: {all_steps} steps");
 }
