@@ -8,15 +8,18 @@
 //! commands inside its own: with both channels full each waited for the other for good.)
 
 use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
 
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic};
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
-use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{DialError, SwarmEvent};
 use libp2p::{identify, mdns, Swarm};
 use tokio::sync::{mpsc, watch};
 
 use super::codec::WireRequest;
+use super::redial::Redial;
 use super::swarm::{Behaviour, BehaviourEvent, NOT_ADMITTED_SCORE};
 use super::{gossip_topic, limits, NetCommand, NetEvent, RequestFailure, RunOptions};
 use crate::sync::wire::Response;
@@ -34,6 +37,8 @@ pub async fn run_swarm(
     let mut outbox: VecDeque<NetEvent> = VecDeque::with_capacity(limits::EVENT_OUTBOX_MAX);
     let mut kad_refresh = tokio::time::interval(limits::KAD_BOOTSTRAP_INTERVAL);
     kad_refresh.tick().await;
+    let mut redial_tick = tokio::time::interval(limits::REDIAL_CHECK_INTERVAL);
+    redial_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !*shutdown.borrow() {
         tokio::select! {
             _ = shutdown.changed() => break,
@@ -45,6 +50,7 @@ pub async fn run_swarm(
                 Ok(permit) => permit.send(outbox.pop_front().expect("the outbox is not empty")),
                 Err(_) => break,
             },
+            _ = redial_tick.tick() => task.dial_due(),
             _ = kad_refresh.tick(), if task.discovery => {
                 let _ = task.swarm.behaviour_mut().kad.bootstrap();
             }
@@ -65,6 +71,7 @@ struct Task {
     responders: HashMap<u64, ResponseChannel<Response>>,
     outbound: HashMap<OutboundRequestId, u64>,
     next_inbound_tag: u64,
+    redial: Redial,
 }
 
 impl Task {
@@ -72,11 +79,8 @@ impl Task {
         let RunOptions { bootstrap, discovery, permissioned, network_id } = options;
         for (peer, addr) in &bootstrap {
             swarm.behaviour_mut().kad.add_address(peer, addr.clone());
-            if let Err(e) = swarm.dial(addr.clone()) {
-                tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
-            }
         }
-        Task {
+        let mut task = Task {
             swarm,
             discovery,
             permissioned,
@@ -84,6 +88,29 @@ impl Task {
             responders: HashMap::new(),
             outbound: HashMap::new(),
             next_inbound_tag: 0,
+            redial: Redial::new(&bootstrap, Instant::now()),
+        };
+        task.dial_due();
+        task
+    }
+
+    /// Dials the bootstrap peers that are due.
+    fn dial_due(&mut self) {
+        let now = Instant::now();
+        for (peer, addr) in self.redial.due(now) {
+            let opts = DialOpts::peer_id(peer)
+                .addresses(vec![addr.clone()])
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build();
+            match self.swarm.dial(opts) {
+                Ok(()) => {}
+                // Connected, or a dial is under way: its outcome reaches the redial state.
+                Err(DialError::DialPeerConditionFalse(_)) => {}
+                Err(e) => {
+                    tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
+                    self.redial.dial_failed(&peer, now);
+                }
+            }
         }
     }
 
@@ -113,10 +140,13 @@ impl Task {
             NetCommand::Ban { peer } => {
                 behaviour.blocked.block_peer(peer);
                 behaviour.gossipsub.blacklist_peer(&peer);
+                self.redial.banned(&peer);
             }
             NetCommand::Unban { peer } => {
                 behaviour.blocked.unblock_peer(peer);
                 behaviour.gossipsub.remove_blacklisted_peer(&peer);
+                self.redial.unbanned(&peer, Instant::now());
+                self.dial_due();
             }
             NetCommand::Admit { peer } => {
                 behaviour.gossipsub.set_application_score(&peer, 0.0);
@@ -139,13 +169,20 @@ impl Task {
                         // engine admits it.
                         self.swarm.behaviour_mut().gossipsub.set_application_score(&peer_id, NOT_ADMITTED_SCORE);
                     }
+                    self.redial.connected(&peer_id, Instant::now());
                     Some(NetEvent::PeerConnected { peer: peer_id, address })
                 } else {
                     None
                 }
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                self.redial.disconnected(&peer_id, Instant::now());
                 Some(NetEvent::PeerDisconnected { peer: peer_id })
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id: Some(peer), error, .. } => {
+                tracing::debug!(%peer, %error, "dial failed");
+                self.redial.dial_failed(&peer, Instant::now());
+                None
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
                 for addr in info.listen_addrs {
