@@ -143,7 +143,7 @@ pub struct RunOptions {
     /// Peers dialed at start and, whenever not connected (and not banned), again with a
     /// bounded backoff (docs/PROTOCOL.md §8.1).
     pub bootstrap: Vec<(PeerId, Multiaddr)>,
-    /// Periodic Kademlia refresh (off for fixed topologies).
+    /// Kademlia discovery (off for fixed topologies: no Kademlia at all, see [`build_swarm`]).
     pub discovery: bool,
     /// Peers are admitted by certificate (charter networks): see [`NOT_ADMITTED_SCORE`].
     pub permissioned: bool,

@@ -51,9 +51,7 @@ pub async fn run_swarm(
                 Err(_) => break,
             },
             _ = redial_tick.tick() => task.dial_due(),
-            _ = kad_refresh.tick(), if task.discovery => {
-                let _ = task.swarm.behaviour_mut().kad.bootstrap();
-            }
+            _ = kad_refresh.tick(), if task.kad_enabled() => task.kad_refresh(),
             event = task.swarm.select_next_some(), if outbox.len() < limits::EVENT_OUTBOX_MAX => {
                 if let Some(out) = task.on_swarm_event(event) {
                     outbox.push_back(out);
@@ -65,7 +63,6 @@ pub async fn run_swarm(
 
 struct Task {
     swarm: Swarm<Behaviour>,
-    discovery: bool,
     permissioned: bool,
     topic: IdentTopic,
     responders: HashMap<u64, ResponseChannel<Response>>,
@@ -76,13 +73,14 @@ struct Task {
 
 impl Task {
     fn new(mut swarm: Swarm<Behaviour>, options: RunOptions) -> Task {
-        let RunOptions { bootstrap, discovery, permissioned, network_id } = options;
-        for (peer, addr) in &bootstrap {
-            swarm.behaviour_mut().kad.add_address(peer, addr.clone());
+        let RunOptions { bootstrap, discovery: _, permissioned, network_id } = options;
+        if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
+            for (peer, addr) in &bootstrap {
+                kad.add_address(peer, addr.clone());
+            }
         }
         let mut task = Task {
             swarm,
-            discovery,
             permissioned,
             topic: gossip_topic(&network_id),
             responders: HashMap::new(),
@@ -92,6 +90,16 @@ impl Task {
         };
         task.dial_due();
         task
+    }
+
+    fn kad_enabled(&self) -> bool {
+        self.swarm.behaviour().kad.is_enabled()
+    }
+
+    fn kad_refresh(&mut self) {
+        if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+            let _ = kad.bootstrap();
+        }
     }
 
     /// Dials the bootstrap peers that are due.
@@ -185,14 +193,19 @@ impl Task {
                 None
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
-                for addr in info.listen_addrs {
-                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                // Without discovery, nothing learns where a peer listens.
+                if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                    for addr in info.listen_addrs {
+                        kad.add_address(&peer_id, addr);
+                    }
                 }
                 None
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer, addr) in found {
-                    self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+                    if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                        kad.add_address(&peer, addr.clone());
+                    }
                     let _ = self.swarm.dial(addr);
                 }
                 None
