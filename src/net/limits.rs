@@ -43,6 +43,8 @@ pub const REDIAL_BACKOFF_MAX: Duration = Duration::from_secs(60);
 pub const REDIAL_STABLE_CONNECTION: Duration = Duration::from_secs(30);
 /// How often the swarm task looks for bootstrap peers due to be dialed.
 pub const REDIAL_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// Listen addresses kept per peer from identify until it is admitted (charter networks).
+pub const ANNOUNCED_ADDRESSES_MAX: usize = 8;
 /// Inbound requests served at once (each reads the store on a blocking thread).
 pub const INBOUND_SERVING_MAX: usize = 16;
 /// Inbound requests from one peer served at once; more are refused. Above the sync engine's

@@ -6,9 +6,11 @@
 //! bounded channels. This module knows nothing of the store or of sync decisions.
 //!
 //! `swarm.rs` builds the swarm, `task.rs` is the task that owns it (it never waits on the
-//! engine), `redial.rs` decides when bootstrap peers are dialed again.
+//! engine), `redial.rs` decides when bootstrap peers are dialed again, `gate.rs` keeps
+//! Kademlia's inbound streams to admitted peers on a charter network.
 
 pub mod codec;
+mod gate;
 pub mod limits;
 mod redial;
 mod swarm;
@@ -38,7 +40,8 @@ pub enum NetCommand {
     Ban { peer: PeerId },
     /// Lift a block (a bootstrap peer is dialed again at once).
     Unban { peer: PeerId },
-    /// The peer presented a valid certificate: gossip may flow to and from it.
+    /// The peer presented a valid certificate: gossip may flow to and from it, and on a
+    /// charter network Kademlia serves it and learns its addresses.
     Admit { peer: PeerId },
     /// Close every connection with the peer (not admitted, or no longer).
     Disconnect { peer: PeerId },

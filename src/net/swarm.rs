@@ -11,14 +11,16 @@ use libp2p::{
 use sha2::{Digest, Sha256};
 
 use super::codec::SyncCodec;
+use super::gate::Gated;
 use super::{gossip_topic, limits, NetError};
 use crate::sync::wire::SYNC_PROTOCOL;
 
 /// The Kademlia protocol name: private, so entrepot nodes never join another DHT.
 pub(super) const KAD_PROTOCOL: &str = "/entrepot/kad/1.0.0";
 
-/// The Kademlia behaviour as the node runs it (absent without discovery).
-pub(super) type Kademlia = kad::Behaviour<kad::store::MemoryStore>;
+/// The Kademlia behaviour as the node runs it: gated (see `gate.rs`), and absent without
+/// discovery.
+pub(super) type Kademlia = Gated<kad::Behaviour<kad::store::MemoryStore>>;
 
 /// The node's libp2p behaviours.
 #[derive(NetworkBehaviour)]
@@ -36,7 +38,9 @@ pub struct Behaviour {
 /// Builds the swarm and starts listening.
 ///
 /// Without `discovery` there is no Kademlia at all: the node dials only its bootstrap peers
-/// (and mDNS finds, when `mdns_enabled`) and accepts whoever dials it, a fixed topology.
+/// (and mDNS finds, when `mdns_enabled`) and accepts whoever dials it, a fixed topology. With
+/// it on a `permissioned` (charter) network, Kademlia serves only admitted peers and its
+/// routing table holds only them (docs/PROTOCOL.md §11.1).
 pub fn build_swarm(
     keypair: identity::Keypair,
     network_id: &[u8; 32],
@@ -70,7 +74,14 @@ pub fn build_swarm(
             let kad = discovery.then(|| {
                 let mut config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
                 config.set_query_timeout(limits::KAD_QUERY_TIMEOUT);
-                kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), config)
+                let store = kad::store::MemoryStore::new(peer_id);
+                if permissioned {
+                    // Only admitted peers enter the routing table (the swarm task adds them).
+                    config.set_kbucket_inserts(kad::BucketInserts::Manual);
+                    Gated::admitted_only(kad::Behaviour::with_config(peer_id, store, config))
+                } else {
+                    Gated::open(kad::Behaviour::with_config(peer_id, store, config))
+                }
             });
             let mdns =
                 if mdns_enabled { Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)?) } else { None };
@@ -104,7 +115,7 @@ pub fn build_swarm(
         .with_swarm_config(|c| c.with_idle_connection_timeout(limits::IDLE_CONNECTION_TIMEOUT))
         .build();
     if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
-        kad.set_mode(Some(kad::Mode::Server));
+        kad.inner_mut().set_mode(Some(kad::Mode::Server));
     }
     swarm.behaviour_mut().gossipsub.subscribe(&gossip_topic(network_id)).map_err(|e| setup(&e))?;
     for addr in listen {

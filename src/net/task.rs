@@ -15,7 +15,7 @@ use libp2p::gossipsub::{self, IdentTopic};
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{DialError, SwarmEvent};
-use libp2p::{identify, mdns, Swarm};
+use libp2p::{identify, mdns, Multiaddr, PeerId, Swarm};
 use tokio::sync::{mpsc, watch};
 
 use super::codec::WireRequest;
@@ -69,14 +69,20 @@ struct Task {
     outbound: HashMap<OutboundRequestId, u64>,
     next_inbound_tag: u64,
     redial: Redial,
+    /// Listen addresses connected peers announced (identify), handed to Kademlia when the
+    /// peer is admitted (charter networks only).
+    announced: HashMap<PeerId, Vec<Multiaddr>>,
 }
 
 impl Task {
     fn new(mut swarm: Swarm<Behaviour>, options: RunOptions) -> Task {
         let RunOptions { bootstrap, discovery: _, permissioned, network_id } = options;
-        if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
-            for (peer, addr) in &bootstrap {
-                kad.add_address(peer, addr.clone());
+        if !permissioned {
+            // On a charter network a peer enters the routing table only once admitted.
+            if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
+                for (peer, addr) in &bootstrap {
+                    kad.inner_mut().add_address(peer, addr.clone());
+                }
             }
         }
         let mut task = Task {
@@ -87,6 +93,7 @@ impl Task {
             outbound: HashMap::new(),
             next_inbound_tag: 0,
             redial: Redial::new(&bootstrap, Instant::now()),
+            announced: HashMap::new(),
         };
         task.dial_due();
         task
@@ -98,7 +105,7 @@ impl Task {
 
     fn kad_refresh(&mut self) {
         if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
-            let _ = kad.bootstrap();
+            let _ = kad.inner_mut().bootstrap();
         }
     }
 
@@ -148,6 +155,10 @@ impl Task {
             NetCommand::Ban { peer } => {
                 behaviour.blocked.block_peer(peer);
                 behaviour.gossipsub.blacklist_peer(&peer);
+                if let Some(kad) = behaviour.kad.as_mut() {
+                    kad.forget(&peer);
+                    kad.inner_mut().remove_peer(&peer);
+                }
                 self.redial.banned(&peer);
             }
             NetCommand::Unban { peer } => {
@@ -158,8 +169,21 @@ impl Task {
             }
             NetCommand::Admit { peer } => {
                 behaviour.gossipsub.set_application_score(&peer, 0.0);
+                if let Some(kad) = behaviour.kad.as_mut() {
+                    kad.admit(peer);
+                    for addr in self.announced.remove(&peer).unwrap_or_default() {
+                        kad.inner_mut().add_address(&peer, addr);
+                    }
+                }
             }
             NetCommand::Disconnect { peer } => {
+                if self.permissioned {
+                    // Not admitted, or no longer: out of the routing table too.
+                    if let Some(kad) = behaviour.kad.as_mut() {
+                        kad.forget(&peer);
+                        kad.inner_mut().remove_peer(&peer);
+                    }
+                }
                 let _ = self.swarm.disconnect_peer_id(peer);
             }
         }
@@ -185,6 +209,13 @@ impl Task {
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
                 self.redial.disconnected(&peer_id, Instant::now());
+                self.announced.remove(&peer_id);
+                // Admission lasts as long as the connection: the engine forgets it too.
+                if self.permissioned {
+                    if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                        kad.forget(&peer_id);
+                    }
+                }
                 Some(NetEvent::PeerDisconnected { peer: peer_id })
             }
             SwarmEvent::OutgoingConnectionError { peer_id: Some(peer), error, .. } => {
@@ -193,18 +224,15 @@ impl Task {
                 None
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
-                // Without discovery, nothing learns where a peer listens.
-                if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
-                    for addr in info.listen_addrs {
-                        kad.add_address(&peer_id, addr);
-                    }
-                }
+                self.announced_addresses(peer_id, info.listen_addrs);
                 None
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer, addr) in found {
-                    if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
-                        kad.add_address(&peer, addr.clone());
+                    if !self.permissioned {
+                        if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                            kad.inner_mut().add_address(&peer, addr.clone());
+                        }
                     }
                     let _ = self.swarm.dial(addr);
                 }
@@ -256,5 +284,20 @@ impl Task {
         // Responders whose requester vanished are dropped by libp2p; forget them too.
         self.responders.retain(|_, ch| ch.is_open());
         out
+    }
+
+    /// Where a peer says it listens: Kademlia learns it at once on an open network, and once
+    /// the peer is admitted on a charter network. Without discovery, nothing learns it.
+    fn announced_addresses(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        let permissioned = self.permissioned;
+        let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() else { return };
+        let addrs = addrs.into_iter().take(limits::ANNOUNCED_ADDRESSES_MAX);
+        if !permissioned || kad.is_admitted(&peer) {
+            for addr in addrs {
+                kad.inner_mut().add_address(&peer, addr);
+            }
+        } else {
+            self.announced.insert(peer, addrs.collect());
+        }
     }
 }
