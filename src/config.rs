@@ -78,13 +78,14 @@ pub struct Config {
 pub struct P2pConfig {
     /// Multiaddresses to listen on.
     pub listen: Vec<String>,
-    /// Peers to dial at start, as multiaddresses ending in `/p2p/PEER_ID`.
+    /// Peers to dial at start, and again whenever not connected (with a backoff, never while
+    /// banned), as multiaddresses ending in `/p2p/PEER_ID`.
     pub bootstrap: Vec<String>,
     /// Discover peers on the local network with mDNS (for labs and LANs only).
     pub mdns: bool,
-    /// Find more peers through Kademlia random walks (periodic routing-table refreshes, which
-    /// dial the peers they find). Off, a node talks only to its bootstrap peers and to those
-    /// that dial it: a fixed topology.
+    /// Find more peers through Kademlia (routing-table refreshes and lookups, which dial the
+    /// peers they find). Off, there is no Kademlia: a node talks only to its bootstrap peers
+    /// (and mDNS finds, if `mdns` is on) and to those that dial it, a fixed topology.
     pub discovery: bool,
     /// The node's libp2p identity key (ed25519 secret, hex), distinct from any signing key.
     pub identity: PathBuf,
@@ -369,7 +370,7 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Node, ConfigError> {
          [p2p]\n\
          # Multiaddresses to listen on for peers.\n\
          listen = [{p2p_listen}]\n\
-         # Peers to dial at start: multiaddresses ending in /p2p/PEER_ID.\n\
+         # Peers to dial at start and whenever not connected: multiaddresses ending in /p2p/PEER_ID.\n\
          bootstrap = [{bootstrap}]\n\
          # Discover peers on the local network with mDNS (labs and LANs only).\n\
          mdns = false\n\

@@ -33,6 +33,18 @@ pub const EVENT_QUEUE: usize = 1024;
 /// Events the swarm task holds while the event queue is full; with this many held it stops
 /// polling the swarm (backpressure into libp2p) but keeps carrying out commands.
 pub const EVENT_OUTBOX_MAX: usize = 64;
+/// Delay before a bootstrap peer that is not connected is dialed again; doubled after each
+/// failed dial (or connection that did not last) up to [`REDIAL_BACKOFF_MAX`].
+pub const REDIAL_BACKOFF_MIN: Duration = Duration::from_secs(2);
+/// Longest delay between two dials of a bootstrap peer.
+pub const REDIAL_BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// A connection with a bootstrap peer that lasted this long resets the delay to
+/// [`REDIAL_BACKOFF_MIN`]; a shorter one (a peer that turns this node away) does not.
+pub const REDIAL_STABLE_CONNECTION: Duration = Duration::from_secs(30);
+/// How often the swarm task looks for bootstrap peers due to be dialed.
+pub const REDIAL_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// Listen addresses kept per peer from identify until it is admitted (charter networks).
+pub const ANNOUNCED_ADDRESSES_MAX: usize = 8;
 /// Inbound requests served at once (each reads the store on a blocking thread).
 pub const INBOUND_SERVING_MAX: usize = 16;
 /// Inbound requests from one peer served at once; more are refused. Above the sync engine's
@@ -49,3 +61,8 @@ pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 pub const STATUS_INTERVAL: Duration = Duration::from_secs(10);
 /// How often a node logs a charter that expires soon or has expired.
 pub const CHARTER_EXPIRY_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
+
+const _: () = assert!(REDIAL_BACKOFF_MIN.as_millis() < REDIAL_BACKOFF_MAX.as_millis());
+const _: () = assert!(REDIAL_CHECK_INTERVAL.as_millis() <= REDIAL_BACKOFF_MIN.as_millis());
+// A peer's requests the engine may serve at once fit in the streams of one connection.
+const _: () = assert!(INBOUND_PER_PEER_MAX <= SYNC_STREAMS_PER_CONNECTION_MAX);

@@ -6,10 +6,13 @@
 //! bounded channels. This module knows nothing of the store or of sync decisions.
 //!
 //! `swarm.rs` builds the swarm, `task.rs` is the task that owns it (it never waits on the
-//! engine).
+//! engine), `redial.rs` decides when bootstrap peers are dialed again, `gate.rs` keeps
+//! Kademlia's inbound streams to admitted peers on a charter network.
 
 pub mod codec;
+mod gate;
 pub mod limits;
+mod redial;
 mod swarm;
 mod task;
 
@@ -33,11 +36,12 @@ pub enum NetCommand {
     Publish { data: Vec<u8> },
     /// Tell gossipsub whether to forward a received message.
     Validate { message_id: MessageId, source: PeerId, acceptance: MessageAcceptance },
-    /// Disconnect and block a peer.
+    /// Disconnect and block a peer (a bootstrap peer is not dialed while blocked).
     Ban { peer: PeerId },
-    /// Lift a block.
+    /// Lift a block (a bootstrap peer is dialed again at once).
     Unban { peer: PeerId },
-    /// The peer presented a valid certificate: gossip may flow to and from it.
+    /// The peer presented a valid certificate: gossip may flow to and from it, and on a
+    /// charter network Kademlia serves it and learns its addresses.
     Admit { peer: PeerId },
     /// Close every connection with the peer (not admitted, or no longer).
     Disconnect { peer: PeerId },
@@ -139,9 +143,10 @@ pub fn parse_bootstrap(addr: &str) -> Result<(PeerId, Multiaddr), NetError> {
 
 /// How the swarm task runs.
 pub struct RunOptions {
-    /// Peers dialed at start.
+    /// Peers dialed at start and, whenever not connected (and not banned), again with a
+    /// bounded backoff (docs/PROTOCOL.md §8.1).
     pub bootstrap: Vec<(PeerId, Multiaddr)>,
-    /// Periodic Kademlia refresh (off for fixed topologies).
+    /// Kademlia discovery (off for fixed topologies: no Kademlia at all, see [`build_swarm`]).
     pub discovery: bool,
     /// Peers are admitted by certificate (charter networks): see [`NOT_ADMITTED_SCORE`].
     pub permissioned: bool,

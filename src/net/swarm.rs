@@ -11,11 +11,16 @@ use libp2p::{
 use sha2::{Digest, Sha256};
 
 use super::codec::SyncCodec;
+use super::gate::Gated;
 use super::{gossip_topic, limits, NetError};
 use crate::sync::wire::SYNC_PROTOCOL;
 
 /// The Kademlia protocol name: private, so entrepot nodes never join another DHT.
 pub(super) const KAD_PROTOCOL: &str = "/entrepot/kad/1.0.0";
+
+/// The Kademlia behaviour as the node runs it: gated (see `gate.rs`), and absent without
+/// discovery.
+pub(super) type Kademlia = Gated<kad::Behaviour<kad::store::MemoryStore>>;
 
 /// The node's libp2p behaviours.
 #[derive(NetworkBehaviour)]
@@ -24,13 +29,18 @@ pub struct Behaviour {
     pub(super) blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     pub(super) identify: identify::Behaviour,
     pub(super) ping: ping::Behaviour,
-    pub(super) kad: kad::Behaviour<kad::store::MemoryStore>,
+    pub(super) kad: Toggle<Kademlia>,
     pub(super) mdns: Toggle<mdns::tokio::Behaviour>,
     pub(super) gossipsub: gossipsub::Behaviour,
     pub(super) sync: request_response::Behaviour<SyncCodec>,
 }
 
 /// Builds the swarm and starts listening.
+///
+/// Without `discovery` there is no Kademlia at all: the node dials only its bootstrap peers
+/// (and mDNS finds, when `mdns_enabled`) and accepts whoever dials it, a fixed topology. With
+/// it on a `permissioned` (charter) network, Kademlia serves only admitted peers and its
+/// routing table holds only them (docs/PROTOCOL.md §11.1).
 pub fn build_swarm(
     keypair: identity::Keypair,
     network_id: &[u8; 32],
@@ -61,12 +71,18 @@ pub fn build_swarm(
             if permissioned {
                 gossipsub.with_peer_score(admission_score_params(), gossipsub::PeerScoreThresholds::default())?;
             }
-            let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
-            kad_config.set_query_timeout(limits::KAD_QUERY_TIMEOUT);
-            if !discovery {
-                kad_config.set_periodic_bootstrap_interval(None);
-            }
-            let kad = kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
+            let kad = discovery.then(|| {
+                let mut config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
+                config.set_query_timeout(limits::KAD_QUERY_TIMEOUT);
+                let store = kad::store::MemoryStore::new(peer_id);
+                if permissioned {
+                    // Only admitted peers enter the routing table (the swarm task adds them).
+                    config.set_kbucket_inserts(kad::BucketInserts::Manual);
+                    Gated::admitted_only(kad::Behaviour::with_config(peer_id, store, config))
+                } else {
+                    Gated::open(kad::Behaviour::with_config(peer_id, store, config))
+                }
+            });
             let mdns =
                 if mdns_enabled { Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)?) } else { None };
             let sync = request_response::Behaviour::with_codec(
@@ -89,7 +105,7 @@ pub fn build_swarm(
                         .with_interval(limits::IDENTIFY_INTERVAL),
                 ),
                 ping: ping::Behaviour::new(ping::Config::new()),
-                kad,
+                kad: Toggle::from(kad),
                 mdns: Toggle::from(mdns),
                 gossipsub,
                 sync,
@@ -98,7 +114,9 @@ pub fn build_swarm(
         .map_err(|e| setup(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(limits::IDLE_CONNECTION_TIMEOUT))
         .build();
-    swarm.behaviour_mut().kad.set_mode(Some(kad::Mode::Server));
+    if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
+        kad.inner_mut().set_mode(Some(kad::Mode::Server));
+    }
     swarm.behaviour_mut().gossipsub.subscribe(&gossip_topic(network_id)).map_err(|e| setup(&e))?;
     for addr in listen {
         let ma: Multiaddr =

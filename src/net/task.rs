@@ -8,15 +8,18 @@
 //! commands inside its own: with both channels full each waited for the other for good.)
 
 use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
 
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic};
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
-use libp2p::swarm::SwarmEvent;
-use libp2p::{identify, mdns, Swarm};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{DialError, SwarmEvent};
+use libp2p::{identify, mdns, Multiaddr, PeerId, Swarm};
 use tokio::sync::{mpsc, watch};
 
 use super::codec::WireRequest;
+use super::redial::Redial;
 use super::swarm::{Behaviour, BehaviourEvent, NOT_ADMITTED_SCORE};
 use super::{gossip_topic, limits, NetCommand, NetEvent, RequestFailure, RunOptions};
 use crate::sync::wire::Response;
@@ -34,6 +37,8 @@ pub async fn run_swarm(
     let mut outbox: VecDeque<NetEvent> = VecDeque::with_capacity(limits::EVENT_OUTBOX_MAX);
     let mut kad_refresh = tokio::time::interval(limits::KAD_BOOTSTRAP_INTERVAL);
     kad_refresh.tick().await;
+    let mut redial_tick = tokio::time::interval(limits::REDIAL_CHECK_INTERVAL);
+    redial_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !*shutdown.borrow() {
         tokio::select! {
             _ = shutdown.changed() => break,
@@ -45,9 +50,8 @@ pub async fn run_swarm(
                 Ok(permit) => permit.send(outbox.pop_front().expect("the outbox is not empty")),
                 Err(_) => break,
             },
-            _ = kad_refresh.tick(), if task.discovery => {
-                let _ = task.swarm.behaviour_mut().kad.bootstrap();
-            }
+            _ = redial_tick.tick() => task.dial_due(),
+            _ = kad_refresh.tick(), if task.kad_enabled() => task.kad_refresh(),
             event = task.swarm.select_next_some(), if outbox.len() < limits::EVENT_OUTBOX_MAX => {
                 if let Some(out) = task.on_swarm_event(event) {
                     outbox.push_back(out);
@@ -59,31 +63,69 @@ pub async fn run_swarm(
 
 struct Task {
     swarm: Swarm<Behaviour>,
-    discovery: bool,
     permissioned: bool,
     topic: IdentTopic,
     responders: HashMap<u64, ResponseChannel<Response>>,
     outbound: HashMap<OutboundRequestId, u64>,
     next_inbound_tag: u64,
+    redial: Redial,
+    /// Listen addresses connected peers announced (identify), handed to Kademlia when the
+    /// peer is admitted (charter networks only).
+    announced: HashMap<PeerId, Vec<Multiaddr>>,
 }
 
 impl Task {
     fn new(mut swarm: Swarm<Behaviour>, options: RunOptions) -> Task {
-        let RunOptions { bootstrap, discovery, permissioned, network_id } = options;
-        for (peer, addr) in &bootstrap {
-            swarm.behaviour_mut().kad.add_address(peer, addr.clone());
-            if let Err(e) = swarm.dial(addr.clone()) {
-                tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
+        let RunOptions { bootstrap, discovery: _, permissioned, network_id } = options;
+        if !permissioned {
+            // On a charter network a peer enters the routing table only once admitted.
+            if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
+                for (peer, addr) in &bootstrap {
+                    kad.inner_mut().add_address(peer, addr.clone());
+                }
             }
         }
-        Task {
+        let mut task = Task {
             swarm,
-            discovery,
             permissioned,
             topic: gossip_topic(&network_id),
             responders: HashMap::new(),
             outbound: HashMap::new(),
             next_inbound_tag: 0,
+            redial: Redial::new(&bootstrap, Instant::now()),
+            announced: HashMap::new(),
+        };
+        task.dial_due();
+        task
+    }
+
+    fn kad_enabled(&self) -> bool {
+        self.swarm.behaviour().kad.is_enabled()
+    }
+
+    fn kad_refresh(&mut self) {
+        if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+            let _ = kad.inner_mut().bootstrap();
+        }
+    }
+
+    /// Dials the bootstrap peers that are due.
+    fn dial_due(&mut self) {
+        let now = Instant::now();
+        for (peer, addr) in self.redial.due(now) {
+            let opts = DialOpts::peer_id(peer)
+                .addresses(vec![addr.clone()])
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build();
+            match self.swarm.dial(opts) {
+                Ok(()) => {}
+                // Connected, or a dial is under way: its outcome reaches the redial state.
+                Err(DialError::DialPeerConditionFalse(_)) => {}
+                Err(e) => {
+                    tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
+                    self.redial.dial_failed(&peer, now);
+                }
+            }
         }
     }
 
@@ -113,15 +155,35 @@ impl Task {
             NetCommand::Ban { peer } => {
                 behaviour.blocked.block_peer(peer);
                 behaviour.gossipsub.blacklist_peer(&peer);
+                if let Some(kad) = behaviour.kad.as_mut() {
+                    kad.forget(&peer);
+                    kad.inner_mut().remove_peer(&peer);
+                }
+                self.redial.banned(&peer);
             }
             NetCommand::Unban { peer } => {
                 behaviour.blocked.unblock_peer(peer);
                 behaviour.gossipsub.remove_blacklisted_peer(&peer);
+                self.redial.unbanned(&peer, Instant::now());
+                self.dial_due();
             }
             NetCommand::Admit { peer } => {
                 behaviour.gossipsub.set_application_score(&peer, 0.0);
+                if let Some(kad) = behaviour.kad.as_mut() {
+                    kad.admit(peer);
+                    for addr in self.announced.remove(&peer).unwrap_or_default() {
+                        kad.inner_mut().add_address(&peer, addr);
+                    }
+                }
             }
             NetCommand::Disconnect { peer } => {
+                if self.permissioned {
+                    // Not admitted, or no longer: out of the routing table too.
+                    if let Some(kad) = behaviour.kad.as_mut() {
+                        kad.forget(&peer);
+                        kad.inner_mut().remove_peer(&peer);
+                    }
+                }
                 let _ = self.swarm.disconnect_peer_id(peer);
             }
         }
@@ -139,23 +201,39 @@ impl Task {
                         // engine admits it.
                         self.swarm.behaviour_mut().gossipsub.set_application_score(&peer_id, NOT_ADMITTED_SCORE);
                     }
+                    self.redial.connected(&peer_id, Instant::now());
                     Some(NetEvent::PeerConnected { peer: peer_id, address })
                 } else {
                     None
                 }
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                self.redial.disconnected(&peer_id, Instant::now());
+                self.announced.remove(&peer_id);
+                // Admission lasts as long as the connection: the engine forgets it too.
+                if self.permissioned {
+                    if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                        kad.forget(&peer_id);
+                    }
+                }
                 Some(NetEvent::PeerDisconnected { peer: peer_id })
             }
+            SwarmEvent::OutgoingConnectionError { peer_id: Some(peer), error, .. } => {
+                tracing::debug!(%peer, %error, "dial failed");
+                self.redial.dial_failed(&peer, Instant::now());
+                None
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
-                for addr in info.listen_addrs {
-                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
-                }
+                self.announced_addresses(peer_id, info.listen_addrs);
                 None
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer, addr) in found {
-                    self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+                    if !self.permissioned {
+                        if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                            kad.inner_mut().add_address(&peer, addr.clone());
+                        }
+                    }
                     let _ = self.swarm.dial(addr);
                 }
                 None
@@ -206,5 +284,20 @@ impl Task {
         // Responders whose requester vanished are dropped by libp2p; forget them too.
         self.responders.retain(|_, ch| ch.is_open());
         out
+    }
+
+    /// Where a peer says it listens: Kademlia learns it at once on an open network, and once
+    /// the peer is admitted on a charter network. Without discovery, nothing learns it.
+    fn announced_addresses(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        let permissioned = self.permissioned;
+        let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() else { return };
+        let addrs = addrs.into_iter().take(limits::ANNOUNCED_ADDRESSES_MAX);
+        if !permissioned || kad.is_admitted(&peer) {
+            for addr in addrs {
+                kad.inner_mut().add_address(&peer, addr);
+            }
+        } else {
+            self.announced.insert(peer, addrs.collect());
+        }
     }
 }
