@@ -222,7 +222,10 @@ impl Ingestor<'_> {
                 .into_iter()
                 .map(|share| {
                     scope.spawn(move || {
-                        share.into_iter().map(|bytes| check(bytes, &self.network_id, keyring, now_ms)).collect::<Vec<_>>()
+                        share
+                            .into_iter()
+                            .map(|bytes| check(bytes, &self.network_id, keyring, now_ms))
+                            .collect::<Vec<_>>()
                     })
                 })
                 .collect();

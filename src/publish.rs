@@ -164,4 +164,3 @@ fn needs_sealed_payload(body: &serde_json::Value) -> bool {
     let handling = body.get("header").and_then(|h| h.get("handling")).and_then(|h| h.as_str());
     body.get("sealed_payload").is_some() || handling.is_some_and(|h| h != "public")
 }
-

@@ -251,7 +251,11 @@ fn peers_lag_forks_and_metrics_reflect_the_service() {
                 .into_iter()
                 .collect(),
         });
-        view.banned.push(BanInfo { peer_id: "12D3KooWliar".into(), offense: "unserved_claim".into(), seconds_left: 540 });
+        view.banned.push(BanInfo {
+            peer_id: "12D3KooWliar".into(),
+            offense: "unserved_claim".into(),
+            seconds_left: 540,
+        });
         view.bans_total = 1;
         view.penalties.insert("unserved_claim".into(), 5);
     }

@@ -43,7 +43,7 @@ fn stored(n: usize) -> Vec<Result<IngestOutcome, String>> {
 }
 
 fn checked(bytes: &[u8], net: [u8; 32], ring: &Keyring) -> CheckedDocument {
-    check(bytes.to_vec(), &net, ring).unwrap()
+    check(bytes.to_vec(), &net, ring, entrepot::clock::now_ms()).unwrap()
 }
 
 fn open() -> (tempfile::TempDir, Store) {

@@ -674,144 +674,167 @@ fn rss_mib(scene: &Scene) -> u64 {
         .map_or(0, |kb| kb / 1024)
 }
 
-/// What the stalling client sends on a stream: framed bytes, then its end (`Send`); or two
-/// bytes of a length prefix and then nothing, keeping the stream open (`Stall`), which holds
-/// one of the node's per-connection stream slots until the node's request timeout.
-#[derive(Clone, Debug)]
-enum Raw {
-    Send(Vec<u8>),
-    Stall,
-}
+/// Streams over the per-connection limit: a client holding every stream slot of its
+/// connection, then asking more.
+mod stream_limit {
+    use std::io;
+    use std::time::{Duration, Instant};
 
-#[derive(Clone, Default)]
-struct StallingCodec;
+    use async_trait::async_trait;
+    use futures::{AsyncRead, AsyncWrite, AsyncWriteExt, StreamExt};
+    use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
+    use libp2p::swarm::SwarmEvent;
+    use libp2p::{identity, noise, tcp, yamux, Multiaddr, PeerId, StreamProtocol};
 
-#[async_trait]
-impl request_response::Codec for StallingCodec {
-    type Protocol = StreamProtocol;
-    type Request = Raw;
-    type Response = Vec<u8>;
+    use super::attacker::{frame, RawCodec};
+    use super::procs::*;
+    use super::NETWORK;
+    use entrepot::document::{OrgId, Seq};
+    use entrepot::sync::wire::{self, Request, SYNC_PROTOCOL};
 
-    async fn read_request<T: AsyncRead + Unpin + Send>(&mut self, _: &StreamProtocol, _: &mut T) -> io::Result<Raw> {
-        Err(io::Error::other("the client serves nothing"))
+    /// What the stalling client sends on a stream: framed bytes, then its end (`Send`); or two
+    /// bytes of a length prefix and then nothing, keeping the stream open (`Stall`), which holds
+    /// one of the node's per-connection stream slots until the node's request timeout.
+    #[derive(Clone, Debug)]
+    enum Raw {
+        Send(Vec<u8>),
+        Stall,
     }
 
-    async fn read_response<T: AsyncRead + Unpin + Send>(
-        &mut self,
-        p: &StreamProtocol,
-        io: &mut T,
-    ) -> io::Result<Vec<u8>> {
-        <RawCodec as request_response::Codec>::read_response(&mut RawCodec::default(), p, io).await
-    }
+    #[derive(Clone, Default)]
+    struct StallingCodec;
 
-    async fn write_request<T: AsyncWrite + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        req: Raw,
-    ) -> io::Result<()> {
-        match req {
-            Raw::Send(bytes) => {
-                io.write_all(&bytes).await?;
-                io.close().await
-            }
-            Raw::Stall => {
-                io.write_all(&[0, 0]).await?;
-                io.flush().await?;
-                futures::future::pending().await
-            }
+    #[async_trait]
+    impl request_response::Codec for StallingCodec {
+        type Protocol = StreamProtocol;
+        type Request = Raw;
+        type Response = Vec<u8>;
+
+        async fn read_request<T: AsyncRead + Unpin + Send>(
+            &mut self,
+            _: &StreamProtocol,
+            _: &mut T,
+        ) -> io::Result<Raw> {
+            Err(io::Error::other("the client serves nothing"))
         }
-    }
 
-    async fn write_response<T: AsyncWrite + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        _: &mut T,
-        _: Vec<u8>,
-    ) -> io::Result<()> {
-        Err(io::Error::other("the client serves nothing"))
-    }
-}
-
-#[test]
-fn requests_over_the_per_connection_stream_limit_fail_at_once_instead_of_hanging() {
-    let tmp = tempfile::tempdir().unwrap();
-    let hosts = [("127.0.0.1".to_string(), free_port(), free_port())];
-    let nodes = init_nodes(tmp.path(), NETWORK, &["WCO"], &[], &hosts);
-    let node = &nodes[0];
-    let node_peer: PeerId = node.peer_id.parse().unwrap();
-    let proc = Proc::start(node, &[]);
-    assert!(publish_one(node, 0).is_some());
-    let limit = entrepot::net::limits::SYNC_STREAMS_PER_CONNECTION_MAX;
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let outcomes = rt.block_on(async {
-        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(identity::Keypair::generate_ed25519())
-            .with_tokio()
-            .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
-            .unwrap()
-            .with_behaviour(|_| {
-                request_response::Behaviour::with_codec(
-                    StallingCodec,
-                    [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Outbound)],
-                    request_response::Config::default()
-                        .with_request_timeout(Duration::from_secs(60))
-                        .with_max_concurrent_streams(1024),
-                )
-            })
-            .unwrap()
-            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
-            .build();
-        swarm.dial(node.p2p.parse::<Multiaddr>().unwrap()).unwrap();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let ev = tokio::time::timeout_at(deadline, swarm.select_next_some()).await.expect("client connects");
-            if let SwarmEvent::ConnectionEstablished { .. } = ev {
-                break;
-            }
+        async fn read_response<T: AsyncRead + Unpin + Send>(
+            &mut self,
+            p: &StreamProtocol,
+            io: &mut T,
+        ) -> io::Result<Vec<u8>> {
+            <RawCodec as request_response::Codec>::read_response(&mut RawCodec::default(), p, io).await
         }
-        // Every stream slot of the connection held by a request that never completes.
-        for _ in 0..limit {
-            swarm.behaviour_mut().send_request(&node_peer, Raw::Stall);
-        }
-        let settle = tokio::time::Instant::now() + Duration::from_secs(2);
-        while tokio::time::timeout_at(settle, swarm.select_next_some()).await.is_ok() {}
 
-        // Eight more: the node has no slot for them and must say so at once.
-        let range = wire::encode_request(&Request::Range {
-            org: OrgId::new("WCO").unwrap(),
-            from: Seq::FIRST,
-            count_max: 10,
-            bytes_max: 1 << 20,
-        });
-        let started = Instant::now();
-        let mut pending: Vec<OutboundRequestId> =
-            (0..8).map(|_| swarm.behaviour_mut().send_request(&node_peer, Raw::Send(frame(&range)))).collect();
-        let mut outcomes = Vec::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while !pending.is_empty() {
-            let Ok(ev) = tokio::time::timeout_at(deadline, swarm.select_next_some()).await else { break };
-            let (id, outcome) = match ev {
-                SwarmEvent::Behaviour(request_response::Event::Message {
-                    message: request_response::Message::Response { request_id, response },
-                    ..
-                }) => (request_id, format!("answered ({} bytes)", response.len())),
-                SwarmEvent::Behaviour(request_response::Event::OutboundFailure { request_id, error, .. }) => {
-                    (request_id, format!("failed: {error}"))
+        async fn write_request<T: AsyncWrite + Unpin + Send>(
+            &mut self,
+            _: &StreamProtocol,
+            io: &mut T,
+            req: Raw,
+        ) -> io::Result<()> {
+            match req {
+                Raw::Send(bytes) => {
+                    io.write_all(&bytes).await?;
+                    io.close().await
                 }
-                _ => continue,
-            };
-            if let Some(i) = pending.iter().position(|p| *p == id) {
-                pending.remove(i);
-                outcomes.push(format!("{outcome} after {:.2?}", started.elapsed()));
+                Raw::Stall => {
+                    io.write_all(&[0, 0]).await?;
+                    io.flush().await?;
+                    futures::future::pending().await
+                }
             }
         }
-        (outcomes, pending.len(), started.elapsed())
-    });
-    let (outcomes, unfinished, elapsed) = outcomes;
-    for o in &outcomes {
-        println!("stream over the limit: {o}");
+
+        async fn write_response<T: AsyncWrite + Unpin + Send>(
+            &mut self,
+            _: &StreamProtocol,
+            _: &mut T,
+            _: Vec<u8>,
+        ) -> io::Result<()> {
+            Err(io::Error::other("the client serves nothing"))
+        }
     }
-    assert_eq!(unfinished, 0, "{unfinished} of 8 requests over the stream limit still open after {elapsed:.2?}");
-    assert!(elapsed < Duration::from_secs(5), "requests over the stream limit took {elapsed:.2?} to fail");
-    assert!(proc.stop(), "node stops cleanly");
+
+    #[test]
+    fn requests_over_the_per_connection_stream_limit_fail_at_once_instead_of_hanging() {
+        let tmp = tempfile::tempdir().unwrap();
+        let hosts = [("127.0.0.1".to_string(), free_port(), free_port())];
+        let nodes = init_nodes(tmp.path(), NETWORK, &["WCO"], &[], &hosts);
+        let node = &nodes[0];
+        let node_peer: PeerId = node.peer_id.parse().unwrap();
+        let proc = Proc::start(node, &[]);
+        assert!(publish_one(node, 0).is_some());
+        let limit = entrepot::net::limits::SYNC_STREAMS_PER_CONNECTION_MAX;
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let outcomes = rt.block_on(async {
+            let mut swarm = libp2p::SwarmBuilder::with_existing_identity(identity::Keypair::generate_ed25519())
+                .with_tokio()
+                .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+                .unwrap()
+                .with_behaviour(|_| {
+                    request_response::Behaviour::with_codec(
+                        StallingCodec,
+                        [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Outbound)],
+                        request_response::Config::default()
+                            .with_request_timeout(Duration::from_secs(60))
+                            .with_max_concurrent_streams(1024),
+                    )
+                })
+                .unwrap()
+                .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+                .build();
+            swarm.dial(node.p2p.parse::<Multiaddr>().unwrap()).unwrap();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let ev = tokio::time::timeout_at(deadline, swarm.select_next_some()).await.expect("client connects");
+                if let SwarmEvent::ConnectionEstablished { .. } = ev {
+                    break;
+                }
+            }
+            // Every stream slot of the connection held by a request that never completes.
+            for _ in 0..limit {
+                swarm.behaviour_mut().send_request(&node_peer, Raw::Stall);
+            }
+            let settle = tokio::time::Instant::now() + Duration::from_secs(2);
+            while tokio::time::timeout_at(settle, swarm.select_next_some()).await.is_ok() {}
+
+            // Eight more: the node has no slot for them and must say so at once.
+            let range = wire::encode_request(&Request::Range {
+                org: OrgId::new("WCO").unwrap(),
+                from: Seq::FIRST,
+                count_max: 10,
+                bytes_max: 1 << 20,
+            });
+            let started = Instant::now();
+            let mut pending: Vec<OutboundRequestId> =
+                (0..8).map(|_| swarm.behaviour_mut().send_request(&node_peer, Raw::Send(frame(&range)))).collect();
+            let mut outcomes = Vec::new();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while !pending.is_empty() {
+                let Ok(ev) = tokio::time::timeout_at(deadline, swarm.select_next_some()).await else { break };
+                let (id, outcome) = match ev {
+                    SwarmEvent::Behaviour(request_response::Event::Message {
+                        message: request_response::Message::Response { request_id, response },
+                        ..
+                    }) => (request_id, format!("answered ({} bytes)", response.len())),
+                    SwarmEvent::Behaviour(request_response::Event::OutboundFailure { request_id, error, .. }) => {
+                        (request_id, format!("failed: {error}"))
+                    }
+                    _ => continue,
+                };
+                if let Some(i) = pending.iter().position(|p| *p == id) {
+                    pending.remove(i);
+                    outcomes.push(format!("{outcome} after {:.2?}", started.elapsed()));
+                }
+            }
+            (outcomes, pending.len(), started.elapsed())
+        });
+        let (outcomes, unfinished, elapsed) = outcomes;
+        for o in &outcomes {
+            println!("stream over the limit: {o}");
+        }
+        assert_eq!(unfinished, 0, "{unfinished} of 8 requests over the stream limit still open after {elapsed:.2?}");
+        assert!(elapsed < Duration::from_secs(5), "requests over the stream limit took {elapsed:.2?} to fail");
+        assert!(proc.stop(), "node stops cleanly");
+    }
 }

@@ -332,7 +332,7 @@ async fn an_expired_charter_extends_no_trust_until_a_newer_version_arrives_from_
     publish_opinions(&wco, 3, 0);
     {
         let fr_node = config::open(&fr_dir).unwrap();
-        let now = entrepot::publish::now_ms();
+        let now = entrepot::clock::now_ms();
         assert_eq!(fr_node.keyring.charter().unwrap().expiry_status(now), entrepot::charter::ExpiryStatus::Expired);
     }
     let mut fr = launch(&fr_dir, &[wco.address()]).await;

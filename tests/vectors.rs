@@ -52,7 +52,7 @@ fn every_valid_vector_verifies_with_its_id_and_signature() {
         let body: Value = serde_json::from_slice(doc.body()).unwrap();
         assert_eq!(body, case["body"]);
         verify(doc.clone(), &net).unwrap();
-        check(bytes, &net, &ring).unwrap_or_else(|e| panic!("{}: {e}", case["name"]));
+        check(bytes, &net, &ring, entrepot::clock::now_ms()).unwrap_or_else(|e| panic!("{}: {e}", case["name"]));
         prev = doc.id;
     }
 }
@@ -66,7 +66,9 @@ fn every_invalid_vector_is_refused_with_its_error() {
     assert!(invalid.len() >= 14);
     for case in invalid {
         let bytes = hex::decode(case["envelope"].as_str().unwrap()).unwrap();
-        let err = check(bytes, &net, &ring).err().unwrap_or_else(|| panic!("{} was accepted", case["name"]));
+        let err = check(bytes, &net, &ring, entrepot::clock::now_ms())
+            .err()
+            .unwrap_or_else(|| panic!("{} was accepted", case["name"]));
         assert_eq!(err.code(), case["error"].as_str().unwrap(), "{}: {err}", case["name"]);
     }
 }

@@ -8,11 +8,11 @@ use chrono::NaiveDate;
 use clap::Args;
 use serde_json::json;
 
+use entrepot::clock::now_ms;
 use entrepot::config;
 use entrepot::doctype::title_of;
 use entrepot::document::{decode, verify, DocumentId, Edition, OrgId, TypeName};
 use entrepot::notice::{sealed_ref, NOTICE_TYPE, SEALED_PAYLOAD_MAX_BYTES};
-use entrepot::clock::now_ms;
 use entrepot::store::{Query, QUERY_LIMIT_MAX};
 
 /// Largest body file `publish` reads.

@@ -20,11 +20,11 @@ use libp2p::PeerId;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use self::core::{Core, CoreConfig, INGEST_JOBS_MAX};
 use crate::config::Config;
 use crate::net::{self, limits, NetError};
 use crate::service::{Replication, Service};
 use crate::sync::SyncConfig;
-use self::core::{Core, CoreConfig, INGEST_JOBS_MAX};
 
 /// Longest a shutdown waits for the tasks before aborting them.
 pub const SHUTDOWN_MAX: Duration = Duration::from_secs(5);
@@ -200,8 +200,7 @@ pub async fn start(service: Arc<Service>, dir: &std::path::Path, config: &Config
     };
     tasks.spawn(async move { ("node shell", shell.run(inputs).await) });
     service.set_replication(Replication::Running);
-    let supervisor =
-        tokio::spawn(supervise(tasks, worker, shutdown.clone(), shutdown_rx, failure_tx, service.clone()));
+    let supervisor = tokio::spawn(supervise(tasks, worker, shutdown.clone(), shutdown_rx, failure_tx, service.clone()));
     Ok(RunningNode { peer_id, shutdown, failure, supervisor })
 }
 

@@ -17,12 +17,12 @@ use libp2p::PeerId;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 
+use super::core::payloads::PAYLOAD_WALK_STEP;
+use super::core::RETRY_INTERVAL;
 use super::core::{
     Certificates, ChartersApplied, Core, Done, Effect, Event, GossipId, InboundTag, Job, Outbound, PeerKey,
     ProofsRecorded, Verdict,
 };
-use super::core::payloads::PAYLOAD_WALK_STEP;
-use super::core::RETRY_INTERVAL;
 use super::serve;
 use crate::charter::CertError;
 use crate::document::OrgId;
@@ -51,7 +51,10 @@ struct ServiceCerts<'a>(&'a Service);
 
 impl Certificates for ServiceCerts<'_> {
     fn check(&self, cert: &[u8], peer: &str) -> Result<OrgId, CertError> {
-        self.0.check_certificate(cert, peer).map(|c| c.organization).inspect_err(|e| self.0.count_refused(e.refusal_code()))
+        self.0
+            .check_certificate(cert, peer)
+            .map(|c| c.organization)
+            .inspect_err(|e| self.0.count_refused(e.refusal_code()))
     }
 }
 
@@ -190,7 +193,8 @@ impl Shell {
                     Some(key) => self.handle(Event::Request { peer: *key, tag: InboundTag(tag), request }).await,
                     // Its disconnect is on the way.
                     None => {
-                        let response = Response::Refused { code: RefusalCode::NotAdmitted, reason: "not connected".into() };
+                        let response =
+                            Response::Refused { code: RefusalCode::NotAdmitted, reason: "not connected".into() };
                         self.send(NetCommand::Respond { tag, response }).await;
                     }
                 }

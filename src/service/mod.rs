@@ -17,11 +17,11 @@ mod trust;
 pub use trust::{CharterApplied, CharterInfo, TrustError};
 
 use crate::authority::Keyring;
+use crate::clock::now_ms;
 use crate::config::Node;
 use crate::document::{decode, decode_owned, DocumentId, OrgId, Seq, SignedDocument, TypeName};
 use crate::ingest::{IngestError, Ingestor};
 use crate::notice::{self, NoticeError};
-use crate::clock::now_ms;
 use crate::publish::{PublishError, Published, Publisher};
 use crate::store::{IngestOutcome, Store, StoreError};
 

@@ -13,10 +13,10 @@ use crate::authority::Keyring;
 use std::collections::BTreeMap;
 
 use crate::charter::{self, CertError, ChainError, ExpiryStatus, NodeCert, PublicKey, SignedCharter};
+use crate::clock::now_ms;
 use crate::config::charter_file_name;
 use crate::document::{OrgId, Seq};
 use crate::ingest::{check, IngestError};
-use crate::clock::now_ms;
 use crate::store::{ProofOutcome, StoreError};
 
 /// The charter in force, as status, the API and metrics show it.

@@ -27,11 +27,11 @@ use std::time::{Duration, Instant};
 use crate::charter::CertError;
 use crate::document::{DocumentId, OrgId, Seq};
 use crate::ingest::{Blame, IngestError};
+pub use crate::net::RequestFailure;
 use crate::store::IngestOutcome;
 use crate::sync::engine::{Action, IngestResult, RangeId};
 use crate::sync::wire::{FeedHead, RefusalCode, Request, Response, PAYLOADS_MAX};
 use crate::sync::{SyncConfig, SyncEngine};
-pub use crate::net::RequestFailure;
 use payloads::{PayloadFetch, PayloadRequest, PAYLOAD_WALK_INTERVAL};
 use peers::{PeerRecord, Standing, ADMISSION_TIMEOUT, TURN_AWAY_GRACE};
 use penalties::{Offense, Penalties};
@@ -154,19 +154,46 @@ pub enum ProofsRecorded {
 #[derive(Debug, Clone)]
 pub enum Event {
     /// The first connection with a peer is established.
-    Connected { peer: PeerKey, name: String, address: String },
+    Connected {
+        peer: PeerKey,
+        name: String,
+        address: String,
+    },
     /// The last connection with a peer closed.
-    Disconnected { peer: PeerKey },
-    Request { peer: PeerKey, tag: InboundTag, request: Request },
+    Disconnected {
+        peer: PeerKey,
+    },
+    Request {
+        peer: PeerKey,
+        tag: InboundTag,
+        request: Request,
+    },
     /// A sync request that is not a valid message.
-    MalformedRequest { peer: PeerKey },
-    Response { tag: Tag, result: Result<Response, RequestFailure> },
-    Gossip { peer: PeerKey, gossip: GossipId, data: Vec<u8> },
+    MalformedRequest {
+        peer: PeerKey,
+    },
+    Response {
+        tag: Tag,
+        result: Result<Response, RequestFailure>,
+    },
+    Gossip {
+        peer: PeerKey,
+        gossip: GossipId,
+        data: Vec<u8>,
+    },
     Ingested(Done),
     /// The store holds a new document (any path); `arrival` is its arrival number.
-    Stored { id: DocumentId, publisher: OrgId, seq: Seq, notice: bool, arrival: u64 },
+    Stored {
+        id: DocumentId,
+        publisher: OrgId,
+        seq: Seq,
+        notice: bool,
+        arrival: u64,
+    },
     /// The store's heads, read again after stored events were missed.
-    Heads { heads: Vec<(OrgId, Seq)> },
+    Heads {
+        heads: Vec<(OrgId, Seq)>,
+    },
     /// A charter version is in force: the publishers it trusts, the feeds it changed (with
     /// their new heads), the store's heads and its last arrival number once it was applied.
     CharterChanged {
@@ -177,15 +204,32 @@ pub enum Event {
         arrival: u64,
     },
     /// An answer the shell served (after [`Effect::Serve`]) is sent.
-    Served { peer: PeerKey },
-    ChartersApplied { peer: PeerKey, outcome: ChartersApplied },
-    ProofsRecorded { peer: PeerKey, outcome: ProofsRecorded },
+    Served {
+        peer: PeerKey,
+    },
+    ChartersApplied {
+        peer: PeerKey,
+        outcome: ChartersApplied,
+    },
+    ProofsRecorded {
+        peer: PeerKey,
+        outcome: ProofsRecorded,
+    },
     /// Of the ids given to [`Effect::FilterPayloads`], those still wanted.
-    PayloadsFiltered { ids: Vec<DocumentId> },
+    PayloadsFiltered {
+        ids: Vec<DocumentId>,
+    },
     /// A step of the walk over held notices: those readable and lacking their payload.
-    NoticesWalked { readable: Vec<DocumentId>, next: Option<DocumentId> },
+    NoticesWalked {
+        readable: Vec<DocumentId>,
+        next: Option<DocumentId>,
+    },
     /// Payloads received were checked: those stored, and how many did not match.
-    PayloadsAccepted { peer: PeerKey, stored: Vec<DocumentId>, bad: usize },
+    PayloadsAccepted {
+        peer: PeerKey,
+        stored: Vec<DocumentId>,
+        bad: usize,
+    },
     /// Time passed ([`Core::next_wakeup`] or the shell's periodic tick).
     Tick,
 }
@@ -213,25 +257,65 @@ pub enum Verdict {
 #[must_use]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    Send { peer: PeerKey, tag: Tag, request: Outbound },
-    Respond { tag: InboundTag, response: Response },
+    Send {
+        peer: PeerKey,
+        tag: Tag,
+        request: Outbound,
+    },
+    Respond {
+        tag: InboundTag,
+        response: Response,
+    },
     /// Answer from the store, then report [`Event::Served`].
-    Serve { peer: PeerKey, tag: InboundTag, request: Request, reader: Option<OrgId> },
+    Serve {
+        peer: PeerKey,
+        tag: InboundTag,
+        request: Request,
+        reader: Option<OrgId>,
+    },
     Ingest(Job),
-    Verdict { gossip: GossipId, verdict: Verdict },
+    Verdict {
+        gossip: GossipId,
+        verdict: Verdict,
+    },
     /// Gossip a document this node published.
-    GossipOwn { id: DocumentId },
+    GossipOwn {
+        id: DocumentId,
+    },
     /// Gossip may flow to and from the peer.
-    Admit { peer: PeerKey },
-    Disconnect { peer: PeerKey },
+    Admit {
+        peer: PeerKey,
+    },
+    Disconnect {
+        peer: PeerKey,
+    },
     /// Disconnect and block the peer (by peer id text), until [`Effect::Unban`].
-    Ban { name: String, org: Option<OrgId>, offense: Offense },
-    Unban { name: String },
-    ApplyCharters { peer: PeerKey, files: Vec<Vec<u8>> },
-    RecordForkProofs { peer: PeerKey, pairs: Vec<(Vec<u8>, Vec<u8>)> },
-    FilterPayloads { ids: Vec<DocumentId> },
-    WalkNotices { after: Option<DocumentId> },
-    AcceptPayloads { peer: PeerKey, items: Vec<(DocumentId, Vec<u8>)> },
+    Ban {
+        name: String,
+        org: Option<OrgId>,
+        offense: Offense,
+    },
+    Unban {
+        name: String,
+    },
+    ApplyCharters {
+        peer: PeerKey,
+        files: Vec<Vec<u8>>,
+    },
+    RecordForkProofs {
+        peer: PeerKey,
+        pairs: Vec<(Vec<u8>, Vec<u8>)>,
+    },
+    FilterPayloads {
+        ids: Vec<DocumentId>,
+    },
+    WalkNotices {
+        after: Option<DocumentId>,
+    },
+    AcceptPayloads {
+        peer: PeerKey,
+        items: Vec<(DocumentId, Vec<u8>)>,
+    },
     /// Read the store's heads again ([`Event::Heads`]).
     ReadHeads,
 }
@@ -690,7 +774,9 @@ impl Core {
             charters @ Request::Charters { .. } => self.serve(now, peer, tag, charters, out),
             // Not disconnected at once: its hello may still be on the way (requests travel on
             // separate streams). A peer that never shows one leaves at the admission timeout.
-            _ if !admitted => out.push(refuse(tag, RefusalCode::NotAdmitted, "not admitted: show a valid node certificate first")),
+            _ if !admitted => {
+                out.push(refuse(tag, RefusalCode::NotAdmitted, "not admitted: show a valid node certificate first"))
+            }
             Request::Status { network_id, charter_version, heads } => {
                 if network_id != self.config.network_id {
                     out.push(refuse(tag, RefusalCode::WrongNetwork, "wrong network"));
@@ -722,15 +808,18 @@ impl Core {
         out.push(Effect::Serve { peer, tag, request, reader });
     }
 
-    fn on_status(&mut self, now: Instant, peer: PeerKey, charter_version: u32, heads: Vec<FeedHead>, out: &mut Effects) {
+    fn on_status(
+        &mut self,
+        now: Instant,
+        peer: PeerKey,
+        charter_version: u32,
+        heads: Vec<FeedHead>,
+        out: &mut Effects,
+    ) {
         let Some(record) = self.peers.get_mut(&peer) else { return };
         let announced_newer = charter_version > self.charter_version && charter_version > record.charter_version;
         record.charter_version = charter_version;
-        record.heads = heads
-            .iter()
-            .filter(|h| self.trusted.contains(&h.org))
-            .map(|h| (h.org.clone(), h.seq))
-            .collect();
+        record.heads = heads.iter().filter(|h| self.trusted.contains(&h.org)).map(|h| (h.org.clone(), h.seq)).collect();
         self.view_changed = true;
         if charter_version > self.charter_version {
             self.pull_charters(now, peer, announced_newer, out);
@@ -855,7 +944,8 @@ impl Core {
                 match result {
                     Ok(Response::Payloads { items }) => {
                         let asked = request.ids;
-                        let (items, strays): (Vec<_>, Vec<_>) = items.into_iter().partition(|(id, _)| asked.contains(id));
+                        let (items, strays): (Vec<_>, Vec<_>) =
+                            items.into_iter().partition(|(id, _)| asked.contains(id));
                         if !strays.is_empty() {
                             self.penalize(now, peer, Offense::InvalidPayload, out);
                         }
@@ -1056,13 +1146,19 @@ impl Core {
             self.pending.remove(&r.tag);
             self.payloads.not_served(r.ids);
         }
-        if !self.payloads.walking && self.payloads.last_walk.is_none_or(|at| now.saturating_duration_since(at) >= PAYLOAD_WALK_INTERVAL) {
+        if !self.payloads.walking
+            && self.payloads.last_walk.is_none_or(|at| now.saturating_duration_since(at) >= PAYLOAD_WALK_INTERVAL)
+        {
             self.payloads.last_walk = Some(now);
             self.payloads.walking = true;
             out.push(Effect::WalkNotices { after: self.payloads.walk_cursor });
         }
         let any_admitted = self.peers.values().any(PeerRecord::is_admitted);
-        if self.payloads.filtering.is_some() || self.payloads.accepting.is_some() || !any_admitted || !self.payloads.has_wanted() {
+        if self.payloads.filtering.is_some()
+            || self.payloads.accepting.is_some()
+            || !any_admitted
+            || !self.payloads.has_wanted()
+        {
             return;
         }
         let ids = self.payloads.take(PAYLOADS_MAX);
@@ -1113,7 +1209,9 @@ impl Core {
         for action in actions {
             match action {
                 Action::SendStatus { peer } => {
-                    if self.peers.get(&peer).is_some_and(PeerRecord::is_admitted) && !self.has_pending(peer, &Pending::Status) {
+                    if self.peers.get(&peer).is_some_and(PeerRecord::is_admitted)
+                        && !self.has_pending(peer, &Pending::Status)
+                    {
                         self.send(peer, Pending::Status, Outbound::Status, out);
                     }
                 }
@@ -1153,7 +1251,6 @@ impl Core {
             }
         }
     }
-
 }
 
 fn pending_kind(p: &Pending) -> &'static str {

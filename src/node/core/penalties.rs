@@ -192,7 +192,8 @@ impl Penalties {
 
     /// Lifts the bans that have run out and forgets decayed points; returns the peers to unban.
     pub fn expire(&mut self, now: Instant) -> Vec<String> {
-        let mut lifted: Vec<String> = self.bans.iter().filter(|(_, b)| b.until <= now).map(|(p, _)| p.clone()).collect();
+        let mut lifted: Vec<String> =
+            self.bans.iter().filter(|(_, b)| b.until <= now).map(|(p, _)| p.clone()).collect();
         lifted.sort();
         for p in &lifted {
             self.bans.remove(p);

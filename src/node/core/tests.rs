@@ -57,7 +57,13 @@ impl Node {
             charter_version: 1,
             ..Default::default()
         };
-        Node { core: Core::new(config), now: Instant::now(), certs: Members::of(trusted), log: Vec::new(), events: Vec::new() }
+        Node {
+            core: Core::new(config),
+            now: Instant::now(),
+            certs: Members::of(trusted),
+            log: Vec::new(),
+            events: Vec::new(),
+        }
     }
 
     fn on(&mut self, event: Event) -> Vec<Effect> {
@@ -86,17 +92,31 @@ impl Node {
     /// Connects and admits a peer with a certificate for `org` (its hello request).
     fn admit(&mut self, peer: PeerKey, org: &str) -> Vec<Effect> {
         let mut effects = self.connect(peer);
-        effects.extend(self.on(Event::Request { peer, tag: InboundTag(1000 + peer), request: Request::Hello { cert: org.as_bytes().to_vec() } }));
+        effects.extend(self.on(Event::Request {
+            peer,
+            tag: InboundTag(1000 + peer),
+            request: Request::Hello { cert: org.as_bytes().to_vec() },
+        }));
         effects
     }
 
     fn status(&mut self, peer: PeerKey, heads: &[(&str, u64)]) -> Vec<Effect> {
-        let heads = heads.iter().map(|(o, s)| FeedHead { org: org(o), seq: Seq(*s), id: DocumentId::ZERO, forked_at: None }).collect();
-        self.on(Event::Request { peer, tag: InboundTag(1), request: Request::Status { network_id: [7; 32], charter_version: 1, heads } })
+        let heads = heads
+            .iter()
+            .map(|(o, s)| FeedHead { org: org(o), seq: Seq(*s), id: DocumentId::ZERO, forked_at: None })
+            .collect();
+        self.on(Event::Request {
+            peer,
+            tag: InboundTag(1),
+            request: Request::Status { network_id: [7; 32], charter_version: 1, heads },
+        })
     }
 
     fn banned(&self) -> Vec<String> {
-        self.log.iter().filter_map(|e| if let Effect::Ban { name, .. } = e { Some(name.clone()) } else { None }).collect()
+        self.log
+            .iter()
+            .filter_map(|e| if let Effect::Ban { name, .. } = e { Some(name.clone()) } else { None })
+            .collect()
     }
 
     fn disconnected(&self) -> Vec<PeerKey> {
@@ -107,14 +127,22 @@ impl Node {
 fn sends(effects: &[Effect]) -> Vec<(PeerKey, Tag, Outbound)> {
     effects
         .iter()
-        .filter_map(|e| if let Effect::Send { peer, tag, request } = e { Some((*peer, *tag, request.clone())) } else { None })
+        .filter_map(|e| {
+            if let Effect::Send { peer, tag, request } = e {
+                Some((*peer, *tag, request.clone()))
+            } else {
+                None
+            }
+        })
         .collect()
 }
 
 fn ranges(effects: &[Effect]) -> Vec<(PeerKey, Tag, u64, u32)> {
     sends(effects)
         .into_iter()
-        .filter_map(|(p, t, r)| if let Outbound::Range { from, count, .. } = r { Some((p, t, from.0, count)) } else { None })
+        .filter_map(
+            |(p, t, r)| if let Outbound::Range { from, count, .. } = r { Some((p, t, from.0, count)) } else { None },
+        )
         .collect()
 }
 
@@ -200,14 +228,20 @@ fn an_uncertified_peer_is_disconnected_at_the_admission_timeout_not_after() {
     let e = n.connect(1);
     assert!(matches!(sends(&e)[..], [(1, _, Outbound::Hello)]));
     assert_eq!(n.core.next_wakeup(), Some(n.now + ADMISSION_TIMEOUT), "the shell wakes the core exactly then");
-    assert!(n.advance(ADMISSION_TIMEOUT - Duration::from_millis(1)).iter().all(|e| !matches!(e, Effect::Disconnect { .. })));
+    assert!(n
+        .advance(ADMISSION_TIMEOUT - Duration::from_millis(1))
+        .iter()
+        .all(|e| !matches!(e, Effect::Disconnect { .. })));
     let e = n.advance(Duration::from_millis(1));
     assert!(e.contains(&Effect::Disconnect { peer: 1 }));
     // Its requests meanwhile were refused, typed.
     let mut n = Node::new(true, &["FR"]);
     n.connect(2);
     let e = n.status(2, &[("FR", 3)]);
-    assert!(matches!(&e[..], [Effect::Respond { response: Response::Refused { code: RefusalCode::NotAdmitted, .. }, .. }]));
+    assert!(matches!(
+        &e[..],
+        [Effect::Respond { response: Response::Refused { code: RefusalCode::NotAdmitted, .. }, .. }]
+    ));
 }
 
 #[test]
@@ -215,7 +249,10 @@ fn a_certificate_of_an_unknown_member_is_refused_as_soon_as_the_charter_answer_i
     let mut n = Node::new(true, &["FR"]);
     n.connect(1);
     let e = n.on(Event::Request { peer: 1, tag: InboundTag(5), request: Request::Hello { cert: b"NL".to_vec() } });
-    let pull = sends(&e).into_iter().find(|(_, _, r)| matches!(r, Outbound::Charters { from_version: 2 })).expect("asks for newer charters");
+    let pull = sends(&e)
+        .into_iter()
+        .find(|(_, _, r)| matches!(r, Outbound::Charters { from_version: 2 }))
+        .expect("asks for newer charters");
     assert!(n.disconnected().is_empty());
     // The peer has nothing newer: turned away now (after the grace), not at the 10 s timeout.
     let _ = n.on(Event::Response { tag: pull.1, result: Ok(Response::Charters { files: Vec::new() }) });
@@ -235,7 +272,13 @@ fn a_peer_turned_away_and_then_admitted_by_a_newer_charter_is_not_dropped_by_the
     n.certs.0.borrow_mut().insert(org("NL"));
     let e = n.on(Event::ChartersApplied { peer: 1, outcome: ChartersApplied::Applied });
     assert!(e.contains(&Effect::Admit { peer: 1 }));
-    let _ = n.on(Event::CharterChanged { version: 2, trusted: [org("FR"), org("NL")].into(), resets: Vec::new(), heads: Vec::new(), arrival: 0 });
+    let _ = n.on(Event::CharterChanged {
+        version: 2,
+        trusted: [org("FR"), org("NL")].into(),
+        resets: Vec::new(),
+        heads: Vec::new(),
+        arrival: 0,
+    });
     for _ in 0..30 {
         let _ = n.advance(Duration::from_millis(100));
     }
@@ -256,7 +299,13 @@ fn a_charter_change_turns_away_the_nodes_of_an_organization_that_left() {
     n.admit(1, "FR");
     n.admit(2, "XX");
     n.certs.0.borrow_mut().remove(&org("XX"));
-    let _ = n.on(Event::CharterChanged { version: 2, trusted: [org("FR")].into(), resets: Vec::new(), heads: Vec::new(), arrival: 0 });
+    let _ = n.on(Event::CharterChanged {
+        version: 2,
+        trusted: [org("FR")].into(),
+        resets: Vec::new(),
+        heads: Vec::new(),
+        arrival: 0,
+    });
     let e = n.advance(TURN_AWAY_GRACE);
     assert!(e.contains(&Effect::Disconnect { peer: 2 }) && !e.contains(&Effect::Disconnect { peer: 1 }));
 }
@@ -271,13 +320,22 @@ fn one_status_announcing_thousands_of_forks_costs_one_fork_proof_request() {
     let mut heads: Vec<FeedHead> = (0..4096)
         .map(|i| FeedHead { org: org(&format!("Z{i}")), seq: Seq(5), id: DocumentId::ZERO, forked_at: Some(Seq(3)) })
         .collect();
-    heads.extend(trusted.iter().map(|o| FeedHead { org: org(o), seq: Seq(5), id: DocumentId::ZERO, forked_at: Some(Seq(2)) }));
+    heads.extend(trusted.iter().map(|o| FeedHead {
+        org: org(o),
+        seq: Seq(5),
+        id: DocumentId::ZERO,
+        forked_at: Some(Seq(2)),
+    }));
     let request = Request::Status { network_id: [7; 32], charter_version: 1, heads };
     let e = n.on(Event::Request { peer: 1, tag: InboundTag(1), request: request.clone() });
     let proofs = sends(&e).iter().filter(|(_, _, r)| matches!(r, Outbound::ForkProofs { .. })).count();
     assert_eq!(proofs, 1);
     let e = n.on(Event::Request { peer: 1, tag: InboundTag(2), request });
-    assert_eq!(sends(&e).iter().filter(|(_, _, r)| matches!(r, Outbound::ForkProofs { .. })).count(), 0, "still one in flight");
+    assert_eq!(
+        sends(&e).iter().filter(|(_, _, r)| matches!(r, Outbound::ForkProofs { .. })).count(),
+        0,
+        "still one in flight"
+    );
     let heads = &n.core.peer_summaries(n.now)[0].heads;
     assert_eq!(heads.len(), trusted.len(), "invented publishers are not tracked");
 }
@@ -287,7 +345,11 @@ fn a_fork_announced_and_not_proven_costs_its_maker() {
     let mut n = Node::new(false, &["FR"]);
     n.connect(1);
     let heads = vec![FeedHead { org: org("FR"), seq: Seq(5), id: DocumentId::ZERO, forked_at: Some(Seq(2)) }];
-    let e = n.on(Event::Request { peer: 1, tag: InboundTag(1), request: Request::Status { network_id: [7; 32], charter_version: 1, heads } });
+    let e = n.on(Event::Request {
+        peer: 1,
+        tag: InboundTag(1),
+        request: Request::Status { network_id: [7; 32], charter_version: 1, heads },
+    });
     let (_, tag, _) = sends(&e).into_iter().find(|(_, _, r)| matches!(r, Outbound::ForkProofs { .. })).unwrap();
     let _ = n.on(Event::Response { tag, result: Ok(Response::ForkProofs { pairs: Vec::new() }) });
     assert_eq!(n.core.peer_summaries(n.now)[0].penalty_points, Offense::UnprovenFork.points());
@@ -306,7 +368,10 @@ fn serving_is_bounded_per_peer_and_in_all() {
         served += e.iter().filter(|e| matches!(e, Effect::Serve { .. })).count();
     }
     assert_eq!(served, SERVING_PER_PEER_MAX);
-    assert!(n.log.iter().any(|e| matches!(e, Effect::Respond { response: Response::Refused { code: RefusalCode::TooMany, .. }, .. })));
+    assert!(n
+        .log
+        .iter()
+        .any(|e| matches!(e, Effect::Respond { response: Response::Refused { code: RefusalCode::TooMany, .. }, .. })));
     for i in 0..SERVING_PER_PEER_MAX {
         let _ = n.on(Event::Request { peer: 2, tag: InboundTag(100 + i as u64), request: range() });
     }
@@ -399,10 +464,19 @@ fn any_schedule_keeps_every_bound_and_replicates_from_an_honest_peer() {
                 // The liar claims too much, forks, and invented publishers.
                 2 if connected[2] => {
                     let heads = vec![
-                        FeedHead { org: org("FR"), seq: Seq(1_000_000_000), id: DocumentId::ZERO, forked_at: Some(Seq(1)) },
+                        FeedHead {
+                            org: org("FR"),
+                            seq: Seq(1_000_000_000),
+                            id: DocumentId::ZERO,
+                            forked_at: Some(Seq(1)),
+                        },
                         FeedHead { org: org("ZZ"), seq: Seq(9), id: DocumentId::ZERO, forked_at: None },
                     ];
-                    n.on(Event::Request { peer: 2, tag: InboundTag(next()), request: Request::Status { network_id: [7; 32], charter_version: 1, heads } })
+                    n.on(Event::Request {
+                        peer: 2,
+                        tag: InboundTag(next()),
+                        request: Request::Status { network_id: [7; 32], charter_version: 1, heads },
+                    })
                 }
                 3 if connected[honest as usize] => n.status(honest, &[("FR", total)]),
                 4 => {
@@ -413,7 +487,13 @@ fn any_schedule_keeps_every_bound_and_replicates_from_an_honest_peer() {
                     } else {
                         Vec::new()
                     };
-                    n.on(Event::CharterChanged { version: 2, trusted: [org("FR"), org("NL")].into(), resets, heads: Vec::new(), arrival: 0 })
+                    n.on(Event::CharterChanged {
+                        version: 2,
+                        trusted: [org("FR"), org("NL")].into(),
+                        resets,
+                        heads: Vec::new(),
+                        arrival: 0,
+                    })
                 }
                 5 if connected[2] => {
                     gossip += 1;
@@ -426,7 +506,12 @@ fn any_schedule_keeps_every_bound_and_replicates_from_an_honest_peer() {
                         Origin::Range { peer, org: o, from } => {
                             let liar = peer != honest;
                             let result = if liar {
-                                [IngestResult::Invalid, IngestResult::Misplaced, IngestResult::Mismatch, IngestResult::Unauthorized][(next() % 4) as usize]
+                                [
+                                    IngestResult::Invalid,
+                                    IngestResult::Misplaced,
+                                    IngestResult::Mismatch,
+                                    IngestResult::Unauthorized,
+                                ][(next() % 4) as usize]
                             } else if from.0 == held + 1 {
                                 match next() % 12 {
                                     0 => IngestResult::Unauthorized,
@@ -439,16 +524,30 @@ fn any_schedule_keeps_every_bound_and_replicates_from_an_honest_peer() {
                             if result == IngestResult::Ok {
                                 held = held.max(from.0 + job.docs.len() as u64 - 1);
                             }
-                            n.on(Event::Ingested(Done { origin: Origin::Range { peer, org: o.clone(), from }, feed: Some((o, from, Seq(held))), result, outcome: None }))
+                            n.on(Event::Ingested(Done {
+                                origin: Origin::Range { peer, org: o.clone(), from },
+                                feed: Some((o, from, Seq(held))),
+                                result,
+                                outcome: None,
+                            }))
                         }
                         Origin::Gossip { peer, gossip } => {
                             let outcome = match next() % 4 {
                                 0 => Err(unknown_publisher()),
                                 1 => Err(bad_signature()),
                                 2 => Ok(IngestOutcome::Duplicate),
-                                _ => Err(IngestError::Feed(FeedError::PrevMismatch { publisher: org("FR"), seq: Seq(2), prev_seq: Seq(1) })),
+                                _ => Err(IngestError::Feed(FeedError::PrevMismatch {
+                                    publisher: org("FR"),
+                                    seq: Seq(2),
+                                    prev_seq: Seq(1),
+                                })),
                             };
-                            n.on(Event::Ingested(Done { origin: Origin::Gossip { peer, gossip }, feed: None, result: IngestResult::Ok, outcome: Some(outcome) }))
+                            n.on(Event::Ingested(Done {
+                                origin: Origin::Gossip { peer, gossip },
+                                feed: None,
+                                result: IngestResult::Ok,
+                                outcome: Some(outcome),
+                            }))
                         }
                     }
                 }
@@ -459,15 +558,30 @@ fn any_schedule_keeps_every_bound_and_replicates_from_an_honest_peer() {
                             let honest_peer = peer == honest;
                             let result = match (request, honest_peer, next() % 10) {
                                 (_, _, 0) => Err(RequestFailure::Timeout),
-                                (Outbound::Range { .. }, _, 1) => Ok(Response::Refused { code: RefusalCode::Busy, reason: String::new() }),
+                                (Outbound::Range { .. }, _, 1) => {
+                                    Ok(Response::Refused { code: RefusalCode::Busy, reason: String::new() })
+                                }
                                 (Outbound::Range { from, count, .. }, true, _) => {
                                     let n_docs = count.min((total.saturating_sub(from.0 - 1)) as u32);
                                     Ok(Response::Range { docs: (0..n_docs).map(|_| vec![1]).collect() })
                                 }
-                                (Outbound::Range { .. }, false, k) if k < 5 => Err(RequestFailure::Malformed("garbage".into())),
+                                (Outbound::Range { .. }, false, k) if k < 5 => {
+                                    Err(RequestFailure::Malformed("garbage".into()))
+                                }
                                 (Outbound::Range { .. }, false, _) => Ok(Response::Range { docs: Vec::new() }),
-                                (Outbound::Status, true, _) => Ok(Response::Status { network_id: [7; 32], charter_version: 1, heads: vec![FeedHead { org: org("FR"), seq: Seq(total), id: DocumentId::ZERO, forked_at: None }] }),
-                                (Outbound::Status, false, _) => Ok(Response::Status { network_id: [7; 32], charter_version: 9, heads: Vec::new() }),
+                                (Outbound::Status, true, _) => Ok(Response::Status {
+                                    network_id: [7; 32],
+                                    charter_version: 1,
+                                    heads: vec![FeedHead {
+                                        org: org("FR"),
+                                        seq: Seq(total),
+                                        id: DocumentId::ZERO,
+                                        forked_at: None,
+                                    }],
+                                }),
+                                (Outbound::Status, false, _) => {
+                                    Ok(Response::Status { network_id: [7; 32], charter_version: 9, heads: Vec::new() })
+                                }
                                 (Outbound::Hello, true, _) => Ok(Response::Hello { cert: b"FR".to_vec() }),
                                 (Outbound::Hello, false, _) => Ok(Response::Hello { cert: b"NL".to_vec() }),
                                 (Outbound::Charters { .. }, _, _) => Ok(Response::Charters { files: Vec::new() }),
@@ -509,7 +623,8 @@ fn any_schedule_keeps_every_bound_and_replicates_from_an_honest_peer() {
         }
         assert_eq!(held, total, "seed {seed}");
         all_steps += steps;
-        let honest_points = n.core.peer_summaries(n.now).iter().find(|p| p.name == "peer-1").map_or(0, |p| p.penalty_points);
+        let honest_points =
+            n.core.peer_summaries(n.now).iter().find(|p| p.name == "peer-1").map_or(0, |p| p.penalty_points);
         assert_eq!(honest_points, 0, "seed {seed}: the honest peer was penalized");
     }
     assert!(all_steps > 150 * 50, "the schedules are too short to say much: {all_steps} steps");
