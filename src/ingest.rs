@@ -179,6 +179,11 @@ impl Ingestor<'_> {
         std::thread::scope(|scope| {
             scope.spawn(move || {
                 for (tag, batch) in batches {
+                    // An empty batch is reported too, in its place: callers count on one report
+                    // per batch, in order.
+                    if batch.is_empty() && tx.send((tag.clone(), Vec::new(), Vec::new())).is_err() {
+                        return;
+                    }
                     for chunk in batch.chunks(INGEST_BATCH_MAX) {
                         let current = keyring_now();
                         let keyring = current.as_deref().unwrap_or(self.keyring);
@@ -254,7 +259,8 @@ impl Ingestor<'_> {
                 Err(e) => results.push(Some(Err(e))),
             }
         }
-        let committed = self.store.commit(&to_commit, self.sync)?;
+        // Nothing to write (every entry refused, or an empty batch): no write, no fsync.
+        let committed = if to_commit.is_empty() { Vec::new() } else { self.store.commit(&to_commit, self.sync)? };
         for (slot, outcome) in slots.into_iter().zip(committed) {
             results[slot] = Some(outcome.map_err(IngestError::from));
         }

@@ -267,7 +267,12 @@ impl Shell {
                 };
                 self.send(NetCommand::Request { peer: peer_id, request, tag }).await;
             }
-            Effect::Respond { tag, response } => self.send(NetCommand::Respond { tag: tag.0, response }).await,
+            Effect::Respond { tag, response } => {
+                if let Response::Refused { code: RefusalCode::NotAdmitted, .. } = &response {
+                    self.service.count_refused("peer_not_admitted");
+                }
+                self.send(NetCommand::Respond { tag: tag.0, response }).await
+            }
             Effect::Serve { peer, tag, request, reader } => self.spawn_io(move |s| {
                 let response = serve::answer(s, request, reader.as_ref());
                 IoDone::Served(NetCommand::Respond { tag: tag.0, response }, Event::Served { peer })
