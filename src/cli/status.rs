@@ -98,7 +98,18 @@ pub fn status(dir: &Path) -> Result<ExitCode> {
     let peers = view["peers"].as_array().cloned().unwrap_or_default();
     println!("{} connected peer(s)", peers.len());
     for p in &peers {
-        println!("  {}  {}", text(&p["peer_id"]), text(&p["address"]));
+        let org = p["organization"].as_str().map(|o| format!("  {o}")).unwrap_or_default();
+        let points = p["penalty_points"].as_u64().unwrap_or(0);
+        let points = if points > 0 { format!("  {points} penalty point(s)") } else { String::new() };
+        println!("  {}  {}{org}{points}", text(&p["peer_id"]), text(&p["address"]));
+    }
+    for b in view["banned"].as_array().cloned().unwrap_or_default() {
+        println!(
+            "BANNED {} for {} ({} s left)",
+            text(&b["peer_id"]),
+            text(&b["offense"]),
+            b["seconds_left"].as_u64().unwrap_or(0)
+        );
     }
     println!("{:<12} {:>10} {:>12} {:>8}", "publisher", "our head", "best peer", "lag");
     for l in view["lag"].as_array().cloned().unwrap_or_default() {
