@@ -1,0 +1,230 @@
+//! The core's vocabulary with the shell: the events it is fed and the effects it returns.
+
+use std::collections::BTreeSet;
+
+use super::penalties::Offense;
+use super::{GossipId, InboundTag, PeerKey, RequestFailure, Tag};
+use crate::document::{DocumentId, OrgId, Seq};
+use crate::ingest::IngestError;
+use crate::store::IngestOutcome;
+use crate::sync::engine::IngestResult;
+use crate::sync::wire::{Request, Response};
+
+/// Where a job's documents came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A range the sync engine asked for: the worker checks the entries are `org`'s from
+    /// `from` on, in order.
+    Range { peer: PeerKey, org: OrgId, from: Seq },
+    /// One gossip message.
+    Gossip { peer: PeerKey, gossip: GossipId },
+}
+
+/// Documents to ingest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub origin: Origin,
+    pub docs: Vec<Vec<u8>>,
+}
+
+/// A finished job, as the worker reports it.
+#[derive(Debug, Clone)]
+pub struct Done {
+    pub origin: Origin,
+    /// The feed the documents claimed (from the first that decodes), and its head after.
+    pub feed: Option<(OrgId, Seq, Seq)>,
+    pub result: IngestResult,
+    /// For gossip: the single document's outcome.
+    pub outcome: Option<Result<IngestOutcome, IngestError>>,
+}
+
+/// How applying charter versions a peer sent went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChartersApplied {
+    /// Applied (the shell reports the change itself with [`Event::CharterChanged`]).
+    Applied,
+    /// They do not extend this node's chain: the peer's fault.
+    Invalid(&'static str),
+    /// This node's store failed applying them: not the peer's fault.
+    StoreFailed,
+}
+
+/// How recording fork proofs a peer sent went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProofsRecorded {
+    /// Recorded; the forked positions the store holds proofs of now.
+    Recorded(BTreeSet<(OrgId, Seq)>),
+    /// Not a valid proof: the peer's fault.
+    Invalid(&'static str),
+    StoreFailed,
+}
+
+/// Something that happened.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The first connection with a peer is established.
+    Connected {
+        peer: PeerKey,
+        name: String,
+        address: String,
+    },
+    /// The last connection with a peer closed.
+    Disconnected {
+        peer: PeerKey,
+    },
+    Request {
+        peer: PeerKey,
+        tag: InboundTag,
+        request: Request,
+    },
+    /// A sync request that is not a valid message.
+    MalformedRequest {
+        peer: PeerKey,
+    },
+    Response {
+        tag: Tag,
+        result: Result<Response, RequestFailure>,
+    },
+    Gossip {
+        peer: PeerKey,
+        gossip: GossipId,
+        data: Vec<u8>,
+    },
+    Ingested(Done),
+    /// The store holds a new document (any path); `arrival` is its arrival number.
+    Stored {
+        id: DocumentId,
+        publisher: OrgId,
+        seq: Seq,
+        notice: bool,
+        arrival: u64,
+    },
+    /// The store's heads, read again after stored events were missed.
+    Heads {
+        heads: Vec<(OrgId, Seq)>,
+    },
+    /// A charter version is in force: the publishers it trusts, the feeds it changed (with
+    /// their new heads), the store's heads and its last arrival number once it was applied.
+    CharterChanged {
+        version: u32,
+        trusted: BTreeSet<OrgId>,
+        resets: Vec<(OrgId, Seq)>,
+        heads: Vec<(OrgId, Seq)>,
+        arrival: u64,
+    },
+    /// An answer the shell served (after [`Effect::Serve`]) is sent.
+    Served {
+        peer: PeerKey,
+    },
+    ChartersApplied {
+        peer: PeerKey,
+        outcome: ChartersApplied,
+    },
+    ProofsRecorded {
+        peer: PeerKey,
+        outcome: ProofsRecorded,
+    },
+    /// Of the ids given to [`Effect::FilterPayloads`], those still wanted.
+    PayloadsFiltered {
+        ids: Vec<DocumentId>,
+    },
+    /// A step of the walk over held notices: those readable and lacking their payload.
+    NoticesWalked {
+        readable: Vec<DocumentId>,
+        next: Option<DocumentId>,
+    },
+    /// Payloads received were checked: those stored, and how many did not match.
+    PayloadsAccepted {
+        peer: PeerKey,
+        stored: Vec<DocumentId>,
+        bad: usize,
+    },
+    /// Time passed ([`Core::next_wakeup`] or the shell's periodic tick).
+    Tick,
+}
+
+/// An outbound request, filled in by the shell (it reads the heads a status carries).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outbound {
+    Hello,
+    Status,
+    Range { org: OrgId, from: Seq, count: u32, bytes: u32 },
+    Charters { from_version: u32 },
+    ForkProofs { org: OrgId },
+    Payloads { ids: Vec<DocumentId> },
+}
+
+/// Whether gossipsub forwards a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Accept,
+    Ignore,
+    Reject,
+}
+
+/// Something the shell must do.
+#[must_use]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    Send {
+        peer: PeerKey,
+        tag: Tag,
+        request: Outbound,
+    },
+    Respond {
+        tag: InboundTag,
+        response: Response,
+    },
+    /// Answer from the store, then report [`Event::Served`].
+    Serve {
+        peer: PeerKey,
+        tag: InboundTag,
+        request: Request,
+        reader: Option<OrgId>,
+    },
+    Ingest(Job),
+    Verdict {
+        gossip: GossipId,
+        verdict: Verdict,
+    },
+    /// Gossip a document this node published.
+    GossipOwn {
+        id: DocumentId,
+    },
+    /// Gossip may flow to and from the peer.
+    Admit {
+        peer: PeerKey,
+    },
+    Disconnect {
+        peer: PeerKey,
+    },
+    /// Disconnect and block the peer (by peer id text), until [`Effect::Unban`].
+    Ban {
+        name: String,
+        org: Option<OrgId>,
+        offense: Offense,
+    },
+    Unban {
+        name: String,
+    },
+    ApplyCharters {
+        peer: PeerKey,
+        files: Vec<Vec<u8>>,
+    },
+    RecordForkProofs {
+        peer: PeerKey,
+        pairs: Vec<(Vec<u8>, Vec<u8>)>,
+    },
+    FilterPayloads {
+        ids: Vec<DocumentId>,
+    },
+    WalkNotices {
+        after: Option<DocumentId>,
+    },
+    AcceptPayloads {
+        peer: PeerKey,
+        items: Vec<(DocumentId, Vec<u8>)>,
+    },
+    /// Read the store's heads again ([`Event::Heads`]).
+    ReadHeads,
+}
