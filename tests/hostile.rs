@@ -317,7 +317,7 @@ fn hostile_peers_store_nothing_get_banned_and_do_not_starve_an_honest_replica() 
 
 /// Requests each slow reader keeps open: the node's per-peer inbound bound.
 fn wire_per_peer() -> usize {
-    entrepot::net::limits::INBOUND_PER_PEER_MAX
+    entrepot::node::core::SERVING_PER_PEER_MAX
 }
 
 // Hostile members: the attacker holds EVIL's key, which the node trusts, and answers the

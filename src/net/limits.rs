@@ -45,24 +45,10 @@ pub const REDIAL_STABLE_CONNECTION: Duration = Duration::from_secs(30);
 pub const REDIAL_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// Listen addresses kept per peer from identify until it is admitted (charter networks).
 pub const ANNOUNCED_ADDRESSES_MAX: usize = 8;
-/// Inbound requests served at once (each reads the store on a blocking thread).
-pub const INBOUND_SERVING_MAX: usize = 16;
-/// Inbound requests from one peer served at once; more are refused. Above the sync engine's
-/// own per-peer bound (`SyncConfig::ranges_per_peer_max` + a status), so an honest peer never
-/// meets it.
-pub const INBOUND_PER_PEER_MAX: usize = 8;
-/// Penalty points after which a peer is disconnected and blocked.
-pub const PENALTY_BAN_THRESHOLD: u32 = 10;
-/// How long a banned peer stays blocked.
-pub const BAN_DURATION: Duration = Duration::from_secs(600);
-/// How often the sync engine retries ranges that were refused or failed.
-pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
-/// How often every peer is asked for its status again.
-pub const STATUS_INTERVAL: Duration = Duration::from_secs(10);
 /// How often a node logs a charter that expires soon or has expired.
 pub const CHARTER_EXPIRY_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
 
 const _: () = assert!(REDIAL_BACKOFF_MIN.as_millis() < REDIAL_BACKOFF_MAX.as_millis());
 const _: () = assert!(REDIAL_CHECK_INTERVAL.as_millis() <= REDIAL_BACKOFF_MIN.as_millis());
-// A peer's requests the engine may serve at once fit in the streams of one connection.
-const _: () = assert!(INBOUND_PER_PEER_MAX <= SYNC_STREAMS_PER_CONNECTION_MAX);
+// A peer's requests the node may serve at once fit in the streams of one connection.
+const _: () = assert!(crate::node::core::SERVING_PER_PEER_MAX <= SYNC_STREAMS_PER_CONNECTION_MAX);

@@ -36,7 +36,7 @@ impl Core {
         }
     }
 
-    pub(super) fn on_disconnected(&mut self, peer: PeerKey, out: &mut Effects) {
+    pub(super) fn on_disconnected(&mut self, now: Instant, peer: PeerKey, out: &mut Effects) {
         let Some(record) = self.peers.remove(&peer) else { return };
         tracing::info!(peer = %record.name, "peer disconnected");
         self.view_changed = true;
@@ -49,7 +49,7 @@ impl Core {
         }
         // Answers being served to it hold their node-wide slots until the shell reports them.
         let actions = self.sync.peer_disconnected(peer);
-        self.run_sync_no_time(actions, out);
+        self.run_sync(now, actions, out);
     }
 
     pub(super) fn start_sync(&mut self, now: Instant, peer: PeerKey, out: &mut Effects) {
@@ -114,7 +114,7 @@ impl Core {
         if was_admitted {
             // Nothing more is asked of it: its ranges go to other peers.
             let actions = self.sync.peer_disconnected(peer);
-            self.run_sync_no_time(actions, out);
+            self.run_sync(now, actions, out);
         }
     }
 

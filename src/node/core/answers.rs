@@ -257,7 +257,7 @@ impl Core {
             }
             // Forgotten now, so the deadline is not met twice; the shell's disconnect event
             // finds no record.
-            self.on_disconnected(peer, out);
+            self.on_disconnected(now, peer, out);
             out.push(Effect::Disconnect { peer });
         }
         for name in self.penalties.expire(now) {

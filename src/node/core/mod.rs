@@ -205,7 +205,7 @@ impl Core {
         let mut out = Effects::new();
         match event {
             Event::Connected { peer, name, address } => self.on_connected(now, peer, name, address, &mut out),
-            Event::Disconnected { peer } => self.on_disconnected(peer, &mut out),
+            Event::Disconnected { peer } => self.on_disconnected(now, peer, &mut out),
             Event::Request { peer, tag, request } => self.on_request(now, peer, tag, request, certs, &mut out),
             Event::MalformedRequest { peer } => self.penalize(now, peer, Offense::MalformedRequest, &mut out),
             Event::Response { tag, result } => self.on_response(now, tag, result, certs, &mut out),
@@ -414,7 +414,7 @@ impl Core {
             penalties::Verdict::Banned => {
                 tracing::warn!(peer = %name, org = ?org, reason = offense.code(), "peer banned");
                 out.push(Effect::Ban { name, org, offense });
-                self.on_disconnected(peer, out);
+                self.on_disconnected(now, peer, out);
             }
             penalties::Verdict::AlreadyBanned => {}
         }
@@ -445,28 +445,8 @@ impl Core {
             }
         }
     }
-
-    /// Sync actions after a peer left: no penalty can follow (the engine penalizes only on
-    /// answers), so no time is needed.
-    fn run_sync_no_time(&mut self, actions: Vec<Action>, out: &mut Effects) {
-        for action in actions {
-            match action {
-                Action::RequestRange { id, peer, org, from, count } => {
-                    // An action list made before a penalty in it banned or turned the peer
-                    // away: the engine has since been told, and counts the request as lost.
-                    if self.peers.get(&peer).is_some_and(PeerRecord::is_admitted) {
-                        let bytes = self.config.sync.range_bytes;
-                        self.send(peer, Pending::Range(id), Outbound::Range { org, from, count, bytes }, out);
-                    }
-                }
-                Action::Ingest { peer, org, from, docs } => {
-                    self.submit(Job { origin: Origin::Range { peer, org, from }, docs }, out);
-                }
-                Action::SendStatus { .. } | Action::Penalize { .. } => {}
-            }
-        }
-    }
 }
+
 fn pending_kind(p: &Pending) -> &'static str {
     match p {
         Pending::Hello => "hello",
