@@ -48,12 +48,17 @@ impl Core {
             self.payloads.not_served(r.ids);
         }
         // Answers being served to it hold their node-wide slots until the shell reports them.
-        let actions = self.sync.peer_disconnected(peer);
-        self.run_sync(now, actions, out);
+        self.stop_sync(now, peer, out);
     }
 
     pub(super) fn start_sync(&mut self, now: Instant, peer: PeerKey, out: &mut Effects) {
         let actions = self.sync.peer_connected(peer);
+        self.run_sync(now, actions, out);
+    }
+
+    /// Nothing more is asked of the peer: its ranges go to other peers.
+    fn stop_sync(&mut self, now: Instant, peer: PeerKey, out: &mut Effects) {
+        let actions = self.sync.peer_disconnected(peer);
         self.run_sync(now, actions, out);
     }
 
@@ -112,9 +117,7 @@ impl Core {
         record.standing = Standing::Leaving { at: now + TURN_AWAY_GRACE, shown };
         self.view_changed = true;
         if was_admitted {
-            // Nothing more is asked of it: its ranges go to other peers.
-            let actions = self.sync.peer_disconnected(peer);
-            self.run_sync(now, actions, out);
+            self.stop_sync(now, peer, out);
         }
     }
 
