@@ -29,13 +29,16 @@
 //! below it, or disconnects; one for another branch also when the feed is reset by a charter
 //! action. The capped claim is what counts for scheduling and for the lag.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::document::{OrgId, Seq};
 
 mod config;
 mod invariants;
+mod state;
+
+use state::{Buffered, Claim, Feed, Handed, Hole, Outstanding, Peer};
 
 pub use config::{SyncConfig, BUFFERED_BYTES_MAX_DEFAULT};
 
@@ -126,133 +129,6 @@ pub enum IngestResult {
     /// A lifecycle target of an entry is not held yet: nobody's fault. The feed is fetched
     /// again from its head from the next poll on, when the target may have arrived.
     Deferred,
-}
-
-/// A range request sent and not yet answered.
-#[derive(Debug)]
-struct Outstanding {
-    peer: PeerKey,
-    org: OrgId,
-    from: u64,
-    count: u32,
-    /// False once the feed was reset or fetched again: the answer is then discarded.
-    wanted: bool,
-}
-
-impl Outstanding {
-    fn last(&self) -> u64 {
-        self.from + self.count as u64 - 1
-    }
-}
-
-/// A range handed to ingest and not yet reported back.
-#[derive(Debug)]
-struct Handed {
-    from: u64,
-    count: u64,
-    /// Handed before the feed was reset or fetched again: its report says nothing about the
-    /// feed as it is now.
-    stale: bool,
-}
-
-#[derive(Debug, Default)]
-struct Feed {
-    local: u64,
-    handed: u64,
-    requested: u64,
-    /// Ranges received but not yet handed, by first position.
-    ready: BTreeMap<u64, Buffered>,
-    /// Holes to request again, by first position.
-    retry: BTreeMap<u64, Hole>,
-    /// Ranges handed to ingest, in order. They count against the per-feed bound, so the
-    /// network never runs further ahead of the writer than that bound.
-    ingesting: VecDeque<Handed>,
-    frozen: bool,
-    /// A lifecycle target was missing: fetching waits for the next poll.
-    deferred: bool,
-}
-
-/// A range received and not yet handed to ingest.
-#[derive(Debug)]
-struct Buffered {
-    peer: PeerKey,
-    docs: Vec<Vec<u8>>,
-    bytes: u64,
-}
-
-/// A range to ask for again.
-#[derive(Debug, Clone, Copy)]
-struct Hole {
-    count: u32,
-    /// The peer whose answer or failure left it, asked again only if no other peer can be.
-    not_of: Option<PeerKey>,
-}
-
-impl Feed {
-    /// Puts back the part of a range not yet handed, to be asked for again.
-    fn hole(&mut self, from: u64, count: u32, not_of: Option<PeerKey>) {
-        let last = from + count as u64 - 1;
-        let from = from.max(self.handed + 1);
-        if from <= last {
-            self.retry.insert(from, Hole { count: (last - from + 1) as u32, not_of });
-        }
-    }
-}
-
-/// What one peer claims to hold of one feed.
-#[derive(Debug, Default)]
-struct Claim {
-    /// Its last announced head (0: withdrawn until its next status).
-    head: u64,
-    /// A bound on what it is believed to hold, since it failed to serve more.
-    cap: Option<Cap>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Cap {
-    at: u64,
-    /// Its entries past `at` do not chain onto our feed (no penalty); otherwise it answered
-    /// nothing within its claim.
-    other_branch: bool,
-}
-
-impl Claim {
-    /// The head it is believed to hold.
-    fn effective(&self) -> u64 {
-        self.cap.map_or(self.head, |c| c.at.min(self.head))
-    }
-
-    /// Nothing claimed, nothing capped: not worth keeping.
-    fn is_empty(&self) -> bool {
-        self.head == 0 && self.cap.is_none()
-    }
-
-    /// Caps the claim at `at`, unless it is already no higher.
-    fn cap(&mut self, at: u64, other_branch: bool) -> bool {
-        if self.effective() <= at {
-            return false;
-        }
-        self.cap = Some(Cap { at, other_branch });
-        true
-    }
-}
-
-#[derive(Debug, Default)]
-struct Peer {
-    /// Its claims of trusted feeds.
-    claims: BTreeMap<OrgId, Claim>,
-}
-
-impl Peer {
-    /// Its claim of `org` no longer counts until its next status (a cap stays).
-    fn withdraw(&mut self, org: &OrgId) {
-        if let Some(c) = self.claims.get_mut(org) {
-            c.head = 0;
-            if c.is_empty() {
-                self.claims.remove(org);
-            }
-        }
-    }
 }
 
 /// The sync engine. Feed it events; carry out the actions it returns.
