@@ -13,7 +13,7 @@ use crate::authority::{Keyring, KeyringError, Organization};
 use crate::charter::{self, CharterHash, SignedCharter, VerifiedChain};
 use crate::document::{OrgId, TypeName};
 use crate::publish::Publisher;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreBudget, StoreError};
 
 /// Name of the configuration file inside a node directory.
 pub const CONFIG_FILE: &str = "config.toml";
@@ -439,6 +439,11 @@ pub fn load_config(dir: &Path) -> Result<Config, ConfigError> {
 
 /// Opens a node directory: configuration, keyring, signing key and store.
 pub fn open(dir: &Path) -> Result<Node, ConfigError> {
+    open_with(dir, &StoreBudget::default())
+}
+
+/// [`open`] with the store in another memory budget (the network harness's small nodes).
+pub fn open_with(dir: &Path, budget: &StoreBudget) -> Result<Node, ConfigError> {
     let config = load_config(dir)?;
     let network_id = config.network_id();
     let keyring = match &config.charter {
@@ -456,7 +461,7 @@ pub fn open(dir: &Path) -> Result<Node, ConfigError> {
         Some(path) => Some(read_certificate(&dir.join(path))?),
         None => None,
     };
-    let store = Store::open(&dir.join(&config.data_dir), &network_id)?;
+    let store = Store::open_with(&dir.join(&config.data_dir), &network_id, budget)?;
     Ok(Node { dir: dir.to_owned(), config, network_id, keyring, store, publisher, certificate })
 }
 

@@ -23,3 +23,4 @@ pub mod sync;
 pub mod vectors;
 
 pub mod bench;
+pub mod harness;

@@ -3,6 +3,7 @@
 //! side so results compare across machines.
 
 pub mod child;
+pub mod network;
 pub mod sync;
 
 use std::path::PathBuf;
@@ -27,6 +28,8 @@ pub enum BenchCommand {
     Ingest(BenchArgs),
     /// Replication between node processes: bootstrap, catch-up, propagation.
     Sync(sync::SyncArgs),
+    /// A network of in-process nodes on simulated links: propagation, traffic, convergence.
+    Network(network::NetworkArgs),
     /// A node run by `bench sync` (reports on stdout, takes commands on stdin).
     #[command(hide = true)]
     Node(child::NodeArgs),
@@ -37,6 +40,7 @@ pub fn run_command(command: &BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Ingest(args) => run(args),
         BenchCommand::Sync(args) => sync::run(args),
+        BenchCommand::Network(args) => network::run(args),
         BenchCommand::Node(args) => child::run(args),
     }
 }
@@ -92,7 +96,7 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i]
 }
 
-fn cpu_model() -> String {
+pub(crate) fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {

@@ -12,6 +12,8 @@
 pub mod codec;
 mod gate;
 pub mod limits;
+pub mod link;
+pub mod memnet;
 mod redial;
 mod swarm;
 mod task;
@@ -22,7 +24,7 @@ use libp2p::{identity, Multiaddr, PeerId};
 
 use crate::sync::wire::{Request, Response, SYNC_PROTOCOL};
 
-pub use swarm::{build_swarm, Behaviour, NOT_ADMITTED_SCORE};
+pub use swarm::{build_swarm, build_swarm_on, Behaviour, NetTransport, NOT_ADMITTED_SCORE};
 pub use task::run_swarm;
 
 /// What the node asks of the swarm. Carrying out a command never waits.

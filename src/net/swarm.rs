@@ -3,15 +3,19 @@
 
 use libp2p::gossipsub::{self, MessageAuthenticity, MessageId, ValidationMode};
 use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::core::muxing::StreamMuxerBox;
+use libp2p::core::transport::Boxed;
+use libp2p::core::{upgrade, Transport};
 use libp2p::swarm::{behaviour::toggle::Toggle, NetworkBehaviour};
 use libp2p::{
-    allow_block_list, connection_limits, identify, identity, kad, mdns, noise, ping, tcp, yamux, Multiaddr,
+    allow_block_list, connection_limits, identify, identity, kad, mdns, noise, ping, tcp, yamux, Multiaddr, PeerId,
     StreamProtocol, Swarm,
 };
 use sha2::{Digest, Sha256};
 
 use super::codec::SyncCodec;
 use super::gate::Gated;
+use super::memnet::MemTransport;
 use super::{gossip_topic, limits, NetError};
 use crate::sync::wire::SYNC_PROTOCOL;
 
@@ -50,10 +54,54 @@ pub fn build_swarm(
     permissioned: bool,
     codec: SyncCodec,
 ) -> Result<Swarm<Behaviour>, NetError> {
+    build_swarm_on(NetTransport::Tcp, keypair, network_id, listen, mdns_enabled, discovery, permissioned, codec)
+}
+
+/// What carries a swarm's connections. Noise and Yamux run on top of either.
+pub enum NetTransport {
+    /// TCP (with `TCP_NODELAY`), as a node runs.
+    Tcp,
+    /// One node's end of an in-process network (the whole-network harness, `src/harness/`).
+    Memory(MemTransport),
+}
+
+impl NetTransport {
+    /// The authenticated, multiplexed transport.
+    fn upgraded(self, key: &identity::Keypair) -> Result<Boxed<(PeerId, StreamMuxerBox)>, noise::Error> {
+        let noise = noise::Config::new(key)?;
+        Ok(match self {
+            NetTransport::Tcp => tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                .upgrade(upgrade::Version::V1Lazy)
+                .authenticate(noise)
+                .multiplex(yamux::Config::default())
+                .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
+                .boxed(),
+            NetTransport::Memory(memory) => memory
+                .upgrade(upgrade::Version::V1Lazy)
+                .authenticate(noise)
+                .multiplex(yamux::Config::default())
+                .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
+                .boxed(),
+        })
+    }
+}
+
+/// [`build_swarm`] over the given transport.
+#[allow(clippy::too_many_arguments)]
+pub fn build_swarm_on(
+    transport: NetTransport,
+    keypair: identity::Keypair,
+    network_id: &[u8; 32],
+    listen: &[String],
+    mdns_enabled: bool,
+    discovery: bool,
+    permissioned: bool,
+    codec: SyncCodec,
+) -> Result<Swarm<Behaviour>, NetError> {
     let setup = |e: &dyn std::fmt::Display| NetError::Setup(e.to_string());
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
-        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .with_other_transport(|key| transport.upgraded(key).map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>))
         .map_err(|e| setup(&e))?
         .with_behaviour(|key| {
             let peer_id = key.public().to_peer_id();

@@ -76,6 +76,16 @@ pub enum NodeError {
 /// Starts the node's networking on an opened service. `dir` is the node directory (for the
 /// identity key path in `config`).
 pub async fn start(service: Arc<Service>, dir: &std::path::Path, config: &Config) -> Result<RunningNode, NodeError> {
+    start_on(net::NetTransport::Tcp, service, dir, config).await
+}
+
+/// [`start`] over the given transport (the whole-network harness runs nodes in memory).
+pub async fn start_on(
+    transport: net::NetTransport,
+    service: Arc<Service>,
+    dir: &std::path::Path,
+    config: &Config,
+) -> Result<RunningNode, NodeError> {
     if !config.replication.types.is_empty() {
         tracing::warn!("[replication] types is not enforced by the sync protocol; this node replicates every type of the feeds it follows");
     }
@@ -102,7 +112,8 @@ pub async fn start(service: Arc<Service>, dir: &std::path::Path, config: &Config
         read: service.counters.sync_bytes_in.clone(),
         written: service.counters.sync_bytes_out.clone(),
     };
-    let swarm = net::build_swarm(
+    let swarm = net::build_swarm_on(
+        transport,
         keypair,
         &service.network_id,
         &config.p2p.listen,

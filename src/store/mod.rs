@@ -55,11 +55,54 @@ pub const WRITE_BUFFERS_BYTES: usize = 48 * 1024 * 1024;
 /// One memtable's size (per column family).
 pub const WRITE_BUFFER_BYTES: usize = 16 * 1024 * 1024;
 
+/// The memory bounds of one store. [`StoreBudget::default`] is a node's; [`StoreBudget::small`]
+/// is for many stores in one process (the network harness, `src/harness/`), where an idle
+/// node must cost a few MiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreBudget {
+    /// Block cache, shared by every column family of the store.
+    pub block_cache_bytes: usize,
+    /// One memtable's size (per column family).
+    pub write_buffer_bytes: usize,
+    /// All memtables together, before they are flushed.
+    pub write_buffers_bytes: usize,
+    /// Files RocksDB keeps open.
+    pub max_open_files: i32,
+}
+
+impl Default for StoreBudget {
+    fn default() -> StoreBudget {
+        StoreBudget {
+            block_cache_bytes: BLOCK_CACHE_BYTES,
+            write_buffer_bytes: WRITE_BUFFER_BYTES,
+            write_buffers_bytes: WRITE_BUFFERS_BYTES,
+            max_open_files: 512,
+        }
+    }
+}
+
+impl StoreBudget {
+    /// A store meant to share a process with a thousand others: 1 MiB of cache, 256 KiB
+    /// memtables within 2 MiB, 32 open files.
+    pub fn small() -> StoreBudget {
+        StoreBudget {
+            block_cache_bytes: 1024 * 1024,
+            write_buffer_bytes: 256 * 1024,
+            write_buffers_bytes: 2 * 1024 * 1024,
+            max_open_files: 32,
+        }
+    }
+}
+
 /// RocksDB options with explicit memory bounds. RocksDB's defaults give each column family its
 /// own block cache, so twelve families would each grow one; here they share one, index and
 /// filter blocks are charged to it, and memtables have one budget.
 pub(crate) fn tuned_options() -> (Options, Options) {
-    let cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+    budget_options(&StoreBudget::default())
+}
+
+fn budget_options(budget: &StoreBudget) -> (Options, Options) {
+    let cache = rocksdb::Cache::new_lru_cache(budget.block_cache_bytes);
     let mut table = rocksdb::BlockBasedOptions::default();
     table.set_block_cache(&cache);
     table.set_cache_index_and_filter_blocks(true);
@@ -67,7 +110,7 @@ pub(crate) fn tuned_options() -> (Options, Options) {
     table.set_bloom_filter(10.0, false);
     let mut cf = Options::default();
     cf.set_block_based_table_factory(&table);
-    cf.set_write_buffer_size(WRITE_BUFFER_BYTES);
+    cf.set_write_buffer_size(budget.write_buffer_bytes);
     cf.set_max_write_buffer_number(2);
     cf.set_compression_type(rocksdb::DBCompressionType::Lz4);
     let mut db = cf.clone();
@@ -75,8 +118,8 @@ pub(crate) fn tuned_options() -> (Options, Options) {
     db.create_missing_column_families(true);
     db.increase_parallelism(2);
     db.set_max_background_jobs(2);
-    db.set_db_write_buffer_size(WRITE_BUFFERS_BYTES);
-    db.set_max_open_files(512);
+    db.set_db_write_buffer_size(budget.write_buffers_bytes);
+    db.set_max_open_files(budget.max_open_files);
     db.set_keep_log_file_num(4);
     (db, cf)
 }
@@ -126,7 +169,12 @@ impl Store {
     /// of an older format version step by step (see [`Store::migrations`]) and refusing one
     /// of a newer version.
     pub fn open(path: &Path, network_id: &[u8; 32]) -> Result<Store, StoreError> {
-        let (opts, cf_opts) = tuned_options();
+        Store::open_with(path, network_id, &StoreBudget::default())
+    }
+
+    /// [`Store::open`] within another memory budget.
+    pub fn open_with(path: &Path, network_id: &[u8; 32], budget: &StoreBudget) -> Result<Store, StoreError> {
+        let (opts, cf_opts) = budget_options(budget);
         // Open exactly the column families an existing store has: a store from a newer build
         // (with families this build does not know) must open far enough to be refused with a
         // clear message, and a version 0 store (without `arrivals`) must not gain the family
