@@ -56,11 +56,29 @@ pub struct NetworkArgs {
     /// Worker threads of the runtime the nodes share (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// The run is stopped (exit 3) when the process's resident memory passes this, in GiB, so
+    /// that a network too large for the machine does not push other work out of memory.
+    #[arg(long, default_value_t = 18)]
+    pub memory_max_gib: u64,
+}
+
+/// Stops the process when its resident memory passes `max` bytes, removing `root` first.
+fn memory_watchdog(max: u64, root: std::path::PathBuf) {
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let rss = crate::harness::measure::rss_bytes();
+        if rss > max {
+            println!("STOPPED: resident memory {} MiB passed --memory-max-gib; the network does not fit", rss >> 20);
+            let _ = std::fs::remove_dir_all(&root);
+            std::process::exit(3);
+        }
+    });
 }
 
 /// The 1-minute load average.
 pub fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg").map_or_else(|_| "unknown".into(), |s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+    std::fs::read_to_string("/proc/loadavg")
+        .map_or_else(|_| "unknown".into(), |s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
 }
 
 /// Runs `entrepot bench network`.
@@ -102,6 +120,7 @@ pub fn run(args: &NetworkArgs) -> Result<()> {
         args.scenario,
         root.display()
     );
+    memory_watchdog(args.memory_max_gib << 30, root.clone());
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if args.threads > 0 {
         runtime.worker_threads(args.threads);
@@ -115,7 +134,9 @@ pub fn run(args: &NetworkArgs) -> Result<()> {
     println!("load average {} at the end; {:.0} s in all", load_average(), t0.elapsed().as_secs_f64());
     runtime.shutdown_timeout(Duration::from_secs(10));
     if report.faults.is_empty() {
-        println!("checks: every node holds the same heads and documents, no fork, no peer banned, sampled stores verify");
+        println!(
+            "checks: every node holds the same heads and documents, no fork, no peer banned, sampled stores verify"
+        );
         Ok(())
     } else {
         for f in &report.faults {

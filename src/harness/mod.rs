@@ -182,7 +182,8 @@ impl Harness {
         let mut signing = Vec::new();
         for i in 0..config.nodes {
             let identity = SigningKey::from_bytes(&rng.gen());
-            let keypair = libp2p::identity::Keypair::ed25519_from_bytes(identity.to_bytes()).map_err(|e| setup(i, &e))?;
+            let keypair =
+                libp2p::identity::Keypair::ed25519_from_bytes(identity.to_bytes()).map_err(|e| setup(i, &e))?;
             let org = (i < config.publishers).then(|| OrgId::new(&format!("P{i:04}")).expect("a valid org id"));
             if let Some(org) = &org {
                 let key = SigningKey::from_bytes(&rng.gen());
@@ -214,10 +215,8 @@ impl Harness {
                 earlier.shuffle(&mut rng);
                 earlier.into_iter().take(config.bootstrap_peers).collect()
             };
-            let bootstrap: Vec<String> = chosen
-                .iter()
-                .map(|j| format!("\"{}/p2p/{}\"", listen_address(*j), nodes[*j].1))
-                .collect();
+            let bootstrap: Vec<String> =
+                chosen.iter().map(|j| format!("\"{}/p2p/{}\"", listen_address(*j), nodes[*j].1)).collect();
             let publishing = match org {
                 Some(org) => {
                     std::fs::write(dir.join("keys/signing.key"), hex::encode(signing[i].to_bytes()))
@@ -234,7 +233,14 @@ impl Harness {
                 bootstrap.join(", ")
             );
             std::fs::write(dir.join(config::CONFIG_FILE), text).map_err(|e| setup(i, &e))?;
-            out.push(SimNode { index: i, dir, region: i % REGIONS.len(), org: org.clone(), peer_id: *peer_id, running: None });
+            out.push(SimNode {
+                index: i,
+                dir,
+                region: i % REGIONS.len(),
+                org: org.clone(),
+                peer_id: *peer_id,
+                running: None,
+            });
         }
         let regions: Vec<usize> = out.iter().map(|n| n.region).collect();
         let profile = config.profile;
@@ -246,7 +252,13 @@ impl Harness {
         });
         let net = MemNet::new(config.nodes, config.seed, paths);
         let orgs = out.iter().filter_map(|n| n.org.clone().map(|o| (o, n.index))).collect();
-        Ok(Harness { tracker: Arc::new(Tracker::new(config.nodes, orgs)), config, net, nodes: out, expected: BTreeMap::new() })
+        Ok(Harness {
+            tracker: Arc::new(Tracker::new(config.nodes, orgs)),
+            config,
+            net,
+            nodes: out,
+            expected: BTreeMap::new(),
+        })
     }
 
     /// Starts node `i` (opening its store), with a watcher that records what it stores.
@@ -336,7 +348,9 @@ impl Harness {
         let last = tokio::task::spawn_blocking(move || {
             let mut last = None;
             for _ in 0..count {
-                let n = service.store.head(service.publisher.as_ref().map(|p| &p.org).expect("a publisher"))?
+                let n = service
+                    .store
+                    .head(service.publisher.as_ref().map(|p| &p.org).expect("a publisher"))?
                     .map_or(1, |h| h.seq.0 + 1);
                 let body = opinion_body(i, n, nonce);
                 last = Some(service.publish(DOC_TYPE, &body).map_err(|e| e.to_string())?);
@@ -470,7 +484,8 @@ impl Harness {
                 verified += 1;
                 for bytes in s.store.all_documents() {
                     let checked = bytes.map_err(|e| e.to_string()).and_then(|b| {
-                        crate::ingest::check(b, &s.network_id, &keyring, crate::clock::now_ms()).map_err(|e| e.to_string())
+                        crate::ingest::check(b, &s.network_id, &keyring, crate::clock::now_ms())
+                            .map_err(|e| e.to_string())
                     });
                     if let Err(e) = checked {
                         faults.push(format!("node {} stores an invalid document: {e}", n.index));

@@ -113,7 +113,11 @@ async fn start_network(h: &mut Harness, report: &mut Report) -> Result<(), Harne
     tokio::time::sleep(Duration::from_secs(5)).await;
     let n = h.nodes.len() as f64;
     let (min, mean, max) = h.peer_counts();
-    report.line(format!("started {} nodes in {}; peers per node min {min} mean {mean:.1} max {max}", h.nodes.len(), ms(t0.elapsed())));
+    report.line(format!(
+        "started {} nodes in {}; peers per node min {min} mean {mean:.1} max {max}",
+        h.nodes.len(),
+        ms(t0.elapsed())
+    ));
     report.line(format!(
         "memory per started node (RSS growth / nodes): {}; store files per node (tmpfs): {}",
         mib((rss_bytes().saturating_sub(rss0)) as f64 / n),
@@ -197,14 +201,11 @@ async fn network(h: &mut Harness, plan: &Plan, report: &mut Report) -> Result<()
                 ms(published_in),
                 ms(took)
             )),
-            Err(lagging) => report.fault(format!("burst: {} nodes lagging after {}", lagging.len(), ms(plan.converge_max))),
+            Err(lagging) => {
+                report.fault(format!("burst: {} nodes lagging after {}", lagging.len(), ms(plan.converge_max)))
+            }
         }
-        report.line(format!(
-            "burst propagation to one node: p50 {} p99 {} max {}",
-            ms(p.p50),
-            ms(p.p99),
-            ms(p.max)
-        ));
+        report.line(format!("burst propagation to one node: p50 {} p99 {} max {}", ms(p.p50), ms(p.p99), ms(p.max)));
         report.line(format!(
             "burst bytes sent per node per document: {per_node_doc:.0} ({:.1}x the {doc_bytes}-byte document; {net_of_idle:.0} net of idle traffic, {:.1}x)",
             per_node_doc / doc_bytes as f64,
@@ -234,7 +235,9 @@ async fn network(h: &mut Harness, plan: &Plan, report: &mut Report) -> Result<()
                 ms(t0.elapsed().max(d)),
                 ms(t0.elapsed() - d)
             )),
-            Err(lagging) => report.fault(format!("churn: {} nodes lagging after {}", lagging.len(), ms(plan.converge_max))),
+            Err(lagging) => {
+                report.fault(format!("churn: {} nodes lagging after {}", lagging.len(), ms(plan.converge_max)))
+            }
         }
     }
 
@@ -253,9 +256,11 @@ async fn network(h: &mut Harness, plan: &Plan, report: &mut Report) -> Result<()
                 ms(t0.elapsed() - d),
                 ms(d)
             )),
-            Err(lagging) => {
-                report.fault(format!("partition: {} nodes lagging {} after the heal", lagging.len(), ms(plan.converge_max)))
-            }
+            Err(lagging) => report.fault(format!(
+                "partition: {} nodes lagging {} after the heal",
+                lagging.len(),
+                ms(plan.converge_max)
+            )),
         }
     }
 
@@ -292,9 +297,9 @@ async fn steady_round(
 /// The size of publisher `i`'s last document.
 fn document_bytes(h: &Harness, i: usize) -> u64 {
     let org = h.nodes[i].org.as_ref();
-    let found = org.and_then(|o| h.expected.get(o)).and_then(|(_, id)| {
-        h.nodes[i].service().and_then(|s| s.store.get(id).ok().flatten()).map(|b| b.len() as u64)
-    });
+    let found = org
+        .and_then(|o| h.expected.get(o))
+        .and_then(|(_, id)| h.nodes[i].service().and_then(|s| s.store.get(id).ok().flatten()).map(|b| b.len() as u64));
     found.unwrap_or(1).max(1)
 }
 
@@ -305,7 +310,12 @@ async fn bootstrap(h: &mut Harness, plan: &Plan, report: &mut Report) -> Result<
     h.start(0).await?;
     let t0 = Instant::now();
     let data = h.prefill(0, plan.documents).await?;
-    report.line(format!("publisher holds {} documents ({}) after {}", plan.documents, mib(data as f64), ms(t0.elapsed())));
+    report.line(format!(
+        "publisher holds {} documents ({}) after {}",
+        plan.documents,
+        mib(data as f64),
+        ms(t0.elapsed())
+    ));
     let sent0: Vec<u64> = (0..h.nodes.len()).map(|i| h.net.bytes_sent(i)).collect();
     let received0: Vec<u64> = (0..h.nodes.len()).map(|i| h.net.bytes_received(i)).collect();
     let t0 = Instant::now();

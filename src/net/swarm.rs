@@ -1,11 +1,11 @@
 //! The node's libp2p behaviours and how the swarm is built. Every limit comes from
 //! [`limits`]; no libp2p default that bounds a peer is left implicit where libp2p lets it be set.
 
-use libp2p::gossipsub::{self, MessageAuthenticity, MessageId, ValidationMode};
-use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::core::muxing::StreamMuxerBox;
 use libp2p::core::transport::Boxed;
 use libp2p::core::{upgrade, Transport};
+use libp2p::gossipsub::{self, MessageAuthenticity, MessageId, ValidationMode};
+use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::{behaviour::toggle::Toggle, NetworkBehaviour};
 use libp2p::{
     allow_block_list, connection_limits, identify, identity, kad, mdns, noise, ping, tcp, yamux, Multiaddr, PeerId,
@@ -101,7 +101,9 @@ pub fn build_swarm_on(
     let setup = |e: &dyn std::fmt::Display| NetError::Setup(e.to_string());
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
-        .with_other_transport(|key| transport.upgraded(key).map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>))
+        .with_other_transport(|key| {
+            transport.upgraded(key).map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+        })
         .map_err(|e| setup(&e))?
         .with_behaviour(|key| {
             let peer_id = key.public().to_peer_id();
