@@ -3,4 +3,7 @@
 //! cosignatures (C2SP `tlog-cosignature`) that make each one a receipt. Pure: no I/O, no
 //! clock (times are parameters); the store keeps the tree's nodes (`store/tlog.rs`).
 
+pub mod checkpoint;
 pub mod merkle;
+pub mod note;
+pub mod signed;
