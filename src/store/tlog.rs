@@ -287,7 +287,8 @@ impl Store {
         let head = self.head(org)?;
         let freeze = head.map_or(Seq::FIRST, |h| h.seq.next());
         let hv: HeadValue = frozen(head, freeze);
-        let mut value = hv.forked_at.unwrap_or(freeze).0.to_be_bytes().to_vec();
+        // The position this fork freezes at, whatever earlier fork freezes the feed now.
+        let mut value = freeze.0.to_be_bytes().to_vec();
         value.extend_from_slice(evidence);
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(keys::CF_CHECKPOINT_FORKS), key, value);

@@ -179,7 +179,8 @@ mod tests {
         let vk = STANDARD.decode(GO_VKEY.splitn(3, '+').nth(2).unwrap()).unwrap();
         assert_eq!(vk[0], SIG_TYPE_ED25519);
         assert_eq!(sk.verifying_key().as_bytes(), &vk[1..]);
-        (sk, sk.verifying_key())
+        let vk = sk.verifying_key();
+        (sk, vk)
     }
 
     #[test]
