@@ -181,6 +181,25 @@ impl Keyring {
         self.charter.as_deref()
     }
 
+    /// The keys that may sign `org`'s checkpoint of `size` entries: under a charter, its keys
+    /// valid at feed position `size` (the tree's last entry, docs/PROTOCOL.md §13.3);
+    /// otherwise all its keys. Empty for an unknown organization or an empty tree.
+    pub fn checkpoint_keys(&self, org: &OrgId, size: u64) -> Vec<[u8; 32]> {
+        if size == 0 {
+            return Vec::new();
+        }
+        match &self.charter {
+            Some(chain) => chain.latest().charter.member(org).map_or_else(Vec::new, |m| {
+                m.keys
+                    .iter()
+                    .filter(|k| k.valid_from_seq.0 <= size && k.revoked_at_seq.is_none_or(|r| size < r.0))
+                    .map(|k| k.key.0)
+                    .collect()
+            }),
+            None => self.orgs.get(org).map_or_else(Vec::new, |(_, keys)| keys.clone()),
+        }
+    }
+
     /// Checks that the header's publisher is known, signed with one of its keys, and may
     /// publish this type. Under a charter, the charter's rules apply at `now_ms` (milliseconds
     /// since the Unix epoch; only expiry depends on it).

@@ -20,6 +20,7 @@ pub mod publish;
 pub mod service;
 pub mod store;
 pub mod sync;
+pub mod tlog;
 pub mod vectors;
 
 pub mod bench;

@@ -10,6 +10,8 @@ use crate::document::{encode_and_sign, DocumentId, Header, OrgId, Seq, TypeName,
 use crate::ingest::{IngestError, Ingestor};
 use crate::notice::{seal_body, NoticeError, SealRef, NOTICE_TYPE};
 use crate::store::{IngestOutcome, Store, StoreError};
+use crate::tlog::checkpoint::{origin, Checkpoint};
+use crate::tlog::note::Note;
 
 /// Why a publish failed. Nothing was stored.
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +98,29 @@ impl Publisher {
         Ok(Published { sealed_payload: Some(sealed.seal), ..published })
     }
 
+    /// Signs a checkpoint of this organization's feed at its head and stores it (docs/PROTOCOL.md
+    /// §13.3), unless the feed is empty, frozen, or has one at that size already. Returns the
+    /// size of the feed's checkpoint at its head.
+    pub fn sign_checkpoint(&self, store: &Store, network_id: &[u8; 32]) -> Result<Option<u64>, StoreError> {
+        let _feed = self.feed_lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.sign_checkpoint_locked(store, network_id)
+    }
+
+    /// [`Publisher::sign_checkpoint`], the feed lock held by the caller.
+    fn sign_checkpoint_locked(&self, store: &Store, network_id: &[u8; 32]) -> Result<Option<u64>, StoreError> {
+        let Some(head) = store.head(&self.org)? else { return Ok(None) };
+        let size = head.seq.0;
+        if size == 0 || head.forked_at.is_some() {
+            return Ok(None);
+        }
+        if store.tree_checkpoint(&self.org, size)?.is_some() {
+            return Ok(Some(size));
+        }
+        let cp = Checkpoint { origin: origin(network_id, &self.org), size, root: store.tree_root(&self.org, size)? };
+        let note = Note { text: cp.text(), signatures: vec![cp.sign(&self.key)] }.encode();
+        Ok(store.put_checkpoint(&self.org, size, note.as_bytes())?.then_some(size))
+    }
+
     /// Publishes, storing `payload` (already sealed, committed to in `body`) under the new id
     /// before the document is committed, and removing it again if the commit fails.
     #[allow(clippy::too_many_arguments)]
@@ -143,7 +168,14 @@ impl Publisher {
         // A store failure leaves it unknown whether the document was committed, so its payload
         // stays; a refusal or a lost race means it was not, and the payload goes.
         let result = match ingestor.ingest(vec![doc.bytes])?.pop().expect("one result per document") {
-            Ok(IngestOutcome::Stored) => return Ok(Published { id, seq, sealed_payload: None }),
+            Ok(IngestOutcome::Stored) => {
+                // The document is stored whatever happens to its checkpoint; a checkpoint not
+                // stored now is signed at the next publish, which covers this entry too.
+                if let Err(e) = self.sign_checkpoint_locked(store, network_id) {
+                    tracing::warn!(error = %e, "published, but the feed's checkpoint could not be stored");
+                }
+                return Ok(Published { id, seq, sealed_payload: None });
+            }
             Ok(_) => PublishError::Raced(self.org.clone()),
             Err(e) => e.into(),
         };

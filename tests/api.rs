@@ -570,3 +570,101 @@ fn a_client_that_never_finishes_its_request_head_is_disconnected() {
     // Meanwhile the server kept serving others.
     assert_eq!(srv.get("/healthz").status, 200);
 }
+
+/// A WCO checkpoint note of the tree over `ids`' first `size` entries.
+fn checkpoint_note(ids: &[DocumentId], size: u64, k: &ed25519_dalek::SigningKey) -> Vec<u8> {
+    use entrepot::tlog::{checkpoint::Checkpoint, merkle, note::Note};
+    let mut tree = merkle::MemoryTree::default();
+    for id in ids {
+        tree.push(&id.0);
+    }
+    let origin = entrepot::tlog::checkpoint::origin(&common::net(), &OrgId::new("WCO").unwrap());
+    let cp = Checkpoint { origin, size, root: merkle::root(&tree, size).unwrap() };
+    Note { text: cp.text(), signatures: vec![cp.sign(k)] }.encode().into_bytes()
+}
+
+#[test]
+fn a_document_is_proven_in_its_feed_against_a_checkpoint_and_its_tree_is_served_as_c2sp_tiles() {
+    use entrepot::tlog::merkle;
+    let wco = key(1);
+    let docs = feed(&(0..6).map(|i| opinion(i, "8806.22")).collect::<Vec<_>>(), "WCO", &wco);
+    let ids: Vec<DocumentId> = docs.iter().map(|d| DocumentId::of_envelope(d)).collect();
+    let srv = TestServer::start(&NodeOptions { org: None, trust: &[("WCO", &wco)], read_requires_token: false }, docs);
+    // No checkpoint yet: nothing to prove against.
+    assert_eq!(srv.get(&format!("/v1/documents/{}/proof", ids[2].to_hex())).error(404), "no_checkpoint");
+    let taken = srv.service.take_checkpoint(&checkpoint_note(&ids, 6, &wco), &[], 0).unwrap();
+    assert!(taken.stored && !taken.forked, "{taken:?}");
+    // A checkpoint signed by another key is the peer's fault and stores nothing.
+    let refused = srv.service.take_checkpoint(&checkpoint_note(&ids, 5, &key(9)), &[], 0).unwrap_err();
+    assert!(refused.to_string().contains("no signature by a key"), "{refused}");
+
+    let proof = srv.get(&format!("/v1/documents/{}/proof", ids[2].to_hex())).json();
+    assert_eq!((proof["seq"].as_u64(), proof["tree_size"].as_u64()), (Some(3), Some(6)));
+    let hash = |v: &Value| -> [u8; 32] { hex::decode(v.as_str().unwrap()).unwrap().try_into().unwrap() };
+    let path: Vec<[u8; 32]> = proof["proof"].as_array().unwrap().iter().map(hash).collect();
+    let root = hash(&proof["root"]);
+    merkle::verify_inclusion(2, 6, &merkle::leaf_hash(&ids[2].0), &path, &root).unwrap();
+    let note = proof["checkpoint"].as_str().unwrap();
+    assert!(
+        note.starts_with(&entrepot::tlog::checkpoint::origin(&common::net(), &OrgId::new("WCO").unwrap())),
+        "{note}"
+    );
+
+    let c = srv.get("/v1/feeds/WCO/consistency?from=2&to=6").json();
+    let path: Vec<[u8; 32]> = c["proof"].as_array().unwrap().iter().map(hash).collect();
+    merkle::verify_consistency(2, 6, &path, &hash(&c["from_root"]), &hash(&c["to_root"])).unwrap();
+    assert_eq!(srv.get("/v1/feeds/WCO/consistency?from=6&to=2").error(400), "bad_request");
+    assert_eq!(srv.get("/v1/feeds/WCO/consistency?from=1&to=7").error(400), "bad_request");
+
+    // tlog-tiles: the checkpoint, a partial level-0 tile of the six leaf hashes, and the
+    // entry bundle of the six ids, immutable.
+    let cp = srv.get("/v1/feeds/WCO/tlog/checkpoint");
+    assert_eq!(cp.status, 200);
+    assert!(cp.header("content-type").unwrap().starts_with("text/plain"));
+    let tile = srv.get("/v1/feeds/WCO/tlog/tile/0/000.p/6");
+    assert_eq!(tile.status, 200);
+    assert!(tile.header("cache-control").unwrap().contains("immutable"));
+    let want: Vec<u8> = ids.iter().flat_map(|id| merkle::leaf_hash(&id.0)).collect();
+    assert_eq!(tile.body, want);
+    let bundle = srv.get("/v1/feeds/WCO/tlog/tile/entries/000.p/6");
+    let want: Vec<u8> = ids.iter().flat_map(|id| [&[0u8, 32][..], &id.0[..]].concat()).collect();
+    assert_eq!(bundle.body, want);
+    assert_eq!(srv.get("/v1/feeds/WCO/tlog/tile/0/000.p/7").status, 404, "not all of it held");
+    assert_eq!(srv.get("/v1/feeds/WCO/tlog/tile/0/000").status, 404, "no full tile yet");
+    assert_eq!(srv.get("/v1/feeds/WCO/tlog/tile/0/0000").error(400), "bad_request");
+
+    // Off a charter network there are no certified witnesses: no receipts.
+    let r = srv.get(&format!("/v1/documents/{}/receipts", ids[0].to_hex())).json();
+    assert_eq!(r["organizations"], 0);
+}
+
+#[test]
+fn a_checkpoint_of_another_history_is_recorded_as_a_checkpoint_fork_and_freezes_the_feed() {
+    let wco = key(1);
+    let docs = feed(&(0..6).map(|i| opinion(i, "8806.22")).collect::<Vec<_>>(), "WCO", &wco);
+    let ids: Vec<DocumentId> = docs.iter().map(|d| DocumentId::of_envelope(d)).collect();
+    let srv = TestServer::start(&NodeOptions { org: None, trust: &[("WCO", &wco)], read_requires_token: false }, docs);
+    srv.service.take_checkpoint(&checkpoint_note(&ids, 6, &wco), &[], 0).unwrap();
+    // WCO signs a tree head of size 4 whose fourth entry is not the one this node holds.
+    let mut other = ids[..3].to_vec();
+    other.push(DocumentId([7; 32]));
+    let taken = srv.service.take_checkpoint(&checkpoint_note(&other, 4, &wco), &[], 0).unwrap();
+    assert!(taken.forked, "{taken:?}");
+    let forks = srv.get("/v1/checkpoint-forks").json();
+    assert_eq!(forks["forks"].as_array().unwrap().len(), 1);
+    assert_eq!((forks["forks"][0]["size_a"].as_u64(), forks["forks"][0]["size_b"].as_u64()), (Some(4), Some(6)));
+    // The evidence convinces another node that holds nothing of the feed.
+    use base64::Engine;
+    let evidence =
+        base64::engine::general_purpose::STANDARD.decode(forks["forks"][0]["evidence"].as_str().unwrap()).unwrap();
+    let fresh =
+        TestServer::start(&NodeOptions { org: None, trust: &[("WCO", &wco)], read_requires_token: false }, Vec::new());
+    assert!(fresh.service.take_checkpoint_fork(&evidence).unwrap());
+    assert_eq!(fresh.service.store.head(&OrgId::new("WCO").unwrap()).unwrap().unwrap().forked_at, Some(Seq(1)));
+    // Altered evidence convinces nobody.
+    let mut bad = evidence.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    assert!(fresh.service.take_checkpoint_fork(&bad).is_err());
+    assert_eq!(srv.service.store.head(&OrgId::new("WCO").unwrap()).unwrap().unwrap().forked_at, Some(Seq(7)));
+}

@@ -766,3 +766,69 @@ async fn kademlia_serves_members_and_tells_a_peer_without_a_certificate_nothing_
         n.stop().await;
     }
 }
+
+/// A second WCO publishing node with WCO's key: what a publisher showing two histories runs.
+const WCO_TWIN: Setup = Setup { name: "wco-twin", publishes: Some(("WCO", 1)), certified_by: Some(("WCO", 1)) };
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn witnesses_of_other_organizations_give_receipts_and_a_split_view_is_detected_frozen_and_proven() {
+    let tmp = tempfile::tempdir().unwrap();
+    let g = sign(&genesis(FAR), &[100, 101]);
+    let (wco_dir, twin_dir) = (init_node(tmp.path(), &g, &WCO_NODE), init_node(tmp.path(), &g, &WCO_TWIN));
+    let (fr_dir, us_dir) = (init_node(tmp.path(), &g, &FR_NODE), init_node(tmp.path(), &g, &US_NODE));
+    let wco_org = org("WCO");
+
+    // WCO shows FR one history of 10 entries and US another of 5, both signed with its key.
+    let mut wco = launch(&wco_dir, &[]).await;
+    publish_opinions(&wco, 10, 0);
+    let mut twin = launch(&twin_dir, &[]).await;
+    publish_opinions(&twin, 5, 100);
+    let mut fr = launch(&fr_dir, &[wco.address()]).await;
+    let mut us = launch(&us_dir, &[twin.address()]).await;
+    wait_for("FR holds WCO's checkpoint of its 10 entries", Duration::from_secs(120), || {
+        fr.service.store.tree_checkpoint(&wco_org, 10).unwrap().is_some()
+    })
+    .await;
+    wait_for("US holds the twin's checkpoint of its 5 entries", Duration::from_secs(120), || {
+        us.service.store.tree_checkpoint(&wco_org, 5).unwrap().is_some()
+    })
+    .await;
+
+    // FR's node cosigned and WCO took its cosignature back: a receipt from another organization.
+    let first = wco.service.store.feed_entry(&wco_org, Seq(1)).unwrap().unwrap();
+    wait_for("WCO holds FR's receipt for its first document", Duration::from_secs(120), || {
+        wco.service.receipts(&first).unwrap().unwrap().iter().any(|r| r.organization == org("FR"))
+    })
+    .await;
+    let receipts = wco.service.receipts(&first).unwrap().unwrap();
+    let fr_receipt = receipts.iter().find(|r| r.organization == org("FR")).unwrap();
+    assert_eq!(fr_receipt.peer_id, fr.peer_id());
+    assert!(fr_receipt.checkpoint_size >= 1 && fr_receipt.checkpoint_size <= 10);
+    assert!(wco.service.store.checkpoint_forks(None).unwrap().is_empty(), "one history: no fork");
+
+    // US's node now meets FR's: FR sees the twin's checkpoint of 5, which its own tree
+    // contradicts, records the evidence and freezes WCO's feed past what it holds.
+    us.stop().await;
+    drop(us);
+    let mut us = launch(&us_dir, &[twin.address(), fr.address()]).await;
+    wait_for("FR records the split view", Duration::from_secs(120), || {
+        !fr.service.store.checkpoint_forks(Some(&wco_org)).unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(
+        fr.service.store.head(&wco_org).unwrap().unwrap().forked_at,
+        Some(Seq(11)),
+        "frozen past its 10 entries"
+    );
+    let fork = &fr.service.store.checkpoint_forks(Some(&wco_org)).unwrap()[0];
+    assert_eq!((fork.size_a, fork.size_b), (5, 10));
+    // The evidence is portable: US, told by FR, verifies it and freezes the feed too.
+    wait_for("US receives FR's evidence and freezes WCO's feed", Duration::from_secs(120), || {
+        us.service.store.head(&wco_org).unwrap().is_some_and(|h| h.forked_at.is_some())
+            && !us.service.store.checkpoint_forks(Some(&wco_org)).unwrap().is_empty()
+    })
+    .await;
+    for n in [&mut wco, &mut twin, &mut fr, &mut us] {
+        n.stop().await;
+    }
+}

@@ -275,3 +275,98 @@ fn a_store_remembers_its_documents_and_refuses_another_network_or_an_unknown_for
     assert!(matches!(err, StoreError::UnknownFormat { found: 99, .. }), "{err}");
     assert!(err.to_string().contains("format version 99"));
 }
+
+#[test]
+fn each_feeds_merkle_tree_follows_its_entries_and_its_proofs_verify() {
+    use entrepot::tlog::merkle::{self, MemoryTree};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &net()).unwrap();
+    let wco = key(1);
+    let ring = keyring(&[("WCO", &wco)]);
+    let ing = Ingestor { store: &store, network_id: net(), keyring: &ring, sync: true };
+    let docs = feed(&(0..300).map(|i| opinion(i, "8806.22")).collect::<Vec<_>>(), "WCO", &wco);
+    // Batches of several sizes, so that nodes completed within one write batch are read
+    // back from it.
+    let mut at = 0;
+    for n in [1, 2, 97, 200] {
+        for r in ing.ingest(docs[at..at + n].to_vec()).unwrap() {
+            assert_eq!(r.unwrap(), IngestOutcome::Stored);
+        }
+        at += n;
+    }
+    let mut reference = MemoryTree::default();
+    for id in ids(&docs) {
+        reference.push(&id.0);
+    }
+    let wco_org = org("WCO");
+    for size in [1u64, 2, 3, 100, 256, 257, 300] {
+        let root = store.tree_root(&wco_org, size).unwrap();
+        assert_eq!(root, merkle::root(&reference, size).unwrap(), "root of {size}");
+        for index in [0, size / 2, size - 1] {
+            let proof = store.inclusion_proof(&wco_org, index, size).unwrap().unwrap();
+            let leaf = merkle::leaf_hash(&ids(&docs)[index as usize].0);
+            merkle::verify_inclusion(index, size, &leaf, &proof, &root).unwrap();
+        }
+        let old = size / 3;
+        let proof = store.consistency_proof(&wco_org, old, size).unwrap().unwrap();
+        merkle::verify_consistency(old, size, &proof, &store.tree_root(&wco_org, old).unwrap(), &root).unwrap();
+    }
+    // Nothing beyond the head: a proof for a larger tree is the store's error, never a guess.
+    assert!(store.tree_root(&wco_org, 301).is_err());
+}
+
+#[test]
+fn two_histories_signed_by_one_publisher_are_a_checkpoint_fork_that_freezes_the_feed() {
+    use entrepot::publish::Publisher;
+    use entrepot::tlog::signed::ForkEvidence;
+    let wco = key(1);
+    let ring = keyring(&[("WCO", &wco)]);
+    let drafts: Vec<_> = (0..6).map(|i| opinion(i, "0101.21")).collect();
+    let honest = feed(&drafts, "WCO", &wco);
+    // The same first three entries, then a different history signed with the same key.
+    let other_drafts: Vec<_> = (10..13).map(|i| opinion(i, "0101.29")).collect();
+    let prev = DocumentId::of_envelope(&honest[2]);
+    let mut other = honest[..3].to_vec();
+    other.extend(entrepot::bench::sign_feed(&other_drafts, &org("WCO"), &wco, &net(), Seq(4), prev));
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (Store::open(da.path(), &net()).unwrap(), Store::open(db.path(), &net()).unwrap());
+    for (store, docs) in [(&a, &honest), (&b, &other)] {
+        let ing = Ingestor { store, network_id: net(), keyring: &ring, sync: true };
+        for r in ing.ingest(docs.clone()).unwrap() {
+            assert_eq!(r.unwrap(), IngestOutcome::Stored);
+        }
+    }
+    let publisher = Publisher::new(org("WCO"), key(1));
+    assert_eq!(publisher.sign_checkpoint(&a, &net()).unwrap(), Some(6));
+    assert_eq!(publisher.sign_checkpoint(&b, &net()).unwrap(), Some(6));
+    let note_a = a.latest_checkpoint(&org("WCO")).unwrap().unwrap().1;
+    let note_b = b.latest_checkpoint(&org("WCO")).unwrap().unwrap().1;
+    assert_ne!(note_a, note_b);
+    // Node a holds the honest history and receives b's checkpoint: evidence against its own.
+    let evidence = ForkEvidence {
+        a: note_b,
+        b: note_a,
+        root_at_a: a.tree_root(&org("WCO"), 6).unwrap(),
+        proof: a.consistency_proof(&org("WCO"), 6, 6).unwrap().unwrap(),
+    };
+    let origin = entrepot::tlog::checkpoint::origin(&net(), &org("WCO"));
+    assert_eq!(evidence.verify(&origin, |size| ring.checkpoint_keys(&org("WCO"), size)), Ok((6, 6)));
+    let bytes = evidence.encode();
+    assert!(a.record_checkpoint_fork(&org("WCO"), 6, 6, &bytes).unwrap());
+    assert!(!a.record_checkpoint_fork(&org("WCO"), 6, 6, &bytes).unwrap(), "recorded once");
+    assert_eq!(a.head(&org("WCO")).unwrap().unwrap().forked_at, Some(Seq(7)));
+    let next = entrepot::bench::sign_feed(
+        &[opinion(99, "0101.21")],
+        &org("WCO"),
+        &wco,
+        &net(),
+        Seq(7),
+        DocumentId::of_envelope(&honest[5]),
+    );
+    let ing = Ingestor { store: &a, network_id: net(), keyring: &ring, sync: true };
+    let r = ing.ingest(next).unwrap();
+    assert_eq!(outcomes(r), vec![Err("feed_frozen".into())]);
+    let forks = a.checkpoint_forks(Some(&org("WCO"))).unwrap();
+    assert_eq!((forks.len(), forks[0].size_a, forks[0].size_b, forks[0].frozen_at), (1, 6, 6, Seq(7)));
+    assert_eq!(forks[0].evidence, bytes);
+}

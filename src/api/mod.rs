@@ -25,6 +25,7 @@ mod ops;
 mod params;
 mod server;
 mod stream;
+mod tlog;
 mod views;
 mod web;
 
@@ -83,6 +84,12 @@ fn build(service: Arc<Service>, auth: ApiAuth, shutdown: watch::Receiver<bool>) 
         .route("/feeds", get(network::feeds))
         .route("/peers", get(network::peers))
         .route("/forks", get(network::forks))
+        .route("/documents/{id}/proof", get(tlog::inclusion))
+        .route("/documents/{id}/receipts", get(tlog::receipts))
+        .route("/feeds/{org}/consistency", get(tlog::consistency))
+        .route("/feeds/{org}/tlog/checkpoint", get(tlog::checkpoint))
+        .route("/feeds/{org}/tlog/tile/{*path}", get(tlog::tile))
+        .route("/checkpoint-forks", get(tlog::checkpoint_forks))
         .route("/stream", get(stream::stream))
         .route("/hs/changes", get(hs::changes))
         .route("/hs/{edition}/{code}", get(hs::tracker))

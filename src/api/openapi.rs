@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, charter, documents, error, hs, network, stream, views};
+use super::{admin, charter, documents, error, hs, network, stream, tlog, views};
 
 struct BearerAuth;
 
@@ -46,6 +46,11 @@ impl Modify for BearerAuth {
         admin::backup,
         charter::show,
         charter::apply,
+        tlog::inclusion,
+        tlog::consistency,
+        tlog::receipts,
+        tlog::checkpoint_forks,
+        tlog::checkpoint,
     ),
     components(schemas(
         error::ErrorBody,
@@ -71,6 +76,12 @@ impl Modify for BearerAuth {
         views::ForkList,
         views::StreamEvent,
         views::SignedBytes,
+        views::InclusionView,
+        views::ConsistencyView,
+        views::ReceiptEntry,
+        views::ReceiptsView,
+        views::CheckpointForkEntry,
+        views::CheckpointForkList,
         hs::HsView,
         hs::NomenclatureEntry,
         hs::AmendmentTouch,
@@ -84,6 +95,7 @@ impl Modify for BearerAuth {
         (name = "network", description = "Feeds, peers, lag and forks"),
         (name = "stream", description = "Live Server-Sent Events of newly stored documents"),
         (name = "hs", description = "The HS tracker: codes across editions"),
+        (name = "proofs", description = "Transparency log: inclusion and consistency proofs, receipts, checkpoints, C2SP tiles"),
     )
 )]
 struct ApiDoc;

@@ -283,3 +283,77 @@ pub struct StreamEvent {
 #[schema(content_media_type = "application/octet-stream")]
 #[allow(dead_code)]
 pub struct SignedBytes(String);
+
+/// A document's inclusion proof against a checkpoint of its feed (docs/PROTOCOL.md §13.1).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InclusionView {
+    pub id: String,
+    pub publisher: String,
+    pub seq: u64,
+    /// `seq - 1`: the leaf's index in the tree.
+    pub leaf_index: u64,
+    pub tree_size: u64,
+    /// SHA-256(0x00 || document id), hex.
+    pub leaf_hash: String,
+    /// The tree's root at `tree_size`, hex (the checkpoint's root, base64 there).
+    pub root: String,
+    /// RFC 6962 audit path, leaf's sibling first, hex.
+    pub proof: Vec<String>,
+    /// The checkpoint of `tree_size` as a signed note: the publisher's signature and the
+    /// witnesses' cosignatures.
+    pub checkpoint: String,
+    /// The node certificates (hex) of the witnesses whose cosignatures the note carries.
+    pub witness_certificates: Vec<String>,
+}
+
+/// A consistency proof between two sizes of a feed's tree.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsistencyView {
+    pub publisher: String,
+    pub from: u64,
+    pub to: u64,
+    pub from_root: String,
+    pub to_root: String,
+    /// RFC 6962 consistency proof, hex.
+    pub proof: Vec<String>,
+}
+
+/// One receipt: a witness node that cosigned a checkpoint covering the document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReceiptEntry {
+    pub organization: String,
+    pub peer_id: String,
+    /// The key name of its cosignature lines.
+    pub witness: String,
+    /// The smallest cosigned checkpoint covering the document.
+    pub checkpoint_size: u64,
+    /// When it cosigned (RFC 3339, UTC, seconds).
+    pub cosigned_at: String,
+}
+
+/// A document's receipts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReceiptsView {
+    pub id: String,
+    /// Distinct member organizations whose nodes hold the document.
+    pub organizations: usize,
+    pub receipts: Vec<ReceiptEntry>,
+}
+
+/// A recorded checkpoint fork.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckpointForkEntry {
+    pub publisher: String,
+    pub size_a: u64,
+    pub size_b: u64,
+    /// Position the feed was frozen at.
+    pub frozen_at: u64,
+    /// The portable evidence (docs/PROTOCOL.md §13.6), base64.
+    pub evidence: String,
+}
+
+/// Every recorded checkpoint fork.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckpointForkList {
+    pub forks: Vec<CheckpointForkEntry>,
+}

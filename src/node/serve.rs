@@ -3,8 +3,8 @@
 use crate::document::OrgId;
 use crate::service::Service;
 use crate::sync::wire::{
-    FeedHead, RefusalCode, Request, Response, CHARTERS_MAX, FORK_PROOFS_MAX, PAYLOADS_MAX, RANGE_BYTES_MAX,
-    RANGE_COUNT_MAX,
+    CheckpointItem, FeedHead, RefusalCode, Request, Response, CHARTERS_MAX, CHECKPOINT_FEEDS_MAX, CHECKPOINT_FORKS_MAX,
+    FORK_PROOFS_MAX, PAYLOADS_MAX, RANGE_BYTES_MAX, RANGE_COUNT_MAX,
 };
 
 /// This node's heads as the status message carries them.
@@ -45,9 +45,37 @@ pub fn answer(service: &Service, request: Request, reader: Option<&OrgId>) -> Re
         // Answered by the engine itself (admission), never from the store.
         Request::Hello { .. } => Response::Refused { code: RefusalCode::Unexpected, reason: "unexpected hello".into() },
         Request::ForkProofs { org } => match service.store.fork_proofs(&org, FORK_PROOFS_MAX) {
+            // A feed frozen by a checkpoint fork alone has no pair of entries to show; its
+            // evidence travels with its checkpoints, and "not from me" costs the asker nothing.
+            Ok(proofs)
+                if proofs.is_empty() && service.store.checkpoint_forks(Some(&org)).is_ok_and(|f| !f.is_empty()) =>
+            {
+                Response::Refused {
+                    code: RefusalCode::Unexpected,
+                    reason: "frozen by a checkpoint fork: ask for its checkpoints".into(),
+                }
+            }
             Ok(proofs) => Response::ForkProofs { pairs: within_budget(proofs, |(a, b)| a.len() + b.len()) },
             Err(_) => unavailable(),
         },
+        Request::Checkpoints { orgs } => {
+            let mut items = Vec::new();
+            let mut forks = Vec::new();
+            for org in orgs.iter().take(CHECKPOINT_FEEDS_MAX) {
+                match service.cosigned_checkpoint(org, None) {
+                    Ok(Some((note, certs))) => items.push(CheckpointItem { note: note.into_bytes(), certs }),
+                    Ok(None) => {}
+                    Err(_) => return unavailable(),
+                }
+                match service.store.checkpoint_forks(Some(org)) {
+                    Ok(found) => forks.extend(found.into_iter().map(|f| f.evidence)),
+                    Err(_) => return unavailable(),
+                }
+            }
+            forks.truncate(CHECKPOINT_FORKS_MAX);
+            let items = within_budget(items, |i| i.note.len() + i.certs.iter().map(Vec::len).sum::<usize>());
+            Response::Checkpoints { items, forks }
+        }
         Request::Payloads { ids } => {
             // Only to a peer whose organization (from its certificate) is in the notice's
             // audience; the others are simply left out, as if not held.

@@ -264,6 +264,7 @@ impl Shell {
                     Outbound::Charters { from_version } => Request::Charters { from_version },
                     Outbound::ForkProofs { org } => Request::ForkProofs { org },
                     Outbound::Payloads { ids } => Request::Payloads { ids },
+                    Outbound::Checkpoints { orgs } => Request::Checkpoints { orgs },
                 };
                 self.send(NetCommand::Request { peer: peer_id, request, tag }).await;
             }
@@ -353,6 +354,9 @@ impl Shell {
                     Err(reason) => ProofsRecorded::Invalid(reason),
                 };
                 IoDone::Event(Event::ProofsRecorded { peer, outcome })
+            }),
+            Effect::TakeCheckpoints { peer, items, forks } => self.spawn_io(move |s| {
+                IoDone::Event(Event::CheckpointsTaken { peer, invalid: take_checkpoints(s, items, forks) })
             }),
             Effect::FilterPayloads { ids } => {
                 let reader = self.core_reader();
@@ -463,4 +467,34 @@ fn own_cert(service: &Service) -> Vec<u8> {
         (Some(cert), true) => cert.bytes.clone(),
         _ => Vec::new(),
     }
+}
+
+/// Takes checkpoints and checkpoint-fork evidence from a peer; names the first that did not
+/// verify (the peer's fault). A store failure is logged and blames nobody.
+fn take_checkpoints(
+    s: &crate::service::Service,
+    items: Vec<crate::sync::wire::CheckpointItem>,
+    forks: Vec<Vec<u8>>,
+) -> Option<&'static str> {
+    use crate::service::TakeError;
+    let now_s = (crate::clock::now_ms() / 1000).max(0) as u64;
+    let mut invalid = None;
+    for item in items {
+        match s.take_checkpoint(&item.note, &item.certs, now_s) {
+            Ok(taken) => tracing::debug!(?taken, "checkpoint from a peer"),
+            Err(TakeError::Refused(e)) => {
+                s.count_refused(e.code());
+                invalid = invalid.or(Some(e.code()));
+            }
+            Err(e) => tracing::warn!(error = %e, "could not take a checkpoint"),
+        }
+    }
+    for evidence in forks {
+        match s.take_checkpoint_fork(&evidence) {
+            Ok(_) => {}
+            Err(TakeError::Evidence(code)) => invalid = invalid.or(Some(code)),
+            Err(e) => tracing::warn!(error = %e, "could not record checkpoint-fork evidence"),
+        }
+    }
+    invalid
 }

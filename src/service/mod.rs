@@ -14,7 +14,12 @@ use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
 mod trust;
+mod witness;
 pub use trust::{CharterApplied, CharterInfo, TrustError};
+pub use witness::{
+    peer_key, CheckpointRefused, CheckpointTaken, Receipt, TakeError, Witness, COSIGNATURES_SERVED_MAX,
+    COSIGN_INTERVAL_S,
+};
 
 use crate::authority::Keyring;
 use crate::clock::now_ms;
@@ -146,6 +151,8 @@ pub struct Service {
     charter_dir: Option<std::path::PathBuf>,
     /// This node's certificate (charter networks), shown to peers in the hello.
     pub certificate: Option<crate::charter::NodeCert>,
+    /// This node as a witness of feeds: its identity key and certificate (charter networks).
+    witness: Option<Witness>,
     /// The charter version in force; the network engine watches it to re-admit peers.
     charter_version: watch::Sender<u32>,
     /// Serializes charter applications (each reads, extends and replaces the chain).
@@ -167,7 +174,9 @@ impl Service {
         let (events, _) = broadcast::channel(EVENTS_CAPACITY);
         let announced = Mutex::new(node.store.last_arrival());
         let version = node.keyring.charter().map_or(0, |c| c.latest().charter.version);
+        let witness = load_witness(&node);
         Service {
+            witness,
             charter_dir: node.config.charter.as_ref().map(|c| node.dir.join(&c.dir)),
             certificate: node.certificate,
             charter_version: watch::channel(version).0,
@@ -185,6 +194,11 @@ impl Service {
             events,
             announced,
         }
+    }
+
+    /// The key name this node cosigns under, if it is a witness.
+    pub fn witness_name(&self) -> Option<&str> {
+        self.witness.as_ref().map(|w| w.name.as_str())
     }
 
     /// The trust anchor in force now.
@@ -233,6 +247,9 @@ impl Service {
         match &result {
             Ok(_) => {
                 self.counters.stored.fetch_add(1, Ordering::Relaxed);
+                if let Err(e) = self.cosign_own_feed((now_ms() / 1000).max(0) as u64) {
+                    tracing::warn!(error = %e, "published, but could not cosign the feed's checkpoint");
+                }
             }
             Err(PublishError::Refused(e)) => self.count_refused(e.code()),
             Err(_) => {}
@@ -361,4 +378,17 @@ pub enum ServiceError {
     Notice(#[from] NoticeError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The node as a witness: on a charter network with a certificate for this node's identity.
+fn load_witness(node: &Node) -> Option<Witness> {
+    let cert = node.certificate.clone()?;
+    let path = node.dir.join(&node.config.p2p.identity);
+    let text = std::fs::read_to_string(&path).ok()?;
+    let raw: [u8; 32] = hex::decode(text.trim()).ok()?.try_into().ok()?;
+    let witness = Witness::new(ed25519_dalek::SigningKey::from_bytes(&raw), cert);
+    if witness.is_none() {
+        tracing::warn!(path = %path.display(), "the node certificate is not for this node's identity key: this node cosigns nothing");
+    }
+    witness
 }

@@ -221,6 +221,11 @@ impl Store {
                 }
                 out.push(Resolution { publisher: org.clone(), seq, resolved, truncated_from, reingest });
             }
+            // A checkpoint fork both of whose checkpoints the charter still lets stand keeps
+            // the feed frozen where it was recorded (docs/PROTOCOL.md §13.6).
+            if let Some(at) = self.standing_checkpoint_fork(&org, keyring)? {
+                forked_at = Some(forked_at.map_or(at, |f: Seq| f.min(at)));
+            }
             self.put_head(&mut batch, &org, HeadValue { forked_at, ..head });
             self.write_synced(batch)?;
         }
@@ -296,6 +301,21 @@ impl Store {
             }
         }
         Ok(None)
+    }
+
+    /// The earliest freeze of `org`'s recorded checkpoint forks whose two checkpoints are
+    /// still signed by keys `keyring` allows at their sizes.
+    fn standing_checkpoint_fork(&self, org: &OrgId, keyring: &Keyring) -> Result<Option<Seq>, StoreError> {
+        let origin = crate::tlog::checkpoint::origin(&self.network_id()?, org);
+        let mut at: Option<Seq> = None;
+        for fork in self.checkpoint_forks(Some(org))? {
+            let evidence = crate::tlog::signed::ForkEvidence::decode(&fork.evidence)
+                .map_err(|_| self.corrupt("checkpoint fork evidence"))?;
+            if evidence.verify(&origin, |size| keyring.checkpoint_keys(org, size)).is_ok() {
+                at = Some(at.map_or(fork.frozen_at, |a| a.min(fork.frozen_at)));
+            }
+        }
+        Ok(at)
     }
 
     /// Which entries at a forked position the keyring lets stand.

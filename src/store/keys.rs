@@ -12,6 +12,11 @@
 //! | `heads`            | org (str8)                                   | [`HeadValue`] (48)              |
 //! | `forks`            | org (str8) · seq (u64) · id (32)             | a conflicting envelope          |
 //! | `fork_resolutions` | org (str8) · seq (u64)                       | charter version (u32)           |
+//! | `tlog_nodes`       | org (str8) · level (u8) · index (u64)        | hash (32) of a complete subtree |
+//! | `checkpoints`      | org (str8) · tree size (u64)                 | checkpoint note, publisher-signed |
+//! | `cosignatures`     | org (str8) · tree size (u64) · witness key (32) | [`CosignatureValue`]         |
+//! | `witnessed`        | org (str8)                                   | [`WitnessedValue`] (48)         |
+//! | `checkpoint_forks` | org (str8) · size a (u64) · size b (u64) · SHA-256 of the evidence (32) | evidence (see `store/tlog.rs`) |
 //! | `idx_type`         | type (str8) · issued_at (i64) · id (32)      | empty                           |
 //! | `idx_time`         | issued_at (i64) · id (32)                    | empty                           |
 //! | `idx_hs`           | edition (u16) · code digits · 0x00 · id (32) | empty                           |
@@ -31,7 +36,15 @@
 //! except for a payload written by a publish that crashed before its document was committed,
 //! which no document names and nothing reads.
 //!
-//! Format versions (`meta` `format_version`, see `migrate.rs`): version 3 is the table above.
+//! `tlog_nodes` holds every complete subtree of each feed's Merkle tree (docs/PROTOCOL.md
+//! §13.1): leaf `index` is the feed's position `index + 1`, so a truncated feed removes the
+//! nodes above its removed leaves with them. `checkpoints` and `cosignatures` hold tree
+//! heads of the feed this node holds (their sizes never exceed its head); `witnessed` the last
+//! one this node cosigned per feed; `checkpoint_forks` two signed checkpoints of one feed that
+//! no history can both be part of.
+//!
+//! Format versions (`meta` `format_version`, see `migrate.rs`): version 4 is the table above.
+//! Version 3 is the same without the five transparency-log families.
 //! Version 2 is the same without `fork_resolutions`, and never has a head at position 0 (see
 //! [`HeadValue`]). Version 1 is version 2 without the `payloads` family. Version 0 is version 1
 //! without the `arrivals` family and the `next_arrival` counter; the development builds that
@@ -56,6 +69,14 @@ pub const CF_IDX_REFS: &str = "idx_refs";
 pub const CF_ARRIVALS: &str = "arrivals";
 pub const CF_PAYLOADS: &str = "payloads";
 pub const CF_FORK_RESOLUTIONS: &str = "fork_resolutions";
+pub const CF_TLOG_NODES: &str = "tlog_nodes";
+pub const CF_CHECKPOINTS: &str = "checkpoints";
+pub const CF_COSIGNATURES: &str = "cosignatures";
+pub const CF_WITNESSED: &str = "witnessed";
+pub const CF_CHECKPOINT_FORKS: &str = "checkpoint_forks";
+
+/// The families version 4 added (the transparency log).
+pub const TLOG_CFS: &[&str] = &[CF_TLOG_NODES, CF_CHECKPOINTS, CF_COSIGNATURES, CF_WITNESSED, CF_CHECKPOINT_FORKS];
 
 /// Every column family, in the order they are opened.
 pub const ALL_CFS: &[&str] = &[
@@ -72,6 +93,11 @@ pub const ALL_CFS: &[&str] = &[
     CF_ARRIVALS,
     CF_PAYLOADS,
     CF_FORK_RESOLUTIONS,
+    CF_TLOG_NODES,
+    CF_CHECKPOINTS,
+    CF_COSIGNATURES,
+    CF_WITNESSED,
+    CF_CHECKPOINT_FORKS,
 ];
 
 /// `meta` key of the store format version (u32 big-endian).
@@ -220,6 +246,104 @@ pub fn resolution_value(charter_version: u32) -> [u8; 4] {
 /// Decodes a `fork_resolutions` value.
 pub fn decode_resolution_value(v: &[u8]) -> Option<u32> {
     Some(u32::from_be_bytes(v.try_into().ok()?))
+}
+
+/// `tlog_nodes` key of one complete subtree of `org`'s tree.
+pub fn tlog_node_key(org: &OrgId, node: crate::tlog::merkle::NodeId) -> Vec<u8> {
+    let mut k = feed_prefix(org);
+    k.push(node.level);
+    k.extend_from_slice(&node.index.to_be_bytes());
+    k
+}
+
+/// `checkpoints` key of `org`'s checkpoint of `size` leaves (also the `cosignatures` prefix
+/// of that checkpoint).
+pub fn checkpoint_key(org: &OrgId, size: u64) -> Vec<u8> {
+    feed_key(org, Seq(size))
+}
+
+/// `cosignatures` key.
+pub fn cosignature_key(org: &OrgId, size: u64, witness: &[u8; 32]) -> Vec<u8> {
+    let mut k = checkpoint_key(org, size);
+    k.extend_from_slice(witness);
+    k
+}
+
+/// Decodes a `cosignatures` key: the tree size and the witness key.
+pub fn decode_cosignature_key(k: &[u8]) -> Option<(OrgId, u64, [u8; 32])> {
+    let (org, rest) = take_str8(k)?;
+    let (size, key) = rest.split_at_checked(8)?;
+    Some((OrgId::new(org).ok()?, u64::from_be_bytes(size.try_into().ok()?), key.try_into().ok()?))
+}
+
+/// A stored cosignature: the witness's node certificate, then its `cosignature/v1` data.
+///
+/// Layout: `u16` certificate length · certificate · `u64` timestamp (seconds) · 64-byte
+/// signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CosignatureValue {
+    pub cert: Vec<u8>,
+    pub timestamp_s: u64,
+    pub signature: [u8; 64],
+}
+
+impl CosignatureValue {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(2 + self.cert.len() + 72);
+        v.extend_from_slice(&(self.cert.len() as u16).to_be_bytes());
+        v.extend_from_slice(&self.cert);
+        v.extend_from_slice(&self.timestamp_s.to_be_bytes());
+        v.extend_from_slice(&self.signature);
+        v
+    }
+
+    pub fn decode(v: &[u8]) -> Option<CosignatureValue> {
+        let (len, rest) = v.split_at_checked(2)?;
+        let (cert, rest) = rest.split_at_checked(u16::from_be_bytes(len.try_into().ok()?) as usize)?;
+        let (ts, sig) = rest.split_at_checked(8)?;
+        Some(CosignatureValue {
+            cert: cert.to_vec(),
+            timestamp_s: u64::from_be_bytes(ts.try_into().ok()?),
+            signature: sig.try_into().ok()?,
+        })
+    }
+}
+
+/// `witnessed` value: the last checkpoint this node cosigned for a feed, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WitnessedValue {
+    pub size: u64,
+    pub root: [u8; 32],
+    pub timestamp_s: u64,
+}
+
+impl WitnessedValue {
+    pub fn encode(&self) -> [u8; 48] {
+        let mut v = [0u8; 48];
+        v[..8].copy_from_slice(&self.size.to_be_bytes());
+        v[8..40].copy_from_slice(&self.root);
+        v[40..].copy_from_slice(&self.timestamp_s.to_be_bytes());
+        v
+    }
+
+    pub fn decode(v: &[u8]) -> Option<WitnessedValue> {
+        if v.len() != 48 {
+            return None;
+        }
+        Some(WitnessedValue {
+            size: u64::from_be_bytes(v[..8].try_into().ok()?),
+            root: v[8..40].try_into().ok()?,
+            timestamp_s: u64::from_be_bytes(v[40..].try_into().ok()?),
+        })
+    }
+}
+
+/// `checkpoint_forks` key.
+pub fn checkpoint_fork_key(org: &OrgId, size_a: u64, size_b: u64, digest: &[u8; 32]) -> Vec<u8> {
+    let mut k = feed_key(org, Seq(size_a));
+    k.extend_from_slice(&size_b.to_be_bytes());
+    k.extend_from_slice(digest);
+    k
 }
 
 /// `idx_type` key prefix of one type.
@@ -394,6 +518,24 @@ mod tests {
         fn head_value_round_trips(s in 0u64.., i in id(), f in proptest::option::of(1u64..)) {
             let h = HeadValue { seq: Seq(s), id: i, forked_at: f.map(Seq) };
             prop_assert_eq!(HeadValue::decode(&h.encode()), Some(h));
+        }
+
+        #[test]
+        fn tlog_values_round_trip(cert in proptest::collection::vec(any::<u8>(), 0..300), t in any::<u64>(), size in any::<u64>(), w in any::<[u8; 32]>()) {
+            let c = CosignatureValue { cert, timestamp_s: t, signature: [7; 64] };
+            prop_assert_eq!(CosignatureValue::decode(&c.encode()), Some(c));
+            let v = WitnessedValue { size, root: w, timestamp_s: t };
+            prop_assert_eq!(WitnessedValue::decode(&v.encode()), Some(v));
+            let org = OrgId::new("WCO").unwrap();
+            prop_assert_eq!(decode_cosignature_key(&cosignature_key(&org, size, &w)), Some((org, size, w)));
+        }
+
+        #[test]
+        fn tlog_node_keys_order_by_level_then_index(l1 in 0u8..64, i1 in any::<u64>(), l2 in 0u8..64, i2 in any::<u64>()) {
+            use crate::tlog::merkle::NodeId;
+            let org = OrgId::new("FR").unwrap();
+            let (a, b) = (NodeId { level: l1, index: i1 }, NodeId { level: l2, index: i2 });
+            prop_assert_eq!(tlog_node_key(&org, a).cmp(&tlog_node_key(&org, b)), a.cmp(&b));
         }
 
         #[test]

@@ -11,6 +11,7 @@ pub mod keys;
 mod migrate;
 mod payloads;
 mod query;
+mod tlog;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -25,11 +26,12 @@ pub use keys::HeadValue;
 pub use migrate::Migration;
 pub use payloads::{MissingPayloads, NOTICES_MISSING_MAX, PAYLOAD_SCAN_MAX};
 pub use query::{Page, Query, QueryError, QUERY_LIMIT_MAX, QUERY_SCAN_MAX};
+pub use tlog::{CheckpointFork, CHECKPOINT_FORKS_MAX, RECEIPT_SCAN_MAX};
 pub use write::{FeedError, IngestOutcome};
 
 /// Store layout version written by this build. Bumped on any change to `keys.rs`, with a
 /// migration step in `migrate.rs` from the version before.
-pub const STORE_FORMAT_VERSION: u32 = 3;
+pub const STORE_FORMAT_VERSION: u32 = 4;
 
 /// Why the store could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -188,9 +190,14 @@ impl Store {
         let mut store = Store { db, path: path.to_owned(), write_lock: Mutex::new(1), migrations: Vec::new() };
         // The version first (it needs only `meta`), so that a newer store is refused as such
         // whatever families it has; then only the families later versions added may be missing
-        // (their migration steps create them): `arrivals` (1), `payloads` (2), `fork_resolutions` (3).
+        // (their migration steps create them): `arrivals` (1), `payloads` (2), `fork_resolutions` (3),
+        // the transparency log's families (4).
         let version = store.check_meta(network_id)?;
-        store.require_column_families(&[keys::CF_ARRIVALS, keys::CF_PAYLOADS, keys::CF_FORK_RESOLUTIONS])?;
+        let later: Vec<&str> = [keys::CF_ARRIVALS, keys::CF_PAYLOADS, keys::CF_FORK_RESOLUTIONS]
+            .into_iter()
+            .chain(keys::TLOG_CFS.iter().copied())
+            .collect();
+        store.require_column_families(&later)?;
         if version < STORE_FORMAT_VERSION {
             store.migrations = migrate::run(&mut store, version)?;
         }

@@ -63,6 +63,7 @@ impl Store {
         // Heads and positions written earlier in this batch, which RocksDB cannot yet see.
         let mut heads: HashMap<OrgId, Option<HeadValue>> = HashMap::new();
         let mut positions: HashMap<(OrgId, Seq), DocumentId> = HashMap::new();
+        let mut tree_nodes = super::tlog::Overlay::new();
         let mut results = Vec::with_capacity(docs.len());
         for checked in docs {
             let doc = checked.doc();
@@ -106,6 +107,7 @@ impl Store {
                 // Below a fork position (a node filling in a feed it knew was forked) the freeze
                 // stays.
                 self.put_document(&mut batch, checked);
+                self.put_leaf(&mut batch, &mut tree_nodes, &h.publisher, h.seq, &doc.id)?;
                 batch.put_cf(self.cf(keys::CF_ARRIVALS), keys::arrival_key(*next_arrival), doc.id.0);
                 *next_arrival += 1;
                 let hv = HeadValue { seq: h.seq, id: doc.id, forked_at };
@@ -135,11 +137,13 @@ impl Store {
         document_entries(checked.doc(), |cf, k, v| batch.put_cf(self.cf(cf), k, v));
     }
 
-    /// Adds the removal of a stored document and every index entry for it to `batch`. Its
+    /// Adds the removal of a stored document, every index entry for it and the transparency
+    /// log above it (see `tlog.rs`) to `batch`. Its
     /// `arrivals` entry stays: finding it would take a scan, and every reader of arrivals
     /// skips a document that is no longer held.
     pub(super) fn delete_document(&self, batch: &mut WriteBatch, doc: &SignedDocument) {
         document_entries(doc, |cf, k, _| batch.delete_cf(self.cf(cf), k));
+        self.delete_tlog_at(batch, &doc.header.publisher, doc.header.seq);
     }
 
     /// Adds `doc` to the fork evidence of its position. A position that gains evidence is no

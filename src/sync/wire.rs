@@ -1,17 +1,22 @@
-//! The sync protocol `/entrepot/sync/3`: messages and their byte encoding.
+//! The sync protocol `/entrepot/sync/4`: messages and their byte encoding.
 //!
 //! Every message travels as a `u32` big-endian length followed by that many bytes; the length
 //! is checked against [`MESSAGE_MAX_BYTES`] before anything is read. All counts are bounded
 //! here, so a decoder never allocates more than a message's own size. See docs/PROTOCOL.md §8 and §9.
 
+mod checkpoints;
 mod refusal;
 
+pub use checkpoints::{
+    CheckpointItem, CHECKPOINT_CERTS_MAX, CHECKPOINT_FEEDS_MAX, CHECKPOINT_FORKS_MAX, CHECKPOINT_FORK_MAX_BYTES,
+    CHECKPOINT_NOTE_MAX_BYTES,
+};
 pub use refusal::{RefusalCode, UnassignedCode};
 
 use crate::document::{DocumentId, OrgId, Seq, DOCUMENT_SIZE_MAX_BYTES};
 
 /// The protocol name negotiated by libp2p; its last component is the version.
-pub const SYNC_PROTOCOL: &str = "/entrepot/sync/3";
+pub const SYNC_PROTOCOL: &str = "/entrepot/sync/4";
 /// Most documents a range response carries.
 pub const RANGE_COUNT_MAX: u32 = 1024;
 /// Most envelope bytes a range response carries (one document may exceed it alone).
@@ -61,6 +66,8 @@ pub enum Request {
     ForkProofs { org: OrgId },
     /// "Send the sealed payloads of these notices, those I may read."
     Payloads { ids: Vec<DocumentId> },
+    /// "Send your latest cosigned checkpoints of these feeds."
+    Checkpoints { orgs: Vec<OrgId> },
 }
 
 /// A response.
@@ -96,6 +103,12 @@ pub enum Response {
     /// The payloads the asker may read and the responder holds; the others are left out.
     Payloads {
         items: Vec<(DocumentId, Vec<u8>)>,
+    },
+    /// The latest cosigned checkpoint held of each feed asked for (feeds without one left
+    /// out), and checkpoint-fork evidence of those feeds.
+    Checkpoints {
+        items: Vec<CheckpointItem>,
+        forks: Vec<Vec<u8>>,
     },
 }
 
@@ -134,6 +147,7 @@ const TAG_HELLO: u8 = 4;
 const TAG_CHARTERS: u8 = 5;
 const TAG_FORK_PROOFS: u8 = 6;
 const TAG_PAYLOADS: u8 = 7;
+const TAG_CHECKPOINTS: u8 = 8;
 
 fn put_str8(out: &mut Vec<u8>, s: &str) {
     out.push(s.len() as u8);
@@ -191,6 +205,10 @@ pub fn encode_request(r: &Request) -> Vec<u8> {
                 out.extend_from_slice(&id.0);
             }
         }
+        Request::Checkpoints { orgs } => {
+            out.push(TAG_CHECKPOINTS);
+            checkpoints::put_request(&mut out, orgs);
+        }
     }
     out
 }
@@ -229,6 +247,10 @@ pub fn encode_response(r: &Response) -> Vec<u8> {
                 out.extend_from_slice(&id.0);
                 put_bytes32(&mut out, p);
             }
+        }
+        Response::Checkpoints { items, forks } => {
+            out.push(TAG_CHECKPOINTS);
+            checkpoints::put_response(&mut out, items, forks);
         }
         Response::Range { docs } => {
             out.push(TAG_RANGE);
@@ -334,6 +356,7 @@ pub fn decode_request(b: &[u8]) -> Result<Request, WireError> {
         }
         TAG_CHARTERS => Request::Charters { from_version: r.u32("charter version")? },
         TAG_FORK_PROOFS => Request::ForkProofs { org: r.org()? },
+        TAG_CHECKPOINTS => Request::Checkpoints { orgs: checkpoints::read_request(&mut r)? },
         TAG_PAYLOADS => {
             let n = r.u16("payload count")? as usize;
             if n > PAYLOADS_MAX {
@@ -401,6 +424,10 @@ pub fn decode_response(b: &[u8]) -> Result<Response, WireError> {
             }
             Response::Payloads { items }
         }
+        TAG_CHECKPOINTS => {
+            let (items, forks) = checkpoints::read_response(&mut r)?;
+            Response::Checkpoints { items, forks }
+        }
         TAG_RANGE => {
             let n = r.u32("document count")?;
             if n > RANGE_COUNT_MAX {
@@ -454,6 +481,7 @@ mod tests {
             Request::Charters { from_version: 2 },
             Request::ForkProofs { org: OrgId::new("FR").unwrap() },
             Request::Payloads { ids: vec![DocumentId([3; 32]), DocumentId([4; 32])] },
+            Request::Checkpoints { orgs: vec![OrgId::new("WCO").unwrap(), OrgId::new("FR").unwrap()] },
         ];
         for r in reqs {
             assert_eq!(decode_request(&encode_request(&r)).unwrap(), r);
@@ -467,6 +495,11 @@ mod tests {
             Response::Charters { files: vec![b"v2".to_vec(), b"v3".to_vec()] },
             Response::ForkProofs { pairs: vec![(b"a".to_vec(), b"b".to_vec())] },
             Response::Payloads { items: vec![(DocumentId([5; 32]), b"{}".to_vec())] },
+            Response::Checkpoints {
+                items: vec![CheckpointItem { note: b"note".to_vec(), certs: vec![b"c1".to_vec(), Vec::new()] }],
+                forks: vec![b"evidence".to_vec()],
+            },
+            Response::Checkpoints { items: Vec::new(), forks: Vec::new() },
         ];
         for r in resps {
             assert_eq!(decode_response(&encode_response(&r)).unwrap(), r);

@@ -156,6 +156,8 @@ async function viewDocument(id) {
   }
   const s = d.summary;
   const v = d.verification;
+  // Receipts: witness cosignatures of checkpoints covering it (docs/PROTOCOL.md §13.4).
+  const receipts = await api(`/v1/documents/${encodeURIComponent(id)}/receipts`).catch(() => null);
   const mark = v.valid
     ? h("div", { class: "verified ok", id: "verified" }, h("div", { class: "mark" }, "✓"),
       h("div", {}, h("strong", {}, "Verified"), h("span", {}, `Signature valid (ed25519, strict) and the key is one of ${s.publisher}'s keys in this node's keyring.`)))
@@ -170,6 +172,7 @@ async function viewDocument(id) {
     h("dt", {}, "HS subjects"), h("dd", {}, s.subjects.length
       ? s.subjects.map((x, i) => [i ? ", " : "", h("a", { href: pageUrl({ view: "hs", hs: x.replace(":", "/") }) }, x)])
       : "—", s.subject_count > s.subjects.length ? ` and ${s.subject_count - s.subjects.length} more` : ""),
+    h("dt", {}, "Held by"), h("dd", { id: "held-by" }, heldBy(receipts)),
     h("dt", {}, "Id"), h("dd", { class: "mono" }, d.summary.id),
     h("dt", {}, "Signed bytes"), h("dd", {}, h("a", { href: `/v1/documents/${s.id}/raw` }, `download (${d.size_bytes} bytes)`), h("span", { class: "muted small" }, " — verify offline with entrepot verify")));
   const chain = d.supersession.length
@@ -192,6 +195,14 @@ async function viewDocument(id) {
     h("pre", { class: "json" }, JSON.stringify(d.body, null, 2)),
     d.sealed_payload ? sealedPayload(s.id, d.sealed_payload) : null);
   document.title = `${s.title || s.id} — entrepot`;
+}
+
+// "held by N member organizations", from the document's receipts.
+function heldBy(r) {
+  if (!r) return h("span", { class: "muted" }, "unknown");
+  const n = r.organizations;
+  const orgs = [...new Set(r.receipts.map((x) => x.organization))].join(", ");
+  return [`held by ${n} member organization${n === 1 ? "" : "s"}`, n ? h("span", { class: "muted small" }, ` (${orgs})`) : ""];
 }
 
 // A sealed notice: its payload goes only to its audience, so the page (which reads the public

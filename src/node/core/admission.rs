@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use super::*;
+use crate::sync::wire::CHECKPOINT_FEEDS_MAX;
 
 impl Core {
     // --- Peers and admission -------------------------------------------------------------
@@ -248,9 +249,34 @@ impl Core {
                 self.send(peer, Pending::ForkProofs { org: org.clone() }, Outbound::ForkProofs { org }, out);
             }
         }
+        self.pull_checkpoints(now, peer, out);
         let heads = heads.into_iter().map(|h| (h.org, h.seq));
         let actions = self.sync.status_received(peer, heads);
         self.run_sync(now, actions, out);
+    }
+
+    /// Asks an admitted `peer` for its latest cosigned checkpoints of the next feeds it
+    /// announces, one request in flight and one per [`CHECKPOINT_PULL_INTERVAL`].
+    fn pull_checkpoints(&mut self, now: Instant, peer: PeerKey, out: &mut Effects) {
+        if self.has_pending(peer, &Pending::Checkpoints) {
+            return;
+        }
+        let Some(record) = self.peers.get_mut(&peer) else { return };
+        let recent =
+            record.checkpoints_asked.is_some_and(|at| now.saturating_duration_since(at) < CHECKPOINT_PULL_INTERVAL);
+        if !record.is_admitted() || recent {
+            return;
+        }
+        let feeds: Vec<OrgId> = record.heads.iter().filter(|(_, s)| s.0 > 0).map(|(o, _)| o.clone()).collect();
+        if feeds.is_empty() {
+            return;
+        }
+        let start = record.checkpoint_cursor % feeds.len();
+        let orgs: Vec<OrgId> =
+            feeds.iter().cycle().skip(start).take(CHECKPOINT_FEEDS_MAX.min(feeds.len())).cloned().collect();
+        record.checkpoint_cursor = start + orgs.len();
+        record.checkpoints_asked = Some(now);
+        self.send(peer, Pending::Checkpoints, Outbound::Checkpoints { orgs }, out);
     }
 
     /// Asks `peer` for charter versions newer than the one in force: one request at a time,

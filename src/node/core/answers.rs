@@ -80,6 +80,14 @@ impl Core {
                     out.push(Effect::RecordForkProofs { peer, pairs });
                 }
             }
+            (Pending::Checkpoints, Ok(Response::Checkpoints { items, forks })) => {
+                if !items.is_empty() || !forks.is_empty() {
+                    out.push(Effect::TakeCheckpoints { peer, items, forks });
+                }
+            }
+            (Pending::Checkpoints, other) => {
+                tracing::debug!(peer = %self.name(peer), ?other, "checkpoint request failed")
+            }
             (Pending::ForkProofs { .. }, other) => {
                 tracing::debug!(peer = %self.name(peer), ?other, "fork proof request failed")
             }

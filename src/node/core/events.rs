@@ -124,6 +124,11 @@ pub enum Event {
         peer: PeerKey,
         outcome: ProofsRecorded,
     },
+    /// Checkpoints from a peer were taken; `invalid` names what of them did not verify.
+    CheckpointsTaken {
+        peer: PeerKey,
+        invalid: Option<&'static str>,
+    },
     /// Of the ids given to [`Effect::FilterPayloads`], those still wanted.
     PayloadsFiltered {
         ids: Vec<DocumentId>,
@@ -152,6 +157,7 @@ pub enum Outbound {
     Charters { from_version: u32 },
     ForkProofs { org: OrgId },
     Payloads { ids: Vec<DocumentId> },
+    Checkpoints { orgs: Vec<OrgId> },
 }
 
 /// Whether gossipsub forwards a message.
@@ -227,4 +233,11 @@ pub enum Effect {
     },
     /// Read the store's heads again ([`Event::Heads`]).
     ReadHeads,
+    /// Check and keep checkpoints, cosignatures and checkpoint-fork evidence from a peer,
+    /// then report [`Event::CheckpointsTaken`].
+    TakeCheckpoints {
+        peer: PeerKey,
+        items: Vec<crate::sync::wire::CheckpointItem>,
+        forks: Vec<Vec<u8>>,
+    },
 }

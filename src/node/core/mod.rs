@@ -67,6 +67,9 @@ pub const STATUS_INTERVAL: Duration = Duration::from_secs(10);
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// A fork proof is asked for again (of any peer announcing the fork) at most this often.
 pub const PROOF_PULL_COOLDOWN: Duration = Duration::from_secs(60);
+/// Each admitted peer is asked for checkpoints at most once per this interval (a status
+/// arrives every 10 s), up to [`crate::sync::wire::CHECKPOINT_FEEDS_MAX`] feeds a time.
+pub const CHECKPOINT_PULL_INTERVAL: Duration = Duration::from_secs(30);
 /// One peer is asked for charter versions at most this often, unless its status announces a
 /// version newer than the one it was last asked about.
 pub const CHARTER_PULL_COOLDOWN: Duration = Duration::from_secs(10);
@@ -124,6 +127,7 @@ enum Pending {
     Charters,
     ForkProofs { org: OrgId },
     Payloads,
+    Checkpoints,
 }
 
 /// A connected peer as the peers view shows it.
@@ -263,6 +267,12 @@ impl Core {
                 }
                 ProofsRecorded::StoreFailed => {}
             },
+            Event::CheckpointsTaken { peer, invalid } => {
+                if let Some(reason) = invalid {
+                    tracing::warn!(peer = %self.name(peer), reason, "peer sent a checkpoint that does not verify");
+                    self.penalize(now, peer, Offense::InvalidCheckpoint, &mut out);
+                }
+            }
             Event::PayloadsFiltered { ids } => self.on_payloads_filtered(now, ids, &mut out),
             Event::NoticesWalked { readable, next } => {
                 self.payloads.walking = false;
@@ -455,6 +465,7 @@ fn pending_kind(p: &Pending) -> &'static str {
         Pending::Charters => "charters",
         Pending::ForkProofs { .. } => "fork proofs",
         Pending::Payloads => "payloads",
+        Pending::Checkpoints => "checkpoints",
     }
 }
 

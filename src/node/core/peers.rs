@@ -44,6 +44,10 @@ pub struct PeerRecord {
     pub serving: usize,
     /// When it was last asked for charter versions.
     pub charters_asked: Option<Instant>,
+    /// When it was last asked for checkpoints, and where the next request starts among the
+    /// feeds it announces (requests take [`crate::sync::wire::CHECKPOINT_FEEDS_MAX`] in turn).
+    pub checkpoints_asked: Option<Instant>,
+    pub checkpoint_cursor: usize,
 }
 
 impl PeerRecord {
@@ -56,6 +60,8 @@ impl PeerRecord {
             charter_version: 0,
             serving: 0,
             charters_asked: None,
+            checkpoints_asked: None,
+            checkpoint_cursor: 0,
         }
     }
 

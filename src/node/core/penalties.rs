@@ -55,6 +55,8 @@ pub enum Offense {
     InvalidCharter,
     /// A sealed payload that does not match its notice.
     InvalidPayload,
+    /// A checkpoint, cosignature or checkpoint-fork evidence that does not verify.
+    InvalidCheckpoint,
 }
 
 impl Offense {
@@ -78,7 +80,8 @@ impl Offense {
             | Offense::Misplaced
             | Offense::InvalidForkProof
             | Offense::InvalidCharter
-            | Offense::InvalidPayload => 5,
+            | Offense::InvalidPayload
+            | Offense::InvalidCheckpoint => 5,
             Offense::MalformedRequest | Offense::InvalidGossip => 3,
             Offense::RangeTooLong | Offense::UnservedClaim | Offense::UnprovenFork | Offense::UnservedCharter => 2,
             Offense::RequestFlood => 1,
@@ -102,6 +105,7 @@ impl Offense {
             Offense::UnservedCharter => "unserved_charter",
             Offense::InvalidCharter => "invalid_charter",
             Offense::InvalidPayload => "invalid_payload",
+            Offense::InvalidCheckpoint => "invalid_checkpoint",
         }
     }
 }

@@ -183,6 +183,9 @@ fn any_schedule_keeps_every_bound_and_replicates_from_an_honest_peer() {
                                 (Outbound::Charters { .. }, _, _) => Ok(Response::Charters { files: Vec::new() }),
                                 (Outbound::ForkProofs { .. }, _, _) => Ok(Response::ForkProofs { pairs: Vec::new() }),
                                 (Outbound::Payloads { .. }, _, _) => Ok(Response::Payloads { items: Vec::new() }),
+                                (Outbound::Checkpoints { .. }, _, _) => {
+                                    Ok(Response::Checkpoints { items: Vec::new(), forks: Vec::new() })
+                                }
                             };
                             n.on(Event::Response { tag, result })
                         }
