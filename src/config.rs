@@ -124,11 +124,21 @@ pub struct HttpConfig {
     pub token_file: PathBuf,
     /// Whether reading needs the token too (`false`: reads are open to whoever reaches the port).
     pub read_requires_token: bool,
+    /// Requests a second each client address may make, sustained (0: no limit).
+    pub rate_limit_per_second: u32,
+    /// Requests a client may make at once before the sustained rate applies.
+    pub rate_limit_burst: u32,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: "127.0.0.1:8080".into(), token_file: "keys/api.token".into(), read_requires_token: false }
+        HttpConfig {
+            listen: "127.0.0.1:8080".into(),
+            token_file: "keys/api.token".into(),
+            read_requires_token: false,
+            rate_limit_per_second: crate::api::RateLimit::default().per_second,
+            rate_limit_burst: crate::api::RateLimit::default().burst,
+        }
     }
 }
 
@@ -391,7 +401,13 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Node, ConfigError> {
          listen = {http_listen}\n\
          # Bearer token required to publish (POST), and to read when read_requires_token is true.\n\
          token_file = \"keys/api.token\"\n\
-         read_requires_token = false\n",
+         read_requires_token = false\n\
+         # Per client address: requests a second sustained, and at once (0 turns the limit off;\n\
+         # behind a reverse proxy every client is the proxy: raise these or limit there).\n\
+         rate_limit_per_second = {per_second}\n\
+         rate_limit_burst = {burst}\n",
+        per_second = crate::api::RateLimit::default().per_second,
+        burst = crate::api::RateLimit::default().burst,
         network = toml_str(opts.network),
         p2p_listen = toml_str(opts.p2p_listen),
         http_listen = toml_str(opts.http_listen),

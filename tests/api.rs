@@ -6,6 +6,8 @@
 mod common;
 #[path = "common/http.rs"]
 mod http;
+#[path = "api/hygiene.rs"]
+mod hygiene;
 #[path = "common/seed.rs"]
 mod seed;
 

@@ -26,6 +26,7 @@ pub const TOKEN_LEN_MAX: usize = 256;
 pub struct ApiAuth {
     token: String,
     read_requires_token: bool,
+    rate: super::RateLimit,
 }
 
 impl std::fmt::Debug for ApiAuth {
@@ -53,7 +54,17 @@ impl ApiAuth {
         if !valid_token(token) {
             return Err(AuthError::BadToken { path: "(given)".into() });
         }
-        Ok(ApiAuth { token: token.to_owned(), read_requires_token })
+        Ok(ApiAuth { token: token.to_owned(), read_requires_token, rate: super::RateLimit::default() })
+    }
+
+    /// The same access with this per-client rate limit.
+    pub fn with_rate_limit(self, rate: super::RateLimit) -> ApiAuth {
+        ApiAuth { rate, ..self }
+    }
+
+    /// The per-client rate limit.
+    pub fn rate_limit(&self) -> super::RateLimit {
+        self.rate
     }
 
     /// Reads the token from `http.token_file` (relative to the node directory).
@@ -65,13 +76,22 @@ impl ApiAuth {
         if !valid_token(token) {
             return Err(AuthError::BadToken { path: path.display().to_string() });
         }
-        Ok(ApiAuth { token: token.to_owned(), read_requires_token: http.read_requires_token })
+        Ok(ApiAuth {
+            token: token.to_owned(),
+            read_requires_token: http.read_requires_token,
+            rate: super::RateLimit { per_second: http.rate_limit_per_second, burst: http.rate_limit_burst },
+        })
     }
 
-    /// Whether an `Authorization` header value carries the token.
+    /// Whether an `Authorization` header value carries the token. The scheme is matched
+    /// without regard to case and may be followed by several spaces (RFC 7235 §2.1).
     fn accepts(&self, authorization: Option<&[u8]>) -> bool {
         let Some(value) = authorization else { return false };
-        let Some(presented) = value.strip_prefix(b"Bearer ") else { return false };
+        let Some((scheme, rest)) = value.split_at_checked(b"Bearer".len()) else { return false };
+        if !scheme.eq_ignore_ascii_case(b"Bearer") || !rest.starts_with(b" ") {
+            return false;
+        }
+        let presented = rest.trim_ascii();
         presented.len() <= TOKEN_LEN_MAX && constant_time_eq(presented, self.token.as_bytes())
     }
 }
@@ -111,6 +131,12 @@ mod tests {
         let auth = ApiAuth::new(&"ab".repeat(32), false).unwrap();
         let good = format!("Bearer {}", "ab".repeat(32));
         assert!(auth.accepts(Some(good.as_bytes())));
+        for scheme in ["bearer", "BEARER", "beArer"] {
+            assert!(auth.accepts(Some(format!("{scheme} {}", "ab".repeat(32)).as_bytes())), "{scheme}");
+        }
+        assert!(auth.accepts(Some(format!("Bearer   {}", "ab".repeat(32)).as_bytes())));
+        assert!(!auth.accepts(Some(format!("Bearer{}", "ab".repeat(32)).as_bytes())));
+        assert!(!auth.accepts(Some(format!("Bearerx {}", "ab".repeat(32)).as_bytes())));
         assert!(!auth.accepts(None));
         assert!(!auth.accepts(Some(b"Bearer ")));
         assert!(!auth.accepts(Some(format!("Basic {}", "ab".repeat(32)).as_bytes())));

@@ -3,7 +3,9 @@
 //! every peer through sync, docs/PROTOCOL.md §10.5).
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -77,11 +79,21 @@ fn not_charter() -> ApiError {
         (status = 200, description = "The version is in force (or already was)", body = CharterAppliedView),
         (status = 401, description = "Missing or wrong token", body = super::error::ErrorBody),
         (status = 404, description = "This node is not on a charter network", body = super::error::ErrorBody),
+        (status = 413, description = "Larger than a charter file may be", body = super::error::ErrorBody),
         (status = 422, description = "Not a charter, or not the next valid version (code says why: too_few_signatures, charter_version_gap, ...)", body = super::error::ErrorBody),
     )
 )]
 /// Puts the next charter version in force on this node; peers pull it from here.
-pub async fn apply(State(state): State<AppState>, body: Bytes) -> Result<Json<CharterAppliedView>, ApiError> {
+pub async fn apply(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<CharterAppliedView>, ApiError> {
+    let body = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::BodyTooLarge { max_bytes: crate::sync::wire::CHARTER_FILE_MAX_BYTES }
+        }
+        _ => ApiError::BadRequest(e.body_text()),
+    })?;
     let service = state.service.clone();
     let applied = tokio::task::spawn_blocking(move || service.apply_charter_files(&[body.to_vec()])).await?;
     match applied {

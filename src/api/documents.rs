@@ -397,7 +397,7 @@ pub async fn publish(
         return Err(ApiError::BadRequest(format!("seal_payload applies only to {NOTICE_TYPE} documents")));
     }
     let body = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge,
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge { max_bytes: super::BODY_MAX_BYTES },
         _ => ApiError::BadRequest(e.body_text()),
     })?;
     let service: Arc<Service> = state.service.clone();

@@ -21,8 +21,15 @@ pub enum ApiError {
     BadRequest(String),
     #[error("query string is longer than {} bytes", super::QUERY_STRING_MAX_BYTES)]
     QueryTooLong,
-    #[error("request body is larger than {} bytes", super::BODY_MAX_BYTES)]
-    BodyTooLarge,
+    #[error("request body is larger than {max_bytes} bytes, the most this endpoint accepts")]
+    BodyTooLarge { max_bytes: usize },
+    #[error("the request body did not arrive within {} seconds; send it whole, at once", super::hygiene::BODY_READ_TIMEOUT.as_secs())]
+    BodyTimeout,
+    #[error("too many requests from this client (at most {per_second} a second, bursts of {burst}); retry after {retry_after_secs} s")]
+    RateLimited { per_second: u32, burst: u32, retry_after_secs: u64 },
+    /// An error answered below the handlers (a framework rejection), re-shaped as JSON.
+    #[error("{message}")]
+    Other { status: StatusCode, code: &'static str, message: String },
     #[error("missing or wrong bearer token: send `Authorization: Bearer TOKEN` with the token from the node's http.token_file")]
     Unauthorized,
     #[error("this node is a read replica: it has no signing key and cannot publish")]
@@ -54,7 +61,10 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::QueryTooLong => "query_too_long",
-            ApiError::BodyTooLarge => "body_too_large",
+            ApiError::BodyTooLarge { .. } => "body_too_large",
+            ApiError::BodyTimeout => "body_timeout",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Other { code, .. } => code,
             ApiError::Unauthorized => "unauthorized",
             ApiError::ReadReplica => "read_replica",
             ApiError::NotFound(_) => "not_found",
@@ -74,7 +84,10 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::QueryTooLong => StatusCode::URI_TOO_LONG,
-            ApiError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Other { status, .. } => *status,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::ReadReplica => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::Absent { .. } => StatusCode::NOT_FOUND,
@@ -109,10 +122,22 @@ impl IntoResponse for ApiError {
             tracing::error!("http api: store failure: {reason}");
         }
         let status = self.status();
+        let retry_after = match &self {
+            ApiError::RateLimited { retry_after_secs, .. } => Some(*retry_after_secs),
+            _ => None,
+        };
+        let closes = matches!(self, ApiError::BodyTimeout);
         let body = ErrorBody { error: ErrorDetail { code: self.code().to_owned(), message: self.to_string() } };
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
+        if closes {
+            // The rest of the body may still trickle in: the connection is not reusable.
+            response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
         }
         response
     }

@@ -16,13 +16,16 @@
 mod admin;
 mod auth;
 mod charter;
+mod cursor;
 mod documents;
 mod error;
 mod hs;
+mod hygiene;
 mod network;
 mod openapi;
 mod ops;
 mod params;
+mod ratelimit;
 mod server;
 mod stream;
 mod tlog;
@@ -31,7 +34,7 @@ mod web;
 
 use std::future::Future;
 use std::sync::atomic::AtomicUsize;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
@@ -42,7 +45,9 @@ use tokio::sync::watch;
 
 pub use auth::{ApiAuth, AuthError};
 pub use error::ApiError;
+pub use hygiene::BODY_READ_TIMEOUT;
 pub use openapi::openapi_json;
+pub use ratelimit::{RateLimit, Verdict as RateVerdict};
 pub use server::{CONNECTIONS_MAX, HEADER_READ_TIMEOUT, SHUTDOWN_GRACE};
 
 use crate::service::Service;
@@ -64,6 +69,8 @@ pub(crate) struct AppState {
     /// Flips to `true` when the server shuts down, so event streams end and the graceful
     /// shutdown does not wait forever on connections that never close by themselves.
     pub shutdown: watch::Receiver<bool>,
+    /// Per-client request budgets (`[http] rate_limit_per_second`, `rate_limit_burst`).
+    pub limiter: Arc<Mutex<ratelimit::Limiter>>,
 }
 
 /// The whole HTTP surface of a node as an axum router.
@@ -75,7 +82,8 @@ pub fn router(service: Arc<Service>, auth: ApiAuth) -> Router {
 }
 
 fn build(service: Arc<Service>, auth: ApiAuth, shutdown: watch::Receiver<bool>) -> Router {
-    let state = AppState { service, auth: Arc::new(auth), streams: Arc::new(AtomicUsize::new(0)), shutdown };
+    let limiter = Arc::new(Mutex::new(ratelimit::Limiter::new(auth.rate_limit())));
+    let state = AppState { service, auth: Arc::new(auth), streams: Arc::new(AtomicUsize::new(0)), shutdown, limiter };
     let v1 = Router::new()
         .route("/documents", get(documents::list).post(documents::publish))
         .route("/documents/{id}", get(documents::get_one))
@@ -94,7 +102,10 @@ fn build(service: Arc<Service>, auth: ApiAuth, shutdown: watch::Receiver<bool>) 
         .route("/hs/changes", get(hs::changes))
         .route("/hs/{edition}/{code}", get(hs::tracker))
         .route("/openapi.json", get(openapi::serve_openapi))
-        .route("/admin/backup", axum::routing::post(admin::backup))
+        .route(
+            "/admin/backup",
+            axum::routing::post(admin::backup).layer(DefaultBodyLimit::max(admin::REQUEST_MAX_BYTES)),
+        )
         .route("/charter", get(charter::show))
         .route(
             "/admin/charter",
@@ -113,6 +124,9 @@ fn build(service: Arc<Service>, auth: ApiAuth, shutdown: watch::Receiver<bool>) 
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_MAX_BYTES))
         .layer(middleware::from_fn(bound_query_string))
+        .layer(middleware::from_fn_with_state(state.clone(), hygiene::guard))
+        // Compresses what the client accepts (gzip), except event streams and tiny answers.
+        .layer(tower_http::compression::CompressionLayer::new())
         .with_state(state)
 }
 

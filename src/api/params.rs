@@ -63,8 +63,24 @@ pub struct StreamParams {
     pub hs: Option<String>,
     /// HS edition for `hs` (default HS2022).
     pub edition: Option<String>,
-    /// Resume after this arrival number (same as the `Last-Event-ID` header, which wins).
-    pub after: Option<u64>,
+    /// Resume after this position (same as the `Last-Event-ID` header, which wins): an
+    /// arrival number, or a feed cursor `feeds:ORG=SEQ,...` (long ones go in the header).
+    #[param(
+        pattern = r"^([0-9]{1,20}|feeds:([A-Z0-9][A-Z0-9-]{0,31}=[0-9]{1,20}(,[A-Z0-9][A-Z0-9-]{0,31}=[0-9]{1,20})*)?)$"
+    )]
+    pub after: Option<String>,
+    /// Event ids to send: `arrival` (this node's arrival numbers, the default) or `feed`
+    /// (feed cursors, which resume on any node). Resuming from a feed cursor implies `feed`.
+    #[param(inline)]
+    pub ids: Option<StreamIds>,
+}
+
+/// Kinds of event id a stream can send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamIds {
+    Arrival,
+    Feed,
 }
 
 /// Turns axum's query rejection into our JSON 400.

@@ -44,9 +44,9 @@ pub async fn run(
             slot = slots.clone().acquire_owned() => slot.map_err(std::io::Error::other)?,
             _ = &mut shutdown => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     tracing::warn!("http: accept failed: {e}");
                     tokio::time::sleep(ACCEPT_RETRY).await;
@@ -57,7 +57,13 @@ pub async fn run(
         };
         // Small responses and event frames should leave at once.
         let _ = stream.set_nodelay(true);
-        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        // Each request carries its client's address, for the per-client rate limit.
+        let service =
+            tower::ServiceExt::map_request(app.clone(), move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(super::hygiene::ClientAddr(peer));
+                request
+            });
+        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             let _slot = slot;

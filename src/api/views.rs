@@ -271,8 +271,10 @@ pub struct ForkList {
 /// The data of one stream event (`event: document`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StreamEvent {
-    /// Local arrival number; also the SSE event id, for `Last-Event-ID`.
-    pub arrival: u64,
+    /// This node's arrival number (the SSE event id unless the stream sends feed cursors);
+    /// absent for the entries a feed cursor's catch-up sends, read by feed position.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arrival: Option<u64>,
     pub document: DocumentSummary,
 }
 

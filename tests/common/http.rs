@@ -68,6 +68,11 @@ pub fn init_node(dir: &Path, opts: &NodeOptions) -> Node {
 impl TestServer {
     /// Starts a node made with `opts`, seeded with `envelopes` (ingested in order).
     pub fn start(opts: &NodeOptions, envelopes: Vec<Vec<u8>>) -> TestServer {
+        TestServer::start_limited(opts, envelopes, api::RateLimit::default())
+    }
+
+    /// [`TestServer::start`] with this per-client rate limit.
+    pub fn start_limited(opts: &NodeOptions, envelopes: Vec<Vec<u8>>, rate: api::RateLimit) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let node = init_node(&dir.path().join("node"), opts);
         let mut auth_config = node.config.http.clone();
@@ -76,7 +81,7 @@ impl TestServer {
             .unwrap()
             .trim()
             .to_owned();
-        let auth = ApiAuth::from_config(&dir.path().join("node"), &auth_config).unwrap();
+        let auth = ApiAuth::from_config(&dir.path().join("node"), &auth_config).unwrap().with_rate_limit(rate);
         let service = Arc::new(Service::new(node));
         for chunk in envelopes.chunks(1024) {
             for r in service.ingest(chunk.to_vec(), Source::Import).unwrap() {
