@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::document::{OrgId, Seq};
+use crate::sync::heads::PeerHeads;
 
 /// How long a connected peer may stay without a valid certificate (charter networks).
 pub const ADMISSION_TIMEOUT: Duration = Duration::from_secs(10);
@@ -44,6 +45,9 @@ pub struct PeerRecord {
     pub serving: usize,
     /// When it was last asked for charter versions.
     pub charters_asked: Option<Instant>,
+    /// Its heads as last received, and what it holds of ours: statuses name unchanged heads
+    /// by digest.
+    pub status: PeerHeads,
 }
 
 impl PeerRecord {
@@ -56,6 +60,7 @@ impl PeerRecord {
             charter_version: 0,
             serving: 0,
             charters_asked: None,
+            status: PeerHeads::default(),
         }
     }
 
