@@ -18,7 +18,7 @@ use common::*;
 use entrepot::bundle::{BundleReader, BundleWriter};
 use entrepot::config::Config;
 use entrepot::document::{decode, verify, DocumentId, OrgId, Seq};
-use entrepot::sync::wire::{self, FeedHead, RefusalCode, Request, Response};
+use entrepot::sync::wire::{self, FeedHead, HeadsDigest, RefusalCode, Request, Response, Status};
 
 struct Rng(u64);
 
@@ -147,8 +147,12 @@ fn valid_wire() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
         .collect();
     let requests = [
         Request::Hello { cert: vec![7; 180] },
-        Request::Status { network_id: net(), charter_version: 2, heads: heads.clone() },
-        Request::Status { network_id: net(), charter_version: 0, heads: vec![] },
+        Request::Status(Status::compose(net(), 2, heads.clone(), HeadsDigest([3; 32]), HeadsDigest::NONE)),
+        Request::Status(Status::compose(net(), 0, vec![], HeadsDigest::NONE, HeadsDigest::NONE)),
+        Request::Status(Status {
+            heads: None,
+            ..Status::compose(net(), 0, heads.clone(), HeadsDigest::NONE, HeadsDigest::NONE)
+        }),
         Request::Range { org: OrgId::new("WCO").unwrap(), from: Seq(7), count_max: 1024, bytes_max: 1 << 22 },
         Request::Charters { from_version: 3 },
         Request::ForkProofs { org: OrgId::new("FR").unwrap() },
@@ -156,7 +160,7 @@ fn valid_wire() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     ];
     let responses = [
         Response::Hello { cert: vec![7; 180] },
-        Response::Status { network_id: net(), charter_version: 1, heads },
+        Response::Status(Status::compose(net(), 1, heads, HeadsDigest::NONE, HeadsDigest::NONE)),
         Response::Range { docs: valid_envelopes() },
         Response::Range { docs: vec![] },
         Response::Refused { code: RefusalCode::Busy, reason: "busy".into() },

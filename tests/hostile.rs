@@ -36,7 +36,7 @@ use entrepot::authority::Organization;
 use entrepot::bench::sign_feed;
 use entrepot::config::network_id;
 use entrepot::document::{decode, encode_and_sign, DocumentId, OrgId, Seq};
-use entrepot::sync::wire::{self, FeedHead, Request, Response};
+use entrepot::sync::wire::{self, FeedHead, HeadsDigest, Request, Response, Status};
 use procs::*;
 
 const NETWORK: &str = "hostile-test";
@@ -454,7 +454,8 @@ fn head_of(org: OrgId, seq: u64, forked_at: Option<u64>) -> FeedHead {
 }
 
 fn status_request(heads: Vec<FeedHead>) -> Vec<u8> {
-    frame(&wire::encode_request(&Request::Status { network_id: network_id(NETWORK), charter_version: 0, heads }))
+    let status = Status::compose(network_id(NETWORK), 0, heads, HeadsDigest::NONE, HeadsDigest::NONE);
+    frame(&wire::encode_request(&Request::Status(status)))
 }
 
 #[test]
@@ -840,4 +841,30 @@ mod stream_limit {
         assert!(elapsed < Duration::from_secs(5), "requests over the stream limit took {elapsed:.2?} to fail");
         assert!(proc.stop(), "node stops cleanly");
     }
+}
+
+#[test]
+fn a_peer_speaking_sync_protocol_3_is_disconnected_logged_and_counted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hosts = vec![("127.0.0.1".to_string(), free_port(), free_port())];
+    let nodes = init_nodes(tmp.path(), NETWORK, &["WCO"], &[], &hosts);
+    let log = tmp.path().join("node.log");
+    let node_proc = Proc::start_logged(&nodes[0], &log);
+    let node_peer: PeerId = nodes[0].peer_id.parse().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let let_go = rt.block_on(async {
+        let Some(mut old) = Attacker::speaking(&nodes[0].p2p, node_peer, NETWORK, "/entrepot/sync/3").await else {
+            return false;
+        };
+        old.disconnected_within(Duration::from_secs(10)).await
+    });
+    assert!(let_go, "a node of the previous protocol version is disconnected (its status finds no protocol)");
+    let (status, metrics) =
+        try_request(nodes[0].http, "GET", "/metrics", None, b"", Duration::from_secs(10)).expect("metrics");
+    assert_eq!(status, 200);
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(metrics.contains("entrepot_peers_incompatible_total 1"), "{metrics}");
+    assert!(node_proc.stop(), "node stops cleanly");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("sync_protocol_unsupported") && logged.contains("/entrepot/sync/4"), "{logged}");
 }

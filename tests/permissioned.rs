@@ -26,7 +26,7 @@ use entrepot::document::{DocumentId, Seq, TypeName};
 use entrepot::net;
 use entrepot::node::{start, RunningNode};
 use entrepot::service::Service;
-use entrepot::sync::wire::{FeedHead, RefusalCode, Request, Response};
+use entrepot::sync::wire::{FeedHead, HeadsDigest, RefusalCode, Request, Response, Status};
 use raw_peer::RawPeer;
 
 const OPINION: &str = "classification.opinion";
@@ -515,7 +515,9 @@ async fn documents_a_certified_insider_serves_against_the_charter_are_refused_by
     let asked: Arc<Mutex<std::collections::BTreeSet<String>>> = Arc::default();
     let asked_by_wco = asked.clone();
     let _raw = us_insider(net_id, &wco.address(), move |request| match request {
-        Request::Status { network_id, .. } => Response::Status { network_id, charter_version: 1, heads: heads.clone() },
+        Request::Status(s) => {
+            Response::Status(Status::compose(s.network_id, 1, heads.clone(), HeadsDigest::NONE, HeadsDigest::NONE))
+        }
         Request::Range { org, from, count_max, .. } => {
             asked_by_wco.lock().unwrap().insert(org.to_string());
             Response::Range {

@@ -106,6 +106,12 @@ fn render(service: &Service) -> Result<String, ApiError> {
     gauge(&mut registry, "peers_connected", "Connected peers", clamp(view.peers.len() as u64));
     gauge(&mut registry, "peers_banned", "Peers banned now", clamp(view.banned.len() as u64));
     counter(&mut registry, "peer_bans", "Peers banned since start", view.bans_total);
+    counter(
+        &mut registry,
+        "peers_incompatible",
+        "Peers disconnected since start because they speak no sync protocol version in common",
+        c.peers_incompatible.load(Ordering::Relaxed),
+    );
     let penalties = Family::<Labels, Counter>::default();
     for (offense, n) in &view.penalties {
         penalties.get_or_create(&vec![("offense".into(), offense.clone())]).inc_by(*n);

@@ -17,9 +17,11 @@ use crate::sync::wire::{self, Request, Response, MESSAGE_MAX_BYTES};
 /// Largest request: a status with every head (4096 × at most 81 bytes) and framing.
 pub const REQUEST_MAX_BYTES: usize = 512 * 1024;
 
-// The largest valid status request fits: tag, network id, charter version, head count, heads.
+// The largest valid status request fits: tag, network id, charter version, digest, known
+// digest, body kind, head count, heads.
 const _: () = assert!(
-    1 + 32 + 4 + 2 + wire::STATUS_HEADS_MAX * (1 + crate::document::OrgId::LEN_MAX + 8 + 32 + 8) <= REQUEST_MAX_BYTES
+    1 + 32 + 4 + 32 + 32 + 1 + 2 + wire::STATUS_HEADS_MAX * (1 + crate::document::OrgId::LEN_MAX + 8 + 32 + 8)
+        <= REQUEST_MAX_BYTES
 );
 
 /// An inbound request as read off the wire. A frame that is not a valid request (garbage, over

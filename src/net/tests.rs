@@ -35,7 +35,8 @@ fn spawn(commands: usize, events: usize, bootstrap: Vec<(PeerId, Multiaddr)>) ->
 }
 
 fn status() -> Request {
-    Request::Status { network_id: NET, charter_version: 0, heads: Vec::new() }
+    use crate::sync::wire::{HeadsDigest, Status};
+    Request::Status(Status::compose(NET, 0, Vec::new(), HeadsDigest::NONE, HeadsDigest::NONE))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,19 +2,27 @@
 
 use crate::document::OrgId;
 use crate::service::Service;
+use crate::store::StoreError;
 use crate::sync::wire::{
-    CheckpointItem, FeedHead, RefusalCode, Request, Response, CHARTERS_MAX, CHECKPOINT_FEEDS_MAX, CHECKPOINT_FORKS_MAX,
-    FORK_PROOFS_MAX, PAYLOADS_MAX, RANGE_BYTES_MAX, RANGE_COUNT_MAX,
+    CheckpointItem, FeedHead, HeadsDigest, RefusalCode, Request, Response, Status, CHARTERS_MAX, CHECKPOINT_FEEDS_MAX,
+    CHECKPOINT_FORKS_MAX, FORK_PROOFS_MAX, PAYLOADS_MAX, RANGE_BYTES_MAX, RANGE_COUNT_MAX,
 };
 
 /// This node's heads as the status message carries them.
-pub fn status_heads(service: &Service) -> Result<Vec<FeedHead>, crate::store::StoreError> {
+pub fn status_heads(service: &Service) -> Result<Vec<FeedHead>, StoreError> {
     Ok(service
         .store
         .heads()?
         .into_iter()
         .map(|(org, h)| FeedHead { org, seq: h.seq, id: h.id, forked_at: h.forked_at })
         .collect())
+}
+
+/// This node's status for a peer: `known` is the digest of the peer's heads this node holds,
+/// `peer_holds` what the peer holds of this node's (its heads go in full unless that is them).
+pub fn status(service: &Service, known: HeadsDigest, peer_holds: HeadsDigest) -> Result<Status, StoreError> {
+    let heads = status_heads(service)?;
+    Ok(Status::compose(service.network_id, charter_version(service), heads, known, peer_holds))
 }
 
 /// The charter version this node's status announces (0 off a charter network).
@@ -27,10 +35,8 @@ pub fn charter_version(service: &Service) -> u32 {
 pub fn answer(service: &Service, request: Request, reader: Option<&OrgId>) -> Response {
     let unavailable = || Response::Refused { code: RefusalCode::Unavailable, reason: "store unavailable".into() };
     match request {
-        Request::Status { network_id, .. } => match status_heads(service) {
-            Ok(heads) => Response::Status { network_id, charter_version: charter_version(service), heads },
-            Err(_) => unavailable(),
-        },
+        // Answered through the core's `AnswerStatus`, which knows what the asker holds.
+        Request::Status(_) => Response::Refused { code: RefusalCode::Unexpected, reason: "unexpected status".into() },
         Request::Range { org, from, count_max, bytes_max } => {
             let count = count_max.min(RANGE_COUNT_MAX) as usize;
             let bytes = bytes_max.min(RANGE_BYTES_MAX) as usize;

@@ -242,11 +242,10 @@ impl Shell {
                 counters.sync_requests_out.fetch_add(1, Ordering::Relaxed);
                 let tag = tag.0;
                 let request = match request {
-                    Outbound::Status => {
-                        self.spawn_io(move |s| match serve::status_heads(s) {
-                            Ok(heads) => {
-                                let charter_version = serve::charter_version(s);
-                                let request = Request::Status { network_id: s.network_id, charter_version, heads };
+                    Outbound::Status { known, peer_holds } => {
+                        self.spawn_io(move |s| match serve::status(s, known, peer_holds) {
+                            Ok(status) => {
+                                let request = Request::Status(status);
                                 IoDone::Command(NetCommand::Request { peer: peer_id, request, tag })
                             }
                             // Not sent; the core's request slot is freed by the failure it hears.
@@ -278,6 +277,19 @@ impl Shell {
                 let response = serve::answer(s, request, reader.as_ref());
                 IoDone::Served(NetCommand::Respond { tag: tag.0, response }, Event::Served { peer })
             }),
+            Effect::AnswerStatus { peer, tag, known, peer_holds } => self.spawn_io(move |s| {
+                let response = match serve::status(s, known, peer_holds) {
+                    Ok(status) => Response::Status(status),
+                    Err(_) => Response::Refused { code: RefusalCode::Unavailable, reason: "store unavailable".into() },
+                };
+                IoDone::Served(NetCommand::Respond { tag: tag.0, response }, Event::Served { peer })
+            }),
+            Effect::Incompatible { peer } => {
+                counters.peers_incompatible.fetch_add(1, Ordering::Relaxed);
+                if let Some(peer_id) = self.ids.get(&peer).copied() {
+                    self.send(NetCommand::Disconnect { peer: peer_id }).await;
+                }
+            }
             Effect::Ingest(job) => {
                 // The core keeps at most as many jobs outstanding as the channel holds.
                 if self.jobs.send(job).await.is_err() {

@@ -134,6 +134,8 @@ pub struct Counters {
     pub sync_bytes_out: Arc<AtomicU64>,
     pub gossip_bytes_in: AtomicU64,
     pub gossip_bytes_out: AtomicU64,
+    /// Peers let go because they speak no sync protocol version in common with this node.
+    pub peers_incompatible: AtomicU64,
 }
 
 /// The shared state of a running node.

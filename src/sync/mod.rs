@@ -6,7 +6,8 @@
 //! actions it returns. That keeps the replication rules testable without sockets.
 
 pub mod engine;
+pub mod heads;
 pub mod wire;
 
 pub use engine::{Action, IngestResult, Offense, PeerKey, RangeId, SyncConfig, SyncEngine};
-pub use wire::{FeedHead, RefusalCode, Request, Response};
+pub use wire::{FeedHead, HeadsDigest, RefusalCode, Request, Response, Status};

@@ -6,12 +6,14 @@
 
 mod checkpoints;
 mod refusal;
+mod status;
 
 pub use checkpoints::{
     CheckpointItem, CHECKPOINT_CERTS_MAX, CHECKPOINT_FEEDS_MAX, CHECKPOINT_FORKS_MAX, CHECKPOINT_FORK_MAX_BYTES,
     CHECKPOINT_NOTE_MAX_BYTES,
 };
 pub use refusal::{RefusalCode, UnassignedCode};
+pub use status::{HeadsDigest, Status, HEADS_DIGEST_DOMAIN};
 
 use crate::document::{DocumentId, OrgId, Seq, DOCUMENT_SIZE_MAX_BYTES};
 
@@ -56,8 +58,8 @@ pub enum Request {
     /// "This is my node certificate; what is yours?" On a charter network the first message
     /// each way; nothing else is answered before it is accepted (docs/PROTOCOL.md §11).
     Hello { cert: Vec<u8> },
-    /// "Here are my charter version and heads; what are yours?"
-    Status { network_id: [u8; 32], charter_version: u32, heads: Vec<FeedHead> },
+    /// "Here are my charter version and heads (or their digest); what are yours?"
+    Status(Status),
     /// "Send `org`'s entries from `from` on, at most `count_max` of them and about `bytes_max`."
     Range { org: OrgId, from: Seq, count_max: u32, bytes_max: u32 },
     /// "Send the charter versions from `from_version` on."
@@ -76,11 +78,7 @@ pub enum Response {
     Hello {
         cert: Vec<u8>,
     },
-    Status {
-        network_id: [u8; 32],
-        charter_version: u32,
-        heads: Vec<FeedHead>,
-    },
+    Status(Status),
     /// Consecutive envelopes of the requested feed from the requested position; fewer than
     /// asked (possibly none) when the responder holds fewer or the byte bound stopped it.
     Range {
@@ -159,18 +157,6 @@ fn put_bytes32(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(b);
 }
 
-fn put_status(out: &mut Vec<u8>, network_id: &[u8; 32], charter_version: u32, heads: &[FeedHead]) {
-    out.extend_from_slice(network_id);
-    out.extend_from_slice(&charter_version.to_be_bytes());
-    out.extend_from_slice(&(heads.len().min(STATUS_HEADS_MAX) as u16).to_be_bytes());
-    for h in heads.iter().take(STATUS_HEADS_MAX) {
-        put_str8(out, h.org.as_str());
-        out.extend_from_slice(&h.seq.0.to_be_bytes());
-        out.extend_from_slice(&h.id.0);
-        out.extend_from_slice(&h.forked_at.map_or(0, |s| s.0).to_be_bytes());
-    }
-}
-
 /// Encodes a request (without the length prefix).
 pub fn encode_request(r: &Request) -> Vec<u8> {
     let mut out = Vec::new();
@@ -179,9 +165,9 @@ pub fn encode_request(r: &Request) -> Vec<u8> {
             out.push(TAG_HELLO);
             put_bytes32(&mut out, cert);
         }
-        Request::Status { network_id, charter_version, heads } => {
+        Request::Status(status) => {
             out.push(TAG_STATUS);
-            put_status(&mut out, network_id, *charter_version, heads);
+            status::put_status(&mut out, status);
         }
         Request::Range { org, from, count_max, bytes_max } => {
             out.push(TAG_RANGE);
@@ -221,9 +207,9 @@ pub fn encode_response(r: &Response) -> Vec<u8> {
             out.push(TAG_HELLO);
             put_bytes32(&mut out, cert);
         }
-        Response::Status { network_id, charter_version, heads } => {
+        Response::Status(status) => {
             out.push(TAG_STATUS);
-            put_status(&mut out, network_id, *charter_version, heads);
+            status::put_status(&mut out, status);
         }
         Response::Charters { files } => {
             out.push(TAG_CHARTERS);
@@ -323,23 +309,6 @@ impl<'a> Reader<'a> {
         }
         Ok(self.take(len, what)?.to_vec())
     }
-    fn status(&mut self) -> Result<([u8; 32], u32, Vec<FeedHead>), WireError> {
-        let network_id = self.arr32("network id")?;
-        let charter_version = self.u32("charter version")?;
-        let n = self.u16("head count")? as usize;
-        if n > STATUS_HEADS_MAX {
-            return Err(WireError::OverLimit("status heads"));
-        }
-        let mut heads = Vec::with_capacity(n);
-        for _ in 0..n {
-            let org = self.org()?;
-            let seq = Seq(self.u64("head seq")?);
-            let id = DocumentId(self.arr32("head id")?);
-            let forked = self.u64("head fork")?;
-            heads.push(FeedHead { org, seq, id, forked_at: (forked != 0).then_some(Seq(forked)) });
-        }
-        Ok((network_id, charter_version, heads))
-    }
 }
 
 /// Decodes a request.
@@ -350,10 +319,7 @@ pub fn decode_request(b: &[u8]) -> Result<Request, WireError> {
     let mut r = Reader { b, pos: 0 };
     let req = match r.u8("tag")? {
         TAG_HELLO => Request::Hello { cert: r.bytes(CERT_MAX_BYTES, "certificate")? },
-        TAG_STATUS => {
-            let (network_id, charter_version, heads) = r.status()?;
-            Request::Status { network_id, charter_version, heads }
-        }
+        TAG_STATUS => Request::Status(status::read_status(&mut r)?),
         TAG_CHARTERS => Request::Charters { from_version: r.u32("charter version")? },
         TAG_FORK_PROOFS => Request::ForkProofs { org: r.org()? },
         TAG_CHECKPOINTS => Request::Checkpoints { orgs: checkpoints::read_request(&mut r)? },
@@ -386,10 +352,7 @@ pub fn decode_response(b: &[u8]) -> Result<Response, WireError> {
     let mut r = Reader { b, pos: 0 };
     let resp = match r.u8("tag")? {
         TAG_HELLO => Response::Hello { cert: r.bytes(CERT_MAX_BYTES, "certificate")? },
-        TAG_STATUS => {
-            let (network_id, charter_version, heads) = r.status()?;
-            Response::Status { network_id, charter_version, heads }
-        }
+        TAG_STATUS => Response::Status(status::read_status(&mut r)?),
         TAG_CHARTERS => {
             let n = r.u8("charter count")? as usize;
             if n > CHARTERS_MAX {
@@ -476,7 +439,7 @@ mod tests {
     fn every_message_round_trips() {
         let reqs = [
             Request::Hello { cert: b"cert".to_vec() },
-            Request::Status { network_id: [9; 32], charter_version: 3, heads: heads() },
+            Request::Status(Status::compose([9; 32], 3, heads(), HeadsDigest([1; 32]), HeadsDigest::NONE)),
             Request::Range { org: OrgId::new("WCO").unwrap(), from: Seq(3), count_max: 10, bytes_max: 1000 },
             Request::Charters { from_version: 2 },
             Request::ForkProofs { org: OrgId::new("FR").unwrap() },
@@ -488,7 +451,7 @@ mod tests {
         }
         let resps = [
             Response::Hello { cert: Vec::new() },
-            Response::Status { network_id: [9; 32], charter_version: 1, heads: heads() },
+            Response::Status(Status::compose([9; 32], 1, heads(), HeadsDigest::NONE, HeadsDigest::NONE)),
             Response::Range { docs: vec![b"one".to_vec(), Vec::new(), b"three".to_vec()] },
             Response::Refused { code: RefusalCode::WrongNetwork, reason: "wrong network".into() },
             Response::Refused { code: RefusalCode::from_byte(200), reason: String::new() },
@@ -508,7 +471,13 @@ mod tests {
 
     #[test]
     fn truncated_trailing_and_oversized_messages_are_refused() {
-        let b = encode_request(&Request::Status { network_id: [9; 32], charter_version: 1, heads: heads() });
+        let b = encode_request(&Request::Status(Status::compose(
+            [9; 32],
+            1,
+            heads(),
+            HeadsDigest::NONE,
+            HeadsDigest::NONE,
+        )));
         for cut in 0..b.len() {
             assert!(decode_request(&b[..cut]).is_err(), "cut at {cut}");
         }

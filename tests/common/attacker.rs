@@ -15,7 +15,7 @@ use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{identity, noise, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm};
 
 use entrepot::config::network_id;
-use entrepot::sync::wire::{self, FeedHead, Request, Response, SYNC_PROTOCOL};
+use entrepot::sync::wire::{self, FeedHead, HeadsDigest, Request, Response, Status, SYNC_PROTOCOL};
 
 /// Largest request frame the attacker reads from the node.
 const REQUEST_READ_MAX_BYTES: usize = 1 << 20;
@@ -146,12 +146,41 @@ impl Attacker {
         Attacker::start(addr, node, network, RawCodec::default(), ProtocolSupport::Full).await
     }
 
+    /// A peer that speaks only `protocol` (an older release's sync protocol), both ways.
+    pub async fn speaking(addr: &str, node: PeerId, network: &str, protocol: &'static str) -> Option<Attacker> {
+        Attacker::start_with(addr, node, network, RawCodec::default(), ProtocolSupport::Full, protocol).await
+    }
+
+    /// Whether the node closed every connection with it within `within`.
+    pub async fn disconnected_within(&mut self, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while !self.closed {
+            match tokio::time::timeout_at(deadline, self.swarm.select_next_some()).await {
+                Ok(SwarmEvent::ConnectionClosed { num_established: 0, .. }) => self.closed = true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
     async fn start(
         addr: &str,
         node: PeerId,
         network: &str,
         codec: RawCodec,
         support: ProtocolSupport,
+    ) -> Option<Attacker> {
+        Attacker::start_with(addr, node, network, codec, support, SYNC_PROTOCOL).await
+    }
+
+    async fn start_with(
+        addr: &str,
+        node: PeerId,
+        network: &str,
+        codec: RawCodec,
+        support: ProtocolSupport,
+        protocol: &'static str,
     ) -> Option<Attacker> {
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(identity::Keypair::generate_ed25519())
             .with_tokio()
@@ -168,7 +197,7 @@ impl Attacker {
                     gossipsub: gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), config).unwrap(),
                     sync: request_response::Behaviour::with_codec(
                         codec,
-                        [(StreamProtocol::new(SYNC_PROTOCOL), support)],
+                        [(StreamProtocol::new(protocol), support)],
                         request_response::Config::default()
                             .with_request_timeout(Duration::from_secs(60))
                             .with_max_concurrent_streams(8192),
@@ -347,11 +376,13 @@ pub async fn drive(a: &mut Attacker, script: &Script<'_>) -> Tally {
         match a.next_inbound(next_status.max(now + Duration::from_millis(10)).min(deadline)).await {
             Inbound::Request(Ok(request), channel) => {
                 let bytes = match &request {
-                    Request::Status { network_id, .. } => answer(&Response::Status {
-                        network_id: *network_id,
-                        charter_version: 0,
-                        heads: script.heads.clone(),
-                    }),
+                    Request::Status(status) => answer(&Response::Status(Status::compose(
+                        status.network_id,
+                        0,
+                        script.heads.clone(),
+                        HeadsDigest::NONE,
+                        HeadsDigest::NONE,
+                    ))),
                     other => {
                         match other {
                             Request::Range { .. } => tally.ranges += 1,

@@ -187,14 +187,20 @@ impl Core {
             _ if !admitted => {
                 out.push(refuse(tag, RefusalCode::NotAdmitted, "not admitted: show a valid node certificate first"))
             }
-            Request::Status { network_id, charter_version, heads } => {
-                if network_id != self.config.network_id {
+            Request::Status(status) => {
+                if status.network_id != self.config.network_id {
                     out.push(refuse(tag, RefusalCode::WrongNetwork, "wrong network"));
                     self.penalize(now, peer, Offense::WrongNetwork, out);
                     return;
                 }
-                self.on_status(now, peer, charter_version, heads, out);
-                self.serve(now, peer, tag, Request::Status { network_id, charter_version, heads: Vec::new() }, out);
+                self.on_status(now, peer, status, out);
+                // Answered with what this node holds of the peer's heads now, so that the peer
+                // sends them in full next time if this status named heads it does not hold.
+                let Some(record) = self.peers.get(&peer) else { return };
+                let (known, peer_holds) = (record.status.known(), record.status.peer_holds());
+                if self.take_serving_slot(now, peer, tag, out).is_some() {
+                    out.push(Effect::AnswerStatus { peer, tag, known, peer_holds });
+                }
             }
             other => self.serve(now, peer, tag, other, out),
         }
@@ -202,38 +208,54 @@ impl Core {
 
     /// Hands a request to the shell to answer from the store, within the serving bounds.
     pub(super) fn serve(&mut self, now: Instant, peer: PeerKey, tag: InboundTag, request: Request, out: &mut Effects) {
-        if self.serving >= SERVING_MAX {
-            out.push(refuse(tag, RefusalCode::Busy, "busy: try again later"));
-            return;
+        if let Some(reader) = self.take_serving_slot(now, peer, tag, out) {
+            out.push(Effect::Serve { peer, tag, request, reader });
         }
-        let Some(record) = self.peers.get_mut(&peer) else { return };
-        if record.serving >= SERVING_PER_PEER_MAX {
-            out.push(refuse(tag, RefusalCode::TooMany, "too many requests at once"));
-            self.penalize(now, peer, Offense::RequestFlood, out);
-            return;
-        }
-        record.serving += 1;
-        self.serving += 1;
-        let reader = record.org().cloned();
-        out.push(Effect::Serve { peer, tag, request, reader });
     }
 
-    pub(super) fn on_status(
+    /// A serving slot for one answer to `peer` (freed by [`Event::Served`]), and the reader
+    /// it is served as; or the refusal sent instead, `None`.
+    pub(super) fn take_serving_slot(
         &mut self,
         now: Instant,
         peer: PeerKey,
-        charter_version: u32,
-        heads: Vec<FeedHead>,
+        tag: InboundTag,
         out: &mut Effects,
-    ) {
+    ) -> Option<Option<OrgId>> {
+        if self.serving >= SERVING_MAX {
+            out.push(refuse(tag, RefusalCode::Busy, "busy: try again later"));
+            return None;
+        }
+        let record = self.peers.get_mut(&peer)?;
+        if record.serving >= SERVING_PER_PEER_MAX {
+            out.push(refuse(tag, RefusalCode::TooMany, "too many requests at once"));
+            self.penalize(now, peer, Offense::RequestFlood, out);
+            return None;
+        }
+        record.serving += 1;
+        self.serving += 1;
+        Some(record.org().cloned())
+    }
+
+    /// A status from a peer (its request or its answer), for this node's network.
+    pub(super) fn on_status(&mut self, now: Instant, peer: PeerKey, status: Status, out: &mut Effects) {
         let Some(record) = self.peers.get_mut(&peer) else { return };
+        let charter_version = status.charter_version;
         let announced_newer = charter_version > self.charter_version && charter_version > record.charter_version;
         record.charter_version = charter_version;
-        record.heads = heads.iter().filter(|h| self.trusted.contains(&h.org)).map(|h| (h.org.clone(), h.seq)).collect();
-        self.view_changed = true;
+        let heads = record.status.receive(status);
         if charter_version > self.charter_version {
             self.pull_charters(now, peer, announced_newer, out);
         }
+        let Some(heads) = heads.into_heads() else {
+            // It named heads this node does not hold; the `known` of the next status it gets
+            // from this node (the answer, if this was a request) makes it send them.
+            tracing::debug!(peer = %self.name(peer), "status names heads not held; asking for them in full");
+            return;
+        };
+        let Some(record) = self.peers.get_mut(&peer) else { return };
+        record.heads = heads.iter().filter(|h| self.trusted.contains(&h.org)).map(|h| (h.org.clone(), h.seq)).collect();
+        self.view_changed = true;
         // At most one fork-proof request in flight per peer, and each publisher's proof asked
         // for at most once per cooldown: a status announcing thousands of forks costs one
         // request.

@@ -29,6 +29,9 @@ impl Core {
                     }
                 }
             }
+            (Pending::Hello | Pending::Status, Err(RequestFailure::UnsupportedProtocols)) => {
+                self.incompatible(now, peer, out);
+            }
             (Pending::Hello, other) => {
                 if let Ok(Response::Refused { code, reason }) = &other {
                     tracing::warn!(peer = %self.name(peer), code = code.code(), %reason, "peer did not admit this node");
@@ -36,15 +39,12 @@ impl Core {
                     tracing::debug!(peer = %self.name(peer), error = e.code(), "hello failed");
                 }
             }
-            (Pending::Status, Ok(Response::Status { network_id, charter_version, heads })) => {
-                if network_id != self.config.network_id {
+            (Pending::Status, Ok(Response::Status(status))) => {
+                if status.network_id != self.config.network_id {
                     self.penalize(now, peer, Offense::WrongNetwork, out);
                     return;
                 }
-                self.on_status(now, peer, charter_version, heads, out);
-            }
-            (Pending::Status, Err(RequestFailure::UnsupportedProtocols)) => {
-                tracing::warn!(peer = %self.name(peer), speaks = crate::sync::wire::SYNC_PROTOCOL, "peer speaks no sync protocol version in common with this node; not syncing with it");
+                self.on_status(now, peer, status, out);
             }
             (Pending::Status, other) => tracing::debug!(peer = %self.name(peer), ?other, "status request failed"),
             (Pending::Range(id), Ok(Response::Range { docs })) => {
@@ -243,9 +243,7 @@ impl Core {
         // under the old version are fetched again.
         let admitted: Vec<PeerKey> = self.peers.iter().filter(|(_, p)| p.is_admitted()).map(|(k, _)| *k).collect();
         for peer in admitted {
-            if !self.has_pending(peer, &Pending::Status) {
-                self.send(peer, Pending::Status, Outbound::Status, out);
-            }
+            self.send_status(peer, out);
         }
     }
 

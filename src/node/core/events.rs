@@ -8,7 +8,7 @@ use crate::document::{DocumentId, OrgId, Seq};
 use crate::ingest::IngestError;
 use crate::store::IngestOutcome;
 use crate::sync::engine::IngestResult;
-use crate::sync::wire::{Request, Response};
+use crate::sync::wire::{HeadsDigest, Request, Response};
 
 /// Where a job's documents came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,12 +152,31 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outbound {
     Hello,
-    Status,
-    Range { org: OrgId, from: Seq, count: u32, bytes: u32 },
-    Charters { from_version: u32 },
-    ForkProofs { org: OrgId },
-    Payloads { ids: Vec<DocumentId> },
-    Checkpoints { orgs: Vec<OrgId> },
+    /// A status ([`crate::sync::wire::Status::compose`]): `known` is the digest of the peer's
+    /// heads this node holds, `peer_holds` the digest of this node's heads the peer holds (the
+    /// heads are sent in full unless it is their digest).
+    Status {
+        known: HeadsDigest,
+        peer_holds: HeadsDigest,
+    },
+    Range {
+        org: OrgId,
+        from: Seq,
+        count: u32,
+        bytes: u32,
+    },
+    Charters {
+        from_version: u32,
+    },
+    ForkProofs {
+        org: OrgId,
+    },
+    Payloads {
+        ids: Vec<DocumentId>,
+    },
+    Checkpoints {
+        orgs: Vec<OrgId>,
+    },
 }
 
 /// Whether gossipsub forwards a message.
@@ -187,6 +206,20 @@ pub enum Effect {
         tag: InboundTag,
         request: Request,
         reader: Option<OrgId>,
+    },
+    /// Answer a status request with this node's status read from the store (composed as for
+    /// [`Outbound::Status`]), then report [`Event::Served`].
+    AnswerStatus {
+        peer: PeerKey,
+        tag: InboundTag,
+        known: HeadsDigest,
+        peer_holds: HeadsDigest,
+    },
+    /// The peer speaks no sync protocol version in common with this node (an older or newer
+    /// release): count it (`sync_protocol_unsupported`) and disconnect it. The core has
+    /// forgotten it already.
+    Incompatible {
+        peer: PeerKey,
     },
     Ingest(Job),
     Verdict {

@@ -35,7 +35,7 @@ use crate::ingest::Blame;
 pub use crate::net::RequestFailure;
 use crate::store::IngestOutcome;
 use crate::sync::engine::{Action, IngestResult, RangeId};
-use crate::sync::wire::{FeedHead, RefusalCode, Request, Response, PAYLOADS_MAX};
+use crate::sync::wire::{RefusalCode, Request, Response, Status, PAYLOADS_MAX};
 use crate::sync::{SyncConfig, SyncEngine};
 use payloads::{PayloadFetch, PayloadRequest, PAYLOAD_WALK_INTERVAL};
 use peers::{PeerRecord, Standing, ADMISSION_TIMEOUT, TURN_AWAY_GRACE};
@@ -362,6 +362,7 @@ impl Core {
         assert!(serving <= self.serving, "peers are served more than the node serves");
         for (key, p) in &self.peers {
             assert!(p.serving <= SERVING_PER_PEER_MAX, "peer {key} served over its bound");
+            p.status.check_invariants();
             assert!(p.heads.keys().all(|o| self.trusted.contains(o)), "peer {key} has heads of untrusted publishers");
             let mut per_kind: BTreeMap<&'static str, usize> = BTreeMap::new();
             for (_, pending) in self.pending.values().filter(|(k, _)| k == key) {
@@ -406,6 +407,29 @@ impl Core {
         tag
     }
 
+    /// Sends `peer` this node's status, unless one is in flight or the peer is not admitted.
+    fn send_status(&mut self, peer: PeerKey, out: &mut Effects) {
+        let Some(record) = self.peers.get(&peer).filter(|p| p.is_admitted()) else { return };
+        let request = Outbound::Status { known: record.status.known(), peer_holds: record.status.peer_holds() };
+        if !self.has_pending(peer, &Pending::Status) {
+            self.send(peer, Pending::Status, request, out);
+        }
+    }
+
+    /// The peer speaks no sync protocol version in common with this node: it cannot sync with
+    /// it, so its connection slot is better given to another peer.
+    fn incompatible(&mut self, now: Instant, peer: PeerKey, out: &mut Effects) {
+        let Some(record) = self.peers.get(&peer) else { return };
+        tracing::warn!(
+            peer = %record.name,
+            speaks = crate::sync::wire::SYNC_PROTOCOL,
+            reason = "sync_protocol_unsupported",
+            "peer speaks no sync protocol version in common with this node (an older or newer release); disconnecting it"
+        );
+        self.on_disconnected(now, peer, out);
+        out.push(Effect::Incompatible { peer });
+    }
+
     fn has_pending(&self, peer: PeerKey, kind: &Pending) -> bool {
         self.pending.values().any(|(k, p)| *k == peer && std::mem::discriminant(p) == std::mem::discriminant(kind))
     }
@@ -433,13 +457,7 @@ impl Core {
     fn run_sync(&mut self, now: Instant, actions: Vec<Action>, out: &mut Effects) {
         for action in actions {
             match action {
-                Action::SendStatus { peer } => {
-                    if self.peers.get(&peer).is_some_and(PeerRecord::is_admitted)
-                        && !self.has_pending(peer, &Pending::Status)
-                    {
-                        self.send(peer, Pending::Status, Outbound::Status, out);
-                    }
-                }
+                Action::SendStatus { peer } => self.send_status(peer, out),
                 Action::RequestRange { id, peer, org, from, count } => {
                     // An action list made before a penalty in it banned or turned the peer
                     // away: the engine has since been told, and counts the request as lost.

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::document::{OrgId, Seq};
+use crate::sync::heads::PeerHeads;
 
 /// How long a connected peer may stay without a valid certificate (charter networks).
 pub const ADMISSION_TIMEOUT: Duration = Duration::from_secs(10);
@@ -48,6 +49,9 @@ pub struct PeerRecord {
     /// feeds it announces (requests take [`crate::sync::wire::CHECKPOINT_FEEDS_MAX`] in turn).
     pub checkpoints_asked: Option<Instant>,
     pub checkpoint_cursor: usize,
+    /// Its heads as last received, and what it holds of ours: statuses name unchanged heads
+    /// by digest.
+    pub status: PeerHeads,
 }
 
 impl PeerRecord {
@@ -62,6 +66,7 @@ impl PeerRecord {
             charters_asked: None,
             checkpoints_asked: None,
             checkpoint_cursor: 0,
+            status: PeerHeads::default(),
         }
     }
 

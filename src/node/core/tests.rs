@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 use super::*;
 
 mod sim;
+mod status;
 use crate::ingest::IngestError;
 use crate::store::FeedError;
+use crate::sync::wire::{FeedHead, HeadsDigest};
 
 fn org(s: &str) -> OrgId {
     OrgId::new(s).unwrap()
@@ -107,11 +109,7 @@ impl Node {
             .iter()
             .map(|(o, s)| FeedHead { org: org(o), seq: Seq(*s), id: DocumentId::ZERO, forked_at: None })
             .collect();
-        self.on(Event::Request {
-            peer,
-            tag: InboundTag(1),
-            request: Request::Status { network_id: [7; 32], charter_version: 1, heads },
-        })
+        self.on(Event::Request { peer, tag: InboundTag(1), request: Request::Status(full_status(1, heads)) })
     }
 
     fn banned(&self) -> Vec<String> {
@@ -124,6 +122,11 @@ impl Node {
     fn disconnected(&self) -> Vec<PeerKey> {
         self.log.iter().filter_map(|e| if let Effect::Disconnect { peer } = e { Some(*peer) } else { None }).collect()
     }
+}
+
+/// A status carrying its heads in full, as to a peer that holds none of them.
+fn full_status(charter_version: u32, heads: Vec<FeedHead>) -> Status {
+    Status::compose([7; 32], charter_version, heads, HeadsDigest::NONE, HeadsDigest::NONE)
 }
 
 fn sends(effects: &[Effect]) -> Vec<(PeerKey, Tag, Outbound)> {
@@ -328,7 +331,7 @@ fn one_status_announcing_thousands_of_forks_costs_one_fork_proof_request() {
         id: DocumentId::ZERO,
         forked_at: Some(Seq(2)),
     }));
-    let request = Request::Status { network_id: [7; 32], charter_version: 1, heads };
+    let request = Request::Status(full_status(1, heads));
     let e = n.on(Event::Request { peer: 1, tag: InboundTag(1), request: request.clone() });
     let proofs = sends(&e).iter().filter(|(_, _, r)| matches!(r, Outbound::ForkProofs { .. })).count();
     assert_eq!(proofs, 1);
@@ -347,11 +350,7 @@ fn a_fork_announced_and_not_proven_costs_its_maker() {
     let mut n = Node::new(false, &["FR"]);
     n.connect(1);
     let heads = vec![FeedHead { org: org("FR"), seq: Seq(5), id: DocumentId::ZERO, forked_at: Some(Seq(2)) }];
-    let e = n.on(Event::Request {
-        peer: 1,
-        tag: InboundTag(1),
-        request: Request::Status { network_id: [7; 32], charter_version: 1, heads },
-    });
+    let e = n.on(Event::Request { peer: 1, tag: InboundTag(1), request: Request::Status(full_status(1, heads)) });
     let (_, tag, _) = sends(&e).into_iter().find(|(_, _, r)| matches!(r, Outbound::ForkProofs { .. })).unwrap();
     let _ = n.on(Event::Response { tag, result: Ok(Response::ForkProofs { pairs: Vec::new() }) });
     assert_eq!(n.core.peer_summaries(n.now)[0].penalty_points, Offense::UnprovenFork.points());

@@ -71,7 +71,7 @@ fn any_schedule_keeps_every_bound_and_replicates_from_an_honest_peer() {
                     n.on(Event::Request {
                         peer: 2,
                         tag: InboundTag(next()),
-                        request: Request::Status { network_id: [7; 32], charter_version: 1, heads },
+                        request: Request::Status(liar_status(heads, next())),
                     })
                 }
                 3 if connected[honest as usize] => n.status(honest, &[("FR", total)]),
@@ -165,19 +165,21 @@ fn any_schedule_keeps_every_bound_and_replicates_from_an_honest_peer() {
                                     Err(RequestFailure::Malformed("garbage".into()))
                                 }
                                 (Outbound::Range { .. }, false, _) => Ok(Response::Range { docs: Vec::new() }),
-                                (Outbound::Status, true, _) => Ok(Response::Status {
-                                    network_id: [7; 32],
-                                    charter_version: 1,
-                                    heads: vec![FeedHead {
+                                // The honest peer sends its heads only when the node does
+                                // not hold them already.
+                                (Outbound::Status { known, .. }, true, _) => {
+                                    let heads = vec![FeedHead {
                                         org: org("FR"),
                                         seq: Seq(total),
                                         id: DocumentId::ZERO,
                                         forked_at: None,
-                                    }],
-                                }),
-                                (Outbound::Status, false, _) => {
-                                    Ok(Response::Status { network_id: [7; 32], charter_version: 9, heads: Vec::new() })
+                                    }];
+                                    Ok(Response::Status(Status::compose([7; 32], 1, heads, HeadsDigest::NONE, known)))
                                 }
+                                (Outbound::Status { .. }, false, k) => Ok(Response::Status(Status {
+                                    charter_version: 9,
+                                    ..liar_status(Vec::new(), k)
+                                })),
                                 (Outbound::Hello, true, _) => Ok(Response::Hello { cert: b"FR".to_vec() }),
                                 (Outbound::Hello, false, _) => Ok(Response::Hello { cert: b"NL".to_vec() }),
                                 (Outbound::Charters { .. }, _, _) => Ok(Response::Charters { files: Vec::new() }),
@@ -189,7 +191,7 @@ fn any_schedule_keeps_every_bound_and_replicates_from_an_honest_peer() {
                             };
                             n.on(Event::Response { tag, result })
                         }
-                        Effect::Serve { peer, .. } => n.on(Event::Served { peer }),
+                        Effect::Serve { peer, .. } | Effect::AnswerStatus { peer, .. } => n.on(Event::Served { peer }),
                         _ => Vec::new(),
                     }
                 }
@@ -198,7 +200,7 @@ fn any_schedule_keeps_every_bound_and_replicates_from_an_honest_peer() {
             for e in effects {
                 match e {
                     Effect::Ingest(job) => jobs.push(job),
-                    e @ (Effect::Send { .. } | Effect::Serve { .. }) => queue.push(e),
+                    e @ (Effect::Send { .. } | Effect::Serve { .. } | Effect::AnswerStatus { .. }) => queue.push(e),
                     Effect::Ban { name, .. } => {
                         assert_ne!(name, format!("peer-{honest}"), "seed {seed}: the honest peer was banned");
                         connected[2] = false;
@@ -216,7 +218,9 @@ fn any_schedule_keeps_every_bound_and_replicates_from_an_honest_peer() {
             // Requests to peers that left never get an answer from the transport here; a
             // disconnect is what ends them (the core forgets them itself).
             queue.retain(|e| match e {
-                Effect::Send { peer, .. } | Effect::Serve { peer, .. } => connected[*peer as usize],
+                Effect::Send { peer, .. } | Effect::Serve { peer, .. } | Effect::AnswerStatus { peer, .. } => {
+                    connected[*peer as usize]
+                }
                 _ => true,
             });
         }
@@ -227,4 +231,19 @@ fn any_schedule_keeps_every_bound_and_replicates_from_an_honest_peer() {
         assert_eq!(honest_points, 0, "seed {seed}: the honest peer was penalized");
     }
     assert!(all_steps > 150 * 50, "the schedules are too short to say much: {all_steps} steps");
+}
+
+/// A liar's status: its heads in full, or only a digest, of the heads it sent before or of
+/// heads it never sent; and any `known` of the node's heads.
+fn liar_status(heads: Vec<FeedHead>, dice: u64) -> Status {
+    let mut s = Status::compose([7; 32], 1, heads, HeadsDigest([dice as u8; 32]), HeadsDigest::NONE);
+    match dice % 3 {
+        0 => {}
+        1 => s.heads = None,
+        _ => {
+            s.heads = None;
+            s.digest = HeadsDigest([(dice >> 8) as u8; 32]);
+        }
+    }
+    s
 }

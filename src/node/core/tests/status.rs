@@ -1,0 +1,116 @@
+//! Statuses under `/entrepot/sync/4`: unchanged heads travel as a digest, and the node behaves
+//! as if they had been sent in full; a peer of another protocol version is let go.
+
+use super::*;
+
+fn fr(seq: u64) -> Vec<FeedHead> {
+    vec![FeedHead { org: org("FR"), seq: Seq(seq), id: DocumentId([seq as u8; 32]), forked_at: None }]
+}
+
+/// What the peer holds of the node's heads in these tests (the core never sees the node's own).
+const NODE_HEADS: HeadsDigest = HeadsDigest([42; 32]);
+
+fn status_sent(effects: &[Effect]) -> (Tag, HeadsDigest, HeadsDigest) {
+    let statuses: Vec<_> = sends(effects)
+        .into_iter()
+        .filter_map(|(_, tag, r)| match r {
+            Outbound::Status { known, peer_holds } => Some((tag, known, peer_holds)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(statuses.len(), 1, "one status in {effects:?}");
+    statuses[0]
+}
+
+/// The peer's answer to a status, as an honest peer composes it.
+fn answer(n: &mut Node, tag: Tag, heads: Vec<FeedHead>, known: HeadsDigest) -> Vec<Effect> {
+    let status = Status::compose([7; 32], 1, heads, NODE_HEADS, known);
+    n.on(Event::Response { tag, result: Ok(Response::Status(status)) })
+}
+
+#[test]
+fn idle_statuses_name_heads_by_digest_and_a_withdrawn_claim_comes_back_with_the_next_one() {
+    let mut n = Node::new(false, &["FR"]);
+    let _ = n.advance(Duration::ZERO); // the round timer starts
+    let (tag, known, peer_holds) = status_sent(&n.connect(1));
+    assert_eq!((known, peer_holds), (HeadsDigest::NONE, HeadsDigest::NONE), "nothing held yet either way");
+    let e = answer(&mut n, tag, fr(30), known);
+    let asked = ranges(&e);
+    assert!(!asked.is_empty(), "the peer's heads came in full and are fetched");
+    // Every range fails for cause: the peer's claim is withdrawn until its next status.
+    for (_, tag, _, _) in asked {
+        let _ = n.on(Event::Response { tag, result: Err(RequestFailure::Timeout) });
+    }
+    assert!(ranges(&n.advance(RETRY_INTERVAL)).is_empty(), "withdrawn");
+
+    // The next round: the node says it holds FR at 30 and that the peer holds its heads.
+    let (tag, known, peer_holds) = status_sent(&n.advance(STATUS_INTERVAL));
+    assert_eq!((known, peer_holds), (HeadsDigest::of(&fr(30)), NODE_HEADS));
+    let e = answer(&mut n, tag, fr(30), known);
+    assert!(!ranges(&e).is_empty(), "a digest-only status re-announces the heads it names");
+    assert_eq!(n.core.peer_summaries(n.now)[0].heads[&org("FR")], Seq(30));
+}
+
+#[test]
+fn a_status_request_naming_heads_not_held_is_answered_with_what_is_held_and_believed_once_sent() {
+    let mut n = Node::new(false, &["FR"]);
+    let _ = n.connect(1);
+    let full = Status::compose([7; 32], 1, fr(12), NODE_HEADS, HeadsDigest::NONE);
+    let named = Status { heads: None, ..full.clone() };
+    let e = n.on(Event::Request { peer: 1, tag: InboundTag(1), request: Request::Status(named.clone()) });
+    let answered = e.iter().find_map(|e| match e {
+        Effect::AnswerStatus { known, peer_holds, .. } => Some((*known, *peer_holds)),
+        _ => None,
+    });
+    assert_eq!(answered, Some((HeadsDigest::NONE, NODE_HEADS)), "its answer tells the peer to send them");
+    assert!(ranges(&e).is_empty(), "nothing believed of heads never received");
+    assert!(n.core.peer_summaries(n.now)[0].heads.is_empty());
+    let _ = n.on(Event::Served { peer: 1 });
+
+    let e = n.on(Event::Request { peer: 1, tag: InboundTag(2), request: Request::Status(full) });
+    assert!(e.contains(&Effect::AnswerStatus {
+        peer: 1,
+        tag: InboundTag(2),
+        known: HeadsDigest::of(&fr(12)),
+        peer_holds: NODE_HEADS
+    }));
+    assert!(!ranges(&e).is_empty());
+    let _ = n.on(Event::Served { peer: 1 });
+    // From now on the digest alone will do.
+    let e = n.on(Event::Request { peer: 1, tag: InboundTag(3), request: Request::Status(named) });
+    assert!(e.iter().any(|e| matches!(e, Effect::AnswerStatus { known, .. } if *known == HeadsDigest::of(&fr(12)))));
+}
+
+#[test]
+fn a_status_is_answered_within_the_serving_bounds() {
+    let mut n = Node::new(false, &["FR"]);
+    let _ = n.connect(1);
+    let named = Status { heads: None, ..Status::compose([7; 32], 1, fr(1), NODE_HEADS, HeadsDigest::NONE) };
+    let mut refused = 0;
+    for i in 0..(SERVING_PER_PEER_MAX as u64 + 2) {
+        let e = n.on(Event::Request { peer: 1, tag: InboundTag(i), request: Request::Status(named.clone()) });
+        refused += e
+            .iter()
+            .filter(|e| {
+                matches!(e, Effect::Respond { response: Response::Refused { code: RefusalCode::TooMany, .. }, .. })
+            })
+            .count();
+    }
+    assert_eq!(refused, 2, "a flood of statuses is refused like any flood");
+}
+
+#[test]
+fn a_peer_speaking_another_sync_protocol_version_is_let_go_with_its_reason() {
+    // A keyring network: the status is the first request; a charter network: the hello.
+    for permissioned in [false, true] {
+        let mut n = Node::new(permissioned, &["FR"]);
+        let e = n.connect(1);
+        let (_, tag, _) = sends(&e)[0].clone();
+        let e = n.on(Event::Response { tag, result: Err(RequestFailure::UnsupportedProtocols) });
+        assert!(e.contains(&Effect::Incompatible { peer: 1 }), "{e:?}");
+        assert!(n.core.peer_summaries(n.now).is_empty(), "forgotten at once");
+        assert_eq!(n.core.penalty_counts().1, 0, "not banned: it is not misbehaving");
+        // Its disconnection, when the swarm reports it, finds nothing to undo.
+        let _ = n.on(Event::Disconnected { peer: 1 });
+    }
+}
