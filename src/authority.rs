@@ -120,10 +120,12 @@ impl Keyring {
         for k in &org.keys {
             let mut raw = [0u8; 32];
             hex::decode_to_slice(k, &mut raw).map_err(|_| format!("{}: key '{k}' is not 64 hex digits", org.id))?;
-            let vk = ed25519_dalek::VerifyingKey::from_bytes(&raw)
-                .map_err(|_| format!("{}: key '{k}' is not an ed25519 public key", org.id))?;
-            if vk.is_weak() {
-                return Err(format!("{}: key '{k}' is a weak key", org.id));
+            match crate::document::public_key(&raw) {
+                Ok(_) => {}
+                Err(crate::document::VerifyError::WeakKey) => {
+                    return Err(format!("{}: key '{k}' is a weak key", org.id))
+                }
+                Err(_) => return Err(format!("{}: key '{k}' is not an ed25519 public key", org.id)),
             }
             keys.push(raw);
         }

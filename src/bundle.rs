@@ -35,6 +35,23 @@ pub enum BundleError {
     TooLarge { what: &'static str, len: usize, max: usize },
     #[error("bundle keyring is not UTF-8")]
     KeyringNotText,
+    #[error("bundle keyring is not a valid keyring: {0}")]
+    KeyringInvalid(String),
+}
+
+impl BundleError {
+    /// A stable machine-readable reason (docs/PROTOCOL.md §6), used by the test vectors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            BundleError::Open { .. } | BundleError::Io(_) => "bundle_io",
+            BundleError::BadMagic => "bad_magic",
+            BundleError::UnsupportedVersion(_) => "unsupported_version",
+            BundleError::Truncated(_) => "truncated",
+            BundleError::TooLarge { .. } => "too_large",
+            BundleError::KeyringNotText => "keyring_not_text",
+            BundleError::KeyringInvalid(_) => "keyring_invalid",
+        }
+    }
 }
 
 /// Writes a bundle.
@@ -133,6 +150,12 @@ impl<R: Read> BundleReader<R> {
         read_exact_or(&mut input, &mut keyring, "keyring")?;
         let keyring_json = String::from_utf8(keyring).map_err(|_| BundleError::KeyringNotText)?;
         Ok(BundleReader { input, network_id, keyring_json })
+    }
+
+    /// The keyring the bundle carries, parsed (informative: it says which keys signed, it does
+    /// not make them trusted).
+    pub fn keyring(&self) -> Result<crate::authority::Keyring, BundleError> {
+        crate::authority::Keyring::from_json(&self.keyring_json).map_err(BundleError::KeyringInvalid)
     }
 
     /// The next envelope, or `None` at the end of the bundle.

@@ -364,8 +364,10 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Node, ConfigError> {
     let text = format!(
         "# entrepot node configuration. Relative paths are relative to this file's directory.\n\
          \n\
-         # The network this node belongs to. All nodes of a network use the same name; the network\n\
-         # id signed into every document is SHA-256(\"entrepot/network/v1\" 0x00 name).\n\
+         # The network this node belongs to. All nodes of a network use the same name. Without a\n\
+         # [charter] section the network id signed into every document is\n\
+         # SHA-256(\"entrepot/network/v1\" 0x00 name); with one it is the genesis charter hash\n\
+         # ([charter] genesis_hash) and the name is only a label (docs/PROTOCOL.md section 1).\n\
          network = {network}\n\
          \n\
          {publishing}\

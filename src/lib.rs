@@ -13,6 +13,7 @@ pub mod doctype;
 pub mod document;
 pub mod hsdata;
 pub mod ingest;
+pub mod json;
 pub mod net;
 pub mod node;
 pub mod notice;

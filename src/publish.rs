@@ -135,8 +135,7 @@ impl Publisher {
         issued_at_ms: i64,
     ) -> Result<Published, PublishError> {
         let ty = DocType::by_name(doc_type)?;
-        let value: serde_json::Value =
-            serde_json::from_slice(body).map_err(|e| TypeError::BodyNotJson(e.to_string()))?;
+        let value = crate::json::parse_strict(body).map_err(|e| TypeError::BodyNotJson(e.to_string()))?;
         if ty.name == NOTICE_TYPE && payload.is_none() && needs_sealed_payload(&value) {
             return Err(NoticeError::PayloadRequired.into());
         }

@@ -103,3 +103,55 @@ fn charter_vectors_equal_a_fresh_generation_and_verify_as_stated() {
     let cert = decode_cert(&bytes(&v["node_cert"])).unwrap();
     cert.verify(&genesis_only, &net, v["node_cert"]["peer_id"].as_str().unwrap()).unwrap();
 }
+
+/// A body in which one object names a field twice: two JSON parsers may read different content
+/// from one signature, so it is refused wherever signed JSON enters (§5.2).
+fn twice_named_body() -> Vec<u8> {
+    br#"{"title":{"en":"Twice named"},"reference":"HSC/1","product":{"description":{"en":"A drone."}},"classification":{"edition":"HS2022","code":"8806.22"},"classification":{"edition":"HS2022","code":"8525.89"},"gir":["1"],"reasons":{"en":"-"}}"#.to_vec()
+}
+
+#[test]
+fn a_body_naming_a_field_twice_is_refused_at_check_and_at_publish() {
+    use entrepot::authority::Organization;
+    use entrepot::document::{encode_and_sign, Edition, Header, HsCode, HsSubject, OrgId, Seq, TypeName, Validity};
+    let key = entrepot::vectors::vector_key("WCO");
+    let net = [7u8; 32];
+    let mut ring = Keyring::default();
+    ring.insert(Organization {
+        id: OrgId::new("WCO").unwrap(),
+        name: "WCO".into(),
+        keys: vec![hex::encode(key.verifying_key().to_bytes())],
+        types: None,
+    })
+    .unwrap();
+    // The header indexes the code a last-value-wins parser reads.
+    let header = Header {
+        format_version: 1,
+        network_id: net,
+        doc_type: TypeName::new("classification.opinion").unwrap(),
+        schema_version: 1,
+        publisher: OrgId::new("WCO").unwrap(),
+        key: key.verifying_key().to_bytes(),
+        seq: Seq(1),
+        prev: DocumentId::ZERO,
+        issued_at_ms: 0,
+        validity: Validity::default(),
+        references: vec![],
+        subjects: vec![HsSubject {
+            edition: Edition::from_year(2022).unwrap(),
+            code: HsCode::parse("852589").unwrap(),
+        }],
+    };
+    let doc = encode_and_sign(&header, &twice_named_body(), &key).unwrap();
+    let err = check(doc.bytes, &net, &ring, 0).expect_err("a twice-named field was accepted");
+    assert_eq!(err.code(), "body_not_json", "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = entrepot::store::Store::open(dir.path(), &net).unwrap();
+    let publisher = entrepot::publish::Publisher::new(OrgId::new("WCO").unwrap(), key);
+    let err = publisher
+        .publish(&store, &ring, &net, "classification.opinion", &twice_named_body(), 0)
+        .expect_err("publish accepted a twice-named field");
+    assert!(err.to_string().contains("appears twice"), "{err}");
+    assert_eq!(store.head(&OrgId::new("WCO").unwrap()).unwrap(), None, "nothing is stored");
+}

@@ -84,12 +84,13 @@ pub struct PublicKey(pub [u8; 32]);
 impl PublicKey {
     /// Checks that `raw` is a usable ed25519 key.
     pub fn new(raw: [u8; 32]) -> Result<PublicKey, CharterError> {
-        let vk = ed25519_dalek::VerifyingKey::from_bytes(&raw)
-            .map_err(|_| CharterError::Invalid(format!("key {} is not an ed25519 point", hex::encode(raw))))?;
-        if vk.is_weak() {
-            return Err(CharterError::Invalid(format!("key {} is a weak key", hex::encode(raw))));
+        match crate::document::public_key(&raw) {
+            Ok(_) => Ok(PublicKey(raw)),
+            Err(crate::document::VerifyError::WeakKey) => {
+                Err(CharterError::Invalid(format!("key {} is a weak key", hex::encode(raw))))
+            }
+            Err(_) => Err(CharterError::Invalid(format!("key {} is not an ed25519 point", hex::encode(raw)))),
         }
-        Ok(PublicKey(raw))
     }
 
     pub fn verifying_key(&self) -> ed25519_dalek::VerifyingKey {
@@ -209,8 +210,8 @@ impl Charter {
         if body.len() > CHARTER_BODY_MAX_BYTES {
             return Err(CharterError::Invalid(format!("body is larger than {CHARTER_BODY_MAX_BYTES} bytes")));
         }
-        let value: serde_json::Value =
-            serde_json::from_slice(body).map_err(|e| CharterError::Invalid(format!("not JSON: {e}")))?;
+        let value =
+            crate::json::parse_strict(body).map_err(|e| CharterError::Invalid(format!("not strict JSON: {e}")))?;
         if let Some(e) = schema().iter_errors(&value).next() {
             return Err(CharterError::Invalid(format!("schemas/charter.json: {e} at {}", e.instance_path)));
         }

@@ -186,6 +186,12 @@ fn bodies_that_break_the_rules_are_refused() {
     assert!(mutate(&|c| c.root.threshold = 0).is_err());
     assert!(mutate(&|c| c.previous = Some(CharterHash([0; 32]))).is_err());
     assert!(mutate(&|c| c.expires = "tomorrow".into()).is_err());
+    // One form of time: RFC 3339 with an upper-case T and Z (or an offset), no leap second.
+    assert!(mutate(&|c| c.expires = "2030-01-01T00:00:00.5+01:00".into()).is_ok());
+    for other in ["2030-01-01t00:00:00Z", "2030-01-01 00:00:00Z", "2030-01-01T00:00:00z", "2030-06-30T23:59:60Z"] {
+        assert!(mutate(&|c| c.expires = other.into()).is_err(), "{other} was accepted");
+    }
+    assert!(mutate(&|c| c.expires = "2030-02-30T00:00:00Z".into()).is_err());
     assert!(mutate(&|c| c.organizations.push(c.organizations[0].clone())).is_err());
     assert!(mutate(&|c| c.organizations[0].country = Some("fra".into())).is_err());
     assert!(mutate(&|c| c.organizations[0].region = Some("EU".into())).is_ok());
@@ -229,4 +235,31 @@ fn node_certificates_bind_a_peer_to_a_member_key() {
     let n = tampered.len();
     tampered[n - 66] ^= 1; // inside issued_at, just before the signature
     assert_eq!(decode_cert(&tampered).unwrap().verify(&chain, &net, peer).unwrap_err().code(), "bad_signature");
+}
+
+#[test]
+fn a_charter_body_naming_a_field_twice_is_refused() {
+    let body = String::from_utf8(charter(1, None, &[1, 2], 2).to_body()).unwrap();
+    assert!(Charter::from_body(body.as_bytes()).is_ok());
+    let twice = body.replacen("\"version\": 1,", "\"version\": 1, \"version\": 1,", 1);
+    assert_ne!(twice, body);
+    let e = Charter::from_body(twice.as_bytes()).unwrap_err().to_string();
+    assert!(e.contains("appears twice"), "{e}");
+}
+
+#[test]
+fn a_charter_key_that_is_not_canonical_is_refused() {
+    // y = p + 3 (little-endian p = 2^255 - 19 is ed ff .. ff 7f): if it decodes at all, it is
+    // another encoding of the point with y = 3, and a key has one encoding.
+    let mut on_curve = 0;
+    for y_over_p in 2u8..=18 {
+        let mut raw = [0xffu8; 32];
+        raw[0] = 0xed + y_over_p;
+        raw[31] = 0x7f;
+        if ed25519_dalek::VerifyingKey::from_bytes(&raw).is_ok() {
+            on_curve += 1;
+            assert!(PublicKey::new(raw).is_err(), "non-canonical key {} was accepted", hex::encode(raw));
+        }
+    }
+    assert!(on_curve > 0, "no y in p+2..p+18 is on the curve: the test shows nothing");
 }

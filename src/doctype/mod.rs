@@ -24,8 +24,7 @@ pub fn check_document(doc: &SignedDocument) -> Result<serde_json::Value, TypeErr
             known: ty.schema_version,
         });
     }
-    let body: serde_json::Value =
-        serde_json::from_slice(doc.body()).map_err(|e| TypeError::BodyNotJson(e.to_string()))?;
+    let body = crate::json::parse_strict(doc.body()).map_err(|e| TypeError::BodyNotJson(e.to_string()))?;
     ty.validate(&body)?;
     let projection = project(ty, &body)?;
     check_header(&doc.header, &projection)?;

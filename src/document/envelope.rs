@@ -20,6 +20,10 @@ pub const SIGNATURE_LEN: usize = 64;
 
 const VALIDITY_HAS_FROM: u8 = 0b01;
 const VALIDITY_HAS_TO: u8 = 0b10;
+/// The earliest and latest days a validity date may name: 0000-01-01 and 9999-12-31, the
+/// dates a body's `YYYY-MM-DD` can state (docs/PROTOCOL.md §3, fields 12–13).
+const DAYS_MIN: i32 = -719_528;
+const DAYS_MAX: i32 = 2_932_896;
 
 /// Why bytes are not a well-formed envelope. Each variant has a stable [`DecodeError::code`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -248,7 +252,10 @@ pub fn decode_owned(bytes: Vec<u8>) -> Result<SignedDocument, DecodeError> {
         match (present, days) {
             (false, 0) => Ok(None),
             (false, _) => Err(bad(field, "an absent date must be encoded as 0")),
-            (true, d) => days_to_date(d).map(Some).ok_or_else(|| bad(field, "date out of range")),
+            (true, d) if (DAYS_MIN..=DAYS_MAX).contains(&d) => {
+                days_to_date(d).map(Some).ok_or_else(|| bad(field, "date out of range"))
+            }
+            (true, _) => Err(bad(field, "a date must lie between 0000-01-01 and 9999-12-31")),
         }
     };
     let validity = Validity::new(
@@ -310,4 +317,47 @@ pub fn decode_owned(bytes: Vec<u8>) -> Result<SignedDocument, DecodeError> {
     };
     let id = DocumentId::of_envelope(&bytes);
     Ok(SignedDocument { header, body_range, bytes, id })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::document::Validity;
+    use chrono::NaiveDate;
+
+    fn signed_with_from_days(days: i32) -> Vec<u8> {
+        let key = SigningKey::from_bytes(&[9; 32]);
+        let header = Header {
+            format_version: FORMAT_VERSION,
+            network_id: [1; 32],
+            doc_type: TypeName::new("classification.opinion").unwrap(),
+            schema_version: 1,
+            publisher: OrgId::new("WCO").unwrap(),
+            key: key.verifying_key().to_bytes(),
+            seq: Seq(1),
+            prev: DocumentId::ZERO,
+            issued_at_ms: 0,
+            validity: Validity::new(days_to_date(0), None).unwrap(),
+            references: vec![],
+            subjects: vec![],
+        };
+        let mut bytes = encode_and_sign(&header, b"{}", &key).unwrap().bytes;
+        // effective_from follows the 8-byte issued_at and the flags byte.
+        let at = 8 + 1 + 32 + 1 + 22 + 2 + 1 + 3 + 32 + 8 + 32 + 8 + 1;
+        bytes[at..at + 4].copy_from_slice(&days.to_be_bytes());
+        bytes
+    }
+
+    #[test]
+    fn a_date_is_decoded_only_between_year_0_and_year_9999() {
+        assert_eq!(date_to_days(NaiveDate::from_ymd_opt(0, 1, 1).unwrap()), DAYS_MIN);
+        assert_eq!(date_to_days(NaiveDate::from_ymd_opt(9999, 12, 31).unwrap()), DAYS_MAX);
+        for days in [DAYS_MIN, 0, DAYS_MAX] {
+            assert!(decode(&signed_with_from_days(days)).is_ok(), "{days}");
+        }
+        for days in [DAYS_MIN - 1, DAYS_MAX + 1, i32::MIN, i32::MAX] {
+            let err = decode(&signed_with_from_days(days)).unwrap_err();
+            assert_eq!(err.code(), "bad_field", "{days}: {err}");
+        }
+    }
 }

@@ -181,8 +181,8 @@ pub fn seal_body_with_nonce(
     nonce: &[u8; NONCE_BYTES],
 ) -> Result<SealedNotice, NoticeError> {
     let not_sealable = |s: &str| NoticeError::NotSealable(s.into());
-    let Ok(Value::Object(mut fields)) = serde_json::from_slice::<Value>(body) else {
-        return Err(not_sealable("the body is not a JSON object"));
+    let Ok(Value::Object(mut fields)) = crate::json::parse_strict(body) else {
+        return Err(not_sealable("the body is not a JSON object (strict JSON: no name twice in one object)"));
     };
     if fields.contains_key("payload") || fields.contains_key("sealed_payload") {
         return Err(not_sealable("the body already has 'payload' or 'sealed_payload'; give the payload separately"));
@@ -227,8 +227,8 @@ pub fn check_payload(doc: &SignedDocument, payload: &[u8]) -> Result<(), NoticeE
     if SealRef::of(payload).sha256 != seal.sha256 {
         return Err(NoticeError::PayloadMismatch("its SHA-256 is not the one the notice commits to".into()));
     }
-    let value: Value =
-        serde_json::from_slice(payload).map_err(|e| NoticeError::PayloadInvalid(format!("not UTF-8 JSON: {e}")))?;
+    let value = crate::json::parse_strict(payload)
+        .map_err(|e| NoticeError::PayloadInvalid(format!("not strict UTF-8 JSON: {e}")))?;
     validate_notice_payload(&value).map_err(NoticeError::PayloadInvalid)
 }
 
