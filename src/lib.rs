@@ -20,6 +20,7 @@ pub mod publish;
 pub mod service;
 pub mod store;
 pub mod sync;
+pub mod transposition;
 pub mod vectors;
 
 pub mod bench;

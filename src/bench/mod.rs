@@ -4,6 +4,7 @@
 
 pub mod child;
 pub mod sync;
+pub mod transpose;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -27,6 +28,8 @@ pub enum BenchCommand {
     Ingest(BenchArgs),
     /// Replication between node processes: bootstrap, catch-up, propagation.
     Sync(sync::SyncArgs),
+    /// The transposition workbench on a national tariff of HS2017 lines (to HS2022).
+    Transpose(transpose::TransposeArgs),
     /// A node run by `bench sync` (reports on stdout, takes commands on stdin).
     #[command(hide = true)]
     Node(child::NodeArgs),
@@ -37,6 +40,7 @@ pub fn run_command(command: &BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Ingest(args) => run(args),
         BenchCommand::Sync(args) => sync::run(args),
+        BenchCommand::Transpose(args) => transpose::run(args),
         BenchCommand::Node(args) => child::run(args),
     }
 }
