@@ -169,11 +169,24 @@ pub struct DraftDocument {
 /// HS2022 validity: 1 January 2022 until HS2028 takes over on 1 January 2028.
 const HS2022_FROM: &str = "2022-01-01";
 const HS2022_TO: &str = "2027-12-31";
+/// HS2017 validity: 1 January 2017 until HS2022 took over.
+const HS2017_FROM: &str = "2017-01-01";
+const HS2017_TO: &str = "2021-12-31";
 
 /// One `hs.nomenclature` document per HS2022 chapter.
 pub fn nomenclature_documents(data: &HsData) -> Vec<DraftDocument> {
+    nomenclature_of(&data.hs2022, "HS2022", HS2022_FROM, HS2022_TO)
+}
+
+/// One `hs.nomenclature` document per HS2017 chapter: the edition before, whose codes and texts
+/// a deleted or changed code is shown with.
+pub fn nomenclature_documents_2017(data: &HsData) -> Vec<DraftDocument> {
+    nomenclature_of(&data.hs2017, "HS2017", HS2017_FROM, HS2017_TO)
+}
+
+fn nomenclature_of(rows: &[NomEntry], edition: &str, from: &str, to: &str) -> Vec<DraftDocument> {
     let mut by_chapter: BTreeMap<&str, Vec<&NomEntry>> = BTreeMap::new();
-    for e in data.hs2022.iter().filter(|e| e.level >= 2 && !e.code.starts_with("99") && e.code != "TOTAL") {
+    for e in rows.iter().filter(|e| e.level >= 2 && !e.code.starts_with("99") && e.code != "TOTAL") {
         by_chapter.entry(&e.code[..2]).or_default().push(e);
     }
     by_chapter
@@ -182,15 +195,15 @@ pub fn nomenclature_documents(data: &HsData) -> Vec<DraftDocument> {
             let head = entries.iter().find(|e| e.level == 2);
             let section = head.and_then(|e| e.section.clone()).unwrap_or_default();
             let mut body = json!({
-                "title": { "en": format!("HS2022 Chapter {chapter}: {}", head.map_or("", |e| e.description.as_str())) },
-                "edition": "HS2022",
+                "title": { "en": format!("{edition} Chapter {chapter}: {}", head.map_or("", |e| e.description.as_str())) },
+                "edition": edition,
                 "chapter": chapter,
                 "entries": entries.iter().map(|e| {
                     let mut v = json!({ "code": e.code, "level": e.level, "description": { "en": e.description } });
                     if e.level > 2 { v["parent"] = json!(e.parent); }
                     v
                 }).collect::<Vec<_>>(),
-                "validity": { "from": HS2022_FROM, "to": HS2022_TO },
+                "validity": { "from": from, "to": to },
             });
             if section.chars().all(|c| "IVX".contains(c)) && !section.is_empty() {
                 body["section"] = json!(section);

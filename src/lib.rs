@@ -22,6 +22,7 @@ pub mod service;
 pub mod store;
 pub mod sync;
 pub mod tlog;
+pub mod transposition;
 pub mod vectors;
 
 pub mod bench;

@@ -429,8 +429,12 @@ fn check_drones(srv: &TestServer) {
     let one = srv.get("/v1/hs/HS2022/8806.22").json();
     let rows = one["previous"].as_array().unwrap();
     assert!(rows.iter().any(|r| r["direct"] == true && r["code"] == "880622" && r["other_code"] == "852580"), "{one}");
-    assert!(rows.iter().any(|r| r["direct"] == false && r["other_code"] == "852580" && r["code"] != "880622"), "{one}");
-    assert!(rows.iter().all(|r| r["relationship"] == "n:n" || r["direct"] == false || r["code"] == "880622"));
+    assert!(rows.iter().all(|r| r["direct"] == true && r["code"] == "880622"), "the code's own rows only: {one}");
+    let partners = one["partners"].as_array().unwrap();
+    assert!(
+        partners.iter().any(|r| r["direct"] == false && r["other_code"] == "852580" && r["code"] != "880622"),
+        "{one}"
+    );
 
     let changes = srv.get("/v1/hs/changes?chapter=88&from=HS2017&to=HS2022").json();
     let ops: Vec<(String, String)> = changes["operations"]

@@ -145,3 +145,39 @@ fn a_person_searches_opens_a_document_and_tracks_a_code() {
     assert!(net.contains("Feeds") && net.contains("US") && net.contains("up to date"), "{net}");
     assert!(net.contains("No fork recorded."));
 }
+
+#[test]
+fn a_secretariat_sees_who_transposed_and_menus_offer_only_held_editions() {
+    if !chromium_available() {
+        return;
+    }
+    let s = seed(&HsData::excerpt());
+    let (wco, us) = (key(WCO_KEY), key(US_KEY));
+    let srv = TestServer::start(
+        &NodeOptions { org: Some("FR"), trust: &[("WCO", &wco), ("US", &us)], read_requires_token: false },
+        s.envelopes.clone(),
+    );
+    let empty = dom(&srv, "/?view=transposition&from=HS2017&to=HS2022");
+    assert!(empty.contains("0 member(s) transposed"), "{empty}");
+    let body = serde_json::json!({
+        "title": { "en": "FR national tariff HS2017→HS2022: chapter 88" },
+        "administration": "FR", "scope": "national_tariff", "edition_from": "HS2017", "edition_to": "HS2022",
+        "chapter": "88", "status": "published",
+        "lines": [
+            { "old": "88021100", "relationship": "split", "new": ["88062100", "88021100"] },
+            { "old": "88031000", "relationship": "merged", "new": ["88073000"] }
+        ]
+    });
+    srv.service.publish("hs.transposition", body.to_string().as_bytes()).unwrap();
+    let page = dom(&srv, "/?view=transposition&from=HS2017&to=HS2022");
+    assert!(page.contains("HS2017 → HS2022: 1 member(s) transposed"), "{page}");
+    assert!(page.contains("national tariff") && page.contains("published 1"), "{page}");
+    assert!(page.contains("<svg") && page.contains("split: 1"), "the relationships are drawn: {page}");
+    assert!(
+        page.contains("What HS2017 → HS2022 changed, by chapter") && page.contains("chapter 88 "),
+        "the impact chart: {page}"
+    );
+    // Edition menus: the node holds HS2017 and HS2022 only.
+    let hs = dom(&srv, "/?view=hs&hs=HS2022/8806");
+    assert!(hs.contains("<option value=\"HS2017\"") && !hs.contains("<option value=\"HS2012\""), "{hs}");
+}

@@ -20,13 +20,15 @@ use utoipa::IntoParams;
 use super::error::ErrorBody;
 use super::params::{self, ListParams};
 use super::views::{
-    ChainEntry, DocumentList, DocumentSummary, DocumentView, Link, PublishedView, SealedPayloadView, SignedBytes,
-    Verification,
+    ChainEntry, DocumentList, DocumentSummary, DocumentView, IntegrityFlag, Link, PublishedView, SealedPayloadView,
+    SignedBytes, Verification,
 };
 use super::{ApiError, AppState};
+use crate::doctype::{check_integrity, project, DocType};
 use crate::document::{decode, verify, DocumentId, RefKind, SignedDocument};
 use crate::notice::{sealed_ref, NoticeError, NOTICE_TYPE};
-use crate::service::Service;
+use crate::publish::held_for;
+use crate::service::{check_idempotency_key, Service};
 
 /// Most steps followed each way along a supersession chain.
 pub const CHAIN_STEPS_MAX: usize = 16;
@@ -156,7 +158,9 @@ fn view(service: &Service, id: &DocumentId) -> Result<DocumentView, ApiError> {
         Some(seal) => Some(SealedPayloadView::of(&seal, service.store.has_payload(id)?)),
         None => None,
     };
+    let integrity = integrity_flags(service, &doc)?;
     Ok(DocumentView {
+        integrity,
         summary: DocumentSummary::of(&doc),
         size_bytes: bytes.len(),
         header: serde_json::to_value(&doc.header).unwrap_or(Value::Null),
@@ -168,6 +172,19 @@ fn view(service: &Service, id: &DocumentId) -> Result<DocumentView, ApiError> {
         supersession,
         sealed_payload,
     })
+}
+
+/// The integrity findings on a held document, against what this node holds now.
+fn integrity_flags(service: &Service, doc: &SignedDocument) -> Result<Vec<IntegrityFlag>, ApiError> {
+    let Ok(ty) = DocType::by_name(doc.header.doc_type.as_str()) else { return Ok(Vec::new()) };
+    let Ok(body) = serde_json::from_slice::<Value>(doc.body()) else { return Ok(Vec::new()) };
+    let Ok(projection) = project(ty, &body) else { return Ok(Vec::new()) };
+    let held = held_for(&service.store, &body, &projection)?;
+    let today = chrono::Utc::now().date_naive();
+    Ok(check_integrity(ty, &body, &projection, today, &held)
+        .iter()
+        .map(|f| IntegrityFlag { code: f.code().to_owned(), message: f.to_string() })
+        .collect())
 }
 
 fn kind_name(kind: RefKind) -> String {
@@ -371,30 +388,57 @@ pub struct PublishParams {
 
 #[utoipa::path(
     post, path = "/v1/documents", tag = "documents",
-    params(PublishParams),
+    params(PublishParams, ("Idempotency-Key" = Option<String>, Header, description = "A client's key for this publish \
+        (1 to 128 visible ASCII characters): a retry with the same key and body returns the first attempt's document; \
+        the key with another body is refused. The node remembers the latest 10,000 keys, not across restarts (the same \
+        body is found in the store all the same).")),
     request_body(content = Object, description = "The document body (JSON), per the type's schema in schemas/; with \
         seal_payload=true, a notice body whose 'payload' is sealed and kept out of the signed body", content_type = "application/json"),
     security(("bearer" = [])),
     responses(
+        (status = 200, description = "Already published: the same body of the same type, or a retry under the same \
+            `Idempotency-Key`; nothing new was signed (`existing: true`)", body = PublishedView),
         (status = 201, description = "Validated, signed, stored durably and announced", body = PublishedView),
         (status = 400, description = "Unknown type or malformed parameters", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 403, description = "This node is a read replica", body = ErrorBody),
+        (status = 409, description = "A live document of this publisher already holds the type's natural key \
+            (`natural_key_taken`: an amendment set's recommendation and number, a nomenclature's edition and chapter, \
+            a transposition's editions and scope); supersede or correct it instead", body = ErrorBody),
         (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
         (status = 422, description = "The body is not a valid document of the type, or its payload cannot be sealed \
-            (`payload_required`, `payload_invalid`, `payload_too_large`, `not_sealable`)", body = ErrorBody),
+            (`payload_required`, `payload_invalid`, `payload_too_large`, `not_sealable`), it names an HS code its edition's \
+            held nomenclature lacks (`hs_code_unknown`), an edition that does not exist (`edition_unknown`) or a date that \
+            is not real (`date_implausible`), or its `Idempotency-Key` was used for another request \
+            (`idempotency_key_reused`)", body = ErrorBody),
     )
 )]
-/// Publish a document as this node's organization (needs the bearer token).
+/// Publish a document as this node's organization (needs the bearer token). Idempotent: the
+/// same body (as a JSON value) of the same type, or a retry under the same `Idempotency-Key`,
+/// returns the document already published (200, `existing: true`) instead of signing another.
 pub async fn publish(
     State(state): State<AppState>,
     q: Result<Query<PublishParams>, QueryRejection>,
+    headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<PublishedView>), ApiError> {
     let p = params::query(q)?;
     let doc_type = params::doc_type(&p.doc_type)?;
     if p.seal_payload && doc_type.as_str() != NOTICE_TYPE {
         return Err(ApiError::BadRequest(format!("seal_payload applies only to {NOTICE_TYPE} documents")));
+    }
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let k = v.to_str().map_err(|_| ApiError::BadRequest("Idempotency-Key is not visible ASCII".into()))?;
+            check_idempotency_key(k).map_err(ApiError::BadRequest)?;
+            Some(k.to_owned())
+        }
+    };
+    if key.is_some() && p.seal_payload {
+        return Err(ApiError::BadRequest(
+            "Idempotency-Key is not supported with seal_payload (a sealed body is new each time)".into(),
+        ));
     }
     let body = body.map_err(|e| match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge { max_bytes: super::BODY_MAX_BYTES },
@@ -407,16 +451,20 @@ pub async fn publish(
     let published = if p.seal_payload {
         let (body, payload) = split_payload(&body)?;
         tokio::task::spawn_blocking(move || service.publish_notice(&body, &payload)).await??
+    } else if let Some(key) = key {
+        tokio::task::spawn_blocking(move || service.publish_with_key(&key, doc_type.as_str(), &body)).await??
     } else {
         tokio::task::spawn_blocking(move || service.publish(doc_type.as_str(), &body)).await??
     };
     let publisher = state.service.publisher.as_ref().map(|p| p.org.to_string()).unwrap_or_default();
+    let status = if published.existing { StatusCode::OK } else { StatusCode::CREATED };
     Ok((
-        StatusCode::CREATED,
+        status,
         Json(PublishedView {
             id: published.id.to_hex(),
             publisher,
             seq: published.seq.0,
+            existing: published.existing,
             sealed_payload: published.sealed_payload.map(|s| SealedPayloadView::of(&s, true)),
         }),
     ))

@@ -45,6 +45,9 @@ pub enum ApiError {
     Invalid { code: &'static str, message: String },
     #[error("the feed moved while publishing: {0}; retry")]
     Conflict(String),
+    /// A 409 with its own code: what the request would make exists already.
+    #[error("{message}")]
+    Taken { code: &'static str, message: String },
     #[error("too many open event streams (at most {}); retry later", super::STREAMS_MAX)]
     TooManyStreams,
     #[error("the store failed: {0}")]
@@ -72,6 +75,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Invalid { code, .. } => code,
             ApiError::Conflict(_) => "conflict",
+            ApiError::Taken { code, .. } => code,
             ApiError::TooManyStreams => "too_many_streams",
             ApiError::Store(_) => "store_error",
             ApiError::Unavailable => "unavailable",
@@ -93,7 +97,7 @@ impl ApiError {
             ApiError::NotFound(_) | ApiError::Absent { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::Taken { .. } => StatusCode::CONFLICT,
             ApiError::TooManyStreams => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable | ApiError::NotReplicating(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -165,6 +169,15 @@ impl From<ServiceError> for ApiError {
             ServiceError::Store(e) => e.into(),
             ServiceError::Publish(PublishError::Store(e)) => e.into(),
             ServiceError::Publish(PublishError::Raced(org)) => ApiError::Conflict(org.to_string()),
+            ServiceError::Publish(e @ PublishError::NaturalKeyTaken { .. }) => {
+                ApiError::Taken { code: "natural_key_taken", message: e.to_string() }
+            }
+            ServiceError::Publish(e @ PublishError::Integrity(_)) => {
+                ApiError::Invalid { code: e.integrity_code().unwrap_or("integrity"), message: e.to_string() }
+            }
+            e @ ServiceError::IdempotencyKeyReused(_) => {
+                ApiError::Invalid { code: "idempotency_key_reused", message: e.to_string() }
+            }
             ServiceError::Publish(PublishError::Body(e)) => {
                 ApiError::Invalid { code: e.code(), message: e.to_string() }
             }

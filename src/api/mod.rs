@@ -14,6 +14,7 @@
 //! 4xx with a JSON body `{"error": {"code", "message"}}` (see [`error`]), never a 500.
 
 mod admin;
+mod analytics;
 mod auth;
 mod charter;
 mod cursor;
@@ -29,6 +30,7 @@ mod ratelimit;
 mod server;
 mod stream;
 mod tlog;
+pub mod transposition;
 mod views;
 mod web;
 
@@ -100,6 +102,11 @@ fn build(service: Arc<Service>, auth: ApiAuth, shutdown: watch::Receiver<bool>) 
         .route("/checkpoint-forks", get(tlog::checkpoint_forks))
         .route("/stream", get(stream::stream))
         .route("/hs/changes", get(hs::changes))
+        .route("/hs/editions", get(hs::editions))
+        .route("/transposition/workbench", axum::routing::post(transposition::workbench_route))
+        .route("/transposition/progress", get(transposition::progress_route))
+        .route("/analytics/counts", get(analytics::counts))
+        .route("/analytics/impact", get(analytics::impact))
         .route("/hs/{edition}/{code}", get(hs::tracker))
         .route("/openapi.json", get(openapi::serve_openapi))
         .route(

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, charter, documents, error, hs, network, stream, tlog, views};
+use super::{admin, analytics, charter, documents, error, hs, network, stream, tlog, transposition, views};
 
 struct BearerAuth;
 
@@ -43,6 +43,11 @@ impl Modify for BearerAuth {
         stream::stream,
         hs::tracker,
         hs::changes,
+        hs::editions,
+        transposition::workbench_route,
+        transposition::progress_route,
+        analytics::counts,
+        analytics::impact,
         admin::backup,
         charter::show,
         charter::apply,
@@ -66,6 +71,7 @@ impl Modify for BearerAuth {
         views::ChainEntry,
         views::PublishedView,
         views::SealedPayloadView,
+        views::IntegrityFlag,
         views::FeedHead,
         views::FeedList,
         views::PeerEntry,
@@ -88,6 +94,14 @@ impl Modify for BearerAuth {
         hs::Operation,
         hs::CorrelationRow,
         hs::ChangesView,
+        hs::EditionsView,
+        transposition::LineView,
+        transposition::WorkbenchView,
+        transposition::MemberProgress,
+        transposition::ProgressView,
+        analytics::CountsView,
+        analytics::ChapterImpact,
+        analytics::ImpactView,
     )),
     modifiers(&BearerAuth),
     tags(
@@ -96,6 +110,8 @@ impl Modify for BearerAuth {
         (name = "stream", description = "Live Server-Sent Events of newly stored documents"),
         (name = "hs", description = "The HS tracker: codes across editions"),
         (name = "proofs", description = "Transparency log: inclusion and consistency proofs, receipts, checkpoints, C2SP tiles"),
+        (name = "analytics", description = "Counts over time and the impact of edition changes"),
+        (name = "transposition", description = "National tariffs moved to a new edition: the workbench and members' progress"),
     )
 )]
 struct ApiDoc;

@@ -150,6 +150,19 @@ pub struct DocumentView {
     /// receives, and whether this node holds that payload.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sealed_payload: Option<SealedPayloadView>,
+    /// What publishing on this node would have refused in this document (an HS code its
+    /// edition's held nomenclature lacks, an edition or date that is not real), checked now
+    /// against what the node holds. A document received from a peer is stored all the same:
+    /// ingest must reach the same verdict on every node (docs/PROTOCOL.md §5.4).
+    pub integrity: Vec<IntegrityFlag>,
+}
+
+/// One integrity finding on a held document.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct IntegrityFlag {
+    /// `hs_code_unknown`, `edition_unknown` or `date_implausible`.
+    pub code: String,
+    pub message: String,
 }
 
 /// A sealed notice's payload as its signed body commits to it.
@@ -176,6 +189,8 @@ pub struct PublishedView {
     pub id: String,
     pub publisher: String,
     pub seq: u64,
+    /// `true` when this document was published before (same body, or same `Idempotency-Key`).
+    pub existing: bool,
     /// For a notice published with `seal_payload`: the commitment to the payload stored beside it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sealed_payload: Option<SealedPayloadView>,

@@ -16,6 +16,8 @@ use super::AppState;
 const INDEX_HTML: &str = include_str!("web/index.html");
 const APP_CSS: &str = include_str!("web/app.css");
 const APP_JS: &str = include_str!("web/app.js");
+/// The transposition view and the held-edition menus (issue 14), apart from app.js.
+const TRANSPOSITION_JS: &str = include_str!("web/transposition.js");
 
 /// Security headers for the page: only our own scripts and styles, no framing.
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -46,7 +48,15 @@ async fn js() -> Response {
     asset("text/javascript; charset=utf-8", APP_JS)
 }
 
+async fn transposition_js() -> Response {
+    asset("text/javascript; charset=utf-8", TRANSPOSITION_JS)
+}
+
 /// The page's routes.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/", get(index)).route("/assets/app.css", get(css)).route("/assets/app.js", get(js))
+    Router::new()
+        .route("/", get(index))
+        .route("/assets/app.css", get(css))
+        .route("/assets/app.js", get(js))
+        .route("/assets/transposition.js", get(transposition_js))
 }

@@ -5,6 +5,7 @@
 pub mod child;
 pub mod network;
 pub mod sync;
+pub mod transpose;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -30,6 +31,8 @@ pub enum BenchCommand {
     Sync(sync::SyncArgs),
     /// A network of in-process nodes on simulated links: propagation, traffic, convergence.
     Network(network::NetworkArgs),
+    /// The transposition workbench on a national tariff of HS2017 lines (to HS2022).
+    Transpose(transpose::TransposeArgs),
     /// A node run by `bench sync` (reports on stdout, takes commands on stdin).
     #[command(hide = true)]
     Node(child::NodeArgs),
@@ -41,6 +44,7 @@ pub fn run_command(command: &BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Ingest(args) => run(args),
         BenchCommand::Sync(args) => sync::run(args),
         BenchCommand::Network(args) => network::run(args),
+        BenchCommand::Transpose(args) => transpose::run(args),
         BenchCommand::Node(args) => child::run(args),
     }
 }

@@ -23,8 +23,8 @@ use entrepot::charter::{self, Charter, Member, MemberKey, Permission, PublicKey,
 use entrepot::config::{self, InitOptions};
 use entrepot::document::{OrgId, Seq, TypeName};
 use entrepot::hsdata::{
-    amendment_documents, correlation_documents, nomenclature_documents, ruling_documents_from, shared_dir,
-    DraftDocument, HsData,
+    amendment_documents, correlation_documents, nomenclature_documents, nomenclature_documents_2017,
+    ruling_documents_from, shared_dir, DraftDocument, HsData,
 };
 use entrepot::node::RunningNode;
 use entrepot::service::Service;
@@ -62,7 +62,13 @@ const NODES: [DemoNode; 3] = [
         name: "fr",
         org: Some(("FR", "France, Direction generale des douanes et droits indirects")),
         member: ("FR", "France, Direction generale des douanes et droits indirects", Role::Customs, Some("EU")),
-        types: &["classification.ruling", "enforcement.notice", "lifecycle.withdraw", "lifecycle.correct"],
+        types: &[
+            "classification.ruling",
+            "enforcement.notice",
+            "hs.transposition",
+            "lifecycle.withdraw",
+            "lifecycle.correct",
+        ],
     },
     DemoNode {
         name: "replica",
@@ -298,6 +304,7 @@ fn publish_all(service: &Service, drafts: &[DraftDocument]) -> Result<Vec<entrep
 fn fill(wco: &Service, fr: &Service, data: &HsData) -> Result<usize> {
     let mut n = 0;
     n += publish_all(wco, &nomenclature_documents(data))?.len();
+    n += publish_all(wco, &nomenclature_documents_2017(data))?.len();
     n += publish_all(wco, &amendment_documents(data))?.len();
     n += publish_all(wco, &correlation_documents(data))?.len();
     let ops = publish_all(wco, &opinions())?;
@@ -330,7 +337,54 @@ fn fill(wco: &Service, fr: &Service, data: &HsData) -> Result<usize> {
         }),
     };
     n += rulings.len() + publish_all(fr, &[withdraw])?.len() + publish_notices(fr, notices())?;
+    n += publish_transposition(fr, data)?;
     Ok(n)
+}
+
+/// France runs the transposition workbench on a national tariff of HS2017 lines (each
+/// subheading split in two) and publishes, as reviewed, its chapters 24 and 88 for HS2022.
+fn publish_transposition(fr: &Service, data: &HsData) -> Result<usize> {
+    let mut csv = String::from("code,description\n");
+    for e in data.hs2017.iter().filter(|e| e.level == 6 && (e.code.starts_with("24") || e.code.starts_with("88"))) {
+        let d: String = e.description.chars().filter(|c| !matches!(c, ',' | '"')).take(60).collect();
+        csv.push_str(&format!("{}10,{d} (national line 10)\n{}90,{d} (other)\n", e.code, e.code));
+    }
+    let scope = entrepot::transposition::DraftScope {
+        administration: "FR".into(),
+        scope: "national_tariff".into(),
+        from: entrepot::document::Edition::parse("HS2017")?,
+        to: entrepot::document::Edition::parse("HS2022")?,
+    };
+    // France's node works from what it holds: wait (bounded) until WCO's HS documents reached it.
+    let expected = correlation_documents(data).len() + amendment_documents(data).len();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let held = entrepot::transposition::load_basis(&fr.store, scope.from, scope.to)
+            .map(|b| {
+                b.documents.get("hs.correlation").copied().unwrap_or(0)
+                    + b.documents.get("hs.amendment").copied().unwrap_or(0)
+            })
+            .unwrap_or(0);
+        if held >= expected {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "France's node holds {held} of WCO's {expected} amendment sets and correlation tables after 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let view = entrepot::api::transposition::workbench(&fr.store, &scope, csv.as_bytes())
+        .context("running the transposition workbench")?;
+    let reviewed: Vec<DraftDocument> = view
+        .drafts
+        .into_iter()
+        .map(|mut body| {
+            body["status"] = json!("published");
+            DraftDocument { doc_type: "hs.transposition", body }
+        })
+        .collect();
+    Ok(publish_all(fr, &reviewed)?.len())
 }
 
 async fn start_node(
@@ -478,6 +532,7 @@ pub fn demo(root: &Path, port: u16) -> Result<ExitCode> {
             println!("  HS tracker for 8806 (drones): http://{rep_http}/?view=hs&hs=HS2022/8806");
             println!("  documents citing 8549:        http://{rep_http}/v1/documents?hs=8549&edition=HS2022");
             println!("  network view:                 http://{rep_http}/?view=network");
+            println!("  who transposed HS2017→HS2022: http://{rep_http}/?view=transposition&from=HS2017&to=HS2022");
             println!("Publish more with the API (token in {}/keys/api.token). Stop with Ctrl-C.", dirs[0].display());
             shutdown_signal().await;
         }

@@ -46,8 +46,72 @@ pub fn publish(dir: &Path, file: &Path, doc_type: &str, payload: Option<&Path>) 
             seal.bytes,
             hex::encode(seal.sha256)
         ),
+        None if published.existing => {
+            println!(
+                "{} {}#{} (already published with this body: nothing new was signed)",
+                published.id, publisher.org, published.seq
+            )
+        }
         None => println!("{} {}#{}", published.id, publisher.org, published.seq),
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `entrepot transpose`: the workbench on a node directory; writes the drafts and a CSV of lines.
+pub fn transpose(
+    dir: &Path,
+    tariff: &Path,
+    (from, to): (&str, &str),
+    out: &Path,
+    administration: Option<&str>,
+    scope: &str,
+) -> Result<ExitCode> {
+    let node = config::open(dir)?;
+    let (from, to) = (Edition::parse(from)?, Edition::parse(to)?);
+    let administration = match (administration, &node.publisher) {
+        (Some(a), _) => OrgId::new(a)?.to_string(),
+        (None, Some(p)) => p.org.to_string(),
+        (None, None) => bail!("a read replica has no organization of its own: give --administration"),
+    };
+    if !matches!(scope, "national_tariff" | "wto_schedule") {
+        bail!("--scope is national_tariff or wto_schedule");
+    }
+    let bytes = read_bounded(tariff, entrepot::transposition::TARIFF_BYTES_MAX as u64, "a tariff file")?;
+    let started = std::time::Instant::now();
+    let scope = entrepot::transposition::DraftScope { administration, scope: scope.to_owned(), from, to };
+    let view = entrepot::api::transposition::workbench(&node.store, &scope, &bytes)
+        .with_context(|| format!("transposing {}", tariff.display()))?;
+    let elapsed = started.elapsed();
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for draft in &view.drafts {
+        let chapter = draft["chapter"].as_str().unwrap_or("xx");
+        let path = out.join(format!("transposition-{}-{}-{chapter}.json", scope.from, scope.to));
+        std::fs::write(&path, serde_json::to_vec_pretty(draft)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let mut csv = String::from("old,relationship,new,amendments,note\n");
+    for l in &view.lines {
+        csv.push_str(&format!(
+            "{},{},{},{},\"{}\"\n",
+            l.old,
+            l.relationship,
+            l.new.join(" "),
+            l.amendments.len(),
+            l.note.replace('"', "'")
+        ));
+    }
+    std::fs::write(out.join("lines.csv"), csv).with_context(|| format!("writing lines.csv in {}", out.display()))?;
+    let counts: Vec<String> = view.counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    println!(
+        "{} lines {}→{} in {} ms: {}; {} draft(s) in {} (publish each with: entrepot publish FILE --type hs.transposition)",
+        view.lines.len(),
+        view.from,
+        view.to,
+        elapsed.as_millis(),
+        counts.join(", "),
+        view.drafts.len(),
+        out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

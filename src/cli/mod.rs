@@ -69,6 +69,29 @@ enum Command {
         #[arg(long)]
         payload: Option<PathBuf>,
     },
+    /// Classify every line of a national tariff (CSV: line, description) from one HS edition
+    /// to the next, from the signed nomenclatures, amendment sets and correlation tables this
+    /// node holds, and write one draft hs.transposition per chapter to review and publish.
+    Transpose {
+        /// The tariff file (CSV of 8- or 10-digit national lines and descriptions).
+        #[arg(long)]
+        tariff: PathBuf,
+        /// The edition the tariff is in, e.g. HS2017.
+        #[arg(long)]
+        from: String,
+        /// The edition to transpose to, e.g. HS2022.
+        #[arg(long)]
+        to: String,
+        /// The folder the drafts (one JSON body per chapter) and lines.csv are written to.
+        #[arg(long)]
+        out: PathBuf,
+        /// Whose tariff (default: this node's organization).
+        #[arg(long)]
+        administration: Option<String>,
+        /// national_tariff or wto_schedule.
+        #[arg(long, default_value = "national_tariff")]
+        scope: String,
+    },
     /// Print a stored document: header, body and verification result (and the sealed payload
     /// of an enforcement notice, when this node holds it).
     Get {
@@ -251,6 +274,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Publish { file, doc_type, payload } => docs::publish(&dir, &file, &doc_type, payload.as_deref()),
+        Command::Transpose { tariff, from, to, out, administration, scope } => {
+            docs::transpose(&dir, &tariff, (&from, &to), &out, administration.as_deref(), &scope)
+        }
         Command::Get { id, raw } => docs::get(&dir, &id, raw.as_deref()),
         Command::List(args) => docs::list(&dir, &args),
         Command::Heads => docs::heads(&dir),

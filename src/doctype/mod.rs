@@ -5,9 +5,14 @@
 //! at ingest it is computed again and must match what was signed, so no publisher can index a
 //! document under codes or dates its body does not state. Pure: no I/O.
 
+mod integrity;
 mod project;
 mod registry;
 
+pub use integrity::{
+    chapters_needed, check as check_integrity, dotted, editions_named, natural_key, Finding, Held, DATE_YEAR_MAX,
+    DATE_YEAR_MIN, KNOWN_EDITIONS,
+};
 pub use project::{project, title_of, Projection};
 pub use registry::{compile_schemas, validate_notice_payload, DocType, TypeError, DOC_TYPES};
 

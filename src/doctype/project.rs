@@ -85,6 +85,20 @@ pub fn project(ty: &DocType, body: &Value) -> Result<Projection, TypeError> {
                 subjects.push(subject(to, str_at(row, "to")?)?);
             }
         }
+        "hs.transposition" => {
+            // Indexed by subheading (six digits): the national lines' HS part in each edition.
+            let from = edition_at(body, "edition_from")?;
+            let to = edition_at(body, "edition_to")?;
+            for line in array(body, "lines") {
+                let six =
+                    |s: &str| s.get(..6).map(str::to_owned).ok_or_else(|| field("lines", "a line is 8 or 10 digits"));
+                subjects.push(subject(from, &six(str_at(line, "old")?)?)?);
+                for new in array(line, "new") {
+                    let new = new.as_str().ok_or_else(|| field("lines.new", "not a string"))?;
+                    subjects.push(subject(to, &six(new)?)?);
+                }
+            }
+        }
         "hs.nomenclature" => {
             let edition = edition_at(body, "edition")?;
             subjects.push(subject(edition, str_at(body, "chapter")?)?);

@@ -51,6 +51,11 @@ pub static DOC_TYPES: &[DocType] = &[
     DocType { name: "hs.correlation", schema_version: 1, schema: include_str!("../../schemas/hs.correlation.json") },
     DocType { name: "hs.nomenclature", schema_version: 1, schema: include_str!("../../schemas/hs.nomenclature.json") },
     DocType {
+        name: "hs.transposition",
+        schema_version: 1,
+        schema: include_str!("../../schemas/hs.transposition.json"),
+    },
+    DocType {
         name: "classification.opinion",
         schema_version: 1,
         schema: include_str!("../../schemas/classification.opinion.json"),

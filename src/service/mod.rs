@@ -13,8 +13,11 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
+mod idempotency;
 mod trust;
 mod witness;
+pub use idempotency::{check_key as check_idempotency_key, IDEMPOTENCY_KEYS_MAX, IDEMPOTENCY_KEY_MAX_BYTES};
+use idempotency::{request_digest, IdempotencyKeys, KeyLookup};
 pub use trust::{CharterApplied, CharterInfo, TrustError};
 pub use witness::{
     peer_key, CheckpointRefused, CheckpointTaken, Receipt, TakeError, Witness, COSIGNATURES_SERVED_MAX,
@@ -167,6 +170,8 @@ pub struct Service {
     events: broadcast::Sender<StoredEvent>,
     /// Highest arrival number already announced as an event.
     announced: Mutex<u64>,
+    /// `Idempotency-Key`s of recent publishes.
+    idempotency: Mutex<IdempotencyKeys>,
 }
 
 impl Service {
@@ -195,6 +200,7 @@ impl Service {
             replication: RwLock::new(Replication::Off),
             events,
             announced,
+            idempotency: Mutex::new(IdempotencyKeys::default()),
         }
     }
 
@@ -233,6 +239,24 @@ impl Service {
         let publisher = self.publisher.as_ref().ok_or(ServiceError::ReadReplica)?;
         let result = publisher.publish(&self.store, &self.keyring(), &self.network_id, doc_type, body, now_ms());
         self.published(result)
+    }
+
+    /// Publishes as [`Service::publish`] does, under a client's `Idempotency-Key`: a retry with
+    /// the same key and request returns the first attempt's document; the key with another
+    /// request is refused ([`ServiceError::IdempotencyKeyReused`]). Keys are checked with
+    /// [`check_idempotency_key`] by the caller.
+    pub fn publish_with_key(&self, key: &str, doc_type: &str, body: &[u8]) -> Result<Published, ServiceError> {
+        let digest = request_digest(doc_type, body);
+        let mut keys = self.idempotency.lock().unwrap_or_else(|p| p.into_inner());
+        match keys.lookup(key, &digest) {
+            KeyLookup::Done(published) => return Ok(Published { existing: true, ..published }),
+            KeyLookup::Reused => return Err(ServiceError::IdempotencyKeyReused(key.to_owned())),
+            KeyLookup::New => {}
+        }
+        // Held across the publish, so a retry racing the first attempt waits for its answer.
+        let published = self.publish(doc_type, body)?;
+        keys.remember(key, digest, published);
+        Ok(published)
     }
 
     /// Publishes an enforcement notice with a sealed payload (see
@@ -376,6 +400,8 @@ pub enum ServiceError {
     Publish(#[from] PublishError),
     #[error("this node holds no document {0}")]
     NotHeld(DocumentId),
+    #[error("Idempotency-Key '{0}' was used for another request; use a new key for a new document")]
+    IdempotencyKeyReused(String),
     #[error(transparent)]
     Notice(#[from] NoticeError),
     #[error(transparent)]

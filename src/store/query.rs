@@ -228,6 +228,25 @@ impl Store {
         Ok(true)
     }
 
+    /// The editions some held document is indexed under, oldest first: one seek per edition
+    /// (the HS index is ordered by edition first), so at most one per year 1988-2100.
+    pub fn held_editions(&self) -> Result<Vec<Edition>, StoreError> {
+        let mut it = self.db.raw_iterator_cf(self.cf(keys::CF_IDX_HS));
+        let mut out = Vec::new();
+        it.seek_to_first();
+        while it.valid() {
+            let key = it.key().expect("valid iterator has a key");
+            let (edition, _, _) = keys::decode_hs_key(key).ok_or_else(|| self.corrupt("index key"))?;
+            out.push(edition);
+            match Edition::from_year(edition.year() + 1) {
+                Ok(next) => it.seek(keys::hs_prefix(next, "")),
+                Err(_) => break,
+            }
+        }
+        it.status().map_err(StoreError::from)?;
+        Ok(out)
+    }
+
     /// Whether a document is in force on `day`: its validity contains the day and no stored
     /// supersede or withdraw act took effect on or before it.
     pub fn in_force(&self, h: &Header, id: &DocumentId, day: NaiveDate) -> Result<bool, StoreError> {

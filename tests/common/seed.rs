@@ -1,4 +1,4 @@
-//! The documents the API and web tests serve: real HS data (nomenclature, amendments,
+//! The documents the API and web tests serve: real HS data (HS2022 and HS2017 nomenclatures, amendments,
 //! correlation) signed by the WCO, classification guidance with a supersession, a US ruling
 //! later withdrawn, and a sealed enforcement notice (its payload apart, as only its audience
 //! receives it).
@@ -8,7 +8,10 @@ use serde_json::json;
 
 use entrepot::bench::sign_feed;
 use entrepot::document::{DocumentId, Seq};
-use entrepot::hsdata::{amendment_documents, correlation_documents, nomenclature_documents, DraftDocument, HsData};
+use entrepot::hsdata::{
+    amendment_documents, correlation_documents, nomenclature_documents, nomenclature_documents_2017, DraftDocument,
+    HsData,
+};
 use entrepot::notice::seal_body_with_nonce;
 
 use crate::common::{draft, key, net, org};
@@ -77,6 +80,7 @@ fn append(
 pub fn seed(data: &HsData) -> Seeded {
     let mut envelopes = Vec::new();
     let mut hs = nomenclature_documents(data);
+    hs.extend(nomenclature_documents_2017(data));
     hs.extend(amendment_documents(data));
     hs.extend(correlation_documents(data));
     let hs_documents = hs.len();

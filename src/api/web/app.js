@@ -339,6 +339,8 @@ function route() {
   if (p.get("doc")) return viewDocument(p.get("doc"));
   if (p.get("view") === "hs") return viewHs(p);
   if (p.get("view") === "network") return viewNetwork();
+  const extra = window.entrepotViews && window.entrepotViews[p.get("view")];
+  if (extra) return extra(p);
   return viewDocuments(p);
 }
 

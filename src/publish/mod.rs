@@ -1,12 +1,22 @@
 //! Publishing: turn a body into the next signed entry of this organization's feed.
+//!
+//! Before it signs, publishing refuses what a careful secretariat never would (see
+//! `doctype::check_integrity`: codes absent from their edition's held nomenclature, editions
+//! and dates that are not real), returns the existing document for a body already published
+//! (idempotent), and refuses a second live document with a type's natural key unless it
+//! supersedes or corrects the first. None of this applies to documents received from peers.
+
+mod held;
+
+pub use held::{chapter_codes, chapter_entries, held_for, walk_query, LOOKUP_PAGES_MAX};
 
 use std::sync::Mutex;
 
 use ed25519_dalek::SigningKey;
 
 use crate::authority::Keyring;
-use crate::doctype::{project, DocType, TypeError};
-use crate::document::{encode_and_sign, DocumentId, Header, OrgId, Seq, TypeName, FORMAT_VERSION};
+use crate::doctype::{check_integrity, natural_key, project, DocType, Finding, TypeError};
+use crate::document::{encode_and_sign, DocumentId, Header, OrgId, RefKind, Seq, TypeName, FORMAT_VERSION};
 use crate::ingest::{IngestError, Ingestor};
 use crate::notice::{seal_body, NoticeError, SealRef, NOTICE_TYPE};
 use crate::store::{IngestOutcome, Store, StoreError};
@@ -28,6 +38,25 @@ pub enum PublishError {
     Raced(OrgId),
     #[error(transparent)]
     Notice(#[from] NoticeError),
+    #[error("{}", findings_text(.0))]
+    Integrity(Vec<Finding>),
+    #[error("{key} is already published as {existing}: a second one must supersede or correct it (references kind 'supersedes' or 'corrects' with its id)")]
+    NaturalKeyTaken { key: String, existing: DocumentId },
+}
+
+fn findings_text(findings: &[Finding]) -> String {
+    findings.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}
+
+impl PublishError {
+    /// The stable reason of a refusal made before signing, if it is one.
+    pub fn integrity_code(&self) -> Option<&'static str> {
+        match self {
+            PublishError::Integrity(f) => Some(f.first().map_or("integrity", Finding::code)),
+            PublishError::NaturalKeyTaken { .. } => Some("natural_key_taken"),
+            _ => None,
+        }
+    }
 }
 
 /// A node's publishing identity: its organization and signing key.
@@ -46,6 +75,8 @@ pub struct Published {
     /// The commitment to the sealed payload stored beside it (a sealed notice).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sealed_payload: Option<SealRef>,
+    /// Whether this is a document published before with the same body (nothing was signed).
+    pub existing: bool,
 }
 
 impl Publisher {
@@ -141,7 +172,27 @@ impl Publisher {
         }
         ty.validate(&value)?;
         let projection = project(ty, &value)?;
+        let today = chrono::DateTime::from_timestamp_millis(issued_at_ms).unwrap_or_default().date_naive();
+        let findings = check_integrity(ty, &value, &projection, today, &held::held_for(store, &value, &projection)?);
+        if !findings.is_empty() {
+            return Err(PublishError::Integrity(findings));
+        }
+        // Under the feed lock, so two identical publishes at once sign one document.
         let _feed = self.feed_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((id, seq)) = held::same_body(store, &self.org, ty, &value, &projection)? {
+            return Ok(Published { id, seq, sealed_payload: None, existing: true });
+        }
+        if let Some(key) = natural_key(ty, &value) {
+            if let Some(existing) = held::natural_key_holder(store, &self.org, ty, &key, &projection)? {
+                let acts_on_it = projection
+                    .references
+                    .iter()
+                    .any(|r| r.target == existing && matches!(r.kind, RefKind::Supersedes | RefKind::Corrects));
+                if !acts_on_it {
+                    return Err(PublishError::NaturalKeyTaken { key, existing });
+                }
+            }
+        }
         let head = store.head(&self.org)?;
         let (seq, prev) = head.map_or((Seq::FIRST, DocumentId::ZERO), |h| (h.seq.next(), h.id));
         let header = Header {
@@ -173,7 +224,7 @@ impl Publisher {
                 if let Err(e) = self.sign_checkpoint_locked(store, network_id) {
                     tracing::warn!(error = %e, "published, but the feed's checkpoint could not be stored");
                 }
-                return Ok(Published { id, seq, sealed_payload: None });
+                return Ok(Published { id, seq, sealed_payload: None, existing: false });
             }
             Ok(_) => PublishError::Raced(self.org.clone()),
             Err(e) => e.into(),

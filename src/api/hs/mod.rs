@@ -12,7 +12,7 @@
 //! documents say, each answer naming the document it comes from, so an officer can open and
 //! verify it. Every list has a bound and the view says when one was reached (`truncated`).
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -20,6 +20,8 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
+
+mod rows;
 
 use super::error::ErrorBody;
 use super::params;
@@ -98,6 +100,8 @@ pub struct CorrelationRow {
     pub relationship: String,
     /// `false` for rows reached by following the other code back (n:1 and n:n partners).
     pub direct: bool,
+    /// The other code's description in its edition, where this node holds that nomenclature.
+    pub other_description: Option<String>,
     /// The `hs.correlation` or `hs.amendment` document it comes from.
     pub document: String,
 }
@@ -113,10 +117,19 @@ pub struct HsView {
     /// Nomenclature entries above (chapter, heading) and under the code, in code order.
     pub entries: Vec<NomenclatureEntry>,
     pub amendments: Vec<AmendmentTouch>,
-    /// Correlations to older editions.
+    /// The code's own correlations to older editions (this page of them).
     pub previous: Vec<CorrelationRow>,
-    /// Correlations to newer editions.
+    /// The code's own correlations to newer editions (this page of them).
     pub next: Vec<CorrelationRow>,
+    /// Rows about other codes of this edition that share a target with a row of this page
+    /// (n:1 and n:n partners), kept apart from the code's own rows.
+    pub partners: Vec<CorrelationRow>,
+    /// How many correlation rows of its own the code has, in all pages.
+    pub rows_total: usize,
+    /// The first row of this page among them.
+    pub rows_offset: usize,
+    /// `rows_offset` of the next page, when there is one.
+    pub next_rows_offset: Option<usize>,
     /// Classification opinions, decisions and rulings citing the code.
     pub guidance: Vec<DocumentSummary>,
     /// Enforcement notices citing the code.
@@ -218,60 +231,9 @@ fn operations(doc: &SignedDocument, b: &Value) -> Vec<(Operation, Vec<String>)> 
         .collect()
 }
 
-/// Correlation rows of a document as `(edition_from, from, edition_to, to, relationship)`.
-fn correlation_rows(b: &Value) -> Vec<(String, String, String, String, String)> {
-    let key = if b.get("rows").is_some() { "rows" } else { "correlation" };
-    let rows = b.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
-    rows.iter()
-        .map(|r| {
-            (
-                s(b, "edition_from").to_owned(),
-                digits(s(r, "from")),
-                s(b, "edition_to").to_owned(),
-                digits(s(r, "to")),
-                s(r, "relationship").to_owned(),
-            )
-        })
-        .collect()
-}
-
-fn flip(rel: &str) -> String {
-    match rel {
-        "1:n" => "n:1".into(),
-        "n:1" => "1:n".into(),
-        other => other.into(),
-    }
-}
-
-/// Rows of `docs` seen from `edition`, keeping those whose code in `edition` passes `keep`.
-fn rows_in(docs: &[SignedDocument], edition: &str, keep: impl Fn(&str) -> bool, direct: bool) -> Vec<CorrelationRow> {
-    let mut out = Vec::new();
-    for doc in docs {
-        for (ed_from, from, ed_to, to, rel) in correlation_rows(&body(doc)) {
-            let row = if ed_from == edition && keep(&from) {
-                Some((from, ed_to, to, rel))
-            } else if ed_to == edition && keep(&to) {
-                Some((to, ed_from, from, flip(&rel)))
-            } else {
-                None
-            };
-            if let Some((code, other_edition, other_code, relationship)) = row {
-                out.push(CorrelationRow {
-                    code,
-                    other_edition,
-                    other_code,
-                    relationship,
-                    direct,
-                    document: doc.id.to_hex(),
-                });
-            }
-        }
-    }
-    out
-}
-
-fn tracker_view(service: &Service, edition: Edition, prefix: &str) -> Result<HsView, ApiError> {
+fn tracker_view(service: &Service, edition: Edition, prefix: &str, page: RowsPage) -> Result<HsView, ApiError> {
     let ed = edition.to_string();
+    require_held(service, edition)?;
     let mut truncated = false;
     let t = &mut truncated;
 
@@ -321,39 +283,18 @@ fn tracker_view(service: &Service, edition: Edition, prefix: &str) -> Result<HsV
         });
     }
 
-    // Direct correlations: rows whose code in this edition is under the prefix.
+    // Direct correlations: rows whose code in this edition is under the prefix, paged.
     let mut corr_docs = docs_under(service, edition, prefix, Some("hs.correlation"), DOCS_PER_KIND_MAX, t)?;
     corr_docs.extend(amendment_docs);
-    let mut rows = rows_in(&corr_docs, &ed, |c| c.starts_with(prefix), true);
-    // Partners: other codes of this edition that share a target (n:1, n:n).
-    let targets: BTreeSet<(String, String)> =
-        rows.iter().map(|r| (r.other_edition.clone(), r.other_code.clone())).collect();
-    if targets.len() > FANOUT_MAX {
-        *t = true;
-    }
-    for (other_ed, other_code) in targets.iter().take(FANOUT_MAX) {
-        let Ok(other) = Edition::parse(other_ed) else { continue };
-        let mut docs = docs_under(service, other, other_code, Some("hs.correlation"), 64, t)?;
-        docs.extend(docs_under(service, other, other_code, Some("hs.amendment"), 64, t)?);
-        for mut row in rows_in(&docs, other_ed, |c| c == other_code, false) {
-            // Seen from the other edition: turn it back to this edition's point of view.
-            if row.other_edition != ed || row.other_code.starts_with(prefix) {
-                continue;
-            }
-            std::mem::swap(&mut row.code, &mut row.other_code);
-            row.other_edition = other_ed.clone();
-            row.relationship = flip(&row.relationship);
-            rows.push(row);
-        }
-    }
-    let mut seen = HashSet::new();
-    rows.retain(|r| seen.insert((r.code.clone(), r.other_edition.clone(), r.other_code.clone())));
-    rows.sort_by(|a, b| (!a.direct, &a.code, &a.other_code).cmp(&(!b.direct, &b.code, &b.other_code)));
-    if rows.len() > ROWS_MAX {
-        *t = true;
-        rows.truncate(ROWS_MAX);
-    }
-    let (previous, next): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.other_edition < ed);
+    let direct = rows::dedup_sorted(rows::rows_in(&corr_docs, &ed, |c| c.starts_with(prefix), true));
+    let rows_total = direct.len();
+    let from = page.offset.min(rows_total);
+    let until = from.saturating_add(page.limit).min(rows_total);
+    let mut own: Vec<CorrelationRow> = direct[from..until].to_vec();
+    let next_rows_offset = (until < rows_total).then_some(until);
+    let mut partners = rows::partners(service, &own, &ed, prefix, t)?;
+    rows::describe(service, own.iter_mut().chain(partners.iter_mut()))?;
+    let (previous, next): (Vec<_>, Vec<_>) = own.drain(..).partition(|r| r.other_edition < ed);
 
     // One lookup per type, so that many HS data documents under a short prefix cannot use up
     // the bound before the guidance and notices are reached.
@@ -375,6 +316,10 @@ fn tracker_view(service: &Service, edition: Edition, prefix: &str) -> Result<HsV
         amendments,
         previous,
         next,
+        partners,
+        rows_total,
+        rows_offset: from,
+        next_rows_offset,
         guidance,
         notices,
         truncated,
@@ -383,23 +328,90 @@ fn tracker_view(service: &Service, edition: Edition, prefix: &str) -> Result<HsV
 
 #[utoipa::path(
     get, path = "/v1/hs/{edition}/{code}", tag = "hs",
-    params(HsPath),
+    params(HsPath, RowsParams),
     responses(
         (status = 200, description = "What the node's documents say about the code", body = HsView),
-        (status = 400, description = "Malformed edition or code", body = ErrorBody),
+        (status = 400, description = "Malformed edition or code, or a page outside its bounds", body = ErrorBody),
+        (status = 404, description = "This node holds no document of the edition (`edition_not_held`; the message \
+            lists the editions it holds)", body = ErrorBody),
     )
 )]
 /// An HS code or prefix in an edition: description, amendments, correlations, guidance, notices.
 pub async fn tracker(
     State(state): State<AppState>,
     p: Result<Path<HsPath>, PathRejection>,
+    q: Result<Query<RowsParams>, QueryRejection>,
 ) -> Result<Json<HsView>, ApiError> {
     let Path(p) = p.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let edition = params::edition(&p.edition)?;
     let prefix = params::hs_prefix(&p.code)?;
+    let page = params::query(q)?.page()?;
     let service = state.service.clone();
-    let view = tokio::task::spawn_blocking(move || tracker_view(&service, edition, &prefix)).await??;
+    let view = tokio::task::spawn_blocking(move || tracker_view(&service, edition, &prefix, page)).await??;
     Ok(Json(view))
+}
+
+/// Which page of a code's own correlation rows to show.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RowsParams {
+    /// The first row to show (0 by default); the view's `next_rows_offset` is the next page's.
+    pub rows_offset: Option<usize>,
+    /// Rows per page, 1 to 1000 (500 by default).
+    pub rows_limit: Option<usize>,
+}
+
+/// A page of rows: where it starts and how long it is.
+#[derive(Debug, Clone, Copy)]
+struct RowsPage {
+    offset: usize,
+    limit: usize,
+}
+
+impl RowsParams {
+    fn page(&self) -> Result<RowsPage, ApiError> {
+        let limit = self.rows_limit.unwrap_or(ROWS_PAGE_DEFAULT);
+        if limit == 0 || limit > ROWS_MAX {
+            return Err(ApiError::BadRequest(format!("rows_limit must be between 1 and {ROWS_MAX}")));
+        }
+        Ok(RowsPage { offset: self.rows_offset.unwrap_or(0), limit })
+    }
+}
+
+/// Rows per page when the request does not say.
+pub const ROWS_PAGE_DEFAULT: usize = 500;
+
+/// Refuses an edition this node holds no document of, naming those it holds.
+fn require_held(service: &Service, edition: Edition) -> Result<(), ApiError> {
+    let held = service.store.held_editions()?;
+    if held.contains(&edition) {
+        return Ok(());
+    }
+    let names: Vec<String> = held.iter().map(ToString::to_string).collect();
+    let holds = if names.is_empty() { "no HS edition yet".to_owned() } else { names.join(", ") };
+    Err(ApiError::Absent {
+        code: "edition_not_held",
+        message: format!("this node holds no document of {edition}; it holds {holds}"),
+    })
+}
+
+/// The HS editions this node holds documents of.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EditionsView {
+    /// Oldest first, e.g. `["HS2017", "HS2022"]`.
+    pub editions: Vec<String>,
+}
+
+#[utoipa::path(
+    get, path = "/v1/hs/editions", tag = "hs",
+    responses((status = 200, description = "The editions some held document is indexed under", body = EditionsView))
+)]
+/// The HS editions this node holds documents of (what the web page's edition menus offer).
+pub async fn editions(State(state): State<AppState>) -> Result<Json<EditionsView>, ApiError> {
+    let service = state.service.clone();
+    let held = tokio::task::spawn_blocking(move || service.store.held_editions()).await??;
+    Ok(Json(EditionsView { editions: held.iter().map(ToString::to_string).collect() }))
 }
 
 /// The chapter and editions of a change report.
