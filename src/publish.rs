@@ -1,6 +1,6 @@
 //! Publishing: turn a body into the next signed entry of this organization's feed.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use ed25519_dalek::SigningKey;
 
@@ -9,7 +9,7 @@ use crate::doctype::{project, DocType, TypeError};
 use crate::document::{encode_and_sign, DocumentId, Header, OrgId, Seq, TypeName, FORMAT_VERSION};
 use crate::ingest::{IngestError, Ingestor};
 use crate::notice::{seal_body, NoticeError, SealRef, NOTICE_TYPE};
-use crate::store::{IngestOutcome, Store, StoreError};
+use crate::store::{IngestOutcome, Store, StoreError, StoredEntry};
 
 /// Why a publish failed. Nothing was stored.
 #[derive(Debug, thiserror::Error)]
@@ -37,13 +37,19 @@ pub struct Publisher {
 }
 
 /// A stored publish: its id and position.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Published {
     pub id: DocumentId,
     pub seq: Seq,
     /// The commitment to the sealed payload stored beside it (a sealed notice).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sealed_payload: Option<SealRef>,
+    /// What the commit stored, and the envelope: the node's event and its gossip are made
+    /// from these, not read back.
+    #[serde(skip)]
+    pub stored: StoredEntry,
+    #[serde(skip)]
+    pub envelope: Arc<[u8]>,
 }
 
 impl Publisher {
@@ -142,8 +148,13 @@ impl Publisher {
         let ingestor = Ingestor { store, network_id: *network_id, keyring, sync: true };
         // A store failure leaves it unknown whether the document was committed, so its payload
         // stays; a refusal or a lost race means it was not, and the payload goes.
-        let result = match ingestor.ingest(vec![doc.bytes])?.pop().expect("one result per document") {
-            Ok(IngestOutcome::Stored) => return Ok(Published { id, seq, sealed_payload: None }),
+        let envelope: Arc<[u8]> = doc.bytes.as_slice().into();
+        let mut report = ingestor.ingest_report(vec![doc.bytes])?;
+        let result = match report.results.pop().expect("one result per document") {
+            Ok(IngestOutcome::Stored) => {
+                let stored = report.stored.pop().expect("a stored document is reported");
+                return Ok(Published { id, seq, sealed_payload: None, stored, envelope });
+            }
             Ok(_) => PublishError::Raced(self.org.clone()),
             Err(e) => e.into(),
         };

@@ -197,6 +197,7 @@ pub async fn start(service: Arc<Service>, dir: &std::path::Path, config: &Config
         next_gossip: 0,
         io: JoinSet::new(),
         gossip_reads: 0,
+        own_envelope: None,
     };
     tasks.spawn(async move { ("node shell", shell.run(inputs).await) });
     service.set_replication(Replication::Running);
