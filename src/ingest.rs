@@ -12,9 +12,9 @@ use std::sync::Arc;
 use crate::authority::{AuthorityError, Keyring};
 use crate::doctype::{check_document, TypeError};
 use crate::document::{
-    decode_owned, verify, DecodeError, DocumentId, OrgId, SignedDocument, VerifiedDocument, VerifyError,
+    decode_owned, verify_with, DecodeError, DocumentId, KeyCache, OrgId, SignedDocument, VerifiedDocument, VerifyError,
 };
-use crate::store::{FeedError, IngestOutcome, Store, StoreError};
+use crate::store::{FeedError, HeadValue, IngestOutcome, Store, StoreError, StoredEntry};
 
 /// Most documents one ingest batch may carry.
 pub const INGEST_BATCH_MAX: usize = 4096;
@@ -119,11 +119,48 @@ pub fn check(
     keyring: &Keyring,
     now_ms: i64,
 ) -> Result<CheckedDocument, IngestError> {
+    check_with(bytes, network_id, keyring, now_ms, &mut KeyCache::default())
+}
+
+/// As [`check`], decoding signing keys through `keys` (a batch of one feed decodes its key once).
+pub fn check_with(
+    bytes: Vec<u8>,
+    network_id: &[u8; 32],
+    keyring: &Keyring,
+    now_ms: i64,
+    keys: &mut KeyCache,
+) -> Result<CheckedDocument, IngestError> {
     let doc = decode_owned(bytes)?;
-    let doc = verify(doc, network_id)?;
+    let doc = verify_with(doc, network_id, keys)?;
     keyring.check(&doc.header, now_ms)?;
     check_document(&doc)?;
     Ok(CheckedDocument(doc))
+}
+
+/// What one ingested batch came to, as the commit knew it (nothing is read back).
+#[derive(Debug, Default)]
+pub struct BatchReport {
+    /// One result per envelope, in order.
+    pub results: Vec<Result<IngestOutcome, IngestError>>,
+    /// The documents stored, in arrival order.
+    pub stored: Vec<StoredEntry>,
+    /// The head after the commit of every feed a checked document named (feeds whose every
+    /// document was refused before the commit are not here).
+    pub heads: Vec<(OrgId, Option<HeadValue>)>,
+}
+
+impl BatchReport {
+    /// Appends the report of the next batch.
+    fn extend(&mut self, next: BatchReport) {
+        self.results.extend(next.results);
+        self.stored.extend(next.stored);
+        for (org, head) in next.heads {
+            match self.heads.iter_mut().find(|(o, _)| *o == org) {
+                Some(known) => known.1 = head,
+                None => self.heads.push((org, head)),
+            }
+        }
+    }
 }
 
 /// Ingests documents into a store through the full pipeline.
@@ -139,25 +176,24 @@ impl Ingestor<'_> {
     /// Ingests up to [`INGEST_BATCH_MAX`] envelopes; larger inputs are split. Returns one result
     /// per envelope, in order. Only an I/O failure of the store is an `Err`.
     pub fn ingest(&self, envelopes: Vec<Vec<u8>>) -> Result<Vec<Result<IngestOutcome, IngestError>>, StoreError> {
-        let mut all = Vec::with_capacity(envelopes.len());
-        let mut rest = envelopes;
-        while !rest.is_empty() {
-            let tail = rest.split_off(rest.len().min(INGEST_BATCH_MAX));
-            all.extend(self.ingest_batch(rest)?);
-            rest = tail;
-        }
-        Ok(all)
+        Ok(self.ingest_report(envelopes)?.results)
     }
 
-    fn ingest_batch(&self, envelopes: Vec<Vec<u8>>) -> Result<Vec<Result<IngestOutcome, IngestError>>, StoreError> {
-        let checked = self.check_batch(envelopes, self.keyring, crate::clock::now_ms());
-        self.commit_checked(checked)
+    /// As [`Ingestor::ingest`], with what was stored and the heads left.
+    pub fn ingest_report(&self, envelopes: Vec<Vec<u8>>) -> Result<BatchReport, StoreError> {
+        let mut report = BatchReport::default();
+        for chunk in chunks(envelopes) {
+            let checked = self.check_batch(chunk, self.keyring, crate::clock::now_ms());
+            report.extend(self.commit_checked(checked)?);
+        }
+        Ok(report)
     }
 
     /// Ingests a stream of batches with checking and committing overlapped: while one batch is
     /// committed (one writer), the next is verified on the other cores. Each batch carries a
-    /// tag; `on_batch` receives the tag, the envelopes and their results, in order. Batches
-    /// larger than [`INGEST_BATCH_MAX`] are split, each part with a copy of the tag.
+    /// tag; `on_batch` receives the tag and the batch's report, in order. Batches larger than
+    /// [`INGEST_BATCH_MAX`] are split, each part with a copy of the tag. The envelopes are
+    /// moved through, never copied.
     ///
     /// `keyring_now` gives the keyring for each batch (a running node's changes when a new
     /// charter version is applied); `None` keeps the Ingestor's own.
@@ -170,9 +206,9 @@ impl Ingestor<'_> {
     where
         T: Clone + Send,
         I: Iterator<Item = (T, Vec<Vec<u8>>)> + Send,
-        F: FnMut(T, Vec<Vec<u8>>, Vec<Result<IngestOutcome, IngestError>>),
+        F: FnMut(T, BatchReport),
     {
-        type Checked<T> = (T, Vec<Vec<u8>>, Vec<Result<CheckedDocument, IngestError>>);
+        type Checked<T> = (T, Vec<Result<CheckedDocument, IngestError>>);
         // Two batches checked ahead of the committer: enough to keep both stages busy, and a
         // bound on the memory held between them.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Checked<T>>(2);
@@ -181,21 +217,21 @@ impl Ingestor<'_> {
                 for (tag, batch) in batches {
                     // An empty batch is reported too, in its place: callers count on one report
                     // per batch, in order.
-                    if batch.is_empty() && tx.send((tag.clone(), Vec::new(), Vec::new())).is_err() {
+                    if batch.is_empty() && tx.send((tag.clone(), Vec::new())).is_err() {
                         return;
                     }
-                    for chunk in batch.chunks(INGEST_BATCH_MAX) {
+                    for chunk in chunks(batch) {
                         let current = keyring_now();
                         let keyring = current.as_deref().unwrap_or(self.keyring);
-                        let checked = self.check_batch(chunk.to_vec(), keyring, crate::clock::now_ms());
-                        if tx.send((tag.clone(), chunk.to_vec(), checked)).is_err() {
+                        let checked = self.check_batch(chunk, keyring, crate::clock::now_ms());
+                        if tx.send((tag.clone(), checked)).is_err() {
                             return; // the committer stopped on a store error
                         }
                     }
                 }
             });
-            for (tag, envelopes, checked) in rx {
-                on_batch(tag, envelopes, self.commit_checked(checked)?);
+            for (tag, checked) in rx {
+                on_batch(tag, self.commit_checked(checked)?);
             }
             Ok(())
         })
@@ -212,7 +248,11 @@ impl Ingestor<'_> {
     ) -> Vec<Result<CheckedDocument, IngestError>> {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(envelopes.len().max(1));
         if threads <= 1 || envelopes.len() < 16 {
-            return envelopes.into_iter().map(|bytes| check(bytes, &self.network_id, keyring, now_ms)).collect();
+            let mut keys = KeyCache::default();
+            return envelopes
+                .into_iter()
+                .map(|bytes| check_with(bytes, &self.network_id, keyring, now_ms, &mut keys))
+                .collect();
         }
         let share = envelopes.len().div_ceil(threads);
         let mut shares: Vec<Vec<Vec<u8>>> = Vec::with_capacity(threads);
@@ -227,9 +267,10 @@ impl Ingestor<'_> {
                 .into_iter()
                 .map(|share| {
                     scope.spawn(move || {
+                        let mut keys = KeyCache::default();
                         share
                             .into_iter()
-                            .map(|bytes| check(bytes, &self.network_id, keyring, now_ms))
+                            .map(|bytes| check_with(bytes, &self.network_id, keyring, now_ms, &mut keys))
                             .collect::<Vec<_>>()
                     })
                 })
@@ -239,10 +280,7 @@ impl Ingestor<'_> {
     }
 
     /// Lifecycle entitlement, feed position and the atomic commit of one checked batch.
-    fn commit_checked(
-        &self,
-        checked: Vec<Result<CheckedDocument, IngestError>>,
-    ) -> Result<Vec<Result<IngestOutcome, IngestError>>, StoreError> {
+    fn commit_checked(&self, checked: Vec<Result<CheckedDocument, IngestError>>) -> Result<BatchReport, StoreError> {
         let mut results: Vec<Option<Result<IngestOutcome, IngestError>>> = Vec::with_capacity(checked.len());
         let mut to_commit = Vec::with_capacity(checked.len());
         let mut slots = Vec::with_capacity(checked.len());
@@ -260,11 +298,15 @@ impl Ingestor<'_> {
             }
         }
         // Nothing to write (every entry refused, or an empty batch): no write, no fsync.
-        let committed = if to_commit.is_empty() { Vec::new() } else { self.store.commit(&to_commit, self.sync)? };
-        for (slot, outcome) in slots.into_iter().zip(committed) {
+        let committed = if to_commit.is_empty() { Default::default() } else { self.store.commit(&to_commit, self.sync)? };
+        for (slot, outcome) in slots.into_iter().zip(committed.results) {
             results[slot] = Some(outcome.map_err(IngestError::from));
         }
-        Ok(results.into_iter().map(|r| r.expect("every slot is filled")).collect())
+        Ok(BatchReport {
+            results: results.into_iter().map(|r| r.expect("every slot is filled")).collect(),
+            stored: committed.stored,
+            heads: committed.heads,
+        })
     }
 
     /// Only the publisher of a document may supersede, correct or withdraw it, and only once
@@ -274,13 +316,9 @@ impl Ingestor<'_> {
         for r in h.references.iter().filter(|r| r.kind != crate::document::RefKind::Cites) {
             let owner = match batch.get(&r.target) {
                 Some(owner) => owner.clone(),
-                None => match self.store.get(&r.target).map_err(|_| LifecycleError::TargetMissing(r.target))? {
-                    Some(bytes) => {
-                        crate::document::decode(&bytes)
-                            .map_err(|_| LifecycleError::TargetMissing(r.target))?
-                            .header
-                            .publisher
-                    }
+                // The header suffices: no copy of the target, no hash of it.
+                None => match self.store.header(&r.target).map_err(|_| LifecycleError::TargetMissing(r.target))? {
+                    Some(header) => header.publisher,
                     None => return Err(LifecycleError::TargetMissing(r.target).into()),
                 },
             };
@@ -292,4 +330,16 @@ impl Ingestor<'_> {
         }
         Ok(())
     }
+}
+
+/// `envelopes` in owned parts of at most [`INGEST_BATCH_MAX`], in order, without copying.
+fn chunks(envelopes: Vec<Vec<u8>>) -> impl Iterator<Item = Vec<Vec<u8>>> {
+    let mut rest = envelopes;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let tail = rest.split_off(rest.len().min(INGEST_BATCH_MAX));
+        Some(std::mem::replace(&mut rest, tail))
+    })
 }

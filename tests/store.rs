@@ -369,4 +369,45 @@ fn two_histories_signed_by_one_publisher_are_a_checkpoint_fork_that_freezes_the_
     let forks = a.checkpoint_forks(Some(&org("WCO"))).unwrap();
     assert_eq!((forks.len(), forks[0].size_a, forks[0].size_b, forks[0].frozen_at), (1, 6, 6, Seq(7)));
     assert_eq!(forks[0].evidence, bytes);
+
+#[test]
+fn an_ingest_reports_what_it_stored_and_the_heads_it_left_as_the_store_reads_them_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &net()).unwrap();
+    let (wco, fr) = (key(1), key(2));
+    let ring = keyring(&[("WCO", &wco), ("FR", &fr)]);
+    let ing = Ingestor { store: &store, network_id: net(), keyring: &ring, sync: true };
+    let wco_docs = feed(&(0..3).map(|i| opinion(i, "8806.22")).collect::<Vec<_>>(), "WCO", &wco);
+    let fr_docs = feed(&(0..2).map(|i| opinion(10 + i, "8549.11")).collect::<Vec<_>>(), "FR", &fr);
+    ing.ingest(vec![wco_docs[0].clone()]).unwrap();
+    // A duplicate, two new WCO entries, a gap in FR's feed, then FR's first entry.
+    let batch = vec![wco_docs[0].clone(), wco_docs[1].clone(), wco_docs[2].clone(), fr_docs[1].clone(), fr_docs[0].clone()];
+    let report = ing.ingest_report(batch).unwrap();
+    assert_eq!(
+        outcomes(report.results),
+        vec![
+            Ok(IngestOutcome::Duplicate),
+            Ok(IngestOutcome::Stored),
+            Ok(IngestOutcome::Stored),
+            Err("feed_gap".into()),
+            Ok(IngestOutcome::Stored)
+        ]
+    );
+    // What was stored, as the store has it: arrival numbers, ids, positions, types.
+    let arrivals = store.arrivals_after(1, 100).unwrap();
+    assert_eq!(report.stored.iter().map(|e| (e.arrival, e.id)).collect::<Vec<_>>(), arrivals);
+    for e in &report.stored {
+        let doc = decode(&store.get(&e.id).unwrap().unwrap()).unwrap();
+        assert_eq!((&e.publisher, e.seq, &e.doc_type), (&doc.header.publisher, doc.header.seq, &doc.header.doc_type));
+    }
+    // The heads after the commit, for every feed named, as the store reads them.
+    assert_eq!(report.heads.len(), 2);
+    for (publisher, head) in &report.heads {
+        assert_eq!(*head, store.head(publisher).unwrap(), "{publisher}");
+    }
+    assert_eq!(report.heads[0].1.unwrap().seq, Seq(3));
+    assert_eq!(report.heads[1].1.unwrap().seq, Seq(1));
+    // A header read is the full decode's header.
+    let header = store.header(&arrivals[0].1).unwrap().unwrap();
+    assert_eq!(header, decode(&store.get(&arrivals[0].1).unwrap().unwrap()).unwrap().header);
 }

@@ -4,8 +4,10 @@
 
 pub mod child;
 pub mod network;
+pub mod query;
 pub mod sync;
 pub mod transpose;
+pub mod verify;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -33,6 +35,10 @@ pub enum BenchCommand {
     Network(network::NetworkArgs),
     /// The transposition workbench on a national tariff of HS2017 lines (to HS2022).
     Transpose(transpose::TransposeArgs),
+    /// Query latency (HS prefix, in force on a day) over a large store.
+    Query(query::QueryArgs),
+    /// The document signature check against verify_strict: agreement and speed.
+    Verify(verify::VerifyArgs),
     /// A node run by `bench sync` (reports on stdout, takes commands on stdin).
     #[command(hide = true)]
     Node(child::NodeArgs),
@@ -45,6 +51,8 @@ pub fn run_command(command: &BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Sync(args) => sync::run(args),
         BenchCommand::Network(args) => network::run(args),
         BenchCommand::Transpose(args) => transpose::run(args),
+        BenchCommand::Query(args) => query::run(args),
+        BenchCommand::Verify(args) => verify::run(args),
         BenchCommand::Node(args) => child::run(args),
     }
 }
@@ -87,6 +95,36 @@ pub fn cpu_time() -> Duration {
     Duration::from_millis(total * 1000 / clock_ticks_per_second())
 }
 
+/// CPU time (user + system) of the calling thread so far.
+pub fn thread_cpu_time() -> Duration {
+    stat_cpu_time("/proc/thread-self/stat")
+}
+
+/// CPU time (user + system) process `pid` has used (zero when it cannot be read).
+pub fn process_cpu_time(pid: u32) -> Duration {
+    stat_cpu_time(&format!("/proc/{pid}/stat"))
+}
+
+fn stat_cpu_time(path: &str) -> Duration {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    Duration::from_millis((ticks(11) + ticks(12)) * 1000 / clock_ticks_per_second())
+}
+
+/// Bytes of every file under `dir`.
+pub fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
 fn clock_ticks_per_second() -> u64 {
     100 // USER_HZ on Linux is 100 on every architecture this runs on.
 }
@@ -112,6 +150,9 @@ pub(crate) fn cpu_model() -> String {
 /// The raw ed25519 rates of this machine.
 pub struct VerifyRates {
     pub strict_one_core: f64,
+    /// CPU time of one `verify_strict` on one core (thread CPU time, so other load on the
+    /// machine does not inflate it as it does the wall-clock rate).
+    pub strict_cpu_us: f64,
     pub strict_all_cores: f64,
     pub batch_one_core: f64,
     pub cores: usize,
@@ -126,9 +167,11 @@ pub fn measure_verify_rates(n: usize) -> VerifyRates {
     let sigs: Vec<Signature> = msgs.iter().map(|m| key.sign(m)).collect();
 
     let t = Instant::now();
+    let cpu0 = thread_cpu_time();
     for (m, s) in msgs.iter().zip(&sigs) {
         vk.verify_strict(m, s).expect("bench signature verifies");
     }
+    let strict_cpu_us = thread_cpu_time().saturating_sub(cpu0).as_secs_f64() * 1e6 / n as f64;
     let strict_one_core = n as f64 / t.elapsed().as_secs_f64();
 
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
@@ -152,7 +195,7 @@ pub fn measure_verify_rates(n: usize) -> VerifyRates {
         ed25519_dalek::verify_batch(&refs, s, &keys).expect("bench batch verifies");
     }
     let batch_one_core = n as f64 / t.elapsed().as_secs_f64();
-    VerifyRates { strict_one_core, strict_all_cores, batch_one_core, cores }
+    VerifyRates { strict_one_core, strict_cpu_us, strict_all_cores, batch_one_core, cores }
 }
 
 /// Signs `drafts` as consecutive entries of `org`'s feed, starting at `first`.
@@ -220,6 +263,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         rates.cores, rates.strict_all_cores
     );
     println!("reference  ed25519 batch verify (64), 1 core:  {:>9.0} signatures/s", rates.batch_one_core);
+    println!("reference  ed25519 verify_strict CPU per signature: {:.1} µs (thread CPU time)", rates.strict_cpu_us);
+    println!("load       average {}", load_average());
 
     let network = network_id(BENCH_NETWORK);
     let org = OrgId::new("BENCH")?;
@@ -259,14 +304,20 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let mut batch_latencies = Vec::new();
     let cpu0 = cpu_time();
     let t = Instant::now();
-    let (bulk, single) = envelopes.split_at(args.docs);
+    let single = envelopes.split_off(args.docs);
+    let mut bulk = envelopes.into_iter();
+    // The batches are moved into the pipeline, as a node's jobs are: no copy of a document.
+    let batches = std::iter::from_fn(|| {
+        let batch: Vec<Vec<u8>> = bulk.by_ref().take(args.batch).collect();
+        (!batch.is_empty()).then_some(((), batch))
+    });
     let mut refused = None;
     let mut batch_started = Instant::now();
-    ingestor.ingest_pipelined(&|| None, bulk.chunks(args.batch).map(|c| ((), c.to_vec())), |_, _, results| {
+    ingestor.ingest_pipelined(&|| None, batches, |_, report| {
         batch_latencies.push(batch_started.elapsed());
         batch_started = Instant::now();
         if refused.is_none() {
-            refused = results.into_iter().find_map(Result::err);
+            refused = report.results.into_iter().find_map(Result::err);
         }
     })?;
     if let Some(e) = refused {
@@ -293,6 +344,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         cpu.as_secs_f64() * 1e6 / args.docs as f64
     );
     println!(
+        "ingest     CPU per document = {:.2} × one verify_strict ({:.1} µs) of this run (target ≤ 1.2)",
+        cpu.as_secs_f64() * 1e6 / args.docs as f64 / rates.strict_cpu_us,
+        rates.strict_cpu_us
+    );
+    println!(
         "latency    between durable batch commits (a document is acknowledged when its batch is): p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
         ms(percentile(&batch_latencies, 0.50)),
         ms(percentile(&batch_latencies, 0.99)),
@@ -301,7 +357,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let mut singles = Vec::with_capacity(single.len());
     for doc in single {
         let t = Instant::now();
-        let r = ingestor.ingest(vec![doc.clone()])?;
+        let r = ingestor.ingest(vec![doc])?;
         singles.push(t.elapsed());
         if let Some(Err(e)) = r.first() {
             anyhow::bail!("benchmark document refused: {e}");
@@ -325,6 +381,13 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// The 1, 5 and 15 minute load averages, as /proc/loadavg gives them.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 fn ms(d: Duration) -> f64 {

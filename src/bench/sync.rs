@@ -264,8 +264,12 @@ fn run_in(args: &SyncArgs, root: &Path, data: &HsData, source: &str, timeout: Du
     );
     let rates = measure_verify_rates(10_000);
     println!(
-        "reference  ed25519 verify_strict, 1 core: {:>9.0}/s   {} cores: {:>9.0}/s",
-        rates.strict_one_core, rates.cores, rates.strict_all_cores
+        "reference  ed25519 verify_strict, 1 core: {:>9.0}/s   {} cores: {:>9.0}/s   CPU {:.1} µs per signature; load {}",
+        rates.strict_one_core,
+        rates.cores,
+        rates.strict_all_cores,
+        rates.strict_cpu_us,
+        super::load_average()
     );
 
     // 1. Cold bootstrap.
@@ -279,11 +283,14 @@ fn run_in(args: &SyncArgs, root: &Path, data: &HsData, source: &str, timeout: Du
         t.elapsed().as_secs_f64()
     );
     let mut a = NodeProcess::spawn(&a_dir, &[], false)?;
+    let a_cpu0 = super::process_cpu_time(a.child.id());
     let t = Instant::now();
     let mut b = NodeProcess::spawn(&replicas[0], std::slice::from_ref(&a.address), false)?;
     let n = args.docs as u64;
     b.wait(timeout, |p| p.head >= n)?;
     let secs = t.elapsed().as_secs_f64();
+    let a_cpu = super::process_cpu_time(a.child.id()).saturating_sub(a_cpu0);
+    let b_cpu = super::process_cpu_time(b.child.id());
     a.poll();
     println!(
         "bootstrap  {} documents in {:.2} s: {:.0} documents/s, {:.1} MB/s ({:.0}% of one core's verify_strict rate)",
@@ -292,6 +299,20 @@ fn run_in(args: &SyncArgs, root: &Path, data: &HsData, source: &str, timeout: Du
         n as f64 / secs,
         bytes as f64 / secs / 1e6,
         100.0 * n as f64 / secs / rates.strict_one_core
+    );
+    let per_doc = |cpu: Duration| cpu.as_secs_f64() * 1e6 / n as f64;
+    println!(
+        "cpu        per replicated document: source {:.1} µs + replica {:.1} µs = {:.1} µs ({:.2} × one verify_strict; target ≤ 65 µs)",
+        per_doc(a_cpu),
+        per_doc(b_cpu),
+        per_doc(a_cpu + b_cpu),
+        per_doc(a_cpu + b_cpu) / rates.strict_cpu_us
+    );
+    println!(
+        "disk       replica store {:.0} MB for {} documents ({:.1} MB of envelopes; RocksDB files, WAL included)",
+        super::dir_bytes(&replicas[0]) as f64 / 1e6,
+        n,
+        bytes as f64 / 1e6
     );
     println!(
         "memory     peak RSS: source {:.0} MiB, replica {:.0} MiB; replica RSS now {:.0} MiB holding {} documents",

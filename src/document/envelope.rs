@@ -217,10 +217,24 @@ pub fn decode(bytes: &[u8]) -> Result<SignedDocument, DecodeError> {
 
 /// As [`decode`], taking ownership of the bytes to avoid a copy.
 pub fn decode_owned(bytes: Vec<u8>) -> Result<SignedDocument, DecodeError> {
+    let (header, body_range) = parse(&bytes)?;
+    let id = DocumentId::of_envelope(&bytes);
+    Ok(SignedDocument { header, body_range, bytes, id })
+}
+
+/// The header of an envelope, checked exactly as [`decode`] checks it (the same parser), without
+/// copying the bytes or hashing them for the id: for callers that need only a position, a
+/// publisher or a type (the worker's placement check, a lifecycle target's owner).
+pub fn decode_header(bytes: &[u8]) -> Result<Header, DecodeError> {
+    parse(bytes).map(|(header, _)| header)
+}
+
+/// The one parser of the layout: the header and where the body lies.
+fn parse(bytes: &[u8]) -> Result<(Header, std::ops::Range<usize>), DecodeError> {
     if bytes.len() > DOCUMENT_SIZE_MAX_BYTES {
         return Err(DecodeError::TooLarge { len: bytes.len(), max: DOCUMENT_SIZE_MAX_BYTES });
     }
-    let mut r = Reader { bytes: &bytes, pos: 0 };
+    let mut r = Reader { bytes, pos: 0 };
     if r.take(MAGIC.len(), "magic").map_err(|_| DecodeError::BadMagic)? != MAGIC {
         return Err(DecodeError::BadMagic);
     }
@@ -315,8 +329,7 @@ pub fn decode_owned(bytes: Vec<u8>) -> Result<SignedDocument, DecodeError> {
         references,
         subjects,
     };
-    let id = DocumentId::of_envelope(&bytes);
-    Ok(SignedDocument { header, body_range, bytes, id })
+    Ok((header, body_range))
 }
 
 #[cfg(test)]

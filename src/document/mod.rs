@@ -6,8 +6,9 @@
 mod envelope;
 mod fields;
 mod verify;
+pub mod differential;
 
-pub use envelope::{decode, decode_owned, encode_and_sign, DecodeError, SignedDocument, MAGIC, SIGNATURE_LEN};
+pub use envelope::{decode, decode_header, decode_owned, encode_and_sign, DecodeError, SignedDocument, MAGIC, SIGNATURE_LEN};
 
 /// Signing under another domain, only to make the "wrong domain" test vector.
 pub mod envelope_for_vectors {
@@ -17,7 +18,7 @@ pub use fields::{
     date_to_days, date_to_days_opt, days_to_date, DocumentId, Edition, FieldError, Header, HsCode, HsSubject, OrgId,
     RefKind, Reference, Seq, TypeName, Validity,
 };
-pub use verify::{public_key, verify, VerifiedDocument, VerifyError};
+pub use verify::{public_key, verify, verify_with, KeyCache, PublicKey, VerifiedDocument, VerifyError, KEY_CACHE_MAX};
 
 /// Version of the envelope layout written by this build.
 pub const FORMAT_VERSION: u8 = 1;

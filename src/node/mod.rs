@@ -208,6 +208,7 @@ pub async fn start_on(
         next_gossip: 0,
         io: JoinSet::new(),
         gossip_reads: 0,
+        own_envelope: None,
     };
     tasks.spawn(async move { ("node shell", shell.run(inputs).await) });
     service.set_replication(Replication::Running);

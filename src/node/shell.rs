@@ -25,7 +25,7 @@ use super::core::{
 };
 use super::serve;
 use crate::charter::CertError;
-use crate::document::OrgId;
+use crate::document::{DocumentId, OrgId};
 use crate::net::{limits, NetCommand, NetEvent, RequestFailure};
 use crate::notice::NOTICE_TYPE;
 use crate::service::{BanInfo, PeerInfo, Service, StoredEvent, TrustError};
@@ -73,6 +73,9 @@ pub(super) struct Shell {
     /// Blocking store work, owned here so none outlives the shell.
     pub io: JoinSet<IoDoneBox>,
     pub gossip_reads: usize,
+    /// The envelope of the document this node just published, from its stored event, held
+    /// only while the core handles that event: its gossip is sent from it, not read back.
+    pub own_envelope: Option<(DocumentId, Arc<[u8]>)>,
 }
 
 /// `IoDone` boxed for the join set (its variants differ in size).
@@ -107,9 +110,11 @@ impl Shell {
                 stored = inputs.stored.recv() => match stored {
                     Ok(ev) => {
                         let notice = ev.doc_type.as_str() == NOTICE_TYPE;
+                        self.own_envelope = ev.envelope.map(|e| (ev.id, e));
                         let event =
                             Event::Stored { id: ev.id, publisher: ev.publisher, seq: ev.seq, notice, arrival: ev.arrival };
                         self.handle(event).await;
+                        self.own_envelope = None;
                     }
                     // Missed events: the heads are read again from the store.
                     Err(broadcast::error::RecvError::Lagged(_)) => self.exec(Effect::ReadHeads).await,
@@ -306,6 +311,13 @@ impl Shell {
                 self.send(NetCommand::Validate { message_id, source, acceptance }).await;
             }
             Effect::GossipOwn { id } => {
+                if let Some((_, envelope)) = self.own_envelope.take_if(|(own, _)| *own == id) {
+                    let counters = &self.service.counters;
+                    counters.gossip_messages_out.fetch_add(1, Ordering::Relaxed);
+                    counters.gossip_bytes_out.fetch_add(envelope.len() as u64, Ordering::Relaxed);
+                    self.send(NetCommand::Publish { data: envelope.to_vec() }).await;
+                    return;
+                }
                 if self.gossip_reads >= GOSSIP_READS_MAX {
                     tracing::debug!(%id, "gossip reads at their bound; peers pull this document");
                     return;

@@ -10,7 +10,7 @@ mod held;
 
 pub use held::{chapter_codes, chapter_entries, held_for, walk_query, LOOKUP_PAGES_MAX};
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use ed25519_dalek::SigningKey;
 
@@ -19,7 +19,7 @@ use crate::doctype::{check_integrity, natural_key, project, DocType, Finding, Ty
 use crate::document::{encode_and_sign, DocumentId, Header, OrgId, RefKind, Seq, TypeName, FORMAT_VERSION};
 use crate::ingest::{IngestError, Ingestor};
 use crate::notice::{seal_body, NoticeError, SealRef, NOTICE_TYPE};
-use crate::store::{IngestOutcome, Store, StoreError};
+use crate::store::{IngestOutcome, Store, StoreError, StoredEntry};
 use crate::tlog::checkpoint::{origin, Checkpoint};
 use crate::tlog::note::Note;
 
@@ -68,7 +68,7 @@ pub struct Publisher {
 }
 
 /// A stored publish: its id and position.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Published {
     pub id: DocumentId,
     pub seq: Seq,
@@ -77,6 +77,12 @@ pub struct Published {
     pub sealed_payload: Option<SealRef>,
     /// Whether this is a document published before with the same body (nothing was signed).
     pub existing: bool,
+    /// What the commit stored, and the envelope (`None` for an existing document): the node's
+    /// event and its gossip are made from these, not read back.
+    #[serde(skip)]
+    pub stored: Option<StoredEntry>,
+    #[serde(skip)]
+    pub envelope: Option<Arc<[u8]>>,
 }
 
 impl Publisher {
@@ -180,7 +186,7 @@ impl Publisher {
         // Under the feed lock, so two identical publishes at once sign one document.
         let _feed = self.feed_lock.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((id, seq)) = held::same_body(store, &self.org, ty, &value, &projection)? {
-            return Ok(Published { id, seq, sealed_payload: None, existing: true });
+            return Ok(Published { id, seq, sealed_payload: None, existing: true, stored: None, envelope: None });
         }
         if let Some(key) = natural_key(ty, &value) {
             if let Some(existing) = held::natural_key_holder(store, &self.org, ty, &key, &projection)? {
@@ -217,14 +223,24 @@ impl Publisher {
         let ingestor = Ingestor { store, network_id: *network_id, keyring, sync: true };
         // A store failure leaves it unknown whether the document was committed, so its payload
         // stays; a refusal or a lost race means it was not, and the payload goes.
-        let result = match ingestor.ingest(vec![doc.bytes])?.pop().expect("one result per document") {
+        let envelope: Arc<[u8]> = doc.bytes.as_slice().into();
+        let mut report = ingestor.ingest_report(vec![doc.bytes])?;
+        let result = match report.results.pop().expect("one result per document") {
             Ok(IngestOutcome::Stored) => {
+                let stored = report.stored.pop().expect("a stored document is reported");
                 // The document is stored whatever happens to its checkpoint; a checkpoint not
                 // stored now is signed at the next publish, which covers this entry too.
                 if let Err(e) = self.sign_checkpoint_locked(store, network_id) {
                     tracing::warn!(error = %e, "published, but the feed's checkpoint could not be stored");
                 }
-                return Ok(Published { id, seq, sealed_payload: None, existing: false });
+                return Ok(Published {
+                    id,
+                    seq,
+                    sealed_payload: None,
+                    existing: false,
+                    stored: Some(stored),
+                    envelope: Some(envelope),
+                });
             }
             Ok(_) => PublishError::Raced(self.org.clone()),
             Err(e) => e.into(),

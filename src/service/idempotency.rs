@@ -94,7 +94,7 @@ mod tests {
     use crate::document::{DocumentId, Seq};
 
     fn published(n: u64) -> Published {
-        Published { id: DocumentId([n as u8; 32]), seq: Seq(n), sealed_payload: None, existing: false }
+        Published { id: DocumentId([n as u8; 32]), seq: Seq(n), sealed_payload: None, existing: false, stored: None, envelope: None }
     }
 
     #[test]

@@ -27,11 +27,11 @@ pub use witness::{
 use crate::authority::Keyring;
 use crate::clock::now_ms;
 use crate::config::Node;
-use crate::document::{decode, decode_owned, DocumentId, OrgId, Seq, SignedDocument, TypeName};
-use crate::ingest::{IngestError, Ingestor};
+use crate::document::{decode_owned, DocumentId, OrgId, Seq, SignedDocument, TypeName};
+use crate::ingest::{BatchReport, IngestError, Ingestor};
 use crate::notice::{self, NoticeError};
 use crate::publish::{PublishError, Published, Publisher};
-use crate::store::{IngestOutcome, Store, StoreError};
+use crate::store::{IngestOutcome, Store, StoreError, StoredEntry};
 
 /// Capacity of the stored-document event channel. A subscriber that falls further behind
 /// than this resumes from the store by arrival number (see [`Store::arrivals_after`]).
@@ -56,6 +56,23 @@ pub struct StoredEvent {
     pub publisher: OrgId,
     pub seq: Seq,
     pub doc_type: TypeName,
+    /// The envelope, for a document this node has just published (its gossip is sent from
+    /// it); `None` for everything else.
+    #[serde(skip)]
+    pub envelope: Option<Arc<[u8]>>,
+}
+
+impl StoredEvent {
+    fn of(entry: &StoredEntry, envelope: Option<Arc<[u8]>>) -> StoredEvent {
+        StoredEvent {
+            arrival: entry.arrival,
+            id: entry.id,
+            publisher: entry.publisher.clone(),
+            seq: entry.seq,
+            doc_type: entry.doc_type.clone(),
+            envelope,
+        }
+    }
 }
 
 /// A connected peer as the network layer sees it.
@@ -271,16 +288,23 @@ impl Service {
     /// Counts a publish and announces what it stored.
     fn published(&self, result: Result<Published, PublishError>) -> Result<Published, ServiceError> {
         match &result {
-            Ok(_) => {
-                self.counters.stored.fetch_add(1, Ordering::Relaxed);
-                if let Err(e) = self.cosign_own_feed((now_ms() / 1000).max(0) as u64) {
-                    tracing::warn!(error = %e, "published, but could not cosign the feed's checkpoint");
+            Ok(published) => {
+                if !published.existing {
+                    self.counters.stored.fetch_add(1, Ordering::Relaxed);
+                    if let Err(e) = self.cosign_own_feed((now_ms() / 1000).max(0) as u64) {
+                        tracing::warn!(error = %e, "published, but could not cosign the feed's checkpoint");
+                    }
                 }
+                let stored: &[StoredEntry] = published.stored.as_slice();
+                self.announce(stored, published.envelope.as_ref())?;
             }
-            Err(PublishError::Refused(e)) => self.count_refused(e.code()),
-            Err(_) => {}
+            Err(e) => {
+                if let PublishError::Refused(e) = e {
+                    self.count_refused(e.code());
+                }
+                self.announce(&[], None)?;
+            }
         }
-        self.announce_new()?;
         Ok(result?)
     }
 
@@ -317,10 +341,10 @@ impl Service {
     ) -> Result<Vec<Result<IngestOutcome, IngestError>>, StoreError> {
         let keyring = self.keyring();
         let ingestor = Ingestor { store: &self.store, network_id: self.network_id, keyring: &keyring, sync: true };
-        let results = ingestor.ingest(envelopes)?;
-        self.count(&results);
-        self.announce_new()?;
-        Ok(results)
+        let report = ingestor.ingest_report(envelopes)?;
+        self.count(&report.results);
+        self.announce(&report.stored, None)?;
+        Ok(report.results)
     }
 
     /// Ingests a stream of tagged batches with verification and commits overlapped (see
@@ -329,7 +353,7 @@ impl Service {
     where
         T: Clone + Send,
         I: Iterator<Item = (T, Vec<Vec<u8>>)> + Send,
-        F: FnMut(T, Vec<Vec<u8>>, Vec<Result<IngestOutcome, IngestError>>),
+        F: FnMut(T, BatchReport),
     {
         let keyring = self.keyring();
         let ingestor = Ingestor { store: &self.store, network_id: self.network_id, keyring: &keyring, sync: true };
@@ -337,12 +361,12 @@ impl Service {
         // The keyring is read again for every batch: a charter version applied while the
         // stream runs takes effect from the next batch.
         let keyring_now = || Some(self.keyring());
-        ingestor.ingest_pipelined(&keyring_now, batches, |tag, envelopes, results| {
-            self.count(&results);
-            if let Err(e) = self.announce_new() {
+        ingestor.ingest_pipelined(&keyring_now, batches, |tag, report| {
+            self.count(&report.results);
+            if let Err(e) = self.announce(&report.stored, None) {
                 announce_error.get_or_insert(e);
             }
-            on_batch(tag, envelopes, results);
+            on_batch(tag, report);
         })?;
         announce_error.map_or(Ok(()), Err)
     }
@@ -366,28 +390,45 @@ impl Service {
         *self.counters.refused.lock().unwrap_or_else(|p| p.into_inner()).entry(code).or_default() += 1;
     }
 
-    /// Raises an event for every document stored since the last announcement.
-    fn announce_new(&self) -> Result<(), StoreError> {
+    /// Raises an event for every document stored since the last announcement, in arrival
+    /// order: from what a commit reported (`stored`, with the envelope of a document this
+    /// node published), and from the store for anything stored before those by another path.
+    fn announce(&self, stored: &[StoredEntry], envelope: Option<&Arc<[u8]>>) -> Result<(), StoreError> {
         let mut announced = self.announced.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            let batch = self.store.arrivals_after(*announced, 1024)?;
+        let before = stored.first().map_or_else(|| self.store.last_arrival(), |e| e.arrival - 1);
+        self.announce_from_store(&mut announced, before)?;
+        for entry in stored {
+            if entry.arrival <= *announced {
+                continue; // announced from the store by a later commit's caller
+            }
+            *announced = entry.arrival;
+            // No subscriber is not an error: events are a convenience, the store is the truth.
+            let _ = self.events.send(StoredEvent::of(entry, envelope.cloned()));
+        }
+        Ok(())
+    }
+
+    /// Announces from the store what was stored up to arrival `upto` and not yet announced.
+    fn announce_from_store(&self, announced: &mut u64, upto: u64) -> Result<(), StoreError> {
+        while *announced < upto {
+            let limit = (upto - *announced).min(1024) as usize;
+            let batch = self.store.arrivals_after(*announced, limit)?;
             if batch.is_empty() {
                 return Ok(());
             }
             for (arrival, id) in batch {
                 *announced = arrival;
-                let Some(bytes) = self.store.get(&id)? else { continue };
-                let Ok(doc) = decode(&bytes) else { continue };
-                // No subscriber is not an error: events are a convenience, the store is the truth.
-                let _ = self.events.send(StoredEvent {
-                    arrival,
-                    id,
-                    publisher: doc.header.publisher,
-                    seq: doc.header.seq,
-                    doc_type: doc.header.doc_type,
-                });
+                let header = match self.store.header(&id) {
+                    Ok(Some(header)) => header,
+                    Ok(None) | Err(StoreError::Corrupt { .. }) => continue,
+                    Err(e) => return Err(e),
+                };
+                let entry =
+                    StoredEntry { arrival, id, publisher: header.publisher, seq: header.seq, doc_type: header.doc_type };
+                let _ = self.events.send(StoredEvent::of(&entry, None));
             }
         }
+        Ok(())
     }
 }
 

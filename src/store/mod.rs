@@ -27,7 +27,7 @@ pub use migrate::Migration;
 pub use payloads::{MissingPayloads, NOTICES_MISSING_MAX, PAYLOAD_SCAN_MAX};
 pub use query::{Page, Query, QueryError, QUERY_LIMIT_MAX, QUERY_SCAN_MAX};
 pub use tlog::{CheckpointFork, CHECKPOINT_FORKS_MAX, RECEIPT_SCAN_MAX};
-pub use write::{FeedError, IngestOutcome};
+pub use write::{Commit, FeedError, IngestOutcome, StoredEntry};
 
 /// Store layout version written by this build. Bumped on any change to `keys.rs`, with a
 /// migration step in `migrate.rs` from the version before.
@@ -278,6 +278,16 @@ impl Store {
     /// A document's envelope by id.
     pub fn get(&self, id: &DocumentId) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.db.get_cf(self.cf(keys::CF_DOCS), id.0)?)
+    }
+
+    /// A held document's header, decoded without copying the envelope or hashing it.
+    pub fn header(&self, id: &DocumentId) -> Result<Option<crate::document::Header>, StoreError> {
+        match self.db.get_pinned_cf(self.cf(keys::CF_DOCS), id.0)? {
+            Some(bytes) => Ok(Some(
+                crate::document::decode_header(&bytes).map_err(|_| self.corrupt("stored document (does not decode)"))?,
+            )),
+            None => Ok(None),
+        }
     }
 
     /// Whether a document is stored.

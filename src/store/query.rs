@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 
 use super::keys;
 use super::{Store, StoreError};
-use crate::document::{decode, DocumentId, Edition, Header, OrgId, TypeName};
+use crate::document::{decode_owned, DocumentId, Edition, Header, OrgId, TypeName};
 
 /// Largest page a query may ask for.
 pub const QUERY_LIMIT_MAX: usize = 1000;
@@ -66,19 +66,34 @@ pub enum QueryError {
     Store(#[from] StoreError),
 }
 
+/// How a query walks its index.
+struct Plan {
+    index: Index,
+    /// Every key the walk visits starts with it.
+    prefix: Vec<u8>,
+    newest_first: bool,
+    /// For a newest-first walk, where it starts: below this key (default: the prefix's end).
+    below: Option<Vec<u8>>,
+}
+
 impl Query {
-    fn plan(&self) -> (Index, Vec<u8>, bool) {
-        // (index, key prefix, newest-first)
+    fn plan(&self) -> Plan {
+        let plan = |index, prefix, newest_first| Plan { index, prefix, newest_first, below: None };
         if let Some((edition, prefix)) = &self.hs {
-            (Index::Hs, keys::hs_prefix(*edition, prefix), false)
+            plan(Index::Hs, keys::hs_prefix(*edition, prefix), false)
         } else if let Some(t) = &self.doc_type {
-            (Index::Type, keys::type_prefix(t), true)
+            plan(Index::Type, keys::type_prefix(t), true)
         } else if let Some(p) = &self.publisher {
-            (Index::Feed, keys::feed_prefix(p), true)
-        } else if self.in_force_on.is_some() {
-            (Index::From, Vec::new(), false)
+            plan(Index::Feed, keys::feed_prefix(p), true)
+        } else if let Some(day) = self.in_force_on {
+            // From the latest start of validity on or before the day, back: what started most
+            // recently is what is most likely still in force, and nothing that starts after
+            // the day is ever visited. (Walking forward from the earliest start visits every
+            // document that expired before the day first.)
+            let after_day = crate::document::date_to_days(day).saturating_add(1);
+            Plan { below: Some(keys::from_key(after_day, &DocumentId([0; 32]))), ..plan(Index::From, Vec::new(), true) }
         } else {
-            (Index::Time, Vec::new(), true)
+            plan(Index::Time, Vec::new(), true)
         }
     }
 }
@@ -120,7 +135,8 @@ impl Store {
                 return Err(QueryError::HsPrefix(prefix.clone()));
             }
         }
-        let (index, prefix, newest_first) = q.plan();
+        let Plan { index, prefix, newest_first, below } = q.plan();
+        let in_force_days = q.in_force_on.map(crate::document::date_to_days);
         let cf = self.cf(match index {
             Index::Hs => keys::CF_IDX_HS,
             Index::Type => keys::CF_IDX_TYPE,
@@ -144,7 +160,7 @@ impl Store {
                 }
             }
             (None, false) => it.seek(&prefix),
-            (None, true) => match prefix_successor(&prefix) {
+            (None, true) => match below.or_else(|| prefix_successor(&prefix)) {
                 Some(succ) => {
                     it.seek_for_prev(&succ);
                     if it.key() == Some(succ.as_slice()) {
@@ -178,7 +194,15 @@ impl Store {
             }
             .ok_or_else(|| self.corrupt("index key"))?;
             last_key = Some(key.to_vec());
-            if seen.insert(id) && self.matches(q, &id)? {
+            // The in-force walk reads each entry's end of validity from the index value, and the
+            // document only when the day is within it.
+            let ended = match (index, in_force_days) {
+                (Index::From, Some(day)) => keys::decode_from_value(it.value().unwrap_or_default())
+                    .ok_or_else(|| self.corrupt("index value"))?
+                    .is_some_and(|to| to < day),
+                _ => false,
+            };
+            if !ended && seen.insert(id) && self.matches(q, &id)? {
                 page.ids.push(id);
             }
             if newest_first {
@@ -195,9 +219,26 @@ impl Store {
     }
 
     fn matches(&self, q: &Query, id: &DocumentId) -> Result<bool, StoreError> {
-        let Some(bytes) = self.get(id)? else { return Ok(false) };
-        let doc = decode(&bytes).map_err(|_| self.corrupt("stored document"))?;
-        let h: &Header = &doc.header;
+        // The header suffices (no copy of the envelope, no hash of it) unless the title is
+        // searched.
+        let doc = match &q.text {
+            Some(_) => match self.get(id)? {
+                Some(bytes) => Some(decode_owned(bytes).map_err(|_| self.corrupt("stored document"))?),
+                None => return Ok(false),
+            },
+            None => None,
+        };
+        let header;
+        let h: &Header = match &doc {
+            Some(doc) => &doc.header,
+            None => match self.header(id)? {
+                Some(found) => {
+                    header = found;
+                    &header
+                }
+                None => return Ok(false),
+            },
+        };
         if q.doc_type.as_ref().is_some_and(|t| *t != h.doc_type)
             || q.publisher.as_ref().is_some_and(|p| *p != h.publisher)
             || q.issued_since_ms.is_some_and(|t| h.issued_at_ms < t)
@@ -214,7 +255,7 @@ impl Store {
                 return Ok(false);
             }
         }
-        if let Some(text) = &q.text {
+        if let (Some(text), Some(doc)) = (&q.text, &doc) {
             let body: serde_json::Value = serde_json::from_slice(doc.body()).unwrap_or_default();
             let needle = text.to_lowercase();
             let hit = body
@@ -258,9 +299,8 @@ impl Store {
             if !kind.ends_force() {
                 continue;
             }
-            let Some(act) = self.get(&act_id)? else { continue };
-            let act = decode(&act).map_err(|_| self.corrupt("stored document"))?;
-            if act.header.validity.from.is_some_and(|from| from <= day) {
+            let Some(act) = self.header(&act_id)? else { continue };
+            if act.validity.from.is_some_and(|from| from <= day) {
                 return Ok(false);
             }
         }

@@ -6,7 +6,7 @@ use rocksdb::{WriteBatch, WriteOptions};
 
 use super::keys::{self, HeadValue};
 use super::{Store, StoreError};
-use crate::document::{date_to_days_opt, DocumentId, OrgId, Seq, SignedDocument};
+use crate::document::{date_to_days_opt, DocumentId, OrgId, Seq, SignedDocument, TypeName};
 use crate::ingest::CheckedDocument;
 
 /// What happened to one document handed to [`Store::commit`].
@@ -20,6 +20,30 @@ pub enum IngestOutcome {
     /// Another validly signed entry holds that position (or the position is a known fork):
     /// the document is kept as evidence and the feed is frozen from that position.
     Forked { seq: Seq },
+}
+
+/// A document one commit stored, as the commit knew it: what events, gossip and the sync
+/// engine are told, so that nothing is read back from RocksDB.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEntry {
+    /// Its local arrival number.
+    pub arrival: u64,
+    pub id: DocumentId,
+    pub publisher: OrgId,
+    pub seq: Seq,
+    pub doc_type: TypeName,
+}
+
+/// What one [`Store::commit`] did.
+#[derive(Debug, Clone, Default)]
+pub struct Commit {
+    /// One result per document handed in, in order.
+    pub results: Vec<Result<IngestOutcome, FeedError>>,
+    /// The documents stored, in arrival order (consecutive arrival numbers).
+    pub stored: Vec<StoredEntry>,
+    /// The head after the commit of every feed the documents named (`None`: no entry and no
+    /// fork evidence), in the order they were first named.
+    pub heads: Vec<(OrgId, Option<HeadValue>)>,
 }
 
 /// Why a valid document cannot take its claimed feed position. Nothing is written.
@@ -51,20 +75,19 @@ impl Store {
     /// before returning when `sync` is set (publish and every acknowledged ingest set it).
     ///
     /// Documents are applied in order, so a batch may carry consecutive entries of one feed.
-    /// Returns one result per document; a rejected document writes nothing.
-    pub fn commit(
-        &self,
-        docs: &[CheckedDocument],
-        sync: bool,
-    ) -> Result<Vec<Result<IngestOutcome, FeedError>>, StoreError> {
+    /// Returns one result per document (a rejected document writes nothing), what was stored
+    /// and the feeds' heads after the commit, all as decided under the writer lock.
+    pub fn commit(&self, docs: &[CheckedDocument], sync: bool) -> Result<Commit, StoreError> {
         let mut next_arrival = self.write_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let first_arrival = *next_arrival;
         let mut batch = WriteBatch::default();
         // Heads and positions written earlier in this batch, which RocksDB cannot yet see.
         let mut heads: HashMap<OrgId, Option<HeadValue>> = HashMap::new();
+        let mut named: Vec<OrgId> = Vec::new();
         let mut positions: HashMap<(OrgId, Seq), DocumentId> = HashMap::new();
         let mut tree_nodes = super::tlog::Overlay::new();
         let mut results = Vec::with_capacity(docs.len());
+        let mut stored = Vec::new();
         for checked in docs {
             let doc = checked.doc();
             let h = &doc.header;
@@ -73,6 +96,7 @@ impl Store {
                 None => {
                     let head = self.head(&h.publisher)?;
                     heads.insert(h.publisher.clone(), head);
+                    named.push(h.publisher.clone());
                     head
                 }
             };
@@ -109,6 +133,13 @@ impl Store {
                 self.put_document(&mut batch, checked);
                 self.put_leaf(&mut batch, &mut tree_nodes, &h.publisher, h.seq, &doc.id)?;
                 batch.put_cf(self.cf(keys::CF_ARRIVALS), keys::arrival_key(*next_arrival), doc.id.0);
+                stored.push(StoredEntry {
+                    arrival: *next_arrival,
+                    id: doc.id,
+                    publisher: h.publisher.clone(),
+                    seq: h.seq,
+                    doc_type: h.doc_type.clone(),
+                });
                 *next_arrival += 1;
                 let hv = HeadValue { seq: h.seq, id: doc.id, forked_at };
                 batch.put_cf(self.cf(keys::CF_HEADS), keys::head_key(&h.publisher), hv.encode());
@@ -129,7 +160,11 @@ impl Store {
                 return Err(e.into());
             }
         }
-        Ok(results)
+        let heads = named.into_iter().map(|org| {
+            let head = heads.get(&org).copied().flatten();
+            (org, head)
+        });
+        Ok(Commit { results, stored, heads: heads.collect() })
     }
 
     /// Adds a document and every index entry for it to `batch`.
