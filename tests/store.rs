@@ -369,6 +369,7 @@ fn two_histories_signed_by_one_publisher_are_a_checkpoint_fork_that_freezes_the_
     let forks = a.checkpoint_forks(Some(&org("WCO"))).unwrap();
     assert_eq!((forks.len(), forks[0].size_a, forks[0].size_b, forks[0].frozen_at), (1, 6, 6, Seq(7)));
     assert_eq!(forks[0].evidence, bytes);
+}
 
 #[test]
 fn an_ingest_reports_what_it_stored_and_the_heads_it_left_as_the_store_reads_them_back() {
@@ -381,7 +382,8 @@ fn an_ingest_reports_what_it_stored_and_the_heads_it_left_as_the_store_reads_the
     let fr_docs = feed(&(0..2).map(|i| opinion(10 + i, "8549.11")).collect::<Vec<_>>(), "FR", &fr);
     ing.ingest(vec![wco_docs[0].clone()]).unwrap();
     // A duplicate, two new WCO entries, a gap in FR's feed, then FR's first entry.
-    let batch = vec![wco_docs[0].clone(), wco_docs[1].clone(), wco_docs[2].clone(), fr_docs[1].clone(), fr_docs[0].clone()];
+    let batch =
+        vec![wco_docs[0].clone(), wco_docs[1].clone(), wco_docs[2].clone(), fr_docs[1].clone(), fr_docs[0].clone()];
     let report = ing.ingest_report(batch).unwrap();
     assert_eq!(
         outcomes(report.results),

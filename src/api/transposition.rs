@@ -145,7 +145,7 @@ pub(crate) async fn workbench_route(
     let p = params::query(q)?;
     let (from, to) = editions(&p.from, &p.to)?;
     let body = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge,
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge { max_bytes: super::BODY_MAX_BYTES },
         _ => ApiError::BadRequest(e.body_text()),
     })?;
     let own = state.service.publisher.as_ref().map(|p| p.org.to_string());

@@ -25,8 +25,8 @@
 use std::collections::HashMap;
 
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
-use ed25519_dalek::VerifyingKey;
 use curve25519_dalek::scalar::Scalar;
+use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha512};
 
 use super::envelope::SignedDocument;

@@ -18,7 +18,7 @@ pub const IDEMPOTENCY_KEYS_MAX: usize = 10_000;
 pub const IDEMPOTENCY_KEY_MAX_BYTES: usize = 128;
 
 /// What a key was used for.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Use {
     request_sha256: [u8; 32],
     published: Published,
@@ -65,12 +65,14 @@ impl IdempotencyKeys {
     pub fn lookup(&self, key: &str, digest: &[u8; 32]) -> KeyLookup {
         match self.by_key.get(key) {
             None => KeyLookup::New,
-            Some(u) if u.request_sha256 == *digest => KeyLookup::Done(u.published),
+            Some(u) if u.request_sha256 == *digest => KeyLookup::Done(u.published.clone()),
             Some(_) => KeyLookup::Reused,
         }
     }
 
-    pub fn remember(&mut self, key: &str, digest: [u8; 32], published: Published) {
+    pub fn remember(&mut self, key: &str, digest: [u8; 32], published: &Published) {
+        // What a retry is answered with: the id and position, not the envelope.
+        let published = Published { stored: None, envelope: None, ..published.clone() };
         if self.by_key.insert(key.to_owned(), Use { request_sha256: digest, published }).is_none() {
             self.order.push_back(key.to_owned());
         }
@@ -94,7 +96,14 @@ mod tests {
     use crate::document::{DocumentId, Seq};
 
     fn published(n: u64) -> Published {
-        Published { id: DocumentId([n as u8; 32]), seq: Seq(n), sealed_payload: None, existing: false, stored: None, envelope: None }
+        Published {
+            id: DocumentId([n as u8; 32]),
+            seq: Seq(n),
+            sealed_payload: None,
+            existing: false,
+            stored: None,
+            envelope: None,
+        }
     }
 
     #[test]
@@ -102,11 +111,11 @@ mod tests {
         let mut keys = IdempotencyKeys::default();
         let (a, b) = (request_digest("t", b"a"), request_digest("t", b"b"));
         assert!(matches!(keys.lookup("k", &a), KeyLookup::New));
-        keys.remember("k", a, published(1));
+        keys.remember("k", a, &published(1));
         assert!(matches!(keys.lookup("k", &a), KeyLookup::Done(p) if p.seq == Seq(1)));
         assert!(matches!(keys.lookup("k", &b), KeyLookup::Reused));
         for i in 0..IDEMPOTENCY_KEYS_MAX {
-            keys.remember(&format!("other-{i}"), b, published(2));
+            keys.remember(&format!("other-{i}"), b, &published(2));
             assert!(keys.len() <= IDEMPOTENCY_KEYS_MAX);
         }
         assert!(matches!(keys.lookup("k", &a), KeyLookup::New), "the oldest key went first");

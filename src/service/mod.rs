@@ -272,7 +272,7 @@ impl Service {
         }
         // Held across the publish, so a retry racing the first attempt waits for its answer.
         let published = self.publish(doc_type, body)?;
-        keys.remember(key, digest, published);
+        keys.remember(key, digest, &published);
         Ok(published)
     }
 
@@ -423,8 +423,13 @@ impl Service {
                     Ok(None) | Err(StoreError::Corrupt { .. }) => continue,
                     Err(e) => return Err(e),
                 };
-                let entry =
-                    StoredEntry { arrival, id, publisher: header.publisher, seq: header.seq, doc_type: header.doc_type };
+                let entry = StoredEntry {
+                    arrival,
+                    id,
+                    publisher: header.publisher,
+                    seq: header.seq,
+                    doc_type: header.doc_type,
+                };
                 let _ = self.events.send(StoredEvent::of(&entry, None));
             }
         }
