@@ -298,7 +298,8 @@ impl Ingestor<'_> {
             }
         }
         // Nothing to write (every entry refused, or an empty batch): no write, no fsync.
-        let committed = if to_commit.is_empty() { Default::default() } else { self.store.commit(&to_commit, self.sync)? };
+        let committed =
+            if to_commit.is_empty() { Default::default() } else { self.store.commit(&to_commit, self.sync)? };
         for (slot, outcome) in slots.into_iter().zip(committed.results) {
             results[slot] = Some(outcome.map_err(IngestError::from));
         }

@@ -287,7 +287,8 @@ fn an_ingest_reports_what_it_stored_and_the_heads_it_left_as_the_store_reads_the
     let fr_docs = feed(&(0..2).map(|i| opinion(10 + i, "8549.11")).collect::<Vec<_>>(), "FR", &fr);
     ing.ingest(vec![wco_docs[0].clone()]).unwrap();
     // A duplicate, two new WCO entries, a gap in FR's feed, then FR's first entry.
-    let batch = vec![wco_docs[0].clone(), wco_docs[1].clone(), wco_docs[2].clone(), fr_docs[1].clone(), fr_docs[0].clone()];
+    let batch =
+        vec![wco_docs[0].clone(), wco_docs[1].clone(), wco_docs[2].clone(), fr_docs[1].clone(), fr_docs[0].clone()];
     let report = ing.ingest_report(batch).unwrap();
     assert_eq!(
         outcomes(report.results),

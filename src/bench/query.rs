@@ -57,7 +57,11 @@ pub fn run(args: &QueryArgs) -> anyhow::Result<()> {
         Some(dir) => HsData::load(&dir)?,
         None => HsData::excerpt(),
     };
-    println!("entrepot bench query: {} × {} cores", cpu_model(), std::thread::available_parallelism().map_or(1, |c| c.get()));
+    println!(
+        "entrepot bench query: {} × {} cores",
+        cpu_model(),
+        std::thread::available_parallelism().map_or(1, |c| c.get())
+    );
     let network = network_id(BENCH_NETWORK);
     let mut keyring = Keyring::default();
     for i in 0..FEEDS {
@@ -77,7 +81,12 @@ pub fn run(args: &QueryArgs) -> anyhow::Result<()> {
     if held < args.docs {
         let t = Instant::now();
         fill(&store, &data, &network, &keyring, held, args.docs)?;
-        println!("store      filled {} documents in {:.0} s ({})", args.docs - held, t.elapsed().as_secs_f64(), dir.display());
+        println!(
+            "store      filled {} documents in {:.0} s ({})",
+            args.docs - held,
+            t.elapsed().as_secs_f64(),
+            dir.display()
+        );
     }
     println!(
         "store      {} documents, {:.0} MB of SST files, {}",
@@ -98,15 +107,24 @@ pub fn run(args: &QueryArgs) -> anyhow::Result<()> {
     let kinds: [(&str, MakeQuery); 3] = [
         (
             "HS prefix, 4 digits",
-            Box::new(|rng| Query { hs: Some((edition, codes[rng.gen_range(0..codes.len())][..4].to_owned())), ..Query::default() }),
+            Box::new(|rng| Query {
+                hs: Some((edition, codes[rng.gen_range(0..codes.len())][..4].to_owned())),
+                ..Query::default()
+            }),
         ),
         (
             "HS prefix, 6 digits",
-            Box::new(|rng| Query { hs: Some((edition, codes[rng.gen_range(0..codes.len())].to_owned())), ..Query::default() }),
+            Box::new(|rng| Query {
+                hs: Some((edition, codes[rng.gen_range(0..codes.len())].to_owned())),
+                ..Query::default()
+            }),
         ),
         (
             "in force on D (2022–2028)",
-            Box::new(|rng| Query { in_force_on: Some(first + chrono::Days::new(rng.gen_range(0..7 * 365))), ..Query::default() }),
+            Box::new(|rng| Query {
+                in_force_on: Some(first + chrono::Days::new(rng.gen_range(0..7 * 365))),
+                ..Query::default()
+            }),
         ),
     ];
     for (name, make) in kinds {
@@ -138,7 +156,14 @@ pub fn run(args: &QueryArgs) -> anyhow::Result<()> {
 }
 
 /// Signs and ingests documents `held..docs`, spread round-robin over the feeds by rounds.
-fn fill(store: &Store, data: &HsData, network: &[u8; 32], keyring: &Keyring, held: usize, docs: usize) -> anyhow::Result<()> {
+fn fill(
+    store: &Store,
+    data: &HsData,
+    network: &[u8; 32],
+    keyring: &Keyring,
+    held: usize,
+    docs: usize,
+) -> anyhow::Result<()> {
     let ingestor = Ingestor { store, network_id: *network, keyring, sync: false };
     let mut next = held;
     while next < docs {

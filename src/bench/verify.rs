@@ -47,7 +47,10 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
     }
     let ours = args.signatures as f64 / t.elapsed().as_secs_f64();
     println!("reference  key decode + verify_strict, 1 core: {reference:>9.0} signatures/s (1,690-byte documents)");
-    println!("entrepot   document check, 1 core:            {ours:>9.0} signatures/s ({:.2}× the reference)", ours / reference);
+    println!(
+        "entrepot   document check, 1 core:            {ours:>9.0} signatures/s ({:.2}× the reference)",
+        ours / reference
+    );
 
     let per_core = args.cases.div_ceil(cores);
     let t = Instant::now();

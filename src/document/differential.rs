@@ -38,8 +38,8 @@ pub fn ours(case: &Case) -> bool {
 
 /// The order ℓ of the prime-order subgroup, little-endian.
 const ELL: [u8; 32] = [
-    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
 ];
 
 /// Adds two 256-bit little-endian integers, or `None` on overflow.
@@ -89,8 +89,18 @@ pub fn special_encodings() -> Vec<[u8; 32]> {
     p[31] = 0x7f;
     let mut p_minus_1 = p;
     p_minus_1[0] = 0xec;
-    let mut ys: Vec<[u8; 32]> = (0u8..19).map(|y| { let mut e = [0u8; 32]; e[0] = y; e }).collect();
-    ys.extend((0u8..19).filter_map(|y| { let mut e = [0u8; 32]; e[0] = y; add_256(&e, &p) }));
+    let mut ys: Vec<[u8; 32]> = (0u8..19)
+        .map(|y| {
+            let mut e = [0u8; 32];
+            e[0] = y;
+            e
+        })
+        .collect();
+    ys.extend((0u8..19).filter_map(|y| {
+        let mut e = [0u8; 32];
+        e[0] = y;
+        add_256(&e, &p)
+    }));
     ys.push(p_minus_1);
     for y in ys {
         for sign in [0u8, 0x80] {
@@ -115,11 +125,17 @@ pub fn edge_cases() -> Vec<Case> {
     let r = random_scalar(&mut rng);
     let valid = sign_raw(&a, &key, &r, &(ED25519_BASEPOINT_POINT * r), &message);
     cases.push(Case { key, message: message.clone(), signature: valid, what: "valid" });
-    cases.push(Case { key, message: Vec::new(), signature: sign_raw(&a, &key, &r, &(ED25519_BASEPOINT_POINT * r), &[]), what: "valid, empty message" });
+    cases.push(Case {
+        key,
+        message: Vec::new(),
+        signature: sign_raw(&a, &key, &r, &(ED25519_BASEPOINT_POINT * r), &[]),
+        what: "valid, empty message",
+    });
 
     let torsion: Vec<EdwardsPoint> = EIGHT_TORSION.to_vec();
     let specials = special_encodings();
-    let small: Vec<[u8; 32]> = torsion.iter().map(|t| t.compress().to_bytes()).chain(specials.iter().copied()).collect();
+    let small: Vec<[u8; 32]> =
+        torsion.iter().map(|t| t.compress().to_bytes()).chain(specials.iter().copied()).collect();
     for enc in &small {
         // A small-order (or otherwise special) key, with R and s from a real signature and with
         // R and s zero (the "identity signs everything" case).

@@ -3,12 +3,14 @@
 //! This module does no I/O and knows nothing of storage or the network. Only `envelope.rs`
 //! knows the signed byte layout; everything else sees [`Header`] and [`SignedDocument`].
 
+pub mod differential;
 mod envelope;
 mod fields;
 mod verify;
-pub mod differential;
 
-pub use envelope::{decode, decode_header, decode_owned, encode_and_sign, DecodeError, SignedDocument, MAGIC, SIGNATURE_LEN};
+pub use envelope::{
+    decode, decode_header, decode_owned, encode_and_sign, DecodeError, SignedDocument, MAGIC, SIGNATURE_LEN,
+};
 
 /// Signing under another domain, only to make the "wrong domain" test vector.
 pub mod envelope_for_vectors {

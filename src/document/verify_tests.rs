@@ -32,7 +32,8 @@ fn random_and_mutated_signatures_get_the_verdict_verify_strict_gives() {
     let threads = 2u64;
     let per_thread = 30_000;
     let tallies: Vec<_> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads).map(|t| scope.spawn(move || differential::run(per_thread, 1000 + t))).collect();
+        let handles: Vec<_> =
+            (0..threads).map(|t| scope.spawn(move || differential::run(per_thread, 1000 + t))).collect();
         handles.into_iter().map(|h| h.join().expect("no panic")).collect()
     });
     for tally in tallies {

@@ -377,8 +377,13 @@ impl Service {
                     Ok(None) | Err(StoreError::Corrupt { .. }) => continue,
                     Err(e) => return Err(e),
                 };
-                let entry =
-                    StoredEntry { arrival, id, publisher: header.publisher, seq: header.seq, doc_type: header.doc_type };
+                let entry = StoredEntry {
+                    arrival,
+                    id,
+                    publisher: header.publisher,
+                    seq: header.seq,
+                    doc_type: header.doc_type,
+                };
                 let _ = self.events.send(StoredEvent::of(&entry, None));
             }
         }

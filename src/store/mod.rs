@@ -229,7 +229,8 @@ impl Store {
     pub fn header(&self, id: &DocumentId) -> Result<Option<crate::document::Header>, StoreError> {
         match self.db.get_pinned_cf(self.cf(keys::CF_DOCS), id.0)? {
             Some(bytes) => Ok(Some(
-                crate::document::decode_header(&bytes).map_err(|_| self.corrupt("stored document (does not decode)"))?,
+                crate::document::decode_header(&bytes)
+                    .map_err(|_| self.corrupt("stored document (does not decode)"))?,
             )),
             None => Ok(None),
         }
