@@ -68,7 +68,10 @@ pub(super) fn run(store: &mut Store, from: u32) -> Result<Vec<Migration>, StoreE
 /// same feed), which is what a consumer of the event stream relies on.
 fn v0_to_v1(store: &mut Store) -> Result<String, StoreError> {
     if store.db.cf_handle(keys::CF_ARRIVALS).is_none() {
-        store.db.create_cf(keys::CF_ARRIVALS, &super::tuned_options().1)?;
+        store.db.create_cf(
+            keys::CF_ARRIVALS,
+            &super::family_options(keys::CF_ARRIVALS, &super::tuned_options().1, &super::StoreBudget::default()),
+        )?;
     }
     let arrivals = store.cf(keys::CF_ARRIVALS);
     let mut batch = WriteBatch::default();
@@ -145,7 +148,10 @@ fn v3_to_v4(store: &mut Store) -> Result<String, StoreError> {
 /// then records `version` (synced), the step's last write.
 fn add_empty_family(store: &mut Store, family: &str, version: u32) -> Result<(), StoreError> {
     if store.db.cf_handle(family).is_none() {
-        store.db.create_cf(family, &super::tuned_options().1)?;
+        store.db.create_cf(
+            family,
+            &super::family_options(family, &super::tuned_options().1, &super::StoreBudget::default()),
+        )?;
     }
     let mut wo = WriteOptions::default();
     wo.set_sync(true);

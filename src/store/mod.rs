@@ -96,6 +96,24 @@ impl StoreBudget {
     }
 }
 
+/// Block size of every family: a `docs` block holds about ten envelopes, so LZ4 finds the JSON
+/// they share (field names, the ruling template), where RocksDB's default 4 KiB holds two.
+pub const BLOCK_BYTES: usize = 16 * 1024;
+/// One memtable's size in every family but `docs` (their entries are small; 4 MiB each keeps
+/// idle families from holding much of the memtable budget).
+pub const INDEX_WRITE_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+
+/// The options of one column family: the shared ones ([`budget_options`]), with smaller
+/// memtables for every family but `docs` (never larger than the budget's). Every RocksDB
+/// setting of the store is in these functions.
+pub(crate) fn family_options(name: &str, shared: &Options, budget: &StoreBudget) -> Options {
+    let mut cf = shared.clone();
+    if name != keys::CF_DOCS {
+        cf.set_write_buffer_size(INDEX_WRITE_BUFFER_BYTES.min(budget.write_buffer_bytes));
+    }
+    cf
+}
+
 /// RocksDB options with explicit memory bounds. RocksDB's defaults give each column family its
 /// own block cache, so twelve families would each grow one; here they share one, index and
 /// filter blocks are charged to it, and memtables have one budget.
@@ -110,6 +128,7 @@ fn budget_options(budget: &StoreBudget) -> (Options, Options) {
     table.set_cache_index_and_filter_blocks(true);
     table.set_pin_l0_filter_and_index_blocks_in_cache(true);
     table.set_bloom_filter(10.0, false);
+    table.set_block_size(BLOCK_BYTES);
     let mut cf = Options::default();
     cf.set_block_based_table_factory(&table);
     cf.set_write_buffer_size(budget.write_buffer_bytes);
@@ -185,7 +204,7 @@ impl Store {
             Ok(existing) => existing.into_iter().filter(|n| n != rocksdb::DEFAULT_COLUMN_FAMILY_NAME).collect(),
             Err(_) => keys::ALL_CFS.iter().map(|n| n.to_string()).collect(),
         };
-        let cfs = names.iter().map(|name| ColumnFamilyDescriptor::new(name, cf_opts.clone()));
+        let cfs = names.iter().map(|name| ColumnFamilyDescriptor::new(name, family_options(name, &cf_opts, budget)));
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| StoreError::from_open(path, e))?;
         let mut store = Store { db, path: path.to_owned(), write_lock: Mutex::new(1), migrations: Vec::new() };
         // The version first (it needs only `meta`), so that a newer store is refused as such
