@@ -817,11 +817,7 @@ async fn witnesses_of_other_organizations_give_receipts_and_a_split_view_is_dete
         !fr.service.store.checkpoint_forks(Some(&wco_org)).unwrap().is_empty()
     })
     .await;
-    assert_eq!(
-        fr.service.store.head(&wco_org).unwrap().unwrap().forked_at,
-        Some(Seq(11)),
-        "frozen past its 10 entries"
-    );
+    assert_eq!(fr.service.store.head(&wco_org).unwrap().unwrap().forked_at, Some(Seq(10)), "frozen at its 10th entry");
     let fork = &fr.service.store.checkpoint_forks(Some(&wco_org)).unwrap()[0];
     assert_eq!((fork.size_a, fork.size_b), (5, 10));
     // The evidence is portable: US, told by FR, verifies it and freezes the feed too.
@@ -833,4 +829,28 @@ async fn witnesses_of_other_organizations_give_receipts_and_a_split_view_is_dete
     for n in [&mut wco, &mut twin, &mut fr, &mut us] {
         n.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_with_a_charter_node_directory_trusts_that_nodes_charter() {
+    let tmp = tempfile::tempdir().unwrap();
+    let g = sign(&genesis(FAR), &[100, 101]);
+    let wco_dir = init_node(tmp.path(), &g, &WCO_NODE);
+    let mut wco = launch(&wco_dir, &[]).await;
+    publish_opinions(&wco, 2, 0);
+    let id = wco.service.store.feed_entry(&org("WCO"), Seq(2)).unwrap().unwrap();
+    let file = tmp.path().join("doc.entrepot");
+    std::fs::write(&file, wco.service.store.get(&id).unwrap().unwrap()).unwrap();
+    wco.stop().await;
+    drop(wco);
+    let out = std::process::Command::new(common::bin())
+        .arg("--dir")
+        .arg(&wco_dir)
+        .args(["verify", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "verify failed: {stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("trusting the charter of node"), "{stdout}");
+    assert!(stdout.contains(&format!("ok      {id}")), "{stdout}");
 }

@@ -354,7 +354,7 @@ fn two_histories_signed_by_one_publisher_are_a_checkpoint_fork_that_freezes_the_
     let bytes = evidence.encode();
     assert!(a.record_checkpoint_fork(&org("WCO"), 6, 6, &bytes).unwrap());
     assert!(!a.record_checkpoint_fork(&org("WCO"), 6, 6, &bytes).unwrap(), "recorded once");
-    assert_eq!(a.head(&org("WCO")).unwrap().unwrap().forked_at, Some(Seq(7)));
+    assert_eq!(a.head(&org("WCO")).unwrap().unwrap().forked_at, Some(Seq(6)));
     let next = entrepot::bench::sign_feed(
         &[opinion(99, "0101.21")],
         &org("WCO"),
@@ -367,7 +367,7 @@ fn two_histories_signed_by_one_publisher_are_a_checkpoint_fork_that_freezes_the_
     let r = ing.ingest(next).unwrap();
     assert_eq!(outcomes(r), vec![Err("feed_frozen".into())]);
     let forks = a.checkpoint_forks(Some(&org("WCO"))).unwrap();
-    assert_eq!((forks.len(), forks[0].size_a, forks[0].size_b, forks[0].frozen_at), (1, 6, 6, Seq(7)));
+    assert_eq!((forks.len(), forks[0].size_a, forks[0].size_b, forks[0].frozen_at), (1, 6, 6, Seq(6)));
     assert_eq!(forks[0].evidence, bytes);
 }
 

@@ -49,7 +49,15 @@ pub fn verify(dir: &Path, file: &Path, keyring: Option<&Path>, network: Option<&
 
     let (keyring, trust) = match (keyring, &node_config, &bundle_keyring) {
         (Some(path), _, _) => (Keyring::load(path)?, format!("keyring {}", path.display())),
-        (None, Some(c), _) => (Keyring::load(&dir.join(&c.keyring))?, format!("the keyring of node {}", dir.display())),
+        // On a charter network the node's trust is its verified charter chain, not the
+        // (empty) keyring file.
+        (None, Some(c), _) => match &c.charter {
+            Some(cc) => (
+                Keyring::from_charter(config::load_charter_chain(dir, cc)?),
+                format!("the charter of node {}", dir.display()),
+            ),
+            None => (Keyring::load(&dir.join(&c.keyring))?, format!("the keyring of node {}", dir.display())),
+        },
         (None, None, Some(ring)) => {
             eprintln!("warning: no trusted keyring given: using the keys inside the bundle, which proves the documents are intact and consistent, not who published them");
             (

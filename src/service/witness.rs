@@ -56,6 +56,9 @@ pub fn peer_key(peer_id: &str) -> Option<[u8; 32]> {
     (libp2p::identity::PublicKey::from(public).to_peer_id() == id).then_some(key)
 }
 
+/// A checkpoint note with the cosignatures held of it, and its witnesses' certificates.
+pub type CosignedCheckpoint = (String, Vec<Vec<u8>>);
+
 /// What taking a checkpoint from a peer did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CheckpointTaken {
@@ -268,7 +271,7 @@ impl Service {
         &self,
         org: &OrgId,
         size: Option<u64>,
-    ) -> Result<Option<(String, Vec<Vec<u8>>)>, StoreError> {
+    ) -> Result<Option<CosignedCheckpoint>, StoreError> {
         let found = match size {
             Some(s) => self.store.tree_checkpoint(org, s)?.map(|n| (s, n)),
             None => self.store.latest_checkpoint(org)?,

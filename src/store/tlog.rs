@@ -267,8 +267,8 @@ impl Store {
         Ok(true)
     }
 
-    /// Records a checkpoint fork of `org`'s feed and freezes the feed past what it holds now
-    /// (it takes no further entry until a charter version resolves the fork), synced. Returns
+    /// Records a checkpoint fork of `org`'s feed and freezes the feed at its head (it takes no
+    /// further entry until a charter version resolves the fork), synced. Returns
     /// false when the same evidence was recorded already.
     pub fn record_checkpoint_fork(
         &self,
@@ -285,7 +285,9 @@ impl Store {
             return Ok(false);
         }
         let head = self.head(org)?;
-        let freeze = head.map_or(Seq::FIRST, |h| h.seq.next());
+        // Frozen at its last entry: nothing past it joins the feed, and another entry at that
+        // position is fork evidence (a feed holding nothing is frozen at its first position).
+        let freeze = head.map_or(Seq::FIRST, |h| if h.holds_nothing() { Seq::FIRST } else { h.seq });
         let hv: HeadValue = frozen(head, freeze);
         // The position this fork freezes at, whatever earlier fork freezes the feed now.
         let mut value = freeze.0.to_be_bytes().to_vec();

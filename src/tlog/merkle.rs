@@ -90,7 +90,7 @@ fn range_hash<R: NodeReader>(reader: &R, start: u64, end: u64) -> Result<Hash, R
     if n == 0 {
         return Ok(EMPTY_ROOT);
     }
-    if n.is_power_of_two() && start % n == 0 {
+    if n.is_power_of_two() && start.is_multiple_of(n) {
         return reader.node(NodeId { level: n.trailing_zeros() as u8, index: start >> n.trailing_zeros() });
     }
     let k = split(n);
