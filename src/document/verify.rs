@@ -67,6 +67,12 @@ pub fn public_key(raw: &[u8; 32]) -> Result<VerifyingKey, VerifyError> {
     Ok(key)
 }
 
+/// The verdict of docs/PROTOCOL.md §3.1 on one signature: the key's encoding and order
+/// ([`public_key`]), then `verify_strict` over `message` (domain included).
+pub fn verify_signature(key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> Result<(), VerifyError> {
+    public_key(key)?.verify_strict(message, &Signature::from_bytes(signature)).map_err(|_| VerifyError::BadSignature)
+}
+
 /// Checks the network id and the signature with `verify_strict`, rejecting weak keys.
 /// Nothing is re-serialized: the signature is checked over the bytes as received.
 pub fn verify(doc: SignedDocument, network_id: &[u8; 32]) -> Result<VerifiedDocument, VerifyError> {
@@ -76,10 +82,7 @@ pub fn verify(doc: SignedDocument, network_id: &[u8; 32]) -> Result<VerifiedDocu
             found: hex::encode(doc.header.network_id),
         });
     }
-    let key = public_key(&doc.header.key)?;
-    let signature = Signature::from_bytes(doc.signature());
-    key.verify_strict(&signing_message(DOCUMENT_DOMAIN, doc.signed_part()), &signature)
-        .map_err(|_| VerifyError::BadSignature)?;
+    verify_signature(&doc.header.key, &signing_message(DOCUMENT_DOMAIN, doc.signed_part()), doc.signature())?;
     Ok(VerifiedDocument(doc))
 }
 
