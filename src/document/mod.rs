@@ -20,7 +20,10 @@ pub use fields::{
     date_to_days, date_to_days_opt, days_to_date, DocumentId, Edition, FieldError, Header, HsCode, HsSubject, OrgId,
     RefKind, Reference, Seq, TypeName, Validity,
 };
-pub use verify::{public_key, verify, verify_with, KeyCache, PublicKey, VerifiedDocument, VerifyError, KEY_CACHE_MAX};
+pub use verify::{
+    public_key, verify, verify_signature, verify_with, KeyCache, PublicKey, VerifiedDocument, VerifyError,
+    KEY_CACHE_MAX,
+};
 
 /// Version of the envelope layout written by this build.
 pub const FORMAT_VERSION: u8 = 1;

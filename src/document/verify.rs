@@ -26,7 +26,7 @@ use std::collections::HashMap;
 
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
-use ed25519_dalek::VerifyingKey;
+use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest, Sha512};
 
 use super::envelope::SignedDocument;
@@ -173,7 +173,13 @@ impl KeyCache {
     }
 }
 
-/// Checks the network id and the signature (`verify_strict`'s rules), rejecting weak keys.
+/// The verdict of docs/PROTOCOL.md §3.1 on one signature: the key's encoding and order
+/// ([`public_key`]), then `verify_strict` over `message` (domain included).
+pub fn verify_signature(key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> Result<(), VerifyError> {
+    public_key(key)?.verify_strict(message, &Signature::from_bytes(signature)).map_err(|_| VerifyError::BadSignature)
+}
+
+/// Checks the network id and the signature with `verify_strict`, rejecting weak keys.
 /// Nothing is re-serialized: the signature is checked over the bytes as received.
 pub fn verify(doc: SignedDocument, network_id: &[u8; 32]) -> Result<VerifiedDocument, VerifyError> {
     verify_with(doc, network_id, &mut KeyCache::default())

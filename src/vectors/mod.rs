@@ -1,6 +1,11 @@
-//! Test vectors for the document format: made deterministically from fixed seeds, checked
-//! into `tests/vectors/documents.json`, and compared with a fresh generation by the tests, so
-//! the file, this code and docs/PROTOCOL.md cannot drift apart.
+//! The conformance vectors (docs/CONFORMANCE.md): made deterministically from fixed seeds,
+//! checked into `tests/vectors/*.json`, and compared byte for byte with a fresh generation by
+//! `tests/vectors.rs`, so the files, this code and docs/PROTOCOL.md cannot drift apart.
+//! Documents and charters here; Ed25519 edge cases in `ed25519.rs`; bundles and sync messages
+//! in `formats.rs`. (Checkpoints, cosignatures and proofs get their own file when they exist.)
+
+pub mod ed25519;
+pub mod formats;
 
 use ed25519_dalek::SigningKey;
 use serde_json::{json, Value};
@@ -11,7 +16,8 @@ use crate::config::network_id;
 use crate::doctype::{project, DocType};
 use crate::document::envelope_for_vectors::encode_and_sign_in_domain;
 use crate::document::{
-    encode_and_sign, DocumentId, Header, OrgId, Seq, SignedDocument, TypeName, DOCUMENT_DOMAIN, FORMAT_VERSION,
+    date_to_days_opt, encode_and_sign, DocumentId, Header, OrgId, Seq, SignedDocument, TypeName, DOCUMENT_DOMAIN,
+    FORMAT_VERSION,
 };
 
 /// Network name used by every vector.
@@ -233,6 +239,8 @@ pub fn generate() -> Value {
         "key_not_authorized",
     ));
 
+    extra_document_cases(&mut cases, &d1, &opinion, &wco);
+
     let valid: Vec<Value> = [
         json!({ "name": "opinion_seq1", "type": "classification.opinion", "body": opinion, "seq": 1 }),
         json!({ "name": "amendment_seq2", "type": "hs.amendment", "body": amendment, "seq": 2 }),
@@ -258,6 +266,99 @@ pub fn generate() -> Value {
         "valid": valid,
         "invalid": cases,
     })
+}
+
+/// The cases that pin the decoding order (§3.4), the key rules (§3.1) and strict JSON (§5.2).
+fn extra_document_cases(cases: &mut Vec<Value>, d1: &SignedDocument, opinion: &Value, wco: &SigningKey) {
+    let b = &d1.bytes;
+    cases.push(invalid("shorter_than_the_magic", "the first 5 bytes of the magic only", &b[..5], "bad_magic"));
+    cases.push(invalid("magic_only", "the 8 bytes of the magic, no format version", &b[..8], "truncated"));
+    cases.push(invalid("cut_in_doc_type", "cut inside the doc_type string", &b[..50], "truncated"));
+    let mut m = b[..70].to_vec();
+    m[42] = b'C';
+    cases.push(invalid(
+        "bad_field_before_the_cut",
+        "doc_type starts with an upper-case letter, and the envelope is cut after it: the first faulty field decides",
+        &m,
+        "bad_field",
+    ));
+    let k = key_offset("classification.opinion", "WCO");
+    let flags_at = k + 32 + 8 + 32 + 8;
+    let mut m = b.clone();
+    m[flags_at + 1..flags_at + 5].copy_from_slice(&2_932_897i32.to_be_bytes());
+    cases.push(invalid("date_after_9999", "effective_from is 10000-01-01", &m, "bad_field"));
+    let mut m = b.clone();
+    let from_days = date_to_days_opt(d1.header.validity.from).expect("the opinion has a validity");
+    m[flags_at] |= 0b10;
+    m[flags_at + 5..flags_at + 9].copy_from_slice(&(from_days - 1).to_be_bytes());
+    cases.push(invalid(
+        "effective_to_before_from",
+        "effective_to set to the day before effective_from",
+        &m,
+        "bad_field",
+    ));
+    let mut m = b.clone();
+    m[flags_at] |= 0b100;
+    cases.push(invalid("unknown_validity_flag", "validity flag bit 2 set", &m, "bad_field"));
+
+    // p + k (p = 2^255 - 19, little-endian ed ff .. ff 7f) for the smallest k whose y is on the
+    // curve and not of small order.
+    let mut y_over_p = ed25519::non_canonical_usable_encoding();
+    let mut m = b.clone();
+    m[k..k + 32].copy_from_slice(&y_over_p);
+    cases.push(invalid(
+        "key_not_canonical",
+        "key replaced by p + k, a non-canonical encoding (y >= p) of a point of large order",
+        &m,
+        "bad_key",
+    ));
+    y_over_p[0] = 0xed + 1; // p + 1: y = 1, the identity
+    let mut m = b.clone();
+    m[k..k + 32].copy_from_slice(&y_over_p);
+    cases.push(invalid(
+        "weak_key_not_canonical",
+        "key replaced by p + 1, the identity encoded non-canonically: the encoding is checked first",
+        &m,
+        "bad_key",
+    ));
+
+    let resign = |body: &[u8]| encode_and_sign(&d1.header, body, wco).expect("encode").bytes;
+    let text = opinion.to_string();
+    let mut not_utf8 = text.clone().into_bytes();
+    let at = text.find("Quadcopter").expect("the opinion describes a quadcopter");
+    not_utf8[at] = 0xff;
+    cases.push(invalid("body_not_utf8", "validly signed; one body byte is 0xff", &resign(&not_utf8), "bad_field"));
+    let twice = text.replacen(r#""gir":["1","6"]"#, r#""gir":["1"],"gir":["1","6"]"#, 1);
+    assert_ne!(twice, text, "the opinion body has its gir");
+    cases.push(invalid(
+        "body_names_a_field_twice",
+        "validly signed; one object of the body names \"gir\" twice",
+        &resign(twice.as_bytes()),
+        "body_not_json",
+    ));
+    let surrogate = text.replacen("Quadcopter", r"\ud800Quadcopter", 1);
+    cases.push(invalid(
+        "body_lone_surrogate",
+        "validly signed; a body string holds the escape \\ud800 alone",
+        &resign(surrogate.as_bytes()),
+        "body_not_json",
+    ));
+    let deep = format!(r#"{{"x":{}{}}}"#, "[".repeat(127), "]".repeat(127));
+    cases.push(invalid(
+        "body_nested_128_deep",
+        "validly signed; the body nests 128 levels of objects and arrays",
+        &resign(deep.as_bytes()),
+        "body_not_json",
+    ));
+    let mut h = d1.header.clone();
+    h.schema_version = 2;
+    let v2 = encode_and_sign(&h, d1.body(), wco).expect("encode");
+    cases.push(invalid(
+        "unknown_schema_version",
+        "validly signed as schema version 2",
+        &v2.bytes,
+        "unknown_schema_version",
+    ));
 }
 
 /// Test vectors for the charter and node certificate formats (docs/PROTOCOL.md §10–11), checked
@@ -320,6 +421,57 @@ pub fn generate_charter() -> Value {
     let peer = "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN";
     let cert = certify_node(&net, &OrgId::new("WCO").expect("org id"), peer, ISSUED_AT_MS, &vector_key("wco"))
         .expect("vector certificate");
+    let org = |id: &str| OrgId::new(id).expect("org id");
+    let cert_case = |name: &str, bytes: &[u8], error: &str| json!({ "name": name, "bytes": hex::encode(bytes), "peer_id": peer, "error": error });
+    let other_net = certify_node(&[0x22; 32], &org("WCO"), peer, ISSUED_AT_MS, &vector_key("wco")).expect("cert");
+    let not_member = certify_node(&net, &org("WTO"), peer, ISSUED_AT_MS, &vector_key("wco")).expect("cert");
+    let by_root = certify_node(&net, &org("WCO"), peer, ISSUED_AT_MS, &vector_key("root-a")).expect("cert");
+    let other_peer = "12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq";
+    let for_other = certify_node(&net, &org("WCO"), other_peer, ISSUED_AT_MS, &vector_key("wco")).expect("cert");
+    let mut damaged = cert.bytes.clone();
+    let n = damaged.len();
+    damaged[n - 1] ^= 0x01;
+    let mut trailing = cert.bytes.clone();
+    trailing.push(0);
+    let mut lower = cert.bytes.clone();
+    lower[8 + 1 + 32 + 1] = b'w';
+    let invalid_certs = vec![
+        cert_case("another_network", &other_net.bytes, "wrong_network"),
+        cert_case("not_a_member", &not_member.bytes, "unknown_organization"),
+        cert_case("signed_by_a_root_key", &by_root.bytes, "key_not_authorized"),
+        cert_case("signature_altered", &damaged, "bad_signature"),
+        cert_case("for_another_peer", &for_other.bytes, "wrong_peer"),
+        cert_case("cut_short", &cert.bytes[..cert.bytes.len() - 1], "cert_malformed"),
+        cert_case("trailing_byte", &trailing, "cert_malformed"),
+        cert_case("organization_lower_case", &lower, "cert_malformed"),
+        cert_case("a_charter_magic", &encode(&g)[..], "cert_malformed"),
+    ];
+    let file_case =
+        |name: &str, bytes: &[u8]| json!({ "name": name, "bytes": hex::encode(bytes), "error": "charter_invalid" });
+    let g_bytes = encode(&g);
+    let body_at = 8 + 1 + 4;
+    let mut unsorted = g_bytes.clone();
+    let sigs_at = body_at + g.body.len() + 1;
+    let (first, second) = (unsorted[sigs_at..sigs_at + 96].to_vec(), unsorted[sigs_at + 96..sigs_at + 192].to_vec());
+    unsorted[sigs_at..sigs_at + 96].copy_from_slice(&second);
+    unsorted[sigs_at + 96..sigs_at + 192].copy_from_slice(&first);
+    let mut trailing_file = g_bytes.clone();
+    trailing_file.push(0);
+    let twice_body = String::from_utf8(g.body.clone()).expect("UTF-8 body").replacen(
+        "\"version\": 1,",
+        "\"version\": 1,\n  \"version\": 1,",
+        1,
+    );
+    let twice = encode(&SignedCharter { body: twice_body.into_bytes(), ..g.clone() });
+    let mut bad_magic = g_bytes.clone();
+    bad_magic[0] = b'X';
+    let invalid_files = vec![
+        file_case("bad_magic", &bad_magic),
+        file_case("cut_short", &g_bytes[..g_bytes.len() - 1]),
+        file_case("trailing_byte", &trailing_file),
+        file_case("signatures_not_sorted_by_key", &unsorted),
+        file_case("body_names_a_field_twice", &twice),
+    ];
     let keys: Vec<Value> = ["root-a", "root-b", "root-c", "root-d", "wco", "wco-2"]
         .iter()
         .map(|l| json!({ "label": l, "seed": hex::encode(vector_key(l).to_bytes()), "public": hex::encode(pk(l).0) }))
@@ -335,7 +487,22 @@ pub fn generate_charter() -> Value {
             { "case": case("version 3 right after the genesis", &v3_gap), "error": "charter_version_gap" },
             { "case": case("the genesis again", &g), "error": "charter_version_replayed" }
         ],
+        "invalid_files": invalid_files,
         "node_cert": { "organization": "WCO", "peer_id": peer, "key": "wco", "issued_at_ms": ISSUED_AT_MS,
-                       "bytes": hex::encode(&cert.bytes) }
+                       "bytes": hex::encode(&cert.bytes) },
+        "invalid_node_certs": invalid_certs,
     })
+}
+
+/// The sync message vectors, built around a document, a charter file and a certificate of the
+/// other vector sets.
+pub fn generate_sync() -> Value {
+    let unhex = |v: &Value| hex::decode(v.as_str().expect("hex string")).expect("hex");
+    let documents = generate();
+    let charter = generate_charter();
+    formats::generate_sync(
+        &unhex(&documents["valid"][0]["envelope"]),
+        &unhex(&charter["valid_chain"][0]["bytes"]),
+        &unhex(&charter["node_cert"]["bytes"]),
+    )
 }
