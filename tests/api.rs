@@ -3,6 +3,8 @@
 //! withdrawn ruling and an enforcement notice; every endpoint, its auth, its bad input, the
 //! resumable event stream, the HS tracker and the checked-in OpenAPI document.
 
+#[path = "api/client.rs"]
+mod client;
 mod common;
 #[path = "common/http.rs"]
 mod http;

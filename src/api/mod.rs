@@ -24,6 +24,7 @@ mod hs;
 mod hygiene;
 mod network;
 mod openapi;
+mod openapi_tighten;
 mod ops;
 mod params;
 mod ratelimit;

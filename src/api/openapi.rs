@@ -118,7 +118,9 @@ struct ApiDoc;
 
 /// The OpenAPI document as pretty JSON with a final newline (the checked-in form).
 pub fn openapi_json() -> String {
-    let mut text = ApiDoc::openapi().to_pretty_json().unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    super::openapi_tighten::tighten(&mut doc);
+    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     text.push('\n');
     text
 }
