@@ -176,10 +176,9 @@ fn any_schedule_keeps_every_bound_and_replicates_from_an_honest_peer() {
                                     }];
                                     Ok(Response::Status(Status::compose([7; 32], 1, heads, HeadsDigest::NONE, known)))
                                 }
-                                (Outbound::Status { .. }, false, k) => Ok(Response::Status(Status {
-                                    charter_version: 9,
-                                    ..liar_status(Vec::new(), k)
-                                })),
+                                (Outbound::Status { .. }, false, k) => {
+                                    Ok(Response::Status(Status { charter_version: 9, ..liar_status(Vec::new(), k) }))
+                                }
                                 (Outbound::Hello, true, _) => Ok(Response::Hello { cert: b"FR".to_vec() }),
                                 (Outbound::Hello, false, _) => Ok(Response::Hello { cert: b"NL".to_vec() }),
                                 (Outbound::Charters { .. }, _, _) => Ok(Response::Charters { files: Vec::new() }),
