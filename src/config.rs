@@ -87,6 +87,9 @@ pub struct P2pConfig {
     /// peers they find). Off, there is no Kademlia: a node talks only to its bootstrap peers
     /// (and mDNS finds, if `mdns` is on) and to those that dial it, a fixed topology.
     pub discovery: bool,
+    /// Connections kept (inbound and outbound together); more are let go, keeping bootstrap
+    /// peers and diversity (docs/PROTOCOL.md §8.1). 4 to 128.
+    pub connections: usize,
     /// The node's libp2p identity key (ed25519 secret, hex), distinct from any signing key.
     pub identity: PathBuf,
 }
@@ -98,6 +101,7 @@ impl Default for P2pConfig {
             bootstrap: Vec::new(),
             mdns: false,
             discovery: true,
+            connections: crate::node::core::topology::CONNECTIONS_TARGET,
             identity: "keys/node.key".into(),
         }
     }
@@ -190,6 +194,13 @@ pub fn network_id(name: &str) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// Bounds of `[p2p] connections`: enough peers to stay connected through churn, and well
+/// within the libp2p cap ([`crate::net::limits::CONNECTIONS_MAX`]) that bounds what arrives
+/// between two prunes.
+pub const P2P_CONNECTIONS_MIN: usize = 4;
+pub const P2P_CONNECTIONS_MAX: usize = 128;
+const _: () = assert!(P2P_CONNECTIONS_MAX < crate::net::limits::CONNECTIONS_MAX as usize);
+
 impl Config {
     /// Parses and checks a configuration text.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
@@ -200,6 +211,12 @@ impl Config {
         }
         if let Some(c) = &config.charter {
             CharterHash::from_hex(&c.genesis_hash).map_err(|e| invalid(format!("charter.genesis_hash: {e}")))?;
+        }
+        if !(P2P_CONNECTIONS_MIN..=P2P_CONNECTIONS_MAX).contains(&config.p2p.connections) {
+            return Err(invalid(format!(
+                "p2p.connections must be {P2P_CONNECTIONS_MIN}-{P2P_CONNECTIONS_MAX}, not {}",
+                config.p2p.connections
+            )));
         }
         if config.organization.is_some() != config.signing_key.is_some() {
             return Err(invalid(
@@ -389,6 +406,9 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Node, ConfigError> {
          # Find more peers through Kademlia random walks; off, only bootstrap peers and those\n\
          # that dial in (a fixed topology).\n\
          discovery = true\n\
+         # Connections kept (in and out); more are let go, bootstrap peers and one per\n\
+         # organization first (docs/PROTOCOL.md section 8.1).\n\
+         connections = 24\n\
          # This node's libp2p identity (not an organization signing key).\n\
          identity = \"keys/node.key\"\n\
          \n\

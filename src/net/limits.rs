@@ -18,6 +18,20 @@ pub const PENDING_CONNECTIONS_MAX: u32 = 64;
 pub const GOSSIP_MESSAGE_MAX_BYTES: usize = crate::document::DOCUMENT_SIZE_MAX_BYTES + 64 * 1024;
 /// Gossipsub heartbeat (mesh maintenance; messages themselves are forwarded at once).
 pub const GOSSIP_HEARTBEAT: Duration = Duration::from_millis(500);
+/// Gossipsub mesh degree (D): peers each document is forwarded to in full.
+pub const GOSSIP_MESH_N: usize = 8;
+/// Below this many mesh peers the heartbeat grafts more (D_low).
+pub const GOSSIP_MESH_N_LOW: usize = 6;
+/// Above this many the heartbeat prunes some (D_high).
+pub const GOSSIP_MESH_N_HIGH: usize = 12;
+/// Mesh peers that must be ones this node dialed (D_out).
+pub const GOSSIP_MESH_OUTBOUND_MIN: usize = 3;
+/// Peers outside the mesh told the recent message ids each heartbeat (D_lazy).
+pub const GOSSIP_LAZY: usize = 8;
+/// Heartbeats a message stays in the cache that answers IWANT.
+pub const GOSSIP_HISTORY_LENGTH: usize = 10;
+/// Heartbeats of message ids advertised in IHAVE.
+pub const GOSSIP_HISTORY_GOSSIP: usize = 4;
 /// How long gossipsub remembers message ids to drop duplicates.
 pub const GOSSIP_DUPLICATE_CACHE: Duration = Duration::from_secs(120);
 /// Identify push interval.
@@ -49,6 +63,12 @@ pub const ANNOUNCED_ADDRESSES_MAX: usize = 8;
 pub const CHARTER_EXPIRY_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
 
 const _: () = assert!(REDIAL_BACKOFF_MIN.as_millis() < REDIAL_BACKOFF_MAX.as_millis());
+// Gossipsub's own rules (its config builder refuses others), checked at compile time.
+const _: () = assert!(GOSSIP_MESH_N_LOW <= GOSSIP_MESH_N && GOSSIP_MESH_N <= GOSSIP_MESH_N_HIGH);
+const _: () = assert!(GOSSIP_MESH_OUTBOUND_MIN <= GOSSIP_MESH_N_LOW && GOSSIP_MESH_OUTBOUND_MIN * 2 <= GOSSIP_MESH_N);
+const _: () = assert!(GOSSIP_HISTORY_GOSSIP <= GOSSIP_HISTORY_LENGTH);
+// The mesh and the lazy peers fit in the connections a node keeps.
+const _: () = assert!(GOSSIP_MESH_N_HIGH + GOSSIP_LAZY <= crate::node::core::topology::CONNECTIONS_TARGET);
 const _: () = assert!(REDIAL_CHECK_INTERVAL.as_millis() <= REDIAL_BACKOFF_MIN.as_millis());
 // A peer's requests the node may serve at once fit in the streams of one connection.
 const _: () = assert!(crate::node::core::SERVING_PER_PEER_MAX <= SYNC_STREAMS_PER_CONNECTION_MAX);

@@ -107,7 +107,23 @@ pub fn build_swarm_on(
         .map_err(|e| setup(&e))?
         .with_behaviour(|key| {
             let peer_id = key.public().to_peer_id();
+            // Mesh parameters set for ~1,000 nodes of 24 connections each (docs/PROTOCOL.md
+            // §8.3): a mesh of 8 peers reaches 1,000 nodes in about log(1000)/log(7) ≈ 3.5
+            // hops, so at 300 ms a hop a new document is everywhere in about a second, while
+            // each node forwards it 8 times rather than to every connection; the mesh may grow
+            // to 12 (peers that graft themselves) and is repaired below 6, with 3 of them
+            // outbound so that peers that dialed in cannot fill it. 8 more peers a heartbeat
+            // hear the ids of the last 4 heartbeats (IHAVE) and may ask (IWANT) within the 10
+            // heartbeats (5 s) the messages stay cached: above the 300 ms round trip, so what a
+            // mesh path lost arrives by gossip before pull sync's next round.
             let gossip_config = gossipsub::ConfigBuilder::default()
+                .mesh_n(limits::GOSSIP_MESH_N)
+                .mesh_n_low(limits::GOSSIP_MESH_N_LOW)
+                .mesh_n_high(limits::GOSSIP_MESH_N_HIGH)
+                .mesh_outbound_min(limits::GOSSIP_MESH_OUTBOUND_MIN)
+                .gossip_lazy(limits::GOSSIP_LAZY)
+                .history_length(limits::GOSSIP_HISTORY_LENGTH)
+                .history_gossip(limits::GOSSIP_HISTORY_GOSSIP)
                 .heartbeat_interval(limits::GOSSIP_HEARTBEAT)
                 .validation_mode(ValidationMode::Strict)
                 .validate_messages()

@@ -141,6 +141,8 @@ pub async fn start_on(
         .map_err(|e| NetError::Setup(format!("reading the store's heads: {e}")))??
     };
     let core = Core::new(CoreConfig {
+        connections_target: config.p2p.connections,
+        bootstrap: bootstrap.iter().map(|(peer, _)| peer.to_string()).collect(),
         sync: SyncConfig {
             publishers: (!config.replication.publishers.is_empty())
                 .then(|| config.replication.publishers.iter().cloned().collect()),

@@ -28,11 +28,11 @@ impl Core {
         if self.config.permissioned {
             // Synced with only once admitted; first, certificates both ways.
             let standing = Standing::Waiting { since: now, shown: None };
-            self.peers.insert(peer, PeerRecord::new(name, address, standing));
+            self.peers.insert(peer, PeerRecord::new(name, address, standing, now));
             self.send(peer, Pending::Hello, Outbound::Hello, out);
         } else {
             let standing = Standing::Admitted { org: None, cert: Vec::new() };
-            self.peers.insert(peer, PeerRecord::new(name, address, standing));
+            self.peers.insert(peer, PeerRecord::new(name, address, standing, now));
             self.start_sync(now, peer, out);
         }
     }

@@ -282,6 +282,10 @@ impl Core {
             let actions = self.sync.tick();
             self.run_sync(now, actions, out);
         }
+        if self.next_prune.is_none_or(|t| t <= now) {
+            self.next_prune = Some(now + topology::PRUNE_INTERVAL);
+            self.prune(now, out);
+        }
         if self.next_retry.is_none_or(|t| t <= now) {
             self.next_retry = Some(now + RETRY_INTERVAL);
             self.fetch_payloads(now, out);

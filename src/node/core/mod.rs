@@ -23,6 +23,7 @@ pub mod peers;
 pub mod penalties;
 #[cfg(test)]
 mod tests;
+pub mod topology;
 
 pub use events::{ChartersApplied, Done, Effect, Event, Job, Origin, Outbound, ProofsRecorded, Verdict};
 
@@ -88,8 +89,12 @@ pub trait Certificates {
 }
 
 /// What the core is told at start.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct CoreConfig {
+    /// Connections kept; more are pruned ([`topology`]).
+    pub connections_target: usize,
+    /// Peer ids (text) of the bootstrap peers, kept first when pruning.
+    pub bootstrap: BTreeSet<String>,
     pub sync: SyncConfig,
     /// Peers are admitted by node certificate (a charter network).
     pub permissioned: bool,
@@ -107,6 +112,25 @@ pub struct CoreConfig {
     pub heads: Vec<(OrgId, Seq)>,
     /// Forked positions the store holds proofs of.
     pub known_forks: BTreeSet<(OrgId, Seq)>,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            connections_target: topology::CONNECTIONS_TARGET,
+            bootstrap: BTreeSet::new(),
+            sync: SyncConfig::default(),
+            permissioned: false,
+            own_cert: Vec::new(),
+            network_id: [0; 32],
+            own_org: None,
+            reader: None,
+            charter_version: 0,
+            trusted: BTreeSet::new(),
+            heads: Vec::new(),
+            known_forks: BTreeSet::new(),
+        }
+    }
 }
 
 /// A charter version put in force, as the shell read it.
@@ -173,6 +197,7 @@ pub struct Core {
     serving: usize,
     next_status: Option<Instant>,
     next_retry: Option<Instant>,
+    next_prune: Option<Instant>,
     /// The peers view changed since [`Core::take_view_changed`].
     view_changed: bool,
 }
@@ -198,6 +223,7 @@ impl Core {
             serving: 0,
             next_status: None,
             next_retry: None,
+            next_prune: None,
             view_changed: true,
             config,
         }
@@ -300,7 +326,11 @@ impl Core {
     /// When the core next needs an [`Event::Tick`] without any other event.
     pub fn next_wakeup(&self) -> Option<Instant> {
         let peers = self.peers.values().filter_map(PeerRecord::deadline);
-        [self.next_status, self.next_retry, self.penalties.next_expiry()].into_iter().flatten().chain(peers).min()
+        [self.next_status, self.next_retry, self.next_prune, self.penalties.next_expiry()]
+            .into_iter()
+            .flatten()
+            .chain(peers)
+            .min()
     }
 
     /// Whether the peers view changed since the last call.
@@ -428,6 +458,33 @@ impl Core {
         );
         self.on_disconnected(now, peer, out);
         out.push(Effect::Incompatible { peer });
+    }
+
+    /// Lets go of the connections over the target ([`topology::prune`]).
+    fn prune(&mut self, now: Instant, out: &mut Effects) {
+        let candidates: Vec<topology::Candidate<'_>> = self
+            .peers
+            .iter()
+            .map(|(key, p)| topology::Candidate {
+                key: *key,
+                name: &p.name,
+                org: p.org(),
+                bootstrap: self.config.bootstrap.contains(&p.name),
+                since: p.since,
+            })
+            .collect();
+        let pruned = topology::prune(&candidates, self.config.connections_target, now);
+        if !pruned.is_empty() {
+            tracing::info!(
+                count = pruned.len(),
+                target = self.config.connections_target,
+                "over the connection target; letting the least diverse, most recent connections go"
+            );
+        }
+        for peer in pruned {
+            self.on_disconnected(now, peer, out);
+            out.push(Effect::Disconnect { peer });
+        }
     }
 
     fn has_pending(&self, peer: PeerKey, kind: &Pending) -> bool {

@@ -36,6 +36,8 @@ pub struct PeerRecord {
     pub name: String,
     /// Remote address of its first connection.
     pub address: String,
+    /// When its first connection was established.
+    pub since: Instant,
     pub standing: Standing,
     /// Heads it announced in its last status, for the peers view (trusted publishers only).
     pub heads: BTreeMap<OrgId, Seq>,
@@ -55,8 +57,9 @@ pub struct PeerRecord {
 }
 
 impl PeerRecord {
-    pub fn new(name: String, address: String, standing: Standing) -> PeerRecord {
+    pub fn new(name: String, address: String, standing: Standing, since: Instant) -> PeerRecord {
         PeerRecord {
+            since,
             name,
             address,
             standing,

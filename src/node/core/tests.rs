@@ -407,3 +407,28 @@ fn a_peer_record_and_its_requests_go_when_it_disconnects() {
     let e = n.on(Event::Response { tag, result: Ok(Response::Range { docs: vec![vec![1]] }) });
     assert!(e.is_empty());
 }
+
+#[test]
+fn a_node_dialed_by_forty_peers_keeps_its_target_its_bootstrap_peer_and_one_peer_per_organization() {
+    let orgs: Vec<String> = (0..40).map(|i| format!("O{}", i % 10)).collect();
+    let refs: Vec<&str> = orgs.iter().map(String::as_str).collect();
+    let mut n = Node::new(true, &refs);
+    n.core.config.bootstrap.insert("peer-39".into());
+    let _ = n.advance(Duration::ZERO);
+    for p in 0..40u64 {
+        let _ = n.admit(p, &orgs[p as usize]);
+        n.now += Duration::from_millis(100);
+    }
+    // Within the grace nobody is judged.
+    let e = n.advance(topology::PRUNE_INTERVAL);
+    assert!(!e.iter().any(|e| matches!(e, Effect::Disconnect { .. })));
+    let _ = n.advance(topology::PRUNE_GRACE);
+    let _ = n.advance(topology::PRUNE_INTERVAL);
+    let kept = n.core.peer_summaries(n.now);
+    assert_eq!(kept.len(), topology::CONNECTIONS_TARGET, "{} kept", kept.len());
+    assert!(kept.iter().any(|p| p.name == "peer-39"), "the bootstrap peer stays");
+    let kept_orgs: BTreeSet<_> = kept.iter().filter_map(|p| p.org.clone()).collect();
+    assert_eq!(kept_orgs.len(), 10, "every organization keeps a peer");
+    assert_eq!(n.disconnected().len(), 40 - topology::CONNECTIONS_TARGET);
+    assert_eq!(n.core.penalty_counts().1, 0, "letting go is not a penalty");
+}
