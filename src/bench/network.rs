@@ -127,10 +127,7 @@ pub fn run(args: &NetworkArgs) -> Result<()> {
     }
     let runtime = runtime.enable_all().build().context("starting the runtime")?;
     let t0 = Instant::now();
-    let report = runtime.block_on(scenario::run(config, &plan))?;
-    for line in &report.lines {
-        println!("{line}");
-    }
+    let report = runtime.block_on(scenario::run_reporting(config, &plan, true))?;
     println!("load average {} at the end; {:.0} s in all", load_average(), t0.elapsed().as_secs_f64());
     runtime.shutdown_timeout(Duration::from_secs(10));
     if report.faults.is_empty() {
@@ -139,9 +136,6 @@ pub fn run(args: &NetworkArgs) -> Result<()> {
         );
         Ok(())
     } else {
-        for f in &report.faults {
-            println!("FAULT: {f}");
-        }
         bail!("{} faults", report.faults.len())
     }
 }

@@ -54,14 +54,22 @@ pub struct Plan {
 pub struct Report {
     pub lines: Vec<String>,
     pub faults: Vec<String>,
+    /// Print each line and fault as it is found (the benchmark), not only at the end.
+    pub echo: bool,
 }
 
 impl Report {
     fn line(&mut self, text: String) {
+        if self.echo {
+            println!("{text}");
+        }
         self.lines.push(text);
     }
 
     fn fault(&mut self, text: String) {
+        if self.echo {
+            println!("FAULT: {text}");
+        }
         self.faults.push(text);
     }
 }
@@ -76,6 +84,11 @@ fn mib(bytes: f64) -> String {
 
 /// Runs `plan` on a network built from `config`, and removes its directories after.
 pub async fn run(config: HarnessConfig, plan: &Plan) -> Result<Report, HarnessError> {
+    run_reporting(config, plan, false).await
+}
+
+/// [`run`], printing each figure as soon as it is measured when `echo`.
+pub async fn run_reporting(config: HarnessConfig, plan: &Plan, echo: bool) -> Result<Report, HarnessError> {
     let mut config = config;
     if plan.scenario == Scenario::Bootstrap {
         // Every replica knows the publisher and two other replicas.
@@ -84,7 +97,7 @@ pub async fn run(config: HarnessConfig, plan: &Plan) -> Result<Report, HarnessEr
         config.publishers = 1;
     }
     let mut h = Harness::prepare(config)?;
-    let mut report = Report::default();
+    let mut report = Report { echo, ..Report::default() };
     let result = match plan.scenario {
         Scenario::Bootstrap => bootstrap(&mut h, plan, &mut report).await,
         _ => network(&mut h, plan, &mut report).await,
