@@ -112,14 +112,14 @@ pub fn generate_sync(envelope: &[u8], charter_file: &[u8], cert: &[u8]) -> Value
             "status",
             Request::Status(Status::compose(network_id, 2, heads.clone(), HeadsDigest::NONE, HeadsDigest::NONE)),
         ),
-        (
-            "status_heads_by_digest",
-            Request::Status(Status::compose(network_id, 2, heads.clone(), HeadsDigest::NONE, heads_digest)),
-        ),
         ("range", Request::Range { org: org.clone(), from: Seq(1), count_max: 1024, bytes_max: 4 * 1024 * 1024 }),
         ("charters", Request::Charters { from_version: 2 }),
         ("fork_proofs", Request::ForkProofs { org: org.clone() }),
         ("payloads", Request::Payloads { ids: vec![id, DocumentId([0xcd; 32])] }),
+        (
+            "status_heads_by_digest",
+            Request::Status(Status::compose(network_id, 2, heads.clone(), HeadsDigest::NONE, heads_digest)),
+        ),
     ];
     let responses = [
         ("hello", Response::Hello { cert: cert.to_vec() }),
