@@ -116,7 +116,8 @@ pub fn load_basis(store: &Store, from: Edition, to: Edition) -> Result<Basis, Ba
     docs_of(store, "hs.correlation", |doc, body| {
         let (ef, et) = (text(body, "edition_from"), text(body, "edition_to"));
         let forward = ef == a && et == b;
-        if !forward && !(ef == b && et == a) {
+        let backward = ef == b && et == a;
+        if !forward && !backward {
             return;
         }
         *basis.documents.entry("hs.correlation").or_default() += 1;
