@@ -46,6 +46,7 @@ fn no_checkpoint(org: &OrgId) -> ApiError {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ProofParams {
     /// Tree size of the checkpoint to prove against; the latest checkpoint when absent.
     pub size: Option<u64>,
@@ -112,6 +113,7 @@ pub async fn inclusion(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ConsistencyParams {
     /// The smaller tree size.
     pub from: u64,
