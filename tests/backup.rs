@@ -204,7 +204,7 @@ fn a_version_0_store_is_migrated_on_open_and_then_works_as_a_current_one() {
         let m = store.migrations();
         assert_eq!(
             m.iter().map(|m| (m.from, m.to)).collect::<Vec<_>>(),
-            [(0, 1), (1, 2), (2, 3)],
+            [(0, 1), (1, 2), (2, 3), (3, 4)],
             "recorded {recorded}"
         );
         assert!(m[0].summary.contains("8 document(s)"), "{}", m[0].summary);
@@ -252,7 +252,7 @@ fn a_version_1_store_gains_the_payloads_family_and_keeps_everything_else() {
     }
     let store = Store::open(&path, &net()).unwrap();
     let m = store.migrations();
-    assert_eq!(m.iter().map(|m| (m.from, m.to)).collect::<Vec<_>>(), [(1, 2), (2, 3)]);
+    assert_eq!(m.iter().map(|m| (m.from, m.to)).collect::<Vec<_>>(), [(1, 2), (2, 3), (3, 4)]);
     assert!(m[0].summary.contains("payloads"), "{}", m[0].summary);
     assert_eq!(heads(&store), vec![("WCO".into(), 3), ("WTO".into(), 3)]);
     assert_eq!(store.last_arrival(), 6);
@@ -272,7 +272,7 @@ fn a_version_2_store_gains_the_fork_resolution_family_and_keeps_its_documents() 
     make_v2(&path);
     let store = Store::open(&path, &net()).unwrap();
     let m = store.migrations();
-    assert_eq!(m.iter().map(|m| (m.from, m.to)).collect::<Vec<_>>(), vec![(2, 3)]);
+    assert_eq!(m.iter().map(|m| (m.from, m.to)).collect::<Vec<_>>(), vec![(2, 3), (3, 4)]);
     assert_eq!(store.document_count().unwrap(), 4);
     assert_eq!(store.forks().unwrap(), vec![]);
     publish_both(&store, 2, 1);
