@@ -856,9 +856,14 @@ fn a_peer_speaking_sync_protocol_3_is_disconnected_logged_and_counted() {
         let Some(mut old) = Attacker::speaking(&nodes[0].p2p, node_peer, NETWORK, "/entrepot/sync/3").await else {
             return false;
         };
-        old.disconnected_within(Duration::from_secs(10)).await
+        let let_go = old.disconnected_within(Duration::from_secs(10)).await;
+        // A client that only sends requests serves no sync protocol either, and is no peer of
+        // another release: it stays (and is served; the hostile test's huge range).
+        let mut client = Attacker::connect(&nodes[0].p2p, node_peer, NETWORK, false).await;
+        assert!(!client.disconnected_within(Duration::from_secs(5)).await, "a client that serves nothing stays");
+        let_go
     });
-    assert!(let_go, "a node of the previous protocol version is disconnected (its status finds no protocol)");
+    assert!(let_go, "a node of the previous protocol version is disconnected (its identify lists only sync/3)");
     let (status, metrics) =
         try_request(nodes[0].http, "GET", "/metrics", None, b"", Duration::from_secs(10)).expect("metrics");
     assert_eq!(status, 200);
@@ -866,5 +871,6 @@ fn a_peer_speaking_sync_protocol_3_is_disconnected_logged_and_counted() {
     assert!(metrics.contains("entrepot_peers_incompatible_total 1"), "{metrics}");
     assert!(node_proc.stop(), "node stops cleanly");
     let logged = std::fs::read_to_string(&log).unwrap();
-    assert!(logged.contains("sync_protocol_unsupported") && logged.contains("/entrepot/sync/4"), "{logged}");
+    assert!(logged.contains("sync_protocol_unsupported") && logged.contains("/entrepot/sync/3"), "{logged}");
+    assert!(logged.contains("ours=\"/entrepot/sync/4\""), "{logged}");
 }

@@ -85,7 +85,7 @@ impl ApiAuth {
 
     /// Whether an `Authorization` header value carries the token. The scheme is matched
     /// without regard to case and may be followed by several spaces (RFC 7235 §2.1).
-    fn accepts(&self, authorization: Option<&[u8]>) -> bool {
+    pub(super) fn accepts(&self, authorization: Option<&[u8]>) -> bool {
         let Some(value) = authorization else { return false };
         let Some((scheme, rest)) = value.split_at_checked(b"Bearer".len()) else { return false };
         if !scheme.eq_ignore_ascii_case(b"Bearer") || !rest.starts_with(b" ") {

@@ -60,6 +60,32 @@ pub enum NetEvent {
     Response { tag: u64, peer: PeerId, result: Result<Response, RequestFailure> },
     Gossip { source: PeerId, message_id: MessageId, data: Vec<u8> },
     MalformedRequest { peer: PeerId },
+    /// The peer's identify lists versions of the sync protocol, none of them this build's
+    /// (at most [`SYNC_VERSIONS_KEPT`] names, each at most [`SYNC_VERSION_NAME_MAX`] bytes).
+    Incompatible { peer: PeerId, speaks: Vec<String> },
+}
+
+/// Prefix of every version of the sync protocol's name.
+pub const SYNC_PROTOCOL_PREFIX: &str = "/entrepot/sync/";
+/// Most sync protocol names kept from one peer's identify.
+pub const SYNC_VERSIONS_KEPT: usize = 4;
+/// Longest sync protocol name kept (longer names are cut).
+pub const SYNC_VERSION_NAME_MAX: usize = 64;
+
+/// The versions of the sync protocol a peer lists in identify, when it lists some and not this
+/// build's. `None` when it speaks this build's version, or no version at all: a client that
+/// only sends requests (a verifier, a mirror) serves none, and is no peer of another release.
+pub fn other_sync_versions<'a>(protocols: impl IntoIterator<Item = &'a str>) -> Option<Vec<String>> {
+    let mut other = Vec::new();
+    for p in protocols.into_iter().filter(|p| p.starts_with(SYNC_PROTOCOL_PREFIX)) {
+        if p == SYNC_PROTOCOL {
+            return None;
+        }
+        if other.len() < SYNC_VERSIONS_KEPT {
+            other.push(p.chars().take(SYNC_VERSION_NAME_MAX).collect());
+        }
+    }
+    (!other.is_empty()).then_some(other)
 }
 
 /// Why a sync request got no answer (docs/PROTOCOL.md §8.2).

@@ -224,8 +224,9 @@ impl Task {
                 None
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
+                let other = super::other_sync_versions(info.protocols.iter().map(|p| p.as_ref()));
                 self.announced_addresses(peer_id, info.listen_addrs);
-                None
+                other.map(|speaks| NetEvent::Incompatible { peer: peer_id, speaks })
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer, addr) in found {

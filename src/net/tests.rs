@@ -218,3 +218,16 @@ async fn a_malformed_answer_and_a_peer_of_another_protocol_version_fail_with_the
     let (peer, address) = raw_responder("/entrepot/sync/2", Vec::new()).await;
     assert_eq!(failure_of(peer, address).await, RequestFailure::UnsupportedProtocols);
 }
+
+#[test]
+fn only_a_peer_announcing_other_sync_versions_and_not_ours_is_incompatible() {
+    assert_eq!(other_sync_versions(["/entrepot/id/1.0.0", "/entrepot/sync/3"]), Some(vec!["/entrepot/sync/3".into()]));
+    assert_eq!(other_sync_versions(["/entrepot/sync/3", SYNC_PROTOCOL, "/entrepot/sync/5"]), None, "ours among them");
+    assert_eq!(other_sync_versions(["/entrepot/id/1.0.0", "/ipfs/ping/1.0.0"]), None, "a client serves none");
+    assert_eq!(other_sync_versions([]), None);
+    let long = format!("/entrepot/sync/{}", "9".repeat(500));
+    let many: Vec<String> = (0..100).map(|i| format!("/entrepot/sync/{}", 100 + i)).chain([long]).collect();
+    let kept = other_sync_versions(many.iter().map(String::as_str)).unwrap();
+    assert_eq!(kept.len(), SYNC_VERSIONS_KEPT);
+    assert!(kept.iter().all(|p| p.len() <= SYNC_VERSION_NAME_MAX));
+}

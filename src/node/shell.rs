@@ -209,6 +209,11 @@ impl Shell {
                     self.handle(Event::MalformedRequest { peer: *key }).await;
                 }
             }
+            NetEvent::Incompatible { peer, speaks } => {
+                if let Some(key) = self.keys.get(&peer) {
+                    self.handle(Event::Incompatible { peer: *key, speaks }).await;
+                }
+            }
             NetEvent::Response { tag, result, .. } => {
                 self.handle(Event::Response { tag: super::core::Tag(tag), result }).await;
             }

@@ -12,7 +12,7 @@ use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
 use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, ValidationMode};
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{identity, noise, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm};
+use libp2p::{identify, identity, noise, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm};
 
 use entrepot::config::network_id;
 use entrepot::sync::wire::{self, FeedHead, HeadsDigest, Request, Response, Status, SYNC_PROTOCOL};
@@ -102,6 +102,8 @@ impl request_response::Codec for RawCodec {
 pub struct Hostile {
     gossipsub: gossipsub::Behaviour,
     pub sync: request_response::Behaviour<RawCodec>,
+    /// Announces the protocols it serves, as every node does.
+    identify: identify::Behaviour,
 }
 
 pub struct Attacker {
@@ -202,6 +204,7 @@ impl Attacker {
                             .with_request_timeout(Duration::from_secs(60))
                             .with_max_concurrent_streams(8192),
                     ),
+                    identify: identify::Behaviour::new(identify::Config::new("/entrepot/id/1.0.0".into(), key.public())),
                 }
             })
             .unwrap()

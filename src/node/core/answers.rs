@@ -30,7 +30,9 @@ impl Core {
                 }
             }
             (Pending::Hello | Pending::Status, Err(RequestFailure::UnsupportedProtocols)) => {
-                self.incompatible(now, peer, out);
+                // A client that only sends requests serves no sync protocol; a peer of another
+                // release is told apart by what it announces ([`Event::Incompatible`]).
+                tracing::debug!(peer = %self.name(peer), "peer serves no sync protocol of this version; not syncing from it");
             }
             (Pending::Hello, other) => {
                 if let Ok(Response::Refused { code, reason }) = &other {

@@ -81,6 +81,11 @@ pub enum Event {
     MalformedRequest {
         peer: PeerKey,
     },
+    /// The peer announced (identify) versions of the sync protocol, none of them this node's.
+    Incompatible {
+        peer: PeerKey,
+        speaks: Vec<String>,
+    },
     Response {
         tag: Tag,
         result: Result<Response, RequestFailure>,

@@ -238,6 +238,7 @@ impl Core {
             Event::Disconnected { peer } => self.on_disconnected(now, peer, &mut out),
             Event::Request { peer, tag, request } => self.on_request(now, peer, tag, request, certs, &mut out),
             Event::MalformedRequest { peer } => self.penalize(now, peer, Offense::MalformedRequest, &mut out),
+            Event::Incompatible { peer, speaks } => self.incompatible(now, peer, &speaks, &mut out),
             Event::Response { tag, result } => self.on_response(now, tag, result, certs, &mut out),
             Event::Gossip { peer, gossip, data } => self.on_gossip(peer, gossip, data, &mut out),
             Event::Ingested(done) => self.on_ingested(now, done, &mut out),
@@ -446,13 +447,14 @@ impl Core {
         }
     }
 
-    /// The peer speaks no sync protocol version in common with this node: it cannot sync with
-    /// it, so its connection slot is better given to another peer.
-    fn incompatible(&mut self, now: Instant, peer: PeerKey, out: &mut Effects) {
+    /// The peer speaks versions of the sync protocol, none in common with this node: it cannot
+    /// sync with it, so its connection slot is better given to another peer.
+    fn incompatible(&mut self, now: Instant, peer: PeerKey, speaks: &[String], out: &mut Effects) {
         let Some(record) = self.peers.get(&peer) else { return };
         tracing::warn!(
             peer = %record.name,
-            speaks = crate::sync::wire::SYNC_PROTOCOL,
+            speaks = speaks.join(" "),
+            ours = crate::sync::wire::SYNC_PROTOCOL,
             reason = "sync_protocol_unsupported",
             "peer speaks no sync protocol version in common with this node (an older or newer release); disconnecting it"
         );

@@ -106,7 +106,13 @@ fn a_peer_speaking_another_sync_protocol_version_is_let_go_with_its_reason() {
         let mut n = Node::new(permissioned, &["FR"]);
         let e = n.connect(1);
         let (_, tag, _) = sends(&e)[0].clone();
+        // Its first request fails: that alone does not tell a peer of another release from a
+        // client that serves nothing.
         let e = n.on(Event::Response { tag, result: Err(RequestFailure::UnsupportedProtocols) });
+        assert!(!e.iter().any(|e| matches!(e, Effect::Incompatible { .. } | Effect::Disconnect { .. })), "{e:?}");
+        assert_eq!(n.core.peer_summaries(n.now).len(), 1, "a client stays connected");
+        // What it announces does.
+        let e = n.on(Event::Incompatible { peer: 1, speaks: vec!["/entrepot/sync/3".into()] });
         assert!(e.contains(&Effect::Incompatible { peer: 1 }), "{e:?}");
         assert!(n.core.peer_summaries(n.now).is_empty(), "forgotten at once");
         assert_eq!(n.core.penalty_counts().1, 0, "not banned: it is not misbehaving");
