@@ -44,6 +44,16 @@ impl TestNode {
     }
 }
 
+/// Stops every node and waits for its tasks and ingest thread, so no store is still open (and
+/// its directory still in use) when the test's runtime and temporary directory go: a node only
+/// dropped leaves its ingest thread to close the store while the process exits, and RocksDB
+/// aborts ("pthread lock: Invalid argument").
+async fn stop_all(nodes: impl IntoIterator<Item = TestNode>) {
+    for mut n in nodes {
+        n.stop().await;
+    }
+}
+
 /// Creates node directories: `orgs` publish, `replicas` only replicate; everyone trusts every
 /// publishing organization.
 fn init_dirs(tmp: &std::path::Path, orgs: &[&str], replicas: &[&str]) -> Vec<std::path::PathBuf> {
@@ -143,6 +153,7 @@ async fn documents_reach_a_node_through_another_and_a_returning_replica_catches_
     converge(&[&a, &b], 1050, Duration::from_secs(60)).await;
     let c = launch(&dirs[2], &[b.address()]).await;
     converge(&[&a, &b, &c], 1050, Duration::from_secs(60)).await;
+    stop_all([a, b, c]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,6 +168,7 @@ async fn a_new_replica_bootstraps_from_a_replica_while_the_publisher_is_down() {
     let d = launch(&dirs[2], &[b.address()]).await;
     converge(&[&b, &d], 300, Duration::from_secs(30)).await;
     assert_eq!(d.heads(), a.heads());
+    stop_all([a, b, d]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,4 +193,5 @@ async fn two_publishers_at_once_converge_on_every_node() {
     t2.await.unwrap();
     converge(&[&wco, &wto, &r], 400, Duration::from_secs(30)).await;
     assert_eq!(r.heads().len(), 2);
+    stop_all([wco, wto, r]).await;
 }
