@@ -51,6 +51,9 @@ pub enum NetCommand {
 
 /// What the swarm reports to the node. `MalformedRequest`: the peer sent a sync request that is
 /// not a valid message (garbage, over the size bound, cut short of its declared length).
+/// `Incompatible`: the peer's identify lists versions of the sync protocol, none of them this
+/// build's ([`other_sync_versions`]: at most [`SYNC_VERSIONS_KEPT`] names, each at most
+/// [`SYNC_VERSION_NAME_MAX`] characters).
 #[derive(Debug)]
 pub enum NetEvent {
     Listening { address: Multiaddr },
@@ -60,8 +63,6 @@ pub enum NetEvent {
     Response { tag: u64, peer: PeerId, result: Result<Response, RequestFailure> },
     Gossip { source: PeerId, message_id: MessageId, data: Vec<u8> },
     MalformedRequest { peer: PeerId },
-    /// The peer's identify lists versions of the sync protocol, none of them this build's
-    /// (at most [`SYNC_VERSIONS_KEPT`] names, each at most [`SYNC_VERSION_NAME_MAX`] bytes).
     Incompatible { peer: PeerId, speaks: Vec<String> },
 }
 

@@ -204,7 +204,10 @@ impl Attacker {
                             .with_request_timeout(Duration::from_secs(60))
                             .with_max_concurrent_streams(8192),
                     ),
-                    identify: identify::Behaviour::new(identify::Config::new("/entrepot/id/1.0.0".into(), key.public())),
+                    identify: identify::Behaviour::new(identify::Config::new(
+                        "/entrepot/id/1.0.0".into(),
+                        key.public(),
+                    )),
                 }
             })
             .unwrap()
