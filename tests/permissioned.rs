@@ -829,6 +829,64 @@ async fn witnesses_of_other_organizations_give_receipts_and_a_split_view_is_dete
     for n in [&mut wco, &mut twin, &mut fr, &mut us] {
         n.stop().await;
     }
+    drop((wco, twin, fr, us));
+    an_auditor_proves_a_document_from_a_bundle_and_the_genesis_hash_alone(tmp.path(), &wco_dir, &g, first);
+}
+
+/// Runs `entrepot` in `dir` (an empty directory: no node, no keyring) and returns its exit
+/// code and standard output.
+fn entrepot_in(dir: &Path, args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(common::bin()).arg("--dir").arg(dir).args(args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.code().unwrap_or(-1), format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// WCO's node holds FR's cosignature of its feed: a bundle of one document, exported from it,
+/// proves to someone holding only the genesis hash that the document is in WCO's feed and
+/// that a node of another member organization held it.
+fn an_auditor_proves_a_document_from_a_bundle_and_the_genesis_hash_alone(
+    tmp: &Path,
+    wco_dir: &Path,
+    genesis: &SignedCharter,
+    id: DocumentId,
+) {
+    let bundle = tmp.join("one.bundle");
+    let (code, out) = entrepot_in(wco_dir, &["export", "--id", &id.to_hex(), "--out", bundle.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 charter version(s) and 1 checkpoint(s)"), "{out}");
+    let auditor = tmp.join("auditor");
+    std::fs::create_dir_all(&auditor).unwrap();
+    let g = genesis.hash().to_hex();
+    let b = bundle.to_str().unwrap();
+    let (code, out) = entrepot_in(&auditor, &["verify", "--genesis", &g, "--witnesses", "1", b]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("verified from genesis"), "{out}");
+    assert!(out.contains("cosigned by 1 organization(s): FR at "), "{out}");
+    assert!(out.contains(&format!("ok      {id}  WCO#1")) && out.contains("included in checkpoint"), "{out}");
+    // Two witness organizations asked, one cosigned.
+    let (code, out) = entrepot_in(&auditor, &["verify", "--genesis", &g, "--witnesses", "2", b]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("witnesses_too_few"), "{out}");
+    // Another genesis: the chain does not start there.
+    let (code, out) = entrepot_in(&auditor, &["verify", "--genesis", &"ab".repeat(32), b]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("chain_invalid"), "{out}");
+    // The proof's last byte altered: the document still verifies, its place does not.
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    *bytes.last_mut().unwrap() ^= 1;
+    let altered = tmp.join("altered.bundle");
+    std::fs::write(&altered, bytes).unwrap();
+    let (code, out) = entrepot_in(&auditor, &["verify", "--genesis", &g, altered.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("inclusion_invalid"), "{out}");
+    // The whole feed: every entry proved against the same checkpoint, or said not covered.
+    let feed = tmp.join("feed.bundle");
+    let (code, out) = entrepot_in(wco_dir, &["export", "--publisher", "WCO", "--out", feed.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = entrepot_in(&auditor, &["verify", "--genesis", &g, feed.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("verified 10 document(s), refused 0"), "{out}");
+    assert!(out.contains("included in checkpoint"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

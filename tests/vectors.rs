@@ -214,14 +214,33 @@ fn bundle_vectors_read_as_stated() {
         // Each envelope read gives its id or its error; a framing error while reading the
         // documents ends the list; an error in the header leaves it empty.
         let mut outcomes = Vec::new();
+        // In version 2, each document's place against the bundle's checkpoint of its feed.
+        let mut inclusion = Vec::new();
         let mut header_read = false;
         let error = (|| {
             let mut reader = BundleReader::new(&bytes[..])?;
             reader.keyring()?;
             header_read = true;
-            while let Some(envelope) = reader.next_envelope()? {
+            let feeds = reader
+                .trust
+                .as_ref()
+                .map(|t| entrepot::bundle::audit::open_checkpoints(&net, &ring, &t.checkpoints).unwrap());
+            while let Some((envelope, proof)) = reader.next_entry()? {
                 outcomes.push(match check(envelope, &net, &ring, entrepot::clock::now_ms()) {
-                    Ok(d) => d.doc().id.to_hex(),
+                    Ok(d) => {
+                        let h = &d.doc().header;
+                        if let Some(feeds) = &feeds {
+                            let placed = entrepot::bundle::audit::prove_inclusion(
+                                feeds,
+                                &d.doc().id,
+                                &h.publisher,
+                                h.seq,
+                                &proof,
+                            );
+                            inclusion.push(placed.map_or_else(|e| e.code().to_owned(), |_| "included".to_owned()));
+                        }
+                        d.doc().id.to_hex()
+                    }
                     Err(e) => e.code().to_owned(),
                 });
             }
@@ -237,6 +256,13 @@ fn bundle_vectors_read_as_stated() {
         let expected: Vec<String> =
             case["documents"].as_array().unwrap().iter().map(|d| d.as_str().unwrap().to_owned()).collect();
         assert_eq!(outcomes, expected, "{name}");
+        let stated: Vec<String> = case["inclusion"]
+            .as_array()
+            .map(|a| a.iter().map(|d| d.as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default();
+        if error.is_none() {
+            assert_eq!(inclusion, stated, "{name}: inclusion");
+        }
     }
 }
 
@@ -317,4 +343,101 @@ fn an_independent_python_verifier_reaches_every_stated_verdict() {
         return;
     }
     assert!(out.status.success(), "the independent verifier disagrees with the vectors:\n{text}");
+}
+
+fn hash_of(v: &Value) -> [u8; 32] {
+    unhex(v).try_into().unwrap()
+}
+
+fn hashes_of(v: &Value) -> Vec<[u8; 32]> {
+    v.as_array().unwrap().iter().map(hash_of).collect()
+}
+
+fn proof_verdict(r: Result<(), entrepot::tlog::merkle::ProofError>) -> String {
+    r.map_or_else(|e| e.code().to_owned(), |_| "valid".to_owned())
+}
+
+/// The transparency-log vectors (tests/vectors/tlog.json): each stated root, proof verdict,
+/// checkpoint verdict and cosignature verdict is what this build computes from the bytes.
+#[test]
+fn transparency_log_vectors_verify_as_stated() {
+    use entrepot::tlog::{checkpoint, merkle, note, signed};
+    let ids: Vec<[u8; 32]> = load()["valid"].as_array().unwrap().iter().map(|d| hash_of(&d["id"])).collect();
+    let v = fresh_equals_file("tlog.json", &entrepot::vectors::tlog::generate(&ids));
+    let entries = hashes_of(&v["entries"]);
+    assert_eq!(&entries[..3], &ids[..], "the first leaves are documents.json's feed");
+    // Roots, from the entries alone (RFC 6962 MTH, recursively).
+    fn mth(leaves: &[[u8; 32]]) -> [u8; 32] {
+        match leaves.len() {
+            0 => merkle::EMPTY_ROOT,
+            1 => merkle::leaf_hash(&leaves[0]),
+            n => {
+                // The largest power of two smaller than n.
+                let k = n.next_power_of_two() / 2;
+                merkle::node_hash(&mth(&leaves[..k]), &mth(&leaves[k..]))
+            }
+        }
+    }
+    for r in v["roots"].as_array().unwrap() {
+        let size = r["size"].as_u64().unwrap() as usize;
+        assert_eq!(mth(&entries[..size]), hash_of(&r["root"]), "root of {size}");
+    }
+    let mut verdicts = Vec::new();
+    for c in v["inclusion"].as_array().unwrap() {
+        let (index, size) = (c["index"].as_u64().unwrap(), c["size"].as_u64().unwrap());
+        let got = merkle::verify_inclusion(
+            index,
+            size,
+            &hash_of(&c["leaf_hash"]),
+            &hashes_of(&c["proof"]),
+            &hash_of(&c["root"]),
+        );
+        assert_eq!(proof_verdict(got), c["verdict"].as_str().unwrap(), "inclusion {}", c["name"]);
+        verdicts.push(c["verdict"].as_str().unwrap().to_owned());
+    }
+    for c in v["consistency"].as_array().unwrap() {
+        let (old, new) = (c["old_size"].as_u64().unwrap(), c["new_size"].as_u64().unwrap());
+        let got = merkle::verify_consistency(
+            old,
+            new,
+            &hashes_of(&c["proof"]),
+            &hash_of(&c["old_root"]),
+            &hash_of(&c["new_root"]),
+        );
+        assert_eq!(proof_verdict(got), c["verdict"].as_str().unwrap(), "consistency {}", c["name"]);
+        verdicts.push(c["verdict"].as_str().unwrap().to_owned());
+    }
+    for expected in ["valid", "proof_root_mismatch", "proof_wrong_length", "index_out_of_range"] {
+        assert!(verdicts.iter().any(|v| v == expected), "no proof vector with the verdict {expected}");
+    }
+    let cp = &v["checkpoint"];
+    let origin = cp["origin"].as_str().unwrap();
+    let key = hash_of(&cp["publisher_key"]);
+    let mut verdicts = Vec::new();
+    for c in cp["cases"].as_array().unwrap() {
+        let got = signed::open(c["note"].as_str().unwrap().as_bytes(), origin, |_| vec![key])
+            .map_or_else(|e| e.code().to_owned(), |_| "valid".to_owned());
+        assert_eq!(got, c["verdict"].as_str().unwrap(), "checkpoint {}", c["name"]);
+        verdicts.push(got);
+    }
+    assert!(verdicts.iter().filter(|v| *v != "valid").count() >= 5, "{verdicts:?}");
+    let cs = &v["cosignature"];
+    assert_eq!(
+        entrepot::service::peer_key(cs["witness_peer_id"].as_str().unwrap()),
+        Some(hash_of(&cs["witness_key"])),
+        "the witness's peer id embeds its key"
+    );
+    let wk = ed25519_dalek::VerifyingKey::from_bytes(&hash_of(&cs["witness_key"])).unwrap();
+    let cosigned = note::parse(cs["cosigned_note"].as_str().unwrap().as_bytes()).unwrap();
+    assert_eq!(cosigned.signatures.len(), 2);
+    for c in cs["cases"].as_array().unwrap() {
+        let line = c["signature_line"].as_str().unwrap();
+        // A signature line (newline included) parsed as a note with that one line.
+        let text = c["checkpoint_text"].as_str().unwrap();
+        let one = note::parse(format!("{text}\n{line}").as_bytes()).unwrap();
+        let got = checkpoint::verify_cosignature(&one.signatures[0], &wk, text)
+            .map_or_else(|| "invalid".to_owned(), |t| t.to_string());
+        assert_eq!(got, c["verdict"].as_str().unwrap(), "cosignature {}", c["name"]);
+    }
+    assert_eq!(cs["cases"][0]["verdict"], cs["timestamp_s"].to_string());
 }

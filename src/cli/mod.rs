@@ -113,13 +113,23 @@ enum Command {
         file: PathBuf,
         /// Trusted keyring; without it the node's own keyring is used if --dir holds a node,
         /// and otherwise the keys inside the bundle (which proves integrity, not origin).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "genesis")]
         keyring: Option<PathBuf>,
-        /// Network name the documents must belong to (default: the node's, else the bundle's).
+        /// Genesis charter hash (64 hex digits): trust the charter chain the bundle carries,
+        /// once verified from it; nothing else is needed.
         #[arg(long)]
+        genesis: Option<String>,
+        /// Witness policy: every document must be proved included in a checkpoint cosigned by
+        /// witnesses of at least this many member organizations other than its publisher.
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=63))]
+        witnesses: Option<u16>,
+        /// Network name the documents must belong to (default: the node's, else the bundle's).
+        #[arg(long, conflicts_with = "genesis")]
         network: Option<String>,
     },
-    /// Write a bundle of whole feeds (or one document) with the keys to verify them offline.
+    /// Write a bundle of whole feeds (or one document) with what verifies them offline: the
+    /// keys, the charter chain, each feed's cosigned checkpoint and each document's inclusion
+    /// proof.
     Export {
         /// Output file.
         #[arg(long)]
@@ -281,8 +291,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::List(args) => docs::list(&dir, &args),
         Command::Heads => docs::heads(&dir),
         Command::Forks => docs::forks(&dir),
-        Command::Verify { file, keyring, network } => {
-            transfer::verify(&dir, &file, keyring.as_deref(), network.as_deref())
+        Command::Verify { file, keyring, genesis, witnesses, network } => {
+            let trust = transfer::VerifyTrust {
+                keyring: keyring.as_deref(),
+                genesis: genesis.as_deref(),
+                witnesses: witnesses.map(usize::from),
+                network: network.as_deref(),
+            };
+            transfer::verify(&dir, &file, &trust)
         }
         Command::Export { out, publisher, id } => transfer::export(&dir, &out, publisher.as_deref(), id.as_deref()),
         Command::Import { file, report } => transfer::import(&dir, &file, report.as_deref()),

@@ -49,9 +49,9 @@ pub fn generate_bundles(documents: &Value) -> Value {
     cases.push(case("shorter_than_the_magic", b"ENTRP", Some("bad_magic"), json!([])));
     cases.push(case("a_document_magic", &envelopes[0], Some("bad_magic"), json!([])));
     cases.push(case("magic_only", BUNDLE_MAGIC, Some("truncated"), json!([])));
-    let mut v2 = valid.clone();
-    v2[8] = 2;
-    cases.push(case("version_2", &v2, Some("unsupported_version"), json!([])));
+    let mut v3 = valid.clone();
+    v3[8] = 3;
+    cases.push(case("version_3", &v3, Some("unsupported_version"), json!([])));
     cases.push(case("cut_in_the_network_id", &valid[..20], Some("truncated"), json!([])));
     let mut big = valid[..41].to_vec();
     big.extend_from_slice(&(BUNDLE_KEYRING_MAX_BYTES as u32 + 1).to_be_bytes());
@@ -83,10 +83,76 @@ pub fn generate_bundles(documents: &Value) -> Value {
     let mut over = empty.clone();
     over.extend_from_slice(&(DOCUMENT_SIZE_MAX_BYTES as u32 + 1).to_be_bytes());
     cases.push(case("document_over_1_mib", &over, Some("too_large"), json!(["too_large"])));
+    cases.extend(trusted_cases(&network, &keyring, &envelopes, &ids));
     json!({
         "about": "entrepot bundle vectors: docs/PROTOCOL.md §6, run as docs/CONFORMANCE.md says. Documents are checked against documents.json's network and keyring.",
         "cases": cases,
     })
+}
+
+/// Version 2 bundles (§6.1) of the same three documents, with WCO's checkpoint of them and
+/// each one's inclusion proof. `inclusion` gives each document's verdict against the bundle's
+/// checkpoint (`included` or the audit code); framing errors are as in version 1.
+fn trusted_cases(network: &[u8; 32], keyring: &[u8], envelopes: &[Vec<u8>], ids: &[Value]) -> Vec<Value> {
+    use crate::bundle::{BundleWriter, Trust, TrustCheckpoint};
+    use crate::tlog::checkpoint::{origin, Checkpoint};
+    use crate::tlog::merkle::{self, MemoryTree};
+    use crate::tlog::note::Note;
+
+    let doc_ids: Vec<DocumentId> = envelopes.iter().map(|e| DocumentId::of_envelope(e)).collect();
+    let mut tree = MemoryTree::default();
+    for id in &doc_ids {
+        tree.push(&id.0);
+    }
+    let n = doc_ids.len() as u64;
+    let root = merkle::root(&tree, n).expect("a memory tree holds every node");
+    let cp = Checkpoint { origin: origin(network, &OrgId::new("WCO").expect("org id")), size: n, root };
+    let note = Note { text: cp.text(), signatures: vec![cp.sign(&super::vector_key("WCO"))] }.encode();
+    let trust = Trust {
+        charters: Vec::new(),
+        checkpoints: vec![TrustCheckpoint { note: note.into_bytes(), certificates: Vec::new() }],
+    };
+    let keyring = std::str::from_utf8(keyring).expect("UTF-8 keyring");
+    let write = |proofs: &[Vec<merkle::Hash>]| {
+        let mut w = BundleWriter::with_trust(Vec::new(), network, keyring, &trust).expect("bundle header");
+        for (e, p) in envelopes.iter().zip(proofs) {
+            w.push_proved(e, p).expect("bounded proof");
+        }
+        w.finish().expect("in memory")
+    };
+    let proofs: Vec<Vec<merkle::Hash>> =
+        (0..n).map(|i| merkle::inclusion_proof(&tree, i, n).expect("every node").expect("in the tree")).collect();
+    let valid = write(&proofs);
+    let mut altered = proofs.clone();
+    altered[2][0][0] ^= 1;
+    let case = |name: &str, bytes: &[u8], error: Option<&str>, documents: Value, inclusion: Value| json!({ "name": name, "bytes": hex::encode(bytes), "error": error, "documents": documents, "inclusion": inclusion });
+    let header_end = {
+        let w = BundleWriter::with_trust(Vec::new(), network, keyring, &trust).expect("bundle header");
+        w.finish().expect("in memory").len()
+    };
+    let mut too_many = valid[..header_end].to_vec();
+    too_many.extend_from_slice(&(envelopes[0].len() as u32).to_be_bytes());
+    too_many.extend_from_slice(&envelopes[0]);
+    too_many.push(65);
+    vec![
+        case("trusted_three_documents", &valid, None, json!(ids), json!(["included", "included", "included"])),
+        case(
+            "trusted_a_proof_altered",
+            &write(&altered),
+            None,
+            json!(ids),
+            json!(["included", "included", "inclusion_invalid"]),
+        ),
+        case(
+            "trusted_no_proofs",
+            &write(&[Vec::new(), Vec::new(), Vec::new()]),
+            None,
+            json!(ids),
+            json!(["inclusion_invalid", "inclusion_invalid", "inclusion_invalid"]),
+        ),
+        case("trusted_cut_in_the_trust_section", &valid[..header_end - 10], Some("truncated"), json!([]), json!([])),
+        case("trusted_proof_over_64_hashes", &too_many, Some("too_many"), json!(["too_many"]), json!([])),
+    ]
 }
 
 /// Sync message vectors (docs/PROTOCOL.md §8.2): valid requests and responses with their

@@ -2,10 +2,11 @@
 //! checked into `tests/vectors/*.json`, and compared byte for byte with a fresh generation by
 //! `tests/vectors.rs`, so the files, this code and docs/PROTOCOL.md cannot drift apart.
 //! Documents and charters here; Ed25519 edge cases in `ed25519.rs`; bundles and sync messages
-//! in `formats.rs`. (Checkpoints, cosignatures and proofs get their own file when they exist.)
+//! in `formats.rs`; the transparency log (trees, proofs, checkpoints, cosignatures) in `tlog.rs`.
 
 pub mod ed25519;
 pub mod formats;
+pub mod tlog;
 
 use ed25519_dalek::SigningKey;
 use serde_json::{json, Value};

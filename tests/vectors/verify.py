@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """An independent verifier, written from docs/PROTOCOL.md and docs/CONFORMANCE.md alone, that
 runs tests/vectors/ed25519.json and tests/vectors/documents.json (every step of §3.4, §3.1,
-§5, §5.2 and §5.3). Python standard library plus `jsonschema` (draft 2020-12). Exit status 0
+§5, §5.2 and §5.3) and tests/vectors/tlog.json (§13: RFC 6962 trees and proofs, signed-note
+checkpoints, cosignature/v1). Python standard library plus `jsonschema` (draft 2020-12). Exit status 0
 when every vector gets its stated verdict; 2 when `jsonschema` is missing.
 
 Usage: python3 tests/vectors/verify.py [REPO_ROOT]
 """
+import base64
 import hashlib
 import json
 import os
@@ -101,6 +103,223 @@ def verify_signature(key, message, sig):
     neg_a = ((P - a[0]) % P, a[1], a[2], (P - a[3]) % P)
     check = add(mul(s, BASE), mul(k, neg_a))
     return "valid" if encode(check) == sig[:32] else "bad_signature"
+
+
+# ---- the transparency log, PROTOCOL.md §13 ----
+def sha(b):
+    return hashlib.sha256(b).digest()
+
+
+def leaf_hash(entry):
+    return sha(b"\x00" + entry)
+
+
+def node_hash(left, right):
+    return sha(b"\x01" + left + right)
+
+
+def mth(leaves):
+    if not leaves:
+        return sha(b"")
+    if len(leaves) == 1:
+        return leaf_hash(leaves[0])
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    return node_hash(mth(leaves[:k]), mth(leaves[k:]))
+
+
+def verify_inclusion(index, size, leaf, proof, root):
+    """RFC 9162 §2.1.3.2."""
+    if index >= size:
+        return "index_out_of_range"
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            return "proof_wrong_length"
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            r = node_hash(r, p)
+        fn, sn = fn >> 1, sn >> 1
+    if sn != 0:
+        return "proof_wrong_length"
+    return "valid" if r == root else "proof_root_mismatch"
+
+
+def verify_consistency(old, new, proof, old_root, new_root):
+    """RFC 9162 §2.1.4.2, with §13.1's rules for equal sizes and the empty tree."""
+    if old > new:
+        return "sizes_reversed"
+    if old == new:
+        if proof:
+            return "proof_wrong_length"
+        return "valid" if old_root == new_root else "proof_root_mismatch"
+    if old == 0:
+        return "valid" if not proof else "proof_wrong_length"
+    if not proof:
+        return "proof_wrong_length"
+    path = list(proof)
+    if old & (old - 1) == 0:
+        path.insert(0, old_root)
+    fn, sn = old - 1, new - 1
+    while fn & 1:
+        fn, sn = fn >> 1, sn >> 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return "proof_wrong_length"
+        if fn & 1 or fn == sn:
+            fr, sr = node_hash(c, fr), node_hash(c, sr)
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            sr = node_hash(sr, c)
+        fn, sn = fn >> 1, sn >> 1
+    if sn != 0:
+        return "proof_wrong_length"
+    return "valid" if fr == old_root and sr == new_root else "proof_root_mismatch"
+
+
+def key_id(name, sig_type, key):
+    return sha(name.encode() + b"\n" + bytes([sig_type]) + key)[:4]
+
+
+def canonical_b64(text):
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except ValueError:
+        return None
+    return raw if base64.b64encode(raw).decode() == text else None
+
+
+def parse_note(b):
+    """§13.2: (text, [(name, key id, data)]) or Refused."""
+    if len(b) > 64 * 1024:
+        raise Refused("note_too_large")
+    try:
+        s = b.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Refused("note_bad_text")
+    if any(c != "\n" and ord(c) < 0x20 for c in s):
+        raise Refused("note_bad_text")
+    split = s.rfind("\n\n")
+    if split < 0:
+        raise Refused("note_no_signatures")
+    text, sigs = s[: split + 1], s[split + 2 :]
+    if not sigs or not sigs.endswith("\n"):
+        raise Refused("note_no_signatures")
+    out = []
+    for line in sigs[:-1].split("\n"):
+        if len(out) == 64:
+            raise Refused("note_too_many_signatures")
+        if not line.startswith("\u2014 ") or " " not in line[2:]:
+            raise Refused("note_bad_signature_line")
+        name, b64 = line[2:].split(" ", 1)
+        raw = canonical_b64(b64)
+        if not name or "+" in name or any(c.isspace() for c in name) or raw is None or len(raw) < 5:
+            raise Refused("note_bad_signature_line")
+        out.append((name, raw[:4], raw[4:]))
+    return text, out
+
+
+def parse_checkpoint(text):
+    lines = text.split("\n")
+    if len(lines) != 4 or lines[3] != "":
+        raise Refused("checkpoint_lines")
+    origin, size, root = lines[:3]
+    if not origin or " " in origin or "+" in origin:
+        raise Refused("checkpoint_origin")
+    if not size.isdigit() or not size.isascii() or (size != "0" and size.startswith("0")):
+        raise Refused("checkpoint_size")
+    raw = canonical_b64(root)
+    if raw is None or len(raw) != 32:
+        raise Refused("checkpoint_root")
+    return origin, int(size), raw
+
+
+def open_checkpoint(note, origin, key):
+    """§13.3: 'valid' or the refusal code."""
+    try:
+        text, sigs = parse_note(note)
+        found, _, _ = parse_checkpoint(text)
+        if found != origin:
+            return "checkpoint_wrong_origin"
+        verified = False
+        for name, kid, data in sigs:
+            if name == origin and kid == key_id(origin, 1, key):
+                if len(data) != 64 or verify_signature(key, text.encode(), data) != "valid":
+                    return "checkpoint_bad_signature"
+                verified = True
+        return "valid" if verified else "checkpoint_not_signed"
+    except Refused as e:
+        return e.code
+
+
+def verify_cosignature(name, kid, data, key, text):
+    """§13.4: the timestamp as text, or 'invalid'."""
+    if kid != key_id(name, 4, key) or len(data) != 72:
+        return "invalid"
+    t = int.from_bytes(data[:8], "big")
+    if t > 2**63 - 1:
+        return "invalid"
+    message = f"cosignature/v1\ntime {t}\n{text}".encode()
+    return str(t) if verify_signature(key, message, data[8:]) == "valid" else "invalid"
+
+
+B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+
+def peer_key(peer_id):
+    """The Ed25519 key a peer id embeds (identity multihash 00 24 08 01 12 20 || key)."""
+    n = 0
+    for c in peer_id:
+        n = n * 58 + B58.index(c)
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    raw = b"\x00" * (len(peer_id) - len(peer_id.lstrip("1"))) + raw
+    prefix = bytes([0x00, 0x24, 0x08, 0x01, 0x12, 0x20])
+    return raw[6:] if raw.startswith(prefix) and len(raw) == 38 else None
+
+
+def run_tlog(v, expect):
+    """Runs tlog.json; returns how many vectors it checked."""
+    h = bytes.fromhex
+    entries = [h(e) for e in v["entries"]]
+    count = 0
+    for r in v["roots"]:
+        expect(f"root of {r['size']}", mth(entries[: r["size"]]).hex(), r["root"])
+        count += 1
+    for c in v["inclusion"]:
+        got = verify_inclusion(c["index"], c["size"], h(c["leaf_hash"]), [h(p) for p in c["proof"]], h(c["root"]))
+        expect("inclusion " + c["name"], got, c["verdict"])
+        if c["verdict"] == "valid":
+            expect("leaf hash " + c["name"], leaf_hash(entries[c["index"]]).hex(), c["leaf_hash"])
+        count += 1
+    for c in v["consistency"]:
+        got = verify_consistency(
+            c["old_size"], c["new_size"], [h(p) for p in c["proof"]], h(c["old_root"]), h(c["new_root"])
+        )
+        expect("consistency " + c["name"], got, c["verdict"])
+        count += 1
+    cp = v["checkpoint"]
+    key = h(cp["publisher_key"])
+    expect("publisher key id", key_id(cp["origin"], 1, key).hex(), cp["publisher_key_id"])
+    for c in cp["cases"]:
+        expect("checkpoint " + c["name"], open_checkpoint(c["note"].encode(), cp["origin"], key), c["verdict"])
+        count += 1
+    cs = v["cosignature"]
+    wkey = h(cs["witness_key"])
+    expect("witness peer id embeds its key", peer_key(cs["witness_peer_id"]), wkey)
+    for c in cs["cases"]:
+        _, sigs = parse_note((c["checkpoint_text"] + "\n" + c["signature_line"]).encode())
+        name, kid, data = sigs[0]
+        expect("cosignature " + c["name"], verify_cosignature(name, kid, data, wkey, c["checkpoint_text"]), c["verdict"])
+        count += 1
+    text, sigs = parse_note(cs["cosigned_note"].encode())
+    expect("cosigned note lines", [s[0] for s in sigs], [cp["origin"], cs["witness_name"]])
+    return count + 3
 
 
 # ---- documents, PROTOCOL.md §3 ----
@@ -412,6 +631,7 @@ def main():
         expect(c["name"], got, c["error"])
 
     total = len(ed["cases"]) + len(docs["valid"]) + len(docs["invalid"])
+    total += run_tlog(json.load(open(os.path.join(vectors, "tlog.json"))), expect)
     print(f"{total - failures} of {total} vectors as stated")
     sys.exit(1 if failures else 0)
 

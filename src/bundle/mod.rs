@@ -1,20 +1,33 @@
-//! Bundles: a file of signed documents and what a third party needs to verify them offline
-//! (the network id and the publishers' public keys), for air-gapped replicas and auditors.
+//! Bundles: a file of signed documents and what a third party needs to verify them offline,
+//! for air-gapped replicas and auditors (docs/PROTOCOL.md §6).
 //!
-//! Layout (all integers big-endian): magic `ENTRPBND` · version u8 = 1 · network id (32) ·
-//! keyring length u32 · keyring JSON · then documents, each as length u32 · envelope, until the
-//! end of the file. The keyring inside a bundle is informative; trust comes from a keyring
-//! the verifier already holds (see `entrepot verify --keyring`).
+//! Layout (all integers big-endian): magic `ENTRPBND` · version u8 · network id (32) ·
+//! keyring length u32 · keyring JSON · in version 2 the trust section ([`trust`]: the charter
+//! chain and each feed's cosigned checkpoint) · then documents until the end of the file, each
+//! as length u32 · envelope, and in version 2 its inclusion proof against its feed's
+//! checkpoint (u8 count · that many 32-byte hashes). The keyring inside a bundle is
+//! informative; trust comes from what the verifier already holds: a keyring, or the genesis
+//! hash the bundle's charter chain must start from ([`audit`]).
+
+pub mod audit;
+pub mod trust;
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
 use crate::document::DOCUMENT_SIZE_MAX_BYTES;
+use crate::tlog::merkle::Hash;
+
+pub use trust::{Trust, TrustCheckpoint};
 
 /// The first eight bytes of a bundle.
 pub const BUNDLE_MAGIC: &[u8; 8] = b"ENTRPBND";
-/// Bundle format version written by this build.
+/// Bundle format of documents and keys only.
 pub const BUNDLE_VERSION: u8 = 1;
+/// Bundle format that also carries its trust and each document's inclusion proof.
+pub const BUNDLE_VERSION_TRUSTED: u8 = 2;
+/// Most hashes in a document's inclusion proof (a tree of fewer than 2^64 entries).
+pub const INCLUSION_HASHES_MAX: usize = 64;
 /// Largest keyring section accepted.
 pub const BUNDLE_KEYRING_MAX_BYTES: usize = 4 * 1024 * 1024;
 
@@ -27,7 +40,7 @@ pub enum BundleError {
     Io(#[from] std::io::Error),
     #[error("not a bundle: the file does not start with \"ENTRPBND\"")]
     BadMagic,
-    #[error("bundle version {0} is not supported (this build reads version 1)")]
+    #[error("bundle version {0} is not supported (this build reads versions 1 and 2)")]
     UnsupportedVersion(u8),
     #[error("bundle is truncated inside {0}")]
     Truncated(&'static str),
@@ -37,6 +50,10 @@ pub enum BundleError {
     KeyringNotText,
     #[error("bundle keyring is not a valid keyring: {0}")]
     KeyringInvalid(String),
+    #[error("bundle {what} count is {count}, more than {max}")]
+    TooMany { what: &'static str, count: usize, max: usize },
+    #[error("a version 1 bundle carries no inclusion proof")]
+    NoProofs,
 }
 
 impl BundleError {
@@ -50,6 +67,8 @@ impl BundleError {
             BundleError::TooLarge { .. } => "too_large",
             BundleError::KeyringNotText => "keyring_not_text",
             BundleError::KeyringInvalid(_) => "keyring_invalid",
+            BundleError::TooMany { .. } => "too_many",
+            BundleError::NoProofs => "no_proofs",
         }
     }
 }
@@ -57,21 +76,42 @@ impl BundleError {
 /// Writes a bundle.
 pub struct BundleWriter<W: Write> {
     out: W,
+    version: u8,
     pub count: u64,
 }
 
 impl BundleWriter<BufWriter<std::fs::File>> {
-    /// Creates a bundle file.
-    pub fn create(path: &Path, network_id: &[u8; 32], keyring_json: &str) -> Result<Self, BundleError> {
+    /// Creates a bundle file: version 2 carrying `trust`, or version 1 without.
+    pub fn create(
+        path: &Path,
+        network_id: &[u8; 32],
+        keyring_json: &str,
+        trust: Option<&Trust>,
+    ) -> Result<Self, BundleError> {
         let file = std::fs::File::create(path)
             .map_err(|source| BundleError::Open { path: path.display().to_string(), source })?;
-        BundleWriter::new(BufWriter::new(file), network_id, keyring_json)
+        let out = BufWriter::new(file);
+        match trust {
+            Some(trust) => BundleWriter::with_trust(out, network_id, keyring_json, trust),
+            None => BundleWriter::new(out, network_id, keyring_json),
+        }
     }
 }
 
 impl<W: Write> BundleWriter<W> {
-    /// Writes the bundle header.
-    pub fn new(mut out: W, network_id: &[u8; 32], keyring_json: &str) -> Result<Self, BundleError> {
+    /// Writes the header of a version 1 bundle.
+    pub fn new(out: W, network_id: &[u8; 32], keyring_json: &str) -> Result<Self, BundleError> {
+        BundleWriter::header(out, BUNDLE_VERSION, network_id, keyring_json)
+    }
+
+    /// Writes the header of a version 2 bundle, with its trust section.
+    pub fn with_trust(out: W, network_id: &[u8; 32], keyring_json: &str, trust: &Trust) -> Result<Self, BundleError> {
+        let mut w = BundleWriter::header(out, BUNDLE_VERSION_TRUSTED, network_id, keyring_json)?;
+        trust.write(&mut w.out)?;
+        Ok(w)
+    }
+
+    fn header(mut out: W, version: u8, network_id: &[u8; 32], keyring_json: &str) -> Result<Self, BundleError> {
         if keyring_json.len() > BUNDLE_KEYRING_MAX_BYTES {
             return Err(BundleError::TooLarge {
                 what: "keyring",
@@ -80,17 +120,35 @@ impl<W: Write> BundleWriter<W> {
             });
         }
         out.write_all(BUNDLE_MAGIC)?;
-        out.write_all(&[BUNDLE_VERSION])?;
+        out.write_all(&[version])?;
         out.write_all(network_id)?;
         out.write_all(&(keyring_json.len() as u32).to_be_bytes())?;
         out.write_all(keyring_json.as_bytes())?;
-        Ok(BundleWriter { out, count: 0 })
+        Ok(BundleWriter { out, version, count: 0 })
     }
 
-    /// Appends one envelope.
+    /// Appends one envelope (in version 2, with an empty inclusion proof: not covered).
     pub fn push(&mut self, envelope: &[u8]) -> Result<(), BundleError> {
+        self.push_proved(envelope, &[])
+    }
+
+    /// Appends one envelope with its inclusion proof against its feed's checkpoint in the
+    /// trust section (version 2 only, unless the proof is empty).
+    pub fn push_proved(&mut self, envelope: &[u8], proof: &[Hash]) -> Result<(), BundleError> {
+        if self.version == BUNDLE_VERSION && !proof.is_empty() {
+            return Err(BundleError::NoProofs);
+        }
+        if proof.len() > INCLUSION_HASHES_MAX {
+            return Err(BundleError::TooMany { what: "proof hash", count: proof.len(), max: INCLUSION_HASHES_MAX });
+        }
         self.out.write_all(&(envelope.len() as u32).to_be_bytes())?;
         self.out.write_all(envelope)?;
+        if self.version == BUNDLE_VERSION_TRUSTED {
+            self.out.write_all(&[proof.len() as u8])?;
+            for h in proof {
+                self.out.write_all(h)?;
+            }
+        }
         self.count += 1;
         Ok(())
     }
@@ -102,11 +160,17 @@ impl<W: Write> BundleWriter<W> {
     }
 }
 
+/// An envelope and its inclusion proof.
+pub type Entry = (Vec<u8>, Vec<Hash>);
+
 /// Reads a bundle one envelope at a time, so a bundle of any size needs bounded memory.
 pub struct BundleReader<R: Read> {
     input: R,
+    pub version: u8,
     pub network_id: [u8; 32],
     pub keyring_json: String,
+    /// The trust section of a version 2 bundle.
+    pub trust: Option<Trust>,
 }
 
 impl BundleReader<BufReader<std::fs::File>> {
@@ -118,7 +182,7 @@ impl BundleReader<BufReader<std::fs::File>> {
     }
 }
 
-fn read_exact_or<R: Read>(r: &mut R, buf: &mut [u8], what: &'static str) -> Result<(), BundleError> {
+pub(crate) fn read_exact_or<R: Read>(r: &mut R, buf: &mut [u8], what: &'static str) -> Result<(), BundleError> {
     r.read_exact(buf).map_err(|e| match e.kind() {
         std::io::ErrorKind::UnexpectedEof => BundleError::Truncated(what),
         _ => BundleError::Io(e),
@@ -135,7 +199,7 @@ impl<R: Read> BundleReader<R> {
         }
         let mut version = [0u8; 1];
         read_exact_or(&mut input, &mut version, "version")?;
-        if version[0] != BUNDLE_VERSION {
+        if version[0] != BUNDLE_VERSION && version[0] != BUNDLE_VERSION_TRUSTED {
             return Err(BundleError::UnsupportedVersion(version[0]));
         }
         let mut network_id = [0u8; 32];
@@ -149,7 +213,8 @@ impl<R: Read> BundleReader<R> {
         let mut keyring = vec![0u8; len];
         read_exact_or(&mut input, &mut keyring, "keyring")?;
         let keyring_json = String::from_utf8(keyring).map_err(|_| BundleError::KeyringNotText)?;
-        Ok(BundleReader { input, network_id, keyring_json })
+        let trust = if version[0] == BUNDLE_VERSION_TRUSTED { Some(Trust::read(&mut input)?) } else { None };
+        Ok(BundleReader { input, version: version[0], network_id, keyring_json, trust })
     }
 
     /// The keyring the bundle carries, parsed (informative: it says which keys signed, it does
@@ -158,8 +223,14 @@ impl<R: Read> BundleReader<R> {
         crate::authority::Keyring::from_json(&self.keyring_json).map_err(BundleError::KeyringInvalid)
     }
 
-    /// The next envelope, or `None` at the end of the bundle.
+    /// The next envelope, or `None` at the end of the bundle (its proof, in version 2, read
+    /// and dropped).
     pub fn next_envelope(&mut self) -> Result<Option<Vec<u8>>, BundleError> {
+        Ok(self.next_entry()?.map(|(envelope, _)| envelope))
+    }
+
+    /// The next envelope and its inclusion proof (empty in version 1, or when not covered).
+    pub fn next_entry(&mut self) -> Result<Option<Entry>, BundleError> {
         let mut len = [0u8; 4];
         let mut got = 0;
         while got < 4 {
@@ -175,7 +246,21 @@ impl<R: Read> BundleReader<R> {
         }
         let mut doc = vec![0u8; len];
         read_exact_or(&mut self.input, &mut doc, "document")?;
-        Ok(Some(doc))
+        let mut proof = Vec::new();
+        if self.version == BUNDLE_VERSION_TRUSTED {
+            let mut count = [0u8; 1];
+            read_exact_or(&mut self.input, &mut count, "proof length")?;
+            let count = count[0] as usize;
+            if count > INCLUSION_HASHES_MAX {
+                return Err(BundleError::TooMany { what: "proof hash", count, max: INCLUSION_HASHES_MAX });
+            }
+            for _ in 0..count {
+                let mut h = [0u8; 32];
+                read_exact_or(&mut self.input, &mut h, "proof")?;
+                proof.push(h);
+            }
+        }
+        Ok(Some((doc, proof)))
     }
 
     /// Up to `max` next envelopes.
