@@ -321,7 +321,7 @@ fn charter_files_and_node_certificates_are_refused_with_their_codes() {
 
 /// Proof that the specification suffices: `tests/vectors/verify.py`, written from
 /// docs/PROTOCOL.md and docs/CONFORMANCE.md without this code, reaches every verdict of
-/// ed25519.json and documents.json. Skips when python3 or its `jsonschema` module is missing,
+/// ed25519.json, documents.json and tlog.json. Skips when python3 or its `jsonschema` module is missing,
 /// except under CI=true, where it fails.
 #[test]
 fn an_independent_python_verifier_reaches_every_stated_verdict() {
