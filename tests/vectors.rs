@@ -435,4 +435,17 @@ fn transparency_log_vectors_verify_as_stated() {
         assert_eq!(got, c["verdict"].as_str().unwrap(), "cosignature {}", c["name"]);
     }
     assert_eq!(cs["cases"][0]["verdict"], cs["timestamp_s"].to_string());
+    let mut verdicts = Vec::new();
+    for c in v["fork_evidence"].as_array().unwrap() {
+        let got = match signed::ForkEvidence::decode(&unhex(&c["bytes"])).and_then(|e| e.verify(origin, |_| vec![key]))
+        {
+            Ok((a, b)) => format!("fork {a} {b}"),
+            Err(e) => e.code().to_owned(),
+        };
+        assert_eq!(got, c["verdict"].as_str().unwrap(), "fork evidence {}", c["name"]);
+        verdicts.push(got);
+    }
+    for expected in ["fork 8 13", "evidence_consistent", "evidence_malformed"] {
+        assert!(verdicts.iter().any(|v| v == expected), "no evidence vector with the verdict {expected}");
+    }
 }

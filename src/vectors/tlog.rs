@@ -1,7 +1,7 @@
 //! Vectors for the transparency log (docs/PROTOCOL.md §13), checked into
 //! `tests/vectors/tlog.json`: a feed's tree (roots, inclusion and consistency proofs, valid and
-//! altered), its publisher's checkpoint as a signed note (valid and refused, with codes) and a
-//! witness cosignature. The tree's entries are the ids of documents.json's valid documents
+//! altered), its publisher's checkpoint as a signed note (valid and refused, with codes), a
+//! witness cosignature, and checkpoint-fork evidence. The tree's entries are the ids of documents.json's valid documents
 //! (WCO #1–#3) followed by made-up ids, so the first three leaves are real feed entries.
 
 use base64::engine::general_purpose::STANDARD;
@@ -163,6 +163,52 @@ pub fn generate(ids: &[[u8; 32]]) -> Value {
     .collect();
     assert!(note::parse(cosigned.as_bytes()).is_ok());
 
+    // Checkpoint-fork evidence (§13.6): WCO signed checkpoint A of this tree at 8 entries and
+    // checkpoint B of another history (the same first 6 entries) at 13.
+    let mut other = MemoryTree::default();
+    for (i, e) in leaves.iter().enumerate() {
+        let forked: [u8; 32] = Sha256::digest(format!("entrepot test vector other leaf {i}")).into();
+        other.push(if i < 6 { e } else { &forked });
+    }
+    let sign_at = |t: &MemoryTree, size: u64| {
+        let c = Checkpoint { origin: feed.clone(), size, root: root_of(t, size) };
+        signed_note(&c.text(), vec![c.sign(&wco_key)]).into_bytes()
+    };
+    let fork = signed::ForkEvidence {
+        a: sign_at(&tree, 8),
+        b: sign_at(&other, n),
+        root_at_a: root_of(&other, 8),
+        proof: consistency_of(&other, 8, n),
+    };
+    let consistent = signed::ForkEvidence {
+        a: sign_at(&tree, 8),
+        b: sign_at(&tree, n),
+        root_at_a: root_of(&tree, 8),
+        proof: consistency_of(&tree, 8, n),
+    };
+    let mut bad_proof = fork.clone();
+    bad_proof.proof[0][0] ^= 1;
+    let reversed = signed::ForkEvidence { a: fork.b.clone(), b: fork.a.clone(), ..fork.clone() };
+    let mut trailing = fork.encode();
+    trailing.push(0);
+    let evidence: Vec<Value> = [
+        ("a_fork_proven", fork.encode()),
+        ("two_consistent_checkpoints", consistent.encode()),
+        ("a_proof_hash_altered", bad_proof.encode()),
+        ("a_larger_than_b", reversed.encode()),
+        ("a_byte_after_the_proof", trailing),
+        ("magic_only", signed::EVIDENCE_MAGIC.to_vec()),
+    ]
+    .into_iter()
+    .map(|(name, bytes)| {
+        let verdict = match signed::ForkEvidence::decode(&bytes).and_then(|e| e.verify(&feed, |_| keys.to_vec())) {
+            Ok((a, b)) => format!("fork {a} {b}"),
+            Err(e) => e.code().to_owned(),
+        };
+        json!({ "name": name, "bytes": hex::encode(&bytes), "verdict": verdict })
+    })
+    .collect();
+
     json!({
         "about": "entrepot transparency-log vectors: docs/PROTOCOL.md §13, run as docs/CONFORMANCE.md says. Leaves are 32-byte entries (document ids); leaf and node hashes are RFC 6962's.",
         "entries": hexes(&leaves),
@@ -183,5 +229,6 @@ pub fn generate(ids: &[[u8; 32]]) -> Value {
             "cosigned_note": cosigned,
             "cases": cosignature_cases,
         },
+        "fork_evidence": evidence,
     })
 }

@@ -2,7 +2,7 @@
 """An independent verifier, written from docs/PROTOCOL.md and docs/CONFORMANCE.md alone, that
 runs tests/vectors/ed25519.json and tests/vectors/documents.json (every step of §3.4, §3.1,
 §5, §5.2 and §5.3) and tests/vectors/tlog.json (§13: RFC 6962 trees and proofs, signed-note
-checkpoints, cosignature/v1). Python standard library plus `jsonschema` (draft 2020-12). Exit status 0
+checkpoints, cosignature/v1, checkpoint-fork evidence). Python standard library plus `jsonschema` (draft 2020-12). Exit status 0
 when every vector gets its stated verdict; 2 when `jsonschema` is missing.
 
 Usage: python3 tests/vectors/verify.py [REPO_ROOT]
@@ -269,6 +269,53 @@ def verify_cosignature(name, kid, data, key, text):
     return str(t) if verify_signature(key, message, data[8:]) == "valid" else "invalid"
 
 
+def verify_evidence(b, origin, key):
+    """§13.6: 'fork m n' or the refusal code."""
+    pos = 0
+
+    def take(n):
+        nonlocal pos
+        if pos + n > len(b):
+            raise Refused("evidence_malformed")
+        out = b[pos : pos + n]
+        pos += n
+        return out
+
+    try:
+        if take(8) != b"ENTRPCKF" or take(1) != b"\x01":
+            return "evidence_malformed"
+        notes = []
+        for _ in range(2):
+            n = int.from_bytes(take(4), "big")
+            if n > 64 * 1024:
+                return "evidence_malformed"
+            notes.append(take(n))
+        root_at_a = take(32)
+        count = take(1)[0]
+        if count > 66:
+            return "evidence_malformed"
+        proof = [take(32) for _ in range(count)]
+        if pos != len(b):
+            return "evidence_malformed"
+    except Refused as e:
+        return e.code
+    sizes, roots = [], []
+    for note in notes:
+        verdict = open_checkpoint(note, origin, key)
+        if verdict != "valid":
+            return verdict
+        _, size, root = parse_checkpoint(parse_note(note)[0])
+        sizes.append(size)
+        roots.append(root)
+    if sizes[0] > sizes[1]:
+        return "evidence_malformed"
+    if verify_consistency(sizes[0], sizes[1], proof, root_at_a, roots[1]) != "valid":
+        return "evidence_malformed"
+    if root_at_a == roots[0]:
+        return "evidence_consistent"
+    return f"fork {sizes[0]} {sizes[1]}"
+
+
 B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
 
@@ -316,6 +363,9 @@ def run_tlog(v, expect):
         _, sigs = parse_note((c["checkpoint_text"] + "\n" + c["signature_line"]).encode())
         name, kid, data = sigs[0]
         expect("cosignature " + c["name"], verify_cosignature(name, kid, data, wkey, c["checkpoint_text"]), c["verdict"])
+        count += 1
+    for c in v["fork_evidence"]:
+        expect("fork evidence " + c["name"], verify_evidence(h(c["bytes"]), cp["origin"], key), c["verdict"])
         count += 1
     text, sigs = parse_note(cs["cosigned_note"].encode())
     expect("cosigned note lines", [s[0] for s in sigs], [cp["origin"], cs["witness_name"]])
