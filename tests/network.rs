@@ -295,6 +295,49 @@ fn a_replica_finds_its_bootstrap_peer_when_it_starts_late_and_again_after_it_res
     assert!(w.stop() && r.stop(), "both stop cleanly");
 }
 
+fn connected(node: &procs::NodeDir, other: &procs::NodeDir) -> bool {
+    procs::try_request(node.http, "GET", "/v1/peers", None, b"", Duration::from_secs(5))
+        .and_then(|(_, body)| serde_json::from_slice::<Value>(&body).ok())
+        .is_some_and(|v| {
+            v["peers"].as_array().is_some_and(|a| a.iter().any(|p| p["peer_id"] == other.peer_id.as_str()))
+        })
+}
+
+#[test]
+fn a_replica_whose_only_bootstrap_peer_is_gone_dials_a_peer_it_knew_within_seconds() {
+    use procs::{free_port, init_nodes, publish_one, set_bootstrap, Proc};
+    let tmp = tempfile::tempdir().unwrap();
+    let hosts: Vec<_> = (0..3).map(|_| ("127.0.0.1".to_string(), free_port(), free_port())).collect();
+    let nodes = init_nodes(tmp.path(), NETWORK, &["WCO"], &["B", "C"], &hosts);
+    let (wco, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    set_bootstrap(b, std::slice::from_ref(&wco.p2p));
+    set_bootstrap(c, std::slice::from_ref(&b.p2p));
+    let w = Proc::start(wco, &[]);
+    let pb = Proc::start(b, &[]);
+    let pc = Proc::start(c, &[]);
+    // C knows only B; Kademlia, through B, leads it to WCO, which it dials.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !connected(c, wco) {
+        assert!(Instant::now() < deadline, "C did not meet WCO through discovery within 30 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // B leaves for good and WCO restarts on the same address: C has no peer left, and its
+    // only bootstrap peer is gone. It dials WCO again by itself, long before Kademlia's
+    // next refresh (120 s), which could not help anyway: its routing table is empty of peers.
+    assert!(pb.stop(), "B stops cleanly");
+    assert!(w.stop(), "WCO stops cleanly");
+    std::thread::sleep(Duration::from_secs(2));
+    let w = Proc::start(wco, &[]);
+    for i in 0..5 {
+        assert!(publish_one(wco, i).is_some());
+    }
+    let started = Instant::now();
+    wait_head(c, 5, Duration::from_secs(30), "C dials WCO again and catches up");
+    println!("C reconnected to WCO and caught up {:.1?} after WCO's restart", started.elapsed());
+    assert!(connected(c, wco));
+    assert!(w.stop() && pc.stop(), "both stop cleanly");
+}
+
 #[test]
 fn with_discovery_off_a_node_meets_only_its_bootstrap_peers_and_those_that_dial_it() {
     let tmp = tempfile::tempdir().unwrap();

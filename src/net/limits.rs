@@ -55,6 +55,13 @@ pub const REDIAL_BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// A connection with a bootstrap peer that lasted this long resets the delay to
 /// [`REDIAL_BACKOFF_MIN`]; a shorter one (a peer that turns this node away) does not.
 pub const REDIAL_STABLE_CONNECTION: Duration = Duration::from_secs(30);
+/// Peers this node dialed and reached, besides its bootstrap peers, kept to dial again when
+/// it has lost its connections (the most recently reached).
+pub const KNOWN_PEERS_MAX: usize = 32;
+/// Below this many connected peers, known peers are dialed again (with the same backoff as
+/// bootstrap peers); at or above it they are left to Kademlia. Below the smallest connection
+/// target, so a peer the node let go to keep its target is not dialed back.
+pub const KNOWN_REDIAL_BELOW: usize = 3;
 /// How often the swarm task looks for bootstrap peers due to be dialed.
 pub const REDIAL_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// Listen addresses kept per peer from identify until it is admitted (charter networks).
@@ -63,6 +70,7 @@ pub const ANNOUNCED_ADDRESSES_MAX: usize = 8;
 pub const CHARTER_EXPIRY_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
 
 const _: () = assert!(REDIAL_BACKOFF_MIN.as_millis() < REDIAL_BACKOFF_MAX.as_millis());
+const _: () = assert!(KNOWN_REDIAL_BELOW < crate::config::P2P_CONNECTIONS_MIN);
 // Gossipsub's own rules (its config builder refuses others), checked at compile time.
 const _: () = assert!(GOSSIP_MESH_N_LOW <= GOSSIP_MESH_N && GOSSIP_MESH_N <= GOSSIP_MESH_N_HIGH);
 const _: () = assert!(GOSSIP_MESH_OUTBOUND_MIN <= GOSSIP_MESH_N_LOW && GOSSIP_MESH_OUTBOUND_MIN * 2 <= GOSSIP_MESH_N);

@@ -1,6 +1,11 @@
-//! When to dial each bootstrap peer again (docs/PROTOCOL.md §8.1). Pure: time is a parameter.
+//! When to dial each bootstrap peer, and each known peer, again (docs/PROTOCOL.md §8.1). Pure:
+//! time is a parameter.
 //!
-//! A bootstrap peer that is not connected is dialed when it is due. A failed dial, or a
+//! A bootstrap peer that is not connected is dialed when it is due. A known peer (one this node
+//! dialed and reached, or whose identify named where it listens; at most [`limits::KNOWN_PEERS_MAX`] of them) is dialed when it is due and
+//! the node has fewer than [`limits::KNOWN_REDIAL_BELOW`] peers: a node that lost its
+//! connections finds the network again within seconds, without waiting for Kademlia's refresh.
+//! A known peer the node itself let go ([`Redial::forget`]) is no longer known. A failed dial, or a
 //! connection that closes before [`limits::REDIAL_STABLE_CONNECTION`], doubles the delay
 //! before the next attempt, from [`limits::REDIAL_BACKOFF_MIN`] up to
 //! [`limits::REDIAL_BACKOFF_MAX`]; a connection that lasted resets it. A banned peer is never
@@ -31,6 +36,10 @@ struct Entry {
     state: State,
     /// The delay before the attempt after the next failure.
     delay: Duration,
+    /// A bootstrap peer (always dialed when due), or a known one.
+    bootstrap: bool,
+    /// When a known peer was last reached (the least recent goes first when full).
+    reached: Instant,
 }
 
 /// Every bootstrap peer's redial state.
@@ -49,18 +58,27 @@ impl Redial {
         let peers = bootstrap
             .iter()
             .map(|(peer, address)| {
-                (*peer, Entry { address: address.clone(), state: State::Due(now), delay: limits::REDIAL_BACKOFF_MIN })
+                let e = Entry {
+                    address: address.clone(),
+                    state: State::Due(now),
+                    delay: limits::REDIAL_BACKOFF_MIN,
+                    bootstrap: true,
+                    reached: now,
+                };
+                (*peer, e)
             })
             .collect();
         Redial { peers }
     }
 
-    /// The peers due at `now`, now marked as being dialed.
+    /// The peers due at `now` while `connected` peers are connected, now marked as being
+    /// dialed.
     #[must_use]
-    pub fn due(&mut self, now: Instant) -> Vec<(PeerId, Multiaddr)> {
+    pub fn due(&mut self, now: Instant, connected: usize) -> Vec<(PeerId, Multiaddr)> {
+        let known_too = connected < limits::KNOWN_REDIAL_BELOW;
         let mut out = Vec::new();
         for (peer, e) in &mut self.peers {
-            if matches!(e.state, State::Due(at) if at <= now) {
+            if (e.bootstrap || known_too) && matches!(e.state, State::Due(at) if at <= now) {
                 e.state = State::Dialing;
                 out.push((*peer, e.address.clone()));
             }
@@ -75,6 +93,49 @@ impl Redial {
                 e.state = State::Due(now + e.delay);
                 e.delay = doubled(e.delay);
             }
+        }
+    }
+
+    /// This node is connected to `peer`, which listens at `address` (it dialed it there, or the
+    /// peer said so in identify): a known peer from now on (unless
+    /// it is a bootstrap peer already). When [`limits::KNOWN_PEERS_MAX`] are known, the least
+    /// recently reached that is not connected makes room; when all are connected, it is not
+    /// kept.
+    pub fn learn(&mut self, peer: PeerId, address: Multiaddr, now: Instant) {
+        if let Some(e) = self.peers.get_mut(&peer) {
+            if !e.bootstrap {
+                e.address = address;
+                e.reached = now;
+            }
+            return;
+        }
+        if self.peers.values().filter(|e| !e.bootstrap).count() >= limits::KNOWN_PEERS_MAX {
+            let oldest = self
+                .peers
+                .iter()
+                .filter(|(_, e)| !e.bootstrap && !matches!(e.state, State::Connected(_)))
+                .min_by_key(|(_, e)| e.reached)
+                .map(|(p, _)| *p);
+            match oldest {
+                Some(p) => self.peers.remove(&p),
+                None => return,
+            };
+        }
+        let e = Entry {
+            address,
+            state: State::Connected(now),
+            delay: limits::REDIAL_BACKOFF_MIN,
+            bootstrap: false,
+            reached: now,
+        };
+        self.peers.insert(peer, e);
+    }
+
+    /// The node let `peer` go on purpose (over its connection target, turned away, of another
+    /// version): a known peer is forgotten; a bootstrap peer stays.
+    pub fn forget(&mut self, peer: &PeerId) {
+        if self.peers.get(peer).is_some_and(|e| !e.bootstrap) {
+            self.peers.remove(peer);
         }
     }
 
@@ -131,16 +192,27 @@ mod tests {
 
     const S: fn(u64) -> Duration = Duration::from_secs;
 
+    impl Redial {
+        /// Due with no peer connected.
+        fn due0(&mut self, now: Instant) -> Vec<(PeerId, Multiaddr)> {
+            self.due(now, 0)
+        }
+
+        fn known(&self) -> usize {
+            self.peers.values().filter(|e| !e.bootstrap).count()
+        }
+    }
+
     #[test]
     fn a_peer_that_never_answers_is_dialed_with_a_doubling_delay_up_to_a_minute() {
         let (mut r, peer, t0) = one();
         let mut t = t0;
-        assert_eq!(r.due(t).len(), 1, "dialed at once");
+        assert_eq!(r.due0(t).len(), 1, "dialed at once");
         let mut waits = Vec::new();
         for _ in 0..8 {
             r.dial_failed(&peer, t);
             r.dial_failed(&peer, t); // a second report of the same dial changes nothing
-            let wait = (1..=120).find(|w| !r.due(t + S(*w)).is_empty()).expect("dialed again");
+            let wait = (1..=120).find(|w| !r.due0(t + S(*w)).is_empty()).expect("dialed again");
             waits.push(wait);
             t += S(wait);
         }
@@ -150,36 +222,97 @@ mod tests {
     #[test]
     fn a_connection_that_lasted_resets_the_delay_and_a_short_one_does_not() {
         let (mut r, peer, t0) = one();
-        let _ = r.due(t0);
+        let _ = r.due0(t0);
         r.dial_failed(&peer, t0); // next at +2, delay 4
-        let _ = r.due(t0 + S(2));
+        let _ = r.due0(t0 + S(2));
         r.connected(&peer, t0 + S(2));
-        assert!(r.due(t0 + S(100)).is_empty(), "a connected peer is not dialed");
+        assert!(r.due0(t0 + S(100)).is_empty(), "a connected peer is not dialed");
         // Turned away after a second: the delay keeps growing.
         r.disconnected(&peer, t0 + S(3));
-        assert!(r.due(t0 + S(6)).is_empty());
-        assert_eq!(r.due(t0 + S(7)).len(), 1, "4 s after the short connection");
+        assert!(r.due0(t0 + S(6)).is_empty());
+        assert_eq!(r.due0(t0 + S(7)).len(), 1, "4 s after the short connection");
         r.connected(&peer, t0 + S(7));
         // Up for ten minutes, then the peer restarts: redialed 2 s later.
         r.disconnected(&peer, t0 + S(607));
-        assert!(r.due(t0 + S(608)).is_empty());
-        assert_eq!(r.due(t0 + S(609)).len(), 1);
+        assert!(r.due0(t0 + S(608)).is_empty());
+        assert_eq!(r.due0(t0 + S(609)).len(), 1);
     }
 
     #[test]
     fn a_banned_peer_is_never_dialed_until_its_ban_is_lifted_and_then_at_once() {
         let (mut r, peer, t0) = one();
-        let _ = r.due(t0);
+        let _ = r.due0(t0);
         r.connected(&peer, t0);
         r.banned(&peer);
         r.disconnected(&peer, t0 + S(1));
         r.dial_failed(&peer, t0 + S(1));
-        assert!(r.due(t0 + S(3600)).is_empty(), "banned peers are not due");
+        assert!(r.due0(t0 + S(3600)).is_empty(), "banned peers are not due");
         r.unbanned(&peer, t0 + S(600));
-        assert_eq!(r.due(t0 + S(600)).len(), 1, "due the moment its ban is lifted");
+        assert_eq!(r.due0(t0 + S(600)).len(), 1, "due the moment its ban is lifted");
         // Unbanning a peer that is not banned, or is no bootstrap peer, changes nothing.
         r.unbanned(&peer, t0 + S(600));
         r.unbanned(&PeerId::random(), t0 + S(600));
-        assert!(r.due(t0 + S(600)).is_empty());
+        assert!(r.due0(t0 + S(600)).is_empty());
+    }
+
+    fn addr(port: u16) -> Multiaddr {
+        format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap()
+    }
+
+    #[test]
+    fn a_known_peer_is_dialed_again_only_while_the_node_has_lost_its_connections() {
+        let (mut r, boot, t0) = one();
+        let _ = r.due0(t0);
+        r.connected(&boot, t0);
+        let known = PeerId::random();
+        r.learn(known, addr(4002), t0);
+        r.connected(&known, t0);
+        // Both go: the bootstrap peer is due either way, the known one only below the floor.
+        r.disconnected(&boot, t0 + S(100));
+        r.disconnected(&known, t0 + S(100));
+        let with_peers = r.due(t0 + S(102), limits::KNOWN_REDIAL_BELOW);
+        assert_eq!(with_peers.iter().map(|(p, _)| *p).collect::<Vec<_>>(), vec![boot]);
+        let alone = r.due(t0 + S(102), limits::KNOWN_REDIAL_BELOW - 1);
+        assert_eq!(alone, vec![(known, addr(4002))], "dialed 2 s after it went, at its address");
+        // It does not answer: the same doubling delay as a bootstrap peer.
+        r.dial_failed(&known, t0 + S(102));
+        assert!(r.due0(t0 + S(103)).iter().all(|(p, _)| *p != known));
+        assert!(r.due0(t0 + S(106)).iter().any(|(p, _)| *p == known));
+    }
+
+    #[test]
+    fn a_peer_the_node_let_go_is_forgotten_and_a_bootstrap_peer_never_is() {
+        let (mut r, boot, t0) = one();
+        let known = PeerId::random();
+        r.learn(known, addr(4002), t0);
+        r.forget(&known);
+        r.forget(&boot);
+        r.disconnected(&known, t0);
+        assert_eq!(r.known(), 0);
+        assert_eq!(r.due0(t0).iter().map(|(p, _)| *p).collect::<Vec<_>>(), vec![boot]);
+        // Learning a bootstrap peer changes nothing about it.
+        r.learn(boot, addr(9), t0);
+        assert_eq!(r.known(), 0);
+    }
+
+    #[test]
+    fn known_peers_are_bounded_and_the_least_recently_reached_idle_one_makes_room() {
+        let t0 = Instant::now();
+        let mut r = Redial::new(&[], t0);
+        let peers: Vec<PeerId> = (0..limits::KNOWN_PEERS_MAX).map(|_| PeerId::random()).collect();
+        for (i, p) in peers.iter().enumerate() {
+            r.learn(*p, addr(5000 + i as u16), t0 + S(i as u64));
+        }
+        // All connected: a newcomer is not kept.
+        let newcomer = PeerId::random();
+        r.learn(newcomer, addr(6000), t0 + S(100));
+        assert_eq!(r.known(), limits::KNOWN_PEERS_MAX);
+        assert!(!r.peers.contains_key(&newcomer));
+        // Two went idle: the one reached longest ago makes room.
+        r.disconnected(&peers[3], t0 + S(101));
+        r.disconnected(&peers[7], t0 + S(101));
+        r.learn(newcomer, addr(6000), t0 + S(102));
+        assert_eq!(r.known(), limits::KNOWN_PEERS_MAX);
+        assert!(r.peers.contains_key(&newcomer) && !r.peers.contains_key(&peers[3]) && r.peers.contains_key(&peers[7]));
     }
 }

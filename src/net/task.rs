@@ -109,10 +109,11 @@ impl Task {
         }
     }
 
-    /// Dials the bootstrap peers that are due.
+    /// Dials the bootstrap peers that are due, and the known peers when few are connected.
     fn dial_due(&mut self) {
         let now = Instant::now();
-        for (peer, addr) in self.redial.due(now) {
+        let connected = self.swarm.connected_peers().count();
+        for (peer, addr) in self.redial.due(now, connected) {
             let opts = DialOpts::peer_id(peer)
                 .addresses(vec![addr.clone()])
                 .condition(PeerCondition::DisconnectedAndNotDialing)
@@ -122,7 +123,7 @@ impl Task {
                 // Connected, or a dial is under way: its outcome reaches the redial state.
                 Err(DialError::DialPeerConditionFalse(_)) => {}
                 Err(e) => {
-                    tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
+                    tracing::warn!(%addr, error = %e, "cannot dial a bootstrap or known peer");
                     self.redial.dial_failed(&peer, now);
                 }
             }
@@ -177,6 +178,7 @@ impl Task {
                 }
             }
             NetCommand::Disconnect { peer } => {
+                self.redial.forget(&peer);
                 if self.permissioned {
                     // Not admitted, or no longer: out of the routing table too.
                     if let Some(kad) = behaviour.kad.as_mut() {
@@ -200,6 +202,9 @@ impl Task {
                         // Before anything else is polled: no gossip reaches the peer until the
                         // engine admits it.
                         self.swarm.behaviour_mut().gossipsub.set_application_score(&peer_id, NOT_ADMITTED_SCORE);
+                    }
+                    if endpoint.is_dialer() {
+                        self.redial.learn(peer_id, address.clone(), Instant::now());
                     }
                     self.redial.connected(&peer_id, Instant::now());
                     Some(NetEvent::PeerConnected { peer: peer_id, address })
@@ -225,6 +230,10 @@ impl Task {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
                 let other = super::other_sync_versions(info.protocols.iter().map(|p| p.as_ref()));
+                // Where the peer says it listens: dialed again if this node loses its peers.
+                if let Some(addr) = info.listen_addrs.iter().find(|a| dialable(a)) {
+                    self.redial.learn(peer_id, addr.clone(), Instant::now());
+                }
                 self.announced_addresses(peer_id, info.listen_addrs);
                 other.map(|speaks| NetEvent::Incompatible { peer: peer_id, speaks })
             }
@@ -300,5 +309,17 @@ impl Task {
         } else {
             self.announced.insert(peer, addrs.collect());
         }
+    }
+}
+
+/// Whether an announced listen address can be dialed: not an unspecified (`0.0.0.0`, `::`)
+/// address.
+fn dialable(addr: &Multiaddr) -> bool {
+    use libp2p::multiaddr::Protocol;
+    match addr.iter().next() {
+        Some(Protocol::Ip4(ip)) => !ip.is_unspecified(),
+        Some(Protocol::Ip6(ip)) => !ip.is_unspecified(),
+        Some(Protocol::Dns(_) | Protocol::Dns4(_) | Protocol::Dns6(_) | Protocol::Memory(_)) => true,
+        _ => false,
     }
 }
