@@ -202,6 +202,15 @@ fn render(service: &Service, http: &HttpMetrics) -> Result<String, ApiError> {
         Unit::Bytes,
         store_bytes,
     );
+    if let Some((avail, size)) = super::process::filesystem(service.store.path()) {
+        let gauge_bytes = |registry: &mut Registry, name: &str, help: &str, v: u64| {
+            let g = Gauge::<i64>::default();
+            g.set(clamp(v));
+            registry.register_with_unit(name, help, Unit::Bytes, g);
+        };
+        gauge_bytes(registry, "store_filesystem_avail", "Bytes free for the node on the store's filesystem", avail);
+        gauge_bytes(registry, "store_filesystem_size", "Size of the store's filesystem", size);
+    }
     if let Some(charter) = service.charter_info() {
         gauge(registry, "charter_version", "Charter version in force", i64::from(charter.version));
         gauge(

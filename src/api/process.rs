@@ -1,5 +1,6 @@
 //! The standard `process_*` metrics (resident memory, CPU seconds, open and maximum file
-//! descriptors, start time), read from `/proc/self` at each scrape.
+//! descriptors, start time), read from `/proc/self` at each scrape, and the size and free
+//! space of the store's filesystem.
 //!
 //! Why by hand rather than a crate: prometheus-client has no process collector, and the
 //! crates that read `/proc` bring far more than these six numbers need. Off Linux there is
@@ -29,6 +30,21 @@ pub fn read() -> Option<ProcessStats> {
     let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
     let open_fds = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
     parse(&stat, &status, &boot, &limits, open_fds)
+}
+
+/// The store's filesystem: (bytes available to this unprivileged process, total bytes), or
+/// `None` off Unix or when `statvfs` fails.
+pub fn filesystem(path: &std::path::Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        let s = rustix::fs::statvfs(path).ok()?;
+        Some((s.f_bavail.saturating_mul(s.f_frsize), s.f_blocks.saturating_mul(s.f_frsize)))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
 }
 
 /// The figures from the texts of `/proc/self/stat`, `/proc/self/status`, `/proc/stat` and
@@ -90,5 +106,7 @@ mod tests {
         assert!(s.start_time_seconds <= now + 1.0 && s.start_time_seconds > now - 86_400.0 * 365.0, "{s:?}");
         assert!(s.resident_bytes > 1024 * 1024, "{s:?}");
         assert!(s.open_fds >= 3 && s.max_fds.is_some_and(|m| m >= s.open_fds), "{s:?}");
+        let (tmp_avail, tmp_size) = filesystem(&std::env::temp_dir()).expect("statvfs of the temp dir");
+        assert!(tmp_size > 0 && tmp_avail <= tmp_size, "{tmp_avail} of {tmp_size}");
     }
 }

@@ -113,6 +113,9 @@ fn build_and_process_series_are_exposed() {
         let start = sample(&text, "process_start_time_seconds").unwrap();
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
         assert!(start <= now + 1.0 && start > now - 86_400.0, "start {start}, now {now}");
+        let avail = sample(&text, "entrepot_store_filesystem_avail_bytes").expect("store_filesystem_avail_bytes");
+        let size = sample(&text, "entrepot_store_filesystem_size_bytes").expect("store_filesystem_size_bytes");
+        assert!(size > 0.0 && avail <= size, "{avail} of {size}");
     }
 }
 
