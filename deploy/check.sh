@@ -6,7 +6,8 @@
 #      binary, since the unit names /usr/local/bin/entrepot);
 #   3. every example config, and the Kubernetes ConfigMap's config, loads in the node through
 #      `entrepot config check`; the compose init script is valid sh;
-#   4. the Prometheus alert rules pass `promtool check rules`, a live node's /metrics passes
+#   4. the Prometheus alert rules pass `promtool check rules` and their scenarios
+#      (`promtool test rules prometheus/alerts_test.yml`), a live node's /metrics passes
 #      `promtool check metrics`, and every metric the rules and the Grafana dashboard query is
 #      one that node exposes (check_metric_names.py).
 # Needs python3 with PyYAML (Debian: python3-yaml), for step 2 systemd-analyze (Debian:
@@ -63,7 +64,11 @@ elif [ -n "${CI:-}" ]; then
 else
   echo "  promtool is not installed: rules and metrics are not linted, only their names checked"
 fi
-[ -z "$promtool" ] || "$promtool" check rules deploy/prometheus/alerts.yml
+if [ -n "$promtool" ]; then
+  "$promtool" check rules deploy/prometheus/alerts.yml
+  # Scenarios: a catch-up's feed gaps fire no refusal alert, a bad signature does, etc.
+  "$promtool" test rules deploy/prometheus/alerts_test.yml
+fi
 "$bin" init --dir "$tmp/node" --replica --network deploy-check >/dev/null
 "$bin" serve --dir "$tmp/node" --listen 127.0.0.1:0 >"$tmp/serve.log" 2>&1 &
 node_pid=$!
