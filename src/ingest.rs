@@ -93,6 +93,41 @@ impl IngestError {
     }
 }
 
+/// Every code [`IngestError::code`] returns for a refusal that means something is wrong, so
+/// that metrics show each at 0 before it first happens.
+pub const FAULT_CODES: &[&str] = &[
+    "too_large",
+    "bad_magic",
+    "unsupported_version",
+    "truncated",
+    "trailing_bytes",
+    "bad_field",
+    "wrong_network",
+    "bad_key",
+    "weak_key",
+    "bad_signature",
+    "unknown_publisher",
+    "key_not_authorized",
+    "type_not_permitted",
+    "key_not_valid_at_position",
+    "key_revoked",
+    "chapter_not_permitted",
+    "charter_expired",
+    "unknown_type",
+    "unknown_schema_version",
+    "body_not_json",
+    "schema_invalid",
+    "body_field_invalid",
+    "header_mismatch",
+    "lifecycle_not_entitled",
+    "prev_mismatch",
+    "feed_frozen",
+];
+
+/// Every code [`IngestError::code`] returns for a document that is only early
+/// ([`IngestError::is_transient`]): no fault, it is fetched or accepted later.
+pub const DEFERRED_CODES: &[&str] = &["feed_gap", "lifecycle_target_missing"];
+
 /// Whose fault a refused document is ([`IngestError::blame`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Blame {
@@ -343,4 +378,68 @@ fn chunks(envelopes: Vec<Vec<u8>>) -> impl Iterator<Item = Vec<Vec<u8>>> {
         let tail = rest.split_off(rest.len().min(INGEST_BATCH_MAX));
         Some(std::mem::replace(&mut rest, tail))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::document::{FieldError, Seq};
+
+    /// One error of every variant `IngestError::code` distinguishes.
+    fn one_of_each() -> Vec<IngestError> {
+        let field = || -> FieldError { OrgId::new("").unwrap_err() };
+        let org = || OrgId::new("WCO").unwrap();
+        let id = DocumentId([7; 32]);
+        let doc_type = crate::document::TypeName::new("classification.opinion").unwrap();
+        vec![
+            DecodeError::TooLarge { len: 2, max: 1 }.into(),
+            DecodeError::BadMagic.into(),
+            DecodeError::UnsupportedVersion(9).into(),
+            DecodeError::Truncated("body").into(),
+            DecodeError::TrailingBytes(1).into(),
+            DecodeError::BadField(field()).into(),
+            VerifyError::WrongNetwork { expected: "a".into(), found: "b".into() }.into(),
+            VerifyError::BadKey.into(),
+            VerifyError::WeakKey.into(),
+            VerifyError::BadSignature.into(),
+            AuthorityError::UnknownPublisher(org()).into(),
+            AuthorityError::KeyNotAuthorized { publisher: org(), key: "k".into() }.into(),
+            AuthorityError::TypeNotPermitted { publisher: org(), doc_type }.into(),
+            AuthorityError::KeyNotValidAtPosition {
+                publisher: org(),
+                key: "k".into(),
+                seq: Seq(1),
+                valid_from: Seq(2),
+            }
+            .into(),
+            AuthorityError::KeyRevoked { publisher: org(), key: "k".into(), seq: Seq(2), revoked_at: Seq(1) }.into(),
+            AuthorityError::ChapterNotPermitted { publisher: org(), code: "01".into() }.into(),
+            AuthorityError::CharterExpired { version: 1, expires: "2020-01-01".into() }.into(),
+            TypeError::UnknownType("x".into()).into(),
+            TypeError::SchemaVersion { doc_type: "x", found: 2, known: 1 }.into(),
+            TypeError::BodyNotJson("x".into()).into(),
+            TypeError::Schema { doc_type: "x", errors: "e".into() }.into(),
+            TypeError::Field(field()).into(),
+            TypeError::HeaderMismatch("subjects").into(),
+            LifecycleError::TargetMissing(id).into(),
+            LifecycleError::NotEntitled { publisher: org(), target: id, owner: OrgId::new("US").unwrap() }.into(),
+            FeedError::Gap { publisher: org(), expected: Seq(1), found: Seq(3) }.into(),
+            FeedError::PrevMismatch { publisher: org(), seq: Seq(2), prev_seq: Seq(1) }.into(),
+            FeedError::Frozen { publisher: org(), forked_at: Seq(1) }.into(),
+        ]
+    }
+
+    #[test]
+    fn the_code_lists_hold_every_code_once_each_in_the_list_its_transience_names() {
+        let errors = one_of_each();
+        let mut seen = std::collections::BTreeSet::new();
+        for e in &errors {
+            let list = if e.is_transient() { DEFERRED_CODES } else { FAULT_CODES };
+            assert!(list.contains(&e.code()), "{} ({e}) is missing from its code list", e.code());
+            seen.insert(e.code());
+        }
+        let listed: std::collections::BTreeSet<&str> = FAULT_CODES.iter().chain(DEFERRED_CODES).copied().collect();
+        assert_eq!(listed.len(), FAULT_CODES.len() + DEFERRED_CODES.len(), "a code is listed twice");
+        assert_eq!(seen, listed, "a listed code that no error returns");
+    }
 }

@@ -22,11 +22,14 @@ mod documents;
 mod error;
 mod hs;
 mod hygiene;
+mod metrics;
+mod metrics_http;
 mod network;
 mod openapi;
 mod openapi_tighten;
 mod ops;
 mod params;
+mod process;
 mod ratelimit;
 mod server;
 mod stream;
@@ -74,6 +77,8 @@ pub(crate) struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// Per-client request budgets (`[http] rate_limit_per_second`, `rate_limit_burst`).
     pub limiter: Arc<Mutex<ratelimit::Limiter>>,
+    /// HTTP request counts and latencies, for `/metrics`.
+    pub http: metrics_http::HttpMetrics,
 }
 
 /// The whole HTTP surface of a node as an axum router.
@@ -86,7 +91,14 @@ pub fn router(service: Arc<Service>, auth: ApiAuth) -> Router {
 
 fn build(service: Arc<Service>, auth: ApiAuth, shutdown: watch::Receiver<bool>) -> Router {
     let limiter = Arc::new(Mutex::new(ratelimit::Limiter::new(auth.rate_limit())));
-    let state = AppState { service, auth: Arc::new(auth), streams: Arc::new(AtomicUsize::new(0)), shutdown, limiter };
+    let state = AppState {
+        service,
+        auth: Arc::new(auth),
+        streams: Arc::new(AtomicUsize::new(0)),
+        shutdown,
+        limiter,
+        http: metrics_http::HttpMetrics::new(),
+    };
     let v1 = Router::new()
         .route("/documents", get(documents::list).post(documents::publish))
         .route("/documents/{id}", get(documents::get_one))
@@ -126,7 +138,7 @@ fn build(service: Arc<Service>, auth: ApiAuth, shutdown: watch::Receiver<bool>) 
         .nest("/v1", v1)
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
+        .route("/metrics", get(metrics::metrics))
         .merge(web::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
@@ -135,6 +147,8 @@ fn build(service: Arc<Service>, auth: ApiAuth, shutdown: watch::Receiver<bool>) 
         .layer(middleware::from_fn_with_state(state.clone(), hygiene::guard))
         // Compresses what the client accepts (gzip), except event streams and tiny answers.
         .layer(tower_http::compression::CompressionLayer::new())
+        // Outermost, so that every answer is counted, whatever layer gave it.
+        .layer(middleware::from_fn_with_state(state.clone(), metrics_http::track))
         .with_state(state)
 }
 

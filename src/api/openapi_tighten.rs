@@ -116,9 +116,11 @@ fn operations_paths() -> Value {
             }
         }},
         "/metrics": { "get": {
-            "tags": ["operations"], "operationId": "metrics", "summary": "Prometheus metrics (OpenMetrics text).",
-            "responses": { "200": { "description": "OpenMetrics text", "content": {
-                "application/openmetrics-text": { "schema": { "type": "string" } }
+            "tags": ["operations"], "operationId": "metrics",
+            "summary": "Prometheus metrics: OpenMetrics text when the Accept header asks for it, else the Prometheus text format 0.0.4.",
+            "responses": { "200": { "description": "The metrics (docs/OPERATIONS.md §4 lists them)", "content": {
+                "application/openmetrics-text": { "schema": { "type": "string" } },
+                "text/plain": { "schema": { "type": "string" } }
             } } }
         }}
     })

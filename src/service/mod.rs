@@ -143,8 +143,13 @@ pub struct Counters {
     pub stored: AtomicU64,
     pub duplicates: AtomicU64,
     pub forks: AtomicU64,
-    /// Refusals by stable reason code.
+    /// Refusals that mean something is wrong (a bad document, an unauthorized key, a peer
+    /// without a valid certificate...), by stable reason code.
     pub refused: Mutex<BTreeMap<&'static str, u64>>,
+    /// Documents not stored *yet* because of where they stand, not what they are
+    /// ([`IngestError::is_transient`]: a gap before them, a lifecycle target not held yet);
+    /// a healthy catch-up counts many. By stable reason code.
+    pub deferred: Mutex<BTreeMap<&'static str, u64>>,
     pub gossip_messages_in: AtomicU64,
     pub gossip_messages_out: AtomicU64,
     pub sync_requests_in: AtomicU64,
@@ -300,7 +305,7 @@ impl Service {
             }
             Err(e) => {
                 if let PublishError::Refused(e) = e {
-                    self.count_refused(e.code());
+                    self.count_ingest_error(e);
                 }
                 self.announce(&[], None)?;
             }
@@ -378,11 +383,18 @@ impl Service {
                 Ok(IngestOutcome::Duplicate) => self.counters.duplicates.fetch_add(1, Ordering::Relaxed),
                 Ok(IngestOutcome::Forked { .. }) => self.counters.forks.fetch_add(1, Ordering::Relaxed),
                 Err(e) => {
-                    self.count_refused(e.code());
+                    self.count_ingest_error(e);
                     0
                 }
             };
         }
+    }
+
+    /// Counts a document not stored: deferred when it may be accepted once other documents
+    /// arrive, refused otherwise.
+    fn count_ingest_error(&self, e: &IngestError) {
+        let counts = if e.is_transient() { &self.counters.deferred } else { &self.counters.refused };
+        *counts.lock().unwrap_or_else(|p| p.into_inner()).entry(e.code()).or_default() += 1;
     }
 
     /// Counts one refusal (a document, a peer, a charter) by its stable reason.

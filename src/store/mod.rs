@@ -452,11 +452,24 @@ impl Store {
         self.db.iterator_cf(self.cf(keys::CF_DOCS), IteratorMode::Start).map(|item| Ok(item?.1.into_vec()))
     }
 
-    /// Approximate bytes on disk (SST files), for status and metrics.
+    /// Approximate bytes the store holds, for status and metrics: the SST files the current
+    /// version of each column family references, plus what its memtables hold and no SST yet
+    /// does.
+    ///
+    /// Why these two properties: `rocksdb.total-sst-files-size` alone (what this read before)
+    /// is 0 until the first flush, and a node's write buffers (64 MiB) hold thousands of
+    /// documents, so a node holding 1,550 of them read 0. `live-sst-files-size` leaves out
+    /// files a compaction has replaced but not deleted yet, which would count the same data
+    /// twice; `cur-size-all-mem-tables` is the active and unflushed immutable memtables
+    /// (their arena size, close to the bytes of the WAL that backs them until a flush).
     pub fn disk_bytes(&self) -> u64 {
+        let property = |cf: &str, name: &str| self.db.property_int_value_cf(self.cf(cf), name).ok().flatten();
         keys::ALL_CFS
             .iter()
-            .filter_map(|cf| self.db.property_int_value_cf(self.cf(cf), "rocksdb.total-sst-files-size").ok().flatten())
+            .map(|cf| {
+                property(cf, "rocksdb.live-sst-files-size").unwrap_or(0)
+                    + property(cf, "rocksdb.cur-size-all-mem-tables").unwrap_or(0)
+            })
             .sum()
     }
 }

@@ -60,6 +60,25 @@ pub enum Offense {
 }
 
 impl Offense {
+    /// Every offense, in declaration order (metrics show each at 0 before it happens).
+    pub const ALL: [Offense; 15] = [
+        Offense::MalformedRequest,
+        Offense::MalformedResponse,
+        Offense::WrongNetwork,
+        Offense::RequestFlood,
+        Offense::InvalidGossip,
+        Offense::InvalidDocument,
+        Offense::Misplaced,
+        Offense::RangeTooLong,
+        Offense::UnservedClaim,
+        Offense::UnprovenFork,
+        Offense::InvalidForkProof,
+        Offense::UnservedCharter,
+        Offense::InvalidCharter,
+        Offense::InvalidPayload,
+        Offense::InvalidCheckpoint,
+    ];
+
     /// The node's offense for one the sync engine found.
     pub fn from_sync(offense: crate::sync::engine::Offense) -> Offense {
         use crate::sync::engine::Offense as Sync;
@@ -240,6 +259,36 @@ fn decay(p: &mut Points, now: Instant) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn all_lists_every_offense_once() {
+        // The match is exhaustive: a new offense does not compile here until it has a
+        // position (the next one, and its place in `ALL`).
+        fn position(o: Offense) -> usize {
+            match o {
+                Offense::MalformedRequest => 0,
+                Offense::MalformedResponse => 1,
+                Offense::WrongNetwork => 2,
+                Offense::RequestFlood => 3,
+                Offense::InvalidGossip => 4,
+                Offense::InvalidDocument => 5,
+                Offense::Misplaced => 6,
+                Offense::RangeTooLong => 7,
+                Offense::UnservedClaim => 8,
+                Offense::UnprovenFork => 9,
+                Offense::InvalidForkProof => 10,
+                Offense::UnservedCharter => 11,
+                Offense::InvalidCharter => 12,
+                Offense::InvalidPayload => 13,
+                Offense::InvalidCheckpoint => 14,
+            }
+        }
+        for (i, o) in Offense::ALL.iter().enumerate() {
+            assert_eq!(position(*o), i, "{o:?}");
+        }
+        let codes: std::collections::BTreeSet<_> = Offense::ALL.iter().map(|o| o.code()).collect();
+        assert_eq!(codes.len(), Offense::ALL.len(), "two offenses share a code");
+    }
+
     use super::*;
 
     #[test]
