@@ -224,6 +224,12 @@ impl Attacker {
             let ev = tokio::time::timeout_at(deadline, a.swarm.select_next_some()).await.ok()?;
             match ev {
                 SwarmEvent::ConnectionEstablished { .. } => connected = true,
+                // Let go before the subscriptions were exchanged (a peer of another version is
+                // disconnected as soon as its identify arrives): connected, and closed.
+                SwarmEvent::ConnectionClosed { num_established: 0, .. } if connected => {
+                    a.closed = true;
+                    break;
+                }
                 SwarmEvent::Behaviour(HostileEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, .. }))
                     if peer_id == node =>
                 {
