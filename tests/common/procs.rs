@@ -26,8 +26,23 @@ pub struct NodeDir {
 }
 
 /// A free TCP port on loopback (bound, then released).
+/// A port free now, for a node to listen on. Taken below Linux's ephemeral range
+/// (32768–60999): a port the kernel handed out as free could otherwise become the source port
+/// of another test's outgoing connection before the node binds it (a node of
+/// engine_faults.rs once failed to start so). Ports are handed out once per test process.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7919) % SPAN;
+    for _ in 0..SPAN {
+        let port = (FIRST + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {FIRST}..{}", FIRST + SPAN)
 }
 
 /// Creates node directories, `publishers` first; every node trusts every publisher. `hosts[i]`
