@@ -144,39 +144,30 @@ impl Store {
 
     /// `org`'s checkpoint of the smallest size at least `size`, if any (size, note).
     pub fn checkpoint_at_or_above(&self, org: &OrgId, size: u64) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-        let prefix = keys::feed_prefix(org);
-        let start = keys::checkpoint_key(org, size);
-        let mut iter =
-            self.db.iterator_cf(self.cf(keys::CF_CHECKPOINTS), IteratorMode::From(&start, Direction::Forward));
-        match iter.next() {
-            Some(item) => {
-                let (k, v) = item?;
-                if !k.starts_with(&prefix) {
-                    return Ok(None);
-                }
-                let (_, seq) = keys::decode_feed_key(&k).ok_or_else(|| self.corrupt("checkpoint key"))?;
-                Ok(Some((seq.0, v.into_vec())))
-            }
-            None => Ok(None),
-        }
+        self.first_checkpoint(org, &keys::checkpoint_key(org, size), Direction::Forward)
     }
 
     /// `org`'s largest checkpoint held (size, note).
     pub fn latest_checkpoint(&self, org: &OrgId) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        self.first_checkpoint(org, &keys::checkpoint_key(org, u64::MAX), Direction::Reverse)
+    }
+
+    /// The first of `org`'s checkpoints met from `from` in `direction` (size, note).
+    fn first_checkpoint(
+        &self,
+        org: &OrgId,
+        from: &[u8],
+        direction: Direction,
+    ) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         let prefix = keys::feed_prefix(org);
-        let end = keys::checkpoint_key(org, u64::MAX);
-        let mut iter = self.db.iterator_cf(self.cf(keys::CF_CHECKPOINTS), IteratorMode::From(&end, Direction::Reverse));
-        match iter.next() {
-            Some(item) => {
-                let (k, v) = item?;
-                if !k.starts_with(&prefix) {
-                    return Ok(None);
-                }
-                let (_, seq) = keys::decode_feed_key(&k).ok_or_else(|| self.corrupt("checkpoint key"))?;
-                Ok(Some((seq.0, v.into_vec())))
-            }
-            None => Ok(None),
+        let mut iter = self.db.iterator_cf(self.cf(keys::CF_CHECKPOINTS), IteratorMode::From(from, direction));
+        let Some(item) = iter.next() else { return Ok(None) };
+        let (k, v) = item?;
+        if !k.starts_with(&prefix) {
+            return Ok(None);
         }
+        let (_, seq) = keys::decode_feed_key(&k).ok_or_else(|| self.corrupt("checkpoint key"))?;
+        Ok(Some((seq.0, v.into_vec())))
     }
 
     /// Stores a verified cosignature of `org`'s checkpoint of `size` entries by `witness`,
