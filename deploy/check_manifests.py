@@ -137,12 +137,18 @@ def check_dockerfile():
     lines = [l for l in re.sub(r"\\\n", " ", text).splitlines() if l.strip() and not l.lstrip().startswith("#")]
     stages = [l.split() for l in lines if l.upper().startswith("FROM ")]
     names = [s[3] for s in stages if len(s) == 4 and s[2].upper() == "AS"]
-    need(len(stages) >= 2 and names[:2] == ["builder", "runtime"], f"Dockerfile: stages builder and runtime expected, found {names}")
+    need(names == ["builder", "binary", "runtime"], f"Dockerfile: stages builder, binary and runtime expected, found {names}")
+    # The defaults build from the published images: the binary stage is the builder unless a
+    # build argument names a prebuilt image (deploy/image-check.sh).
+    need(re.search(r"^ARG BINARY_FROM=builder$", text, re.M) and re.search(r"^FROM \$\{BINARY_FROM\} AS binary$", text, re.M),
+         "Dockerfile: the binary stage must default to the builder (ARG BINARY_FROM=builder)")
+    need(re.search(r"^ARG RUNTIME_BASE=debian:bookworm-slim$", text, re.M) and re.search(r"^FROM \$\{RUNTIME_BASE\} AS runtime$", text, re.M),
+         "Dockerfile: the runtime must default to debian:bookworm-slim (ARG RUNTIME_BASE)")
     runtime = text.split("AS runtime", 1)[-1]
     builder = text.split("AS runtime", 1)[0]
     need("clang" in builder and "libclang-dev" in builder, "Dockerfile: the builder must install clang and libclang-dev")
     need("cargo build --release" in builder, "Dockerfile: the builder must cargo build --release")
-    need("COPY --from=builder" in runtime, "Dockerfile: the runtime must copy the binary from the builder")
+    need("COPY --from=binary /entrepot /usr/local/bin/entrepot" in runtime, "Dockerfile: the runtime must copy the binary from the binary stage")
     for src in re.findall(r"^COPY (?!--)(\S+(?: \S+)*) \S+$", builder, re.M):
         for s in src.split():
             need(os.path.exists(os.path.join(ROOT, s)), f"Dockerfile: COPY source {s} does not exist")
