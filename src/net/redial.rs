@@ -8,13 +8,17 @@
 //! A known peer the node itself let go ([`Redial::forget`]) is no longer known. A failed dial, or a
 //! connection that closes before [`limits::REDIAL_STABLE_CONNECTION`], doubles the delay
 //! before the next attempt, from [`limits::REDIAL_BACKOFF_MIN`] up to
-//! [`limits::REDIAL_BACKOFF_MAX`]; a connection that lasted resets it. A banned peer is never
-//! due; lifting its ban makes it due at once.
+//! [`limits::REDIAL_BACKOFF_MAX`]; a connection that lasted resets it. Each wait is drawn
+//! between half the delay and the whole of it ("equal jitter"), from a generator seeded per
+//! node: a thousand nodes that lost the same peer at the same moment do not dial it again in
+//! the same second. A banned peer is never due; lifting its ban makes it due at once.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use libp2p::{Multiaddr, PeerId};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 use super::limits;
 
@@ -42,19 +46,35 @@ struct Entry {
     reached: Instant,
 }
 
-/// Every bootstrap peer's redial state.
-#[derive(Debug, Default)]
+/// Every bootstrap and known peer's redial state.
+#[derive(Debug)]
 pub struct Redial {
     peers: HashMap<PeerId, Entry>,
+    /// Draws each wait's jitter; seeded, so a run is reproducible from its seed.
+    rng: StdRng,
 }
 
 fn doubled(d: Duration) -> Duration {
     (d * 2).min(limits::REDIAL_BACKOFF_MAX)
 }
 
+/// The jitter seed of the node `peer`: its peer id's SHA-256, so every node has its own and a
+/// harness run with fixed keys repeats.
+pub fn seed_of(peer: &PeerId) -> u64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(peer.to_bytes());
+    u64::from_le_bytes(digest[..8].try_into().expect("a SHA-256 has 32 bytes"))
+}
+
+/// A wait drawn in `[delay / 2, delay]`.
+fn jittered(delay: Duration, rng: &mut StdRng) -> Duration {
+    delay / 2 + (delay / 2).mul_f64(rng.gen_range(0.0..=1.0))
+}
+
 impl Redial {
-    /// Bootstrap peers, all due at `now`.
-    pub fn new(bootstrap: &[(PeerId, Multiaddr)], now: Instant) -> Redial {
+    /// Bootstrap peers, all due at `now`; `seed` seeds the jitter (the node derives it from its
+    /// peer id, so that nodes differ).
+    pub fn new(bootstrap: &[(PeerId, Multiaddr)], now: Instant, seed: u64) -> Redial {
         let peers = bootstrap
             .iter()
             .map(|(peer, address)| {
@@ -68,7 +88,7 @@ impl Redial {
                 (*peer, e)
             })
             .collect();
-        Redial { peers }
+        Redial { peers, rng: StdRng::seed_from_u64(seed) }
     }
 
     /// The peers due at `now` while `connected` peers are connected, now marked as being
@@ -90,7 +110,7 @@ impl Redial {
     pub fn dial_failed(&mut self, peer: &PeerId, now: Instant) {
         if let Some(e) = self.peers.get_mut(peer) {
             if e.state == State::Dialing {
-                e.state = State::Due(now + e.delay);
+                e.state = State::Due(now + jittered(e.delay, &mut self.rng));
                 e.delay = doubled(e.delay);
             }
         }
@@ -155,7 +175,7 @@ impl Redial {
                 if now.duration_since(since) >= limits::REDIAL_STABLE_CONNECTION {
                     e.delay = limits::REDIAL_BACKOFF_MIN;
                 }
-                e.state = State::Due(now + e.delay);
+                e.state = State::Due(now + jittered(e.delay, &mut self.rng));
                 e.delay = doubled(e.delay);
             }
         }
@@ -187,7 +207,7 @@ mod tests {
         let peer = PeerId::random();
         let now = Instant::now();
         let addr: Multiaddr = "/ip4/127.0.0.1/tcp/4001".parse().unwrap();
-        (Redial::new(&[(peer, addr)], now), peer, now)
+        (Redial::new(&[(peer, addr)], now, 7), peer, now)
     }
 
     const S: fn(u64) -> Duration = Duration::from_secs;
@@ -203,20 +223,53 @@ mod tests {
         }
     }
 
+    /// The wait, to the millisecond, until `peer` is due again after `t`.
+    fn wait_ms(r: &mut Redial, t: Instant) -> u64 {
+        (1..=120_000).find(|ms| !r.due0(t + Duration::from_millis(*ms)).is_empty()).expect("dialed again")
+    }
+
     #[test]
-    fn a_peer_that_never_answers_is_dialed_with_a_doubling_delay_up_to_a_minute() {
-        let (mut r, peer, t0) = one();
-        let mut t = t0;
-        assert_eq!(r.due0(t).len(), 1, "dialed at once");
-        let mut waits = Vec::new();
-        for _ in 0..8 {
-            r.dial_failed(&peer, t);
-            r.dial_failed(&peer, t); // a second report of the same dial changes nothing
-            let wait = (1..=120).find(|w| !r.due0(t + S(*w)).is_empty()).expect("dialed again");
-            waits.push(wait);
-            t += S(wait);
+    fn a_peer_that_never_answers_is_dialed_with_a_doubling_jittered_delay_up_to_a_minute() {
+        for seed in 0..20 {
+            let (mut r, peer, t0) = one();
+            r.rng = StdRng::seed_from_u64(seed);
+            let mut t = t0;
+            assert_eq!(r.due0(t).len(), 1, "dialed at once");
+            for delay_s in [2, 4, 8, 16, 32, 60, 60, 60] {
+                r.dial_failed(&peer, t);
+                r.dial_failed(&peer, t); // a second report of the same dial changes nothing
+                let wait = wait_ms(&mut r, t);
+                assert!(
+                    (delay_s * 500..=delay_s * 1000).contains(&wait),
+                    "seed {seed}: waited {wait} ms where the delay is {delay_s} s"
+                );
+                t += Duration::from_millis(wait);
+            }
         }
-        assert_eq!(waits, [2, 4, 8, 16, 32, 60, 60, 60]);
+    }
+
+    #[test]
+    fn nodes_that_lost_the_same_peer_at_once_dial_it_again_spread_over_the_delay() {
+        // 1,000 nodes, each with its own seed, see their bootstrap peer go at the same moment,
+        // after a connection that lasted: each dials it again within [1 s, 2 s], spread out.
+        let t0 = Instant::now();
+        let boot = PeerId::random();
+        let mut waits: Vec<u64> = (0..1000u64)
+            .map(|node| {
+                let mut r = Redial::new(&[(boot, addr(4001))], t0, seed_of(&PeerId::random()) ^ node);
+                let _ = r.due0(t0);
+                r.connected(&boot, t0);
+                r.disconnected(&boot, t0 + S(600));
+                wait_ms(&mut r, t0 + S(600))
+            })
+            .collect();
+        waits.sort_unstable();
+        assert!(waits[0] >= 1000 && waits[999] <= 2000, "waits {}..{} ms", waits[0], waits[999]);
+        // In each tenth of the interval between 5 % and 15 % of the nodes (10 % expected).
+        for tenth in 0..10u64 {
+            let n = waits.iter().filter(|w| (1000 + tenth * 100..1000 + (tenth + 1) * 100).contains(*w)).count();
+            assert!((50..=150).contains(&n), "{n} of 1,000 nodes redial in the {tenth}th tenth of [1 s, 2 s]");
+        }
     }
 
     #[test]
@@ -227,15 +280,15 @@ mod tests {
         let _ = r.due0(t0 + S(2));
         r.connected(&peer, t0 + S(2));
         assert!(r.due0(t0 + S(100)).is_empty(), "a connected peer is not dialed");
-        // Turned away after a second: the delay keeps growing.
+        // Turned away after a second: the delay keeps growing (2–4 s after it).
         r.disconnected(&peer, t0 + S(3));
-        assert!(r.due0(t0 + S(6)).is_empty());
-        assert_eq!(r.due0(t0 + S(7)).len(), 1, "4 s after the short connection");
-        r.connected(&peer, t0 + S(7));
-        // Up for ten minutes, then the peer restarts: redialed 2 s later.
+        let wait = wait_ms(&mut r, t0 + S(3));
+        assert!((2000..=4000).contains(&wait), "{wait} ms after the short connection");
+        r.connected(&peer, t0 + S(3) + Duration::from_millis(wait));
+        // Up for ten minutes, then the peer restarts: redialed 1–2 s later.
         r.disconnected(&peer, t0 + S(607));
-        assert!(r.due0(t0 + S(608)).is_empty());
-        assert_eq!(r.due0(t0 + S(609)).len(), 1);
+        let wait = wait_ms(&mut r, t0 + S(607));
+        assert!((1000..=2000).contains(&wait), "{wait} ms after a connection that lasted");
     }
 
     #[test]
@@ -273,8 +326,8 @@ mod tests {
         let with_peers = r.due(t0 + S(102), limits::KNOWN_REDIAL_BELOW);
         assert_eq!(with_peers.iter().map(|(p, _)| *p).collect::<Vec<_>>(), vec![boot]);
         let alone = r.due(t0 + S(102), limits::KNOWN_REDIAL_BELOW - 1);
-        assert_eq!(alone, vec![(known, addr(4002))], "dialed 2 s after it went, at its address");
-        // It does not answer: the same doubling delay as a bootstrap peer.
+        assert_eq!(alone, vec![(known, addr(4002))], "dialed within 2 s after it went, at its address");
+        // It does not answer: the same doubling delay as a bootstrap peer (2–4 s).
         r.dial_failed(&known, t0 + S(102));
         assert!(r.due0(t0 + S(103)).iter().all(|(p, _)| *p != known));
         assert!(r.due0(t0 + S(106)).iter().any(|(p, _)| *p == known));
@@ -298,7 +351,7 @@ mod tests {
     #[test]
     fn known_peers_are_bounded_and_the_least_recently_reached_idle_one_makes_room() {
         let t0 = Instant::now();
-        let mut r = Redial::new(&[], t0);
+        let mut r = Redial::new(&[], t0, 1);
         let peers: Vec<PeerId> = (0..limits::KNOWN_PEERS_MAX).map(|_| PeerId::random()).collect();
         for (i, p) in peers.iter().enumerate() {
             r.learn(*p, addr(5000 + i as u16), t0 + S(i as u64));

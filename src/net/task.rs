@@ -19,7 +19,7 @@ use libp2p::{identify, mdns, Multiaddr, PeerId, Swarm};
 use tokio::sync::{mpsc, watch};
 
 use super::codec::WireRequest;
-use super::redial::Redial;
+use super::redial::{self, Redial};
 use super::swarm::{Behaviour, BehaviourEvent, NOT_ADMITTED_SCORE};
 use super::{gossip_topic, limits, NetCommand, NetEvent, RequestFailure, RunOptions};
 use crate::sync::wire::Response;
@@ -85,6 +85,7 @@ impl Task {
                 }
             }
         }
+        let local_peer = *swarm.local_peer_id();
         let mut task = Task {
             swarm,
             permissioned,
@@ -92,7 +93,7 @@ impl Task {
             responders: HashMap::new(),
             outbound: HashMap::new(),
             next_inbound_tag: 0,
-            redial: Redial::new(&bootstrap, Instant::now()),
+            redial: Redial::new(&bootstrap, Instant::now(), redial::seed_of(&local_peer)),
             announced: HashMap::new(),
         };
         task.dial_due();
