@@ -93,6 +93,7 @@ impl SyncEngine {
                 f.local = seq.0;
                 f.handed = seq.0;
                 f.requested = seq.0;
+                f.at_status = seq.0;
             }
         }
         engine
@@ -211,7 +212,19 @@ impl SyncEngine {
     /// Periodic: ask every peer for its status again (pull stays the source of truth).
     #[must_use = "the node must carry out the actions"]
     pub fn tick(&mut self) -> Vec<Action> {
+        for f in self.feeds.values_mut() {
+            f.at_status = f.local;
+        }
         self.peers.keys().map(|peer| Action::SendStatus { peer: *peer }).collect()
+    }
+
+    /// Whether this node stored at least a range's worth of entries (`range_count`, over all
+    /// feeds) since its last status round: while it catches up, its peers should learn
+    /// sooner than the next round what it can serve them, so that replicas fetch from each
+    /// other rather than all from the publisher (the node then ticks early, within a bound).
+    pub fn progress_status_due(&self) -> bool {
+        let stored: u64 = self.feeds.values().map(|f| f.local.saturating_sub(f.at_status)).sum();
+        stored >= self.config.range_count as u64
     }
 
     /// The store's feed of `org` was changed by a charter action (a fork resolved, entries
@@ -481,16 +494,21 @@ impl SyncEngine {
                     if next_only && from != f.handed + 1 {
                         break;
                     }
-                    // The least busy peer that claims to hold the start of the range, preferably
-                    // not the one that left the hole; it is asked for as much as it claims.
+                    // A peer that claims to hold the start of the range, preferably not the one
+                    // that left the hole; then one that holds the whole range; then the one that
+                    // holds the least of the feed; then the least busy. It is asked for as much
+                    // as it claims. Holding the least first is what spreads a bootstrap (fan-in):
+                    // the feed's publisher, which holds all of it, is asked only for what no
+                    // replica it fed has yet, so the replicas serve each other what they hold.
                     let not_of = retry.and_then(|h| h.not_of);
+                    let wanted_last = from + count as u64 - 1;
                     let peer = self
                         .peers
                         .iter()
                         .filter(|(k, _)| per_peer[k] < self.config.ranges_per_peer_max)
                         .filter_map(|(k, p)| p.claims.get(org).map(|c| (*k, c.effective())))
                         .filter(|(_, h)| *h >= from)
-                        .min_by_key(|(k, _)| (Some(*k) == not_of, per_peer[k]));
+                        .min_by_key(|(k, h)| (Some(*k) == not_of, *h < wanted_last, *h, per_peer[k]));
                     let Some((peer, claim)) = peer else { break };
                     let last = (from + count as u64 - 1).min(claim);
                     let asked = (last - from + 1) as u32;

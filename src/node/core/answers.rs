@@ -279,7 +279,11 @@ impl Core {
                 self.charter_pull = None;
             }
         }
-        if self.next_status.is_none_or(|t| t <= now) {
+        // A status round every STATUS_INTERVAL, or sooner (at most once per
+        // PROGRESS_STATUS_INTERVAL) while catching up, so peers see what we can serve them.
+        let progress = self.sync.progress_status_due()
+            && self.next_status.is_some_and(|t| now + STATUS_INTERVAL >= t + PROGRESS_STATUS_INTERVAL);
+        if self.next_status.is_none_or(|t| t <= now) || progress {
             self.next_status = Some(now + STATUS_INTERVAL);
             let actions = self.sync.tick();
             self.run_sync(now, actions, out);

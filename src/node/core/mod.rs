@@ -64,8 +64,14 @@ pub const SERVING_MAX: usize = 16;
 pub const SERVING_PER_PEER_MAX: usize = 8;
 /// Every peer is asked for its status this often (pull stays the source of truth).
 pub const STATUS_INTERVAL: Duration = Duration::from_secs(10);
+/// The shortest time between two status rounds, sent early while this node catches up
+/// (`SyncEngine::progress_status_due`).
+pub const PROGRESS_STATUS_INTERVAL: Duration = Duration::from_secs(1);
+const _: () = assert!(PROGRESS_STATUS_INTERVAL.as_millis() < STATUS_INTERVAL.as_millis());
 /// Ranges refused or failed are retried, and payloads fetched, this often.
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+// The early status is decided on the retry tick: it must come at least as often.
+const _: () = assert!(RETRY_INTERVAL.as_millis() <= PROGRESS_STATUS_INTERVAL.as_millis());
 /// A fork proof is asked for again (of any peer announcing the fork) at most this often.
 pub const PROOF_PULL_COOLDOWN: Duration = Duration::from_secs(60);
 /// Each admitted peer is asked for checkpoints at most once per this interval (a status

@@ -48,6 +48,8 @@ pub(super) struct Feed {
     pub(super) frozen: bool,
     /// A lifecycle target was missing: fetching waits for the next poll.
     pub(super) deferred: bool,
+    /// Our head when the last status round went out (what peers believe we hold).
+    pub(super) at_status: u64,
 }
 
 /// A range received and not yet handed to ingest.

@@ -118,6 +118,55 @@ fn a_cold_replica_fetches_ranges_in_parallel_and_ingests_them_in_order() {
 }
 
 #[test]
+fn ranges_are_asked_of_the_peer_holding_the_least_of_the_feed_that_holds_them_so_replicas_serve_each_other() {
+    // A cold replica connected to the publisher (all 100) and to two replicas the publisher
+    // fed (30 and 15 so far). Each range goes to the peer that holds all of it and the least of
+    // the feed: the publisher serves only what neither replica holds yet (fan-in).
+    let mut e = Checked::new(cfg(), &[]);
+    let (publisher, ahead, behind) = (1, 2, 3);
+    for p in [publisher, ahead, behind] {
+        e.connect(p);
+    }
+    let a = e.status(behind, &[("WCO", 15)]);
+    assert_eq!(requests(&a), vec![(behind, 1, 10), (behind, 11, 5)], "the only peer so far, asked for what it holds");
+    assert!(requests(&e.status(ahead, &[("WCO", 30)])).is_empty(), "both slots taken");
+    assert!(requests(&e.status(publisher, &[("WCO", 100)])).is_empty(), "both slots taken");
+    assert_eq!(ingests(&e.answer(behind, 1, docs(10))), vec![(1, 10)]);
+    let a = e.ingested(behind, "WCO", 10, IngestResult::Ok);
+    assert_eq!(
+        requests(&a),
+        vec![(ahead, 16, 10)],
+        "16–25: the replica at 30 holds all of it; the publisher is not asked"
+    );
+    assert_eq!(ingests(&e.answer(behind, 11, docs(5))), vec![(11, 5)]);
+    let a = e.ingested(behind, "WCO", 15, IngestResult::Ok);
+    assert_eq!(
+        requests(&a),
+        vec![(publisher, 26, 10)],
+        "26–35: only the publisher holds all of it (the replica at 30 holds only the start)"
+    );
+}
+
+#[test]
+fn a_status_is_due_early_once_a_range_s_worth_was_stored_since_the_last_round() {
+    // range_count 10: peers should hear of our progress after 10 entries, not at the next round.
+    let mut e = Checked::new(cfg(), &[("WCO", 5)]);
+    assert!(!e.e.progress_status_due(), "what we held at start is what peers are told first");
+    e.connect(1);
+    e.status(1, &[("WCO", 40), ("FR", 40)]);
+    assert_eq!(ingests(&e.answer(1, 6, docs(10))), vec![(6, 10)]);
+    assert!(!e.e.progress_status_due(), "fetched is not stored");
+    e.on(|e| e.local_head(&org("FR"), Seq(3))); // 3 stored by gossip, in another feed
+    assert!(!e.e.progress_status_due(), "3 stored since the round");
+    e.ingested(1, "WCO", 15, IngestResult::Ok);
+    assert!(e.e.progress_status_due(), "13 stored over all feeds since the round");
+    assert_eq!(e.on(|e| e.tick()), vec![Action::SendStatus { peer: 1 }]);
+    assert!(!e.e.progress_status_due(), "the round told peers");
+    e.reset("WCO", 2);
+    assert!(!e.e.progress_status_due(), "a feed reset below the last round is no progress");
+}
+
+#[test]
 fn a_lost_peer_s_ranges_go_to_another_peer() {
     let mut e = Checked::new(cfg(), &[]);
     e.connect(1);
