@@ -53,7 +53,9 @@ fn a_superseded_or_withdrawn_document_says_when_by_what_and_why() {
 #[test]
 fn hs_lists_come_newest_first_and_their_cursor_holds_while_documents_arrive() {
     let (srv, s) = start_seeded(&HsData::excerpt(), false);
-    // In the HS index, the order of two documents under one code is their ids'.
+    // The HS index orders the documents under one code by id; the seed's two opinions happen to
+    // be in date order by id too (tests/store.rs has a walk where they are not), so what this
+    // adds is the `order` the answer declares and the cursor's stability.
     let all = srv.get("/v1/documents?hs=880622&type=classification.opinion").json();
     assert_eq!(ids(&all), vec![s.opinion_new.to_hex(), s.opinion_old.to_hex()], "newest issue first: {all}");
     assert_eq!(all["order"], "issued");
