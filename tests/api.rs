@@ -12,6 +12,8 @@ mod http;
 mod hygiene;
 #[path = "api/metrics.rs"]
 mod metrics;
+#[path = "api/reading.rs"]
+mod reading;
 #[path = "common/seed.rs"]
 mod seed;
 

@@ -413,3 +413,46 @@ fn an_ingest_reports_what_it_stored_and_the_heads_it_left_as_the_store_reads_the
     let header = store.header(&arrivals[0].1).unwrap().unwrap();
     assert_eq!(header, decode(&store.get(&arrivals[0].1).unwrap().unwrap()).unwrap().header);
 }
+
+#[test]
+fn an_hs_query_lists_newest_issue_first_where_the_hs_index_is_in_id_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &net()).unwrap();
+    let wco = key(1);
+    let ring = keyring(&[("WCO", &wco)]);
+    let ing = Ingestor { store: &store, network_id: net(), keyring: &ring, sync: true };
+    // Eight opinions on one code, each issued after the one before (issue time = base + seq).
+    let docs = feed(&(0..8).map(|i| opinion(i, "8806.22")).collect::<Vec<_>>(), "WCO", &wco);
+    ing.ingest(docs.clone()).unwrap();
+    let newest_first: Vec<DocumentId> = docs.iter().rev().map(|d| DocumentId::of_envelope(d)).collect();
+    let hs = |limit: usize, cursor: Option<String>, index_order: bool| Query {
+        hs: Some((Edition::parse("HS2022").unwrap(), "880622".into())),
+        limit,
+        cursor,
+        index_order,
+        ..Default::default()
+    };
+    // The index's own order (what every HS query answered before) is by id, not by date.
+    let by_index = store.query(&hs(100, None, true)).unwrap();
+    let mut by_id = newest_first.clone();
+    by_id.sort_by_key(|id| id.0);
+    assert_eq!(by_index.ids, by_id);
+    assert_ne!(by_index.ids, newest_first, "the seeded ids are not in date order, or this test proves nothing");
+    assert_eq!(by_index.order, entrepot::store::Order::Code);
+
+    let all = store.query(&hs(100, None, false)).unwrap();
+    assert_eq!(all.ids, newest_first);
+    assert_eq!(all.order, entrepot::store::Order::Issued);
+    // Paged three at a time, the pages follow one another in the same order, each id once.
+    let mut paged = Vec::new();
+    let mut cursor = None;
+    for _ in 0..10 {
+        let page = store.query(&hs(3, cursor.clone(), false)).unwrap();
+        paged.extend(page.ids);
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(paged, newest_first);
+}

@@ -11,6 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{ApiError, AppState};
+use crate::charter::{Member, Role};
 use crate::service::{CharterApplied, CharterInfo};
 
 /// The charter in force.
@@ -29,10 +30,91 @@ pub struct CharterView {
     /// Seconds until expiry; negative once expired.
     pub seconds_left: i64,
     pub organizations: usize,
+    /// The member organizations of the version in force, in charter order.
+    pub members: Vec<MemberView>,
 }
 
-impl From<CharterInfo> for CharterView {
-    fn from(c: CharterInfo) -> CharterView {
+/// A member organization as the charter in force lists it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberView {
+    pub id: String,
+    pub name: String,
+    /// `secretariat`, `customs`, `rilo` or `observer`.
+    pub role: String,
+    /// ISO 3166-1 alpha-2 code, for national administrations.
+    pub country: Option<String>,
+    /// WCO region code (`EU`, `AP`, …).
+    pub region: Option<String>,
+    /// Signing keys listed (revoked ones included).
+    pub keys: usize,
+    /// Document types it may publish.
+    pub types: Vec<String>,
+}
+
+impl MemberView {
+    fn of(m: &Member) -> MemberView {
+        MemberView {
+            id: m.id.to_string(),
+            name: m.name.clone(),
+            role: role_name(m.role),
+            country: m.country.clone(),
+            region: m.region.clone(),
+            keys: m.keys.len(),
+            types: m.permissions.iter().map(|p| p.doc_type.to_string()).collect(),
+        }
+    }
+}
+
+fn role_name(role: Role) -> String {
+    serde_json::to_value(role).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+/// An organization this node trusts, by its code.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationView {
+    pub id: String,
+    /// Its name, from the charter in force or the keyring.
+    pub name: String,
+    /// Its role in the charter (absent off a charter network).
+    pub role: Option<String>,
+    pub country: Option<String>,
+    pub region: Option<String>,
+}
+
+/// Every organization this node trusts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationList {
+    /// By id.
+    pub organizations: Vec<OrganizationView>,
+}
+
+#[utoipa::path(
+    get, path = "/v1/organizations", tag = "network",
+    responses((status = 200, description = "The organizations this node trusts, with their names", body = OrganizationList))
+)]
+/// The organizations whose documents this node accepts: code, name and, on a charter network,
+/// role, country and region (to show a publisher's name beside its code).
+pub async fn organizations(State(state): State<AppState>) -> Json<OrganizationList> {
+    let keyring = state.service.keyring();
+    let members = keyring.charter().map(|c| c.latest().charter.organizations.clone()).unwrap_or_default();
+    let organizations = keyring
+        .organizations()
+        .map(|o| {
+            let m = members.iter().find(|m| m.id == o.id);
+            OrganizationView {
+                id: o.id.to_string(),
+                name: o.name.clone(),
+                role: m.map(|m| role_name(m.role)),
+                country: m.and_then(|m| m.country.clone()),
+                region: m.and_then(|m| m.region.clone()),
+            }
+        })
+        .collect();
+    Json(OrganizationList { organizations })
+}
+
+impl CharterView {
+    fn of(c: CharterInfo, members: &[Member]) -> CharterView {
         CharterView {
             genesis: c.genesis,
             version: c.version,
@@ -41,6 +123,7 @@ impl From<CharterInfo> for CharterView {
             state: c.state.into(),
             seconds_left: c.seconds_left,
             organizations: c.organizations,
+            members: members.iter().map(MemberView::of).collect(),
         }
     }
 }
@@ -64,7 +147,9 @@ pub struct CharterAppliedView {
 /// The charter version in force, its hash and its expiry state.
 pub async fn show(State(state): State<AppState>) -> Result<Json<CharterView>, ApiError> {
     let info = state.service.charter_info().ok_or_else(not_charter)?;
-    Ok(Json(info.into()))
+    let keyring = state.service.keyring();
+    let members = keyring.charter().map(|c| c.latest().charter.organizations.clone()).unwrap_or_default();
+    Ok(Json(CharterView::of(info, &members)))
 }
 
 fn not_charter() -> ApiError {

@@ -23,7 +23,7 @@ use super::views::{
     ChainEntry, DocumentList, DocumentSummary, DocumentView, IntegrityFlag, Link, PublishedView, SealedPayloadView,
     SignedBytes, Verification,
 };
-use super::{ApiError, AppState};
+use super::{lifecycle, ApiError, AppState};
 use crate::doctype::{check_integrity, project, DocType};
 use crate::document::{decode, verify, DocumentId, RefKind, SignedDocument};
 use crate::notice::{sealed_ref, NoticeError, NOTICE_TYPE};
@@ -55,10 +55,10 @@ pub async fn list(
         let mut documents = Vec::with_capacity(page.ids.len());
         for id in &page.ids {
             if let Some(doc) = load(&service, id)? {
-                documents.push(DocumentSummary::of(&doc));
+                documents.push(held_summary(&service, &doc)?);
             }
         }
-        Ok(DocumentList { documents, next_cursor: page.next_cursor })
+        Ok(DocumentList { documents, next_cursor: page.next_cursor, order: page.order })
     })
     .await??;
     Ok(Json(list))
@@ -117,7 +117,43 @@ pub async fn get_one(
 fn view(service: &Service, id: &DocumentId) -> Result<DocumentView, ApiError> {
     let bytes = service.store.get(id)?.ok_or_else(|| not_held(id))?;
     let doc = decode(&bytes).map_err(|e| ApiError::Store(format!("stored document {id} does not decode: {e}")))?;
-    let verification = match verify(doc.clone(), &service.network_id) {
+    let verification = verification(service, &doc);
+    let body: Value = serde_json::from_slice(doc.body()).unwrap_or(Value::Null);
+    let mut references = Vec::new();
+    for r in &doc.header.references {
+        references.push(link(service, r.kind, &r.target)?);
+    }
+    let mut referred_by = Vec::new();
+    for (kind, source) in service.store.referrers(id)?.into_iter().take(REFERRERS_MAX) {
+        referred_by.push(link(service, kind, &source)?);
+    }
+    let today = chrono::Utc::now().date_naive();
+    let in_force_today = service.store.in_force(&doc.header, id, today)?;
+    let supersession = chain(service, &doc)?;
+    let sealed_payload = match sealed_ref(&doc) {
+        Some(seal) => Some(SealedPayloadView::of(&seal, service.store.has_payload(id)?)),
+        None => None,
+    };
+    let integrity = integrity_flags(service, &doc)?;
+    Ok(DocumentView {
+        integrity,
+        summary: held_summary(service, &doc)?,
+        lifecycle: lifecycle::events(service, id)?,
+        size_bytes: bytes.len(),
+        header: serde_json::to_value(&doc.header).unwrap_or(Value::Null),
+        body,
+        verification,
+        in_force_today,
+        references,
+        referred_by,
+        supersession,
+        sealed_payload,
+    })
+}
+
+/// Re-verifies a held document now: signature, network, and the keyring's authority.
+fn verification(service: &Service, doc: &SignedDocument) -> Verification {
+    match verify(doc.clone(), &service.network_id) {
         Ok(v) => match service.keyring().check(&v.header, crate::clock::now_ms()) {
             Ok(()) => Verification {
                 valid: true,
@@ -141,37 +177,16 @@ fn view(service: &Service, id: &DocumentId) -> Result<DocumentView, ApiError> {
             code: Some(e.code().into()),
             reason: Some(e.to_string()),
         },
-    };
-    let body: Value = serde_json::from_slice(doc.body()).unwrap_or(Value::Null);
-    let mut references = Vec::new();
-    for r in &doc.header.references {
-        references.push(link(service, r.kind, &r.target)?);
     }
-    let mut referred_by = Vec::new();
-    for (kind, source) in service.store.referrers(id)?.into_iter().take(REFERRERS_MAX) {
-        referred_by.push(link(service, kind, &source)?);
-    }
-    let today = chrono::Utc::now().date_naive();
-    let in_force_today = service.store.in_force(&doc.header, id, today)?;
-    let supersession = chain(service, &doc)?;
-    let sealed_payload = match sealed_ref(&doc) {
-        Some(seal) => Some(SealedPayloadView::of(&seal, service.store.has_payload(id)?)),
-        None => None,
-    };
-    let integrity = integrity_flags(service, &doc)?;
-    Ok(DocumentView {
-        integrity,
-        summary: DocumentSummary::of(&doc),
-        size_bytes: bytes.len(),
-        header: serde_json::to_value(&doc.header).unwrap_or(Value::Null),
-        body,
-        verification,
-        in_force_today,
-        references,
-        referred_by,
-        supersession,
-        sealed_payload,
-    })
+}
+
+/// The summary of a held document with what only this node can say of it now: whether it
+/// verifies, and whether a held act superseded, corrected or withdrew it.
+pub(crate) fn held_summary(service: &Service, doc: &SignedDocument) -> Result<DocumentSummary, ApiError> {
+    let mut s = DocumentSummary::of(doc);
+    s.verified = Some(verification(service, doc).valid);
+    s.lifecycle = lifecycle::state(&service.store, &doc.id)?;
+    Ok(s)
 }
 
 /// The integrity findings on a held document, against what this node holds now.
@@ -203,7 +218,7 @@ fn link(service: &Service, kind: RefKind, other: &DocumentId) -> Result<Link, Ap
         kind: kind_name(kind),
         id: other.to_hex(),
         held: doc.is_some(),
-        document: doc.as_ref().map(DocumentSummary::of),
+        document: doc.as_ref().map(|d| held_summary(service, d)).transpose()?,
     })
 }
 
@@ -282,14 +297,14 @@ fn chain(service: &Service, doc: &SignedDocument) -> Result<Vec<ChainEntry>, Api
         }
         before.push(ChainEntry {
             relation: "predecessor".into(),
-            document: DocumentSummary::of(&prev),
+            document: held_summary(service, &prev)?,
             via_act: via.map(|v| v.to_hex()),
         });
         at = prev;
     }
     before.reverse();
     let mut out = before;
-    out.push(ChainEntry { relation: "this".into(), document: DocumentSummary::of(doc), via_act: None });
+    out.push(ChainEntry { relation: "this".into(), document: held_summary(service, doc)?, via_act: None });
     let mut at = doc.id;
     for _ in 0..CHAIN_STEPS_MAX {
         let Some((next, via)) = successor(service, &at)? else { break };
@@ -299,7 +314,7 @@ fn chain(service: &Service, doc: &SignedDocument) -> Result<Vec<ChainEntry>, Api
         at = next.id;
         out.push(ChainEntry {
             relation: "successor".into(),
-            document: DocumentSummary::of(&next),
+            document: held_summary(service, &next)?,
             via_act: via.map(|v| v.to_hex()),
         });
     }

@@ -22,6 +22,7 @@ mod documents;
 mod error;
 mod hs;
 mod hygiene;
+mod lifecycle;
 mod metrics;
 mod metrics_http;
 mod network;
@@ -127,6 +128,7 @@ fn build(service: Arc<Service>, auth: ApiAuth, shutdown: watch::Receiver<bool>) 
             axum::routing::post(admin::backup).layer(DefaultBodyLimit::max(admin::REQUEST_MAX_BYTES)),
         )
         .route("/charter", get(charter::show))
+        .route("/organizations", get(charter::organizations))
         .route(
             "/admin/charter",
             axum::routing::post(charter::apply).layer(DefaultBodyLimit::max(crate::sync::wire::CHARTER_FILE_MAX_BYTES)),

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, analytics, charter, documents, error, hs, network, stream, tlog, transposition, views};
+use super::{admin, analytics, charter, documents, error, hs, lifecycle, network, stream, tlog, transposition, views};
 
 struct BearerAuth;
 
@@ -50,6 +50,7 @@ impl Modify for BearerAuth {
         analytics::impact,
         admin::backup,
         charter::show,
+        charter::organizations,
         charter::apply,
         tlog::inclusion,
         tlog::consistency,
@@ -61,6 +62,11 @@ impl Modify for BearerAuth {
         error::ErrorBody,
         admin::BackupRequest,
         charter::CharterView,
+        charter::MemberView,
+        charter::OrganizationView,
+        charter::OrganizationList,
+        lifecycle::LifecycleEvent,
+        lifecycle::LifecycleState,
         charter::CharterAppliedView,
         error::ErrorDetail,
         views::DocumentSummary,

@@ -19,8 +19,9 @@ use crate::store::QUERY_LIMIT_MAX;
 pub const ID_PATTERN: &str = "^[0-9a-f]{64}$";
 /// An organization id (`OrgId`).
 pub const ORG_PATTERN: &str = "^[A-Z0-9][A-Z0-9-]{0,31}$";
-/// An HS code or prefix: 1 to 10 digits, dots anywhere (`8806.10` and `880610` alike).
-pub const HS_PATTERN: &str = r"^\.*([0-9]\.*){1,10}$";
+/// An HS code or prefix: 1 to 10 digits, dots and spaces anywhere (`8806.10`, `8806 10` and
+/// `880610` alike).
+pub const HS_PATTERN: &str = r"^[. ]*([0-9][. ]*){1,10}$";
 /// An HS edition, `HS` and its year (1988 to 2100), or the bare year.
 pub const EDITION_PATTERN: &str = "^(HS)?(19[89][0-9]|20[0-9]{2}|2100)$";
 /// A chapter: two digits.
@@ -39,7 +40,9 @@ fn parameter_schema(name: &str) -> Option<Value> {
     Some(match name {
         "type" => json!({ "type": "string", "enum": types }),
         "publisher" => json!({ "type": "string", "pattern": ORG_PATTERN }),
-        "hs" | "code" => json!({ "type": "string", "pattern": HS_PATTERN, "examples": ["8806.10", "880610"] }),
+        "hs" | "code" => {
+            json!({ "type": "string", "pattern": HS_PATTERN, "examples": ["8806.10", "880610", "8806 10"] })
+        }
         "edition" | "from" | "to" => json!({ "type": "string", "pattern": EDITION_PATTERN, "examples": ["HS2022"] }),
         "id" => json!({ "type": "string", "pattern": ID_PATTERN }),
         "chapter" => json!({ "type": "string", "pattern": CHAPTER_PATTERN }),

@@ -32,7 +32,7 @@ pub struct ListParams {
     pub doc_type: Option<String>,
     /// Publishing organization, e.g. `WCO`.
     pub publisher: Option<String>,
-    /// HS code or prefix (1 to 10 digits, dots allowed), within `edition`.
+    /// HS code or prefix (1 to 10 digits; dots and spaces allowed: 880610, 8806.10, 8806 10), within `edition`.
     pub hs: Option<String>,
     /// HS edition for `hs` (default HS2022).
     pub edition: Option<String>,
@@ -104,12 +104,13 @@ pub fn edition(s: &str) -> Result<Edition, ApiError> {
     Edition::parse(s).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
-/// An HS code prefix: 1 to 10 digits once dots are removed.
+/// An HS code prefix: 1 to 10 digits once the dots and spaces people write are removed
+/// (`880610`, `8806.10`, `8806 10` and `88.06` are the same code).
 pub fn hs_prefix(s: &str) -> Result<String, ApiError> {
-    let digits: String = s.chars().filter(|c| *c != '.').collect();
+    let digits: String = s.chars().filter(|c| *c != '.' && *c != ' ').collect();
     if digits.is_empty() || digits.len() > 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ApiError::BadRequest(format!(
-            "HS code '{}' must be 1 to 10 digits (dots allowed), such as 85 or 8549.11",
+            "HS code '{}' must be 1 to 10 digits (dots and spaces allowed), such as 85, 8549.11 or 8549 11",
             s.chars().take(32).collect::<String>()
         )));
     }
@@ -166,6 +167,7 @@ impl ListParams {
             text: self.q.clone().filter(|q| !q.trim().is_empty()),
             limit,
             cursor: self.cursor.clone().filter(|c| !c.is_empty()),
+            index_order: false,
         })
     }
 }
@@ -208,7 +210,10 @@ mod tests {
     fn hs_prefixes_drop_dots_and_refuse_anything_else() {
         assert_eq!(hs_prefix("8806.22").unwrap(), "880622");
         assert_eq!(hs_prefix("8").unwrap(), "8");
-        for bad in ["", ".", "85A", "12345678901", "８８"] {
+        for written in ["880610", "8806.10", "8806 10", " 8806.10 ", "88.06.10"] {
+            assert_eq!(hs_prefix(written).unwrap(), "880610", "{written}");
+        }
+        for bad in ["", ".", " ", "85A", "12345678901", "８８", "8806\t10", "8806-10"] {
             assert!(hs_prefix(bad).is_err(), "{bad}");
         }
         assert!(hs_filter(None, Some("HS2022")).is_err(), "an edition alone filters nothing");

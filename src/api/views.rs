@@ -9,8 +9,10 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::lifecycle::{LifecycleEvent, LifecycleState};
 use crate::doctype::title_of;
 use crate::document::{DocumentId, Header, SignedDocument};
+use crate::store::Order;
 
 /// Most subjects listed in a summary; the full list is in the document's header.
 pub const SUMMARY_SUBJECTS_MAX: usize = 16;
@@ -36,6 +38,16 @@ pub struct DocumentSummary {
     pub subjects: Vec<String>,
     /// How many HS subjects the document has in all.
     pub subject_count: usize,
+    /// `superseded`, `corrected` or `withdrawn` when a held act (or a later document's
+    /// reference) says so. Given in document lists, the document view and the HS tracker;
+    /// absent there when nothing ended or corrected the document, and always absent in stream
+    /// events (a document is new when it arrives).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<LifecycleState>,
+    /// Whether the document verifies now (signature, network, keyring), where `lifecycle` is
+    /// given; the document view's `verification` says why not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
 }
 
 /// RFC 3339 of milliseconds since the epoch.
@@ -74,6 +86,8 @@ impl DocumentSummary {
                 .map(|s| format!("{}:{}", s.edition, s.code))
                 .collect(),
             subject_count: h.subjects.len(),
+            lifecycle: None,
+            verified: None,
         }
     }
 }
@@ -82,8 +96,15 @@ impl DocumentSummary {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DocumentList {
     pub documents: Vec<DocumentSummary>,
-    /// Pass as `cursor` to get the next page; absent on the last page.
+    /// Pass as `cursor` to get the next page; absent on the last page. A cursor keeps the
+    /// page order: a document published meanwhile never shifts what the next page holds.
     pub next_cursor: Option<String>,
+    /// The order of the results: `issued` (issue time newest first, then id: a type, an HS
+    /// code, or no filter), `feed` (feed position newest first: a publisher without type or
+    /// HS code), `valid_from` (latest start of validity first: an in-force day alone) or `code`
+    /// (HS code order: an HS prefix with more than 50,000 index entries).
+    #[schema(value_type = String)]
+    pub order: Order,
 }
 
 /// The result of re-verifying a stored document now.
@@ -146,6 +167,9 @@ pub struct DocumentView {
     pub referred_by: Vec<Link>,
     /// The supersession chain through this document, oldest first.
     pub supersession: Vec<ChainEntry>,
+    /// What superseded, corrected or withdrew this document (held acts, and later documents
+    /// that supersede or correct it by reference), by the day each takes effect.
+    pub lifecycle: Vec<LifecycleEvent>,
     /// For a sealed enforcement notice: its commitment to the payload only its audience
     /// receives, and whether this node holds that payload.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -15,9 +15,18 @@ use super::AppState;
 
 const INDEX_HTML: &str = include_str!("web/index.html");
 const APP_CSS: &str = include_str!("web/app.css");
-const APP_JS: &str = include_str!("web/app.js");
-/// The transposition view and the held-edition menus (issue 14), apart from app.js.
-const TRANSPOSITION_JS: &str = include_str!("web/transposition.js");
+
+/// The scripts, by file name under `/assets/`, in the order index.html loads them: app.js
+/// (helpers, live stream, router), one file per view, and the transposition view and
+/// held-edition menus (issue 14).
+const SCRIPTS: [(&str, &str); 6] = [
+    ("app.js", include_str!("web/app.js")),
+    ("bodies.js", include_str!("web/bodies.js")),
+    ("documents.js", include_str!("web/documents.js")),
+    ("hs.js", include_str!("web/hs.js")),
+    ("network.js", include_str!("web/network.js")),
+    ("transposition.js", include_str!("web/transposition.js")),
+];
 
 /// Security headers for the page: only our own scripts and styles, no framing.
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -44,19 +53,14 @@ async fn css() -> Response {
     asset("text/css; charset=utf-8", APP_CSS)
 }
 
-async fn js() -> Response {
-    asset("text/javascript; charset=utf-8", APP_JS)
-}
-
-async fn transposition_js() -> Response {
-    asset("text/javascript; charset=utf-8", TRANSPOSITION_JS)
-}
-
 /// The page's routes.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(index))
-        .route("/assets/app.css", get(css))
-        .route("/assets/app.js", get(js))
-        .route("/assets/transposition.js", get(transposition_js))
+    let mut router = Router::new().route("/", get(index)).route("/assets/app.css", get(css));
+    for (name, body) in SCRIPTS {
+        router = router.route(
+            &format!("/assets/{name}"),
+            get(move || async move { asset("text/javascript; charset=utf-8", body) }),
+        );
+    }
+    router
 }

@@ -228,6 +228,7 @@ pub fn list(dir: &Path, a: &ListArgs) -> Result<ExitCode> {
         text: a.text.clone(),
         limit: a.limit,
         cursor: a.cursor.clone(),
+        index_order: false,
     };
     let node = config::open(dir)?;
     let page = node.store.query(&query)?;

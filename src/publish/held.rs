@@ -26,6 +26,8 @@ pub fn walk_query(
     mut visit: impl FnMut(SignedDocument) -> Result<bool, StoreError>,
 ) -> Result<(), StoreError> {
     query.limit = PAGE_LIMIT;
+    // Every match is visited: the index's own order is the cheapest.
+    query.index_order = true;
     for _ in 0..LOOKUP_PAGES_MAX {
         let page = store.query(&query).map_err(|e| match e {
             crate::store::QueryError::Store(e) => e,

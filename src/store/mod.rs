@@ -25,7 +25,7 @@ pub use forks::{ForkProof, ProofError, ProofOutcome, Resolution, TRUNCATE_BATCH_
 pub use keys::HeadValue;
 pub use migrate::Migration;
 pub use payloads::{MissingPayloads, NOTICES_MISSING_MAX, PAYLOAD_SCAN_MAX};
-pub use query::{Page, Query, QueryError, QUERY_LIMIT_MAX, QUERY_SCAN_MAX};
+pub use query::{Order, Page, Query, QueryError, QUERY_LIMIT_MAX, QUERY_SCAN_MAX};
 pub use tlog::{CheckpointFork, CHECKPOINT_FORKS_MAX, RECEIPT_SCAN_MAX};
 pub use write::{Commit, FeedError, IngestOutcome, StoredEntry};
 

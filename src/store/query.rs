@@ -4,8 +4,14 @@
 //! the remaining filters against each document's header. Each page reads at most
 //! [`QUERY_SCAN_MAX`] index entries, so no query, however unselective, runs unbounded; a page
 //! that stops early still returns a cursor to continue from.
+//!
+//! Order: newest issue first (issue time, then id) for the type and time walks, and for an HS
+//! walk, which is sorted as it is read (the HS index is in code order); newest feed position
+//! first for a publisher walk; latest start of validity first for an in-force walk. An HS prefix
+//! with more index entries than one page may read falls back to code order ([`Order::Code`]).
 
-use std::collections::HashSet;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet};
 
 use chrono::NaiveDate;
 
@@ -34,6 +40,9 @@ pub struct Query {
     pub limit: usize,
     /// Opaque cursor from a previous page's `next_cursor`.
     pub cursor: Option<String>,
+    /// Walk the chosen index in its own order (an HS query in code order) instead of sorting
+    /// by issue time: for lookups that visit every match and need no order.
+    pub index_order: bool,
 }
 
 /// One page of results.
@@ -42,6 +51,24 @@ pub struct Page {
     pub ids: Vec<DocumentId>,
     /// Present when more results may follow.
     pub next_cursor: Option<String>,
+    /// The order of `ids` (and of the pages that follow).
+    pub order: Order,
+}
+
+/// The order a query's results come in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Order {
+    /// Issue time, newest first, then id.
+    #[default]
+    Issued,
+    /// Feed position, newest first (a publisher filter without an HS code).
+    Feed,
+    /// Start of validity, latest first (an in-force filter alone).
+    ValidFrom,
+    /// HS code, then id: an HS prefix with more than [`QUERY_SCAN_MAX`] index entries, too
+    /// many to sort per page.
+    Code,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +80,9 @@ enum Index {
     Time = 5,
 }
 
+/// Cursor tag of an HS walk sorted by issue time; its key is the last result's `time_key`.
+const SORTED_TAG: u8 = 6;
+
 /// Why a query is not acceptable.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
@@ -62,6 +92,11 @@ pub enum QueryError {
     Cursor,
     #[error("HS code prefix '{0}' must be 1 to 10 digits")]
     HsPrefix(String),
+    #[error(
+        "this HS code has more than {QUERY_SCAN_MAX} index entries now, too many to keep the order of this cursor: \
+         start again without a cursor (the pages then follow code order), or narrow the code"
+    )]
+    TooBroad,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -112,6 +147,15 @@ fn decode_cursor(index: Index, cursor: &str) -> Result<Vec<u8>, QueryError> {
     }
 }
 
+/// The (issue time, id) of a sorted HS cursor; `None` when it is not one.
+fn decode_sorted_cursor(cursor: &str) -> Option<(i64, DocumentId)> {
+    let raw = hex::decode(cursor).ok()?;
+    match raw.split_first() {
+        Some((&SORTED_TAG, key)) => keys::decode_time_key(key),
+        _ => None,
+    }
+}
+
 /// The smallest key greater than every key starting with `prefix`, if any.
 fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut p = prefix.to_vec();
@@ -135,7 +179,92 @@ impl Store {
                 return Err(QueryError::HsPrefix(prefix.clone()));
             }
         }
-        let Plan { index, prefix, newest_first, below } = q.plan();
+        let plan = q.plan();
+        if plan.index == Index::Hs && !q.index_order {
+            let sorted_cursor = match q.cursor.as_deref() {
+                None => None,
+                Some(c) => match decode_sorted_cursor(c) {
+                    Some(k) => Some(k),
+                    // A code-order cursor continues the code-order walk.
+                    None => return self.walk(q, plan),
+                },
+            };
+            if let Some(page) = self.sorted_hs(q, &plan.prefix, sorted_cursor.as_ref())? {
+                return Ok(page);
+            }
+            if sorted_cursor.is_some() {
+                return Err(QueryError::TooBroad);
+            }
+        }
+        self.walk(q, plan)
+    }
+
+    /// One page of an HS query in issue order, newest first: every document under the prefix is
+    /// checked (at most [`QUERY_SCAN_MAX`]) and the `limit` newest matches after `cursor` kept.
+    /// `None` when the prefix holds more documents than that bound.
+    fn sorted_hs(
+        &self,
+        q: &Query,
+        prefix: &[u8],
+        cursor: Option<&(i64, DocumentId)>,
+    ) -> Result<Option<Page>, QueryError> {
+        let cursor_key = cursor.map(|(t, id)| keys::time_key(*t, id));
+        // First the ids under the prefix, from the keys alone: a prefix past the bound is known
+        // before any header is read.
+        let mut it = self.db.raw_iterator_cf(self.cf(keys::CF_IDX_HS));
+        it.seek(prefix);
+        let mut seen = HashSet::new();
+        let mut ids = Vec::new();
+        while it.valid() {
+            let key = it.key().expect("valid iterator has a key");
+            if !key.starts_with(prefix) {
+                break;
+            }
+            if seen.len() >= QUERY_SCAN_MAX {
+                return Ok(None);
+            }
+            let (_, _, id) = keys::decode_hs_key(key).ok_or_else(|| self.corrupt("index key"))?;
+            if seen.insert(id) {
+                ids.push(id);
+            }
+            it.next();
+        }
+        it.status().map_err(StoreError::from)?;
+        // The `limit + 1` newest matches after the cursor (a min-heap: the oldest on top), by time key.
+        let mut best: BinaryHeap<Reverse<Vec<u8>>> = BinaryHeap::with_capacity(q.limit + 2);
+        for id in &ids {
+            if let Some(issued_ms) = self.matching_issue_time(q, id)? {
+                let k = keys::time_key(issued_ms, id);
+                if cursor_key.as_ref().is_none_or(|c| k < *c) {
+                    best.push(Reverse(k));
+                    if best.len() > q.limit + 1 {
+                        best.pop();
+                    }
+                }
+            }
+        }
+        let mut keys_newest_first: Vec<Vec<u8>> = best.into_iter().map(|Reverse(k)| k).collect();
+        keys_newest_first.sort_unstable_by(|a, b| b.cmp(a));
+        let more = keys_newest_first.len() > q.limit;
+        keys_newest_first.truncate(q.limit);
+        let mut page = Page { order: Order::Issued, ..Page::default() };
+        for k in &keys_newest_first {
+            let (_, id) = keys::decode_time_key(k).ok_or_else(|| self.corrupt("time key"))?;
+            page.ids.push(id);
+        }
+        if more {
+            page.next_cursor = keys_newest_first.last().map(|k| {
+                let mut raw = vec![SORTED_TAG];
+                raw.extend_from_slice(k);
+                hex::encode(raw)
+            });
+        }
+        Ok(Some(page))
+    }
+
+    /// A page of a query walked in its index's order.
+    fn walk(&self, q: &Query, plan: Plan) -> Result<Page, QueryError> {
+        let Plan { index, prefix, newest_first, below } = plan;
         let in_force_days = q.in_force_on.map(crate::document::date_to_days);
         let cf = self.cf(match index {
             Index::Hs => keys::CF_IDX_HS,
@@ -170,7 +299,15 @@ impl Store {
                 None => it.seek_to_last(),
             },
         }
-        let mut page = Page::default();
+        let mut page = Page {
+            order: match index {
+                Index::Hs => Order::Code,
+                Index::Feed => Order::Feed,
+                Index::From => Order::ValidFrom,
+                Index::Type | Index::Time => Order::Issued,
+            },
+            ..Page::default()
+        };
         let mut seen = HashSet::new();
         let mut scanned = 0usize;
         let mut last_key: Option<Vec<u8>> = None;
@@ -219,12 +356,17 @@ impl Store {
     }
 
     fn matches(&self, q: &Query, id: &DocumentId) -> Result<bool, StoreError> {
+        Ok(self.matching_issue_time(q, id)?.is_some())
+    }
+
+    /// The document's issue time (ms) if it matches every filter of `q`.
+    fn matching_issue_time(&self, q: &Query, id: &DocumentId) -> Result<Option<i64>, StoreError> {
         // The header suffices (no copy of the envelope, no hash of it) unless the title is
         // searched.
         let doc = match &q.text {
             Some(_) => match self.get(id)? {
                 Some(bytes) => Some(decode_owned(bytes).map_err(|_| self.corrupt("stored document"))?),
-                None => return Ok(false),
+                None => return Ok(None),
             },
             None => None,
         };
@@ -236,23 +378,23 @@ impl Store {
                     header = found;
                     &header
                 }
-                None => return Ok(false),
+                None => return Ok(None),
             },
         };
         if q.doc_type.as_ref().is_some_and(|t| *t != h.doc_type)
             || q.publisher.as_ref().is_some_and(|p| *p != h.publisher)
             || q.issued_since_ms.is_some_and(|t| h.issued_at_ms < t)
         {
-            return Ok(false);
+            return Ok(None);
         }
         if let Some((edition, prefix)) = &q.hs {
             if !h.subjects.iter().any(|s| s.edition == *edition && s.code.as_str().starts_with(prefix.as_str())) {
-                return Ok(false);
+                return Ok(None);
             }
         }
         if let Some(day) = q.in_force_on {
             if !self.in_force(h, id, day)? {
-                return Ok(false);
+                return Ok(None);
             }
         }
         if let (Some(text), Some(doc)) = (&q.text, &doc) {
@@ -263,10 +405,10 @@ impl Store {
                 .and_then(|t| t.as_object())
                 .is_some_and(|t| t.values().any(|v| v.as_str().is_some_and(|s| s.to_lowercase().contains(&needle))));
             if !hit {
-                return Ok(false);
+                return Ok(None);
             }
         }
-        Ok(true)
+        Ok(Some(h.issued_at_ms))
     }
 
     /// The editions some held document is indexed under, oldest first: one seek per edition

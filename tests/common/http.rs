@@ -41,6 +41,15 @@ pub struct NodeOptions<'a> {
     pub read_requires_token: bool,
 }
 
+/// The name a test keyring gives an organization code: real names for the seed's publishers.
+pub fn org_name(id: &str) -> String {
+    match id {
+        "WCO" => "World Customs Organization".into(),
+        "US" => "U.S. Customs and Border Protection".into(),
+        other => format!("{other} customs"),
+    }
+}
+
 pub fn init_node(dir: &Path, opts: &NodeOptions) -> Node {
     let organization = opts.org.map(|o| (OrgId::new(o).unwrap(), format!("{o} customs")));
     let mut node = config::init(
@@ -56,7 +65,7 @@ pub fn init_node(dir: &Path, opts: &NodeOptions) -> Node {
     for (id, key) in opts.trust {
         node.add_organization(Organization {
             id: OrgId::new(id).unwrap(),
-            name: id.to_string(),
+            name: org_name(id),
             keys: vec![hex::encode(key.verifying_key().to_bytes())],
             types: None,
         })
@@ -75,8 +84,40 @@ impl TestServer {
     pub fn start_limited(opts: &NodeOptions, envelopes: Vec<Vec<u8>>, rate: api::RateLimit) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let node = init_node(&dir.path().join("node"), opts);
+        TestServer::serve(dir, node, opts.read_requires_token, envelopes, rate)
+    }
+
+    /// A publishing node of `org` (signing with `signing`) on the charter network `genesis`
+    /// starts, with nothing stored.
+    pub fn start_charter(
+        org: &str,
+        signing: &ed25519_dalek::SigningKey,
+        genesis: &entrepot::charter::SignedCharter,
+    ) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let node_dir = dir.path().join("node");
+        drop(init_node(&node_dir, &NodeOptions { org: Some(org), trust: &[], read_requires_token: false }));
+        // `init` made a store bound to the keyring network; this node's network is the genesis hash.
+        std::fs::remove_dir_all(node_dir.join("db")).unwrap();
+        std::fs::write(node_dir.join("keys/signing.key"), hex::encode(signing.to_bytes())).unwrap();
+        std::fs::create_dir(node_dir.join("charter")).unwrap();
+        std::fs::write(node_dir.join("charter/v000001.charter"), entrepot::charter::encode(genesis)).unwrap();
+        let mut text = std::fs::read_to_string(node_dir.join("config.toml")).unwrap();
+        text.push_str(&format!("\n[charter]\ngenesis_hash = \"{}\"\n", genesis.hash()));
+        std::fs::write(node_dir.join("config.toml"), text).unwrap();
+        let node = config::open(&node_dir).unwrap();
+        TestServer::serve(dir, node, false, Vec::new(), api::RateLimit::default())
+    }
+
+    fn serve(
+        dir: tempfile::TempDir,
+        node: Node,
+        read_requires_token: bool,
+        envelopes: Vec<Vec<u8>>,
+        rate: api::RateLimit,
+    ) -> TestServer {
         let mut auth_config = node.config.http.clone();
-        auth_config.read_requires_token = opts.read_requires_token;
+        auth_config.read_requires_token = read_requires_token;
         let token = std::fs::read_to_string(dir.path().join("node").join(&node.config.http.token_file))
             .unwrap()
             .trim()

@@ -26,7 +26,7 @@ mod rows;
 use super::error::ErrorBody;
 use super::params;
 use super::views::DocumentSummary;
-use super::{ApiError, AppState};
+use super::{documents, ApiError, AppState};
 use crate::document::{decode, Edition, SignedDocument, TypeName};
 use crate::service::Service;
 use crate::store::Query as StoreQuery;
@@ -48,7 +48,7 @@ const PAGES_MAX: usize = 16;
 pub struct HsPath {
     /// HS edition, e.g. `HS2022`.
     pub edition: String,
-    /// HS code or prefix, 1 to 10 digits, dots allowed (`8806`, `8806.22`, `88`).
+    /// HS code or prefix, 1 to 10 digits, dots and spaces allowed (`8806`, `8806.22`, `8806 22`, `88`).
     pub code: String,
 }
 
@@ -301,13 +301,13 @@ fn tracker_view(service: &Service, edition: Edition, prefix: &str, page: RowsPag
     let mut guidance = Vec::new();
     for ty in GUIDANCE_TYPES {
         for doc in docs_under(service, edition, prefix, Some(ty), DOCS_PER_KIND_MAX, t)? {
-            guidance.push(DocumentSummary::of(&doc));
+            guidance.push(documents::held_summary(service, &doc)?);
         }
     }
     let notices = docs_under(service, edition, prefix, Some("enforcement.notice"), DOCS_PER_KIND_MAX, t)?
         .iter()
-        .map(DocumentSummary::of)
-        .collect();
+        .map(|d| documents::held_summary(service, d))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(HsView {
         edition: ed,
         code: prefix.to_owned(),
