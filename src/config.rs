@@ -289,8 +289,121 @@ pub struct Node {
     pub keyring: Keyring,
     pub store: Store,
     pub publisher: Option<Publisher>,
-    /// This node's certificate, on a charter network that configures one.
+    /// This node's certificate, on a charter network that configures one and once its file
+    /// exists (a node starts without it, and peers admit it once it is there: see
+    /// [`Node::certificate_path`]).
     pub certificate: Option<charter::NodeCert>,
+}
+
+impl Node {
+    /// Where `[charter] certificate` says this node's certificate is, if it says.
+    pub fn certificate_path(&self) -> Option<PathBuf> {
+        certificate_path(&self.dir, &self.config)
+    }
+}
+
+/// `[charter] certificate`, joined to the node directory.
+pub fn certificate_path(dir: &Path, config: &Config) -> Option<PathBuf> {
+    config.charter.as_ref().and_then(|c| c.certificate.as_ref()).map(|p| dir.join(p))
+}
+
+/// Reads the node's certificate when its file exists; `None` when none is configured or the
+/// file is not there yet (the node is certified after `init`, from its peer id).
+pub fn read_own_certificate(dir: &Path, config: &Config) -> Result<Option<charter::NodeCert>, ConfigError> {
+    match certificate_path(dir, config) {
+        Some(path) => match std::fs::metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            _ => read_certificate(&path).map(Some),
+        },
+        None => Ok(None),
+    }
+}
+
+/// A genesis to pin: the hash every node agrees on out of band, and the charter files (the
+/// genesis, then any later versions), which must verify from it.
+#[derive(Debug, Clone, Copy)]
+pub struct CharterPin<'a> {
+    /// The genesis hash, 64 hex digits.
+    pub genesis_hash: &'a str,
+    /// Charter files, in any order.
+    pub files: &'a [PathBuf],
+}
+
+impl CharterPin<'_> {
+    /// Reads the files and verifies them as a chain from the pinned hash.
+    pub fn verify(&self) -> Result<(VerifiedChain, Vec<SignedCharter>), ConfigError> {
+        let invalid = |reason: String| ConfigError::Charter { path: PathBuf::from("--charter"), reason };
+        let pinned = CharterHash::from_hex(self.genesis_hash).map_err(|e| invalid(format!("--genesis-hash: {e}")))?;
+        if self.files.is_empty() {
+            return Err(invalid("give the genesis charter file (and any later versions)".into()));
+        }
+        let mut charters = self.files.iter().map(|f| read_charter_file(f)).collect::<Result<Vec<_>, _>>()?;
+        charters.sort_by_key(|c| c.charter.version);
+        let chain = charter::verify_chain(&pinned, &charters)
+            .map_err(|e| invalid(format!("the files do not verify from genesis {pinned}: {e} ({})", e.code())))?;
+        Ok((chain, charters))
+    }
+}
+
+/// The `[charter]` section `init --genesis-hash` and `charter pin` write.
+fn charter_section(genesis_hash: &str) -> String {
+    format!(
+        "\n\
+         # A charter network (docs/PROTOCOL.md section 10): the pinned genesis hash is the network\n\
+         # id, and the charter (not the keyring) says who may publish what.\n\
+         [charter]\n\
+         genesis_hash = {hash}\n\
+         # Charter files (*.charter, applied by version); later versions arrive from peers.\n\
+         dir = \"charter\"\n\
+         # This node's certificate from its organization (`entrepot charter certify-node`). The\n\
+         # node starts without the file, but peers admit it only once it is there; a running node\n\
+         # re-reads it on SIGHUP.\n\
+         certificate = \"node.cert\"\n",
+        hash = toml_str(genesis_hash)
+    )
+}
+
+/// Copies verified charter files into the node's charter directory (a file already there
+/// with the same bytes is kept).
+fn copy_charters(dir: &Path, charters: &[SignedCharter]) -> Result<(), ConfigError> {
+    let cdir = dir.join(default_charter_dir());
+    std::fs::create_dir_all(&cdir).map_err(|source| ConfigError::Write { path: cdir.clone(), source })?;
+    for c in charters {
+        let path = cdir.join(charter_file_name(c.charter.version));
+        let bytes = charter::encode(c);
+        if std::fs::read(&path).is_ok_and(|held| held == bytes) {
+            continue;
+        }
+        std::fs::write(&path, bytes).map_err(|source| ConfigError::Write { path, source })?;
+    }
+    Ok(())
+}
+
+/// Pins a charter in an existing node directory made without one: checks the files, re-binds
+/// the store to the genesis hash (only a store that holds nothing can be; a running node holds
+/// its lock), copies the files under `charter/` and appends a `[charter]` section to the
+/// config. Nothing is changed when any step before the copy fails.
+pub fn pin_charter(dir: &Path, pin: &CharterPin) -> Result<VerifiedChain, ConfigError> {
+    let config = load_config(dir)?;
+    let path = dir.join(CONFIG_FILE);
+    if let Some(c) = &config.charter {
+        return Err(ConfigError::Invalid {
+            path,
+            reason: format!(
+                "the node is already pinned to genesis {}; a node's network cannot change once it has one",
+                c.genesis_hash
+            ),
+        });
+    }
+    let (chain, charters) = pin.verify()?;
+    let genesis = chain.genesis();
+    drop(Store::open(&dir.join(&config.data_dir), &genesis.0)?);
+    copy_charters(dir, &charters)?;
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+    let pinned = format!("{}{}", text.trim_end_matches('\n').to_owned() + "\n", charter_section(&genesis.to_hex()));
+    Config::parse(&pinned, &path)?;
+    write(&path, &pinned)?;
+    Ok(chain)
 }
 
 /// Options for [`init`].
@@ -304,6 +417,8 @@ pub struct InitOptions<'a> {
     pub http_listen: &'a str,
     /// Bootstrap peers (multiaddresses with `/p2p/PEER_ID`).
     pub bootstrap: &'a [String],
+    /// A charter network: the store is bound to its genesis from the start.
+    pub charter: Option<CharterPin<'a>>,
 }
 
 impl Default for InitOptions<'_> {
@@ -314,6 +429,7 @@ impl Default for InitOptions<'_> {
             p2p_listen: "/ip4/0.0.0.0/tcp/4001",
             http_listen: "127.0.0.1:8080",
             bootstrap: &[],
+            charter: None,
         }
     }
 }
@@ -335,6 +451,8 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Node, ConfigError> {
             reason: format!("network must be 1-{NETWORK_NAME_LEN_MAX} characters"),
         });
     }
+    // Checked before anything is written, so a bad pin leaves no half-made node.
+    let pinned = opts.charter.map(|pin| pin.verify()).transpose()?;
     std::fs::create_dir_all(dir).map_err(|source| ConfigError::Write { path: dir.to_owned(), source })?;
     let keys_dir = dir.join("keys");
     std::fs::create_dir_all(&keys_dir).map_err(|source| ConfigError::Write { path: keys_dir.clone(), source })?;
@@ -435,6 +553,13 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Node, ConfigError> {
         http_listen = toml_str(opts.http_listen),
         bootstrap = opts.bootstrap.iter().map(|b| toml_str(b)).collect::<Vec<_>>().join(", "),
     );
+    let text = match &pinned {
+        Some((chain, charters)) => {
+            copy_charters(dir, charters)?;
+            text + &charter_section(&chain.genesis().to_hex())
+        }
+        None => text,
+    };
     write(&config_path, &text)?;
     open(dir)
 }
@@ -495,10 +620,7 @@ pub fn open_with(dir: &Path, budget: &StoreBudget) -> Result<Node, ConfigError> 
         }
         _ => None,
     };
-    let certificate = match config.charter.as_ref().and_then(|c| c.certificate.as_ref()) {
-        Some(path) => Some(read_certificate(&dir.join(path))?),
-        None => None,
-    };
+    let certificate = read_own_certificate(dir, &config)?;
     let store = Store::open_with(&dir.join(&config.data_dir), &network_id, budget)?;
     Ok(Node { dir: dir.to_owned(), config, network_id, keyring, store, publisher, certificate })
 }
