@@ -69,7 +69,19 @@ if [ -n "$promtool" ]; then
   # Scenarios: a catch-up's feed gaps fire no refusal alert, a bad signature does, etc.
   "$promtool" test rules deploy/prometheus/alerts_test.yml
 fi
-"$bin" init --dir "$tmp/node" --replica --network deploy-check >/dev/null
+# A charter replica, made with the operator's commands (README, "Operating a charter network"):
+# its /metrics has the charter series the expiry alerts query, besides every other one.
+root="$("$bin" charter keygen --out "$tmp/root.key" | sed -n 's/^public key //p')"
+wco="$("$bin" charter keygen --out "$tmp/wco.key" | sed -n 's/^public key //p')"
+cat > "$tmp/genesis.json" <<EOF
+{"expires": "2099-12-31T00:00:00Z", "root": {"keys": ["$root"], "threshold": 1},
+ "organizations": [{"id": "WCO", "name": "World Customs Organization", "role": "secretariat",
+   "keys": [{"key": "$wco", "valid_from_seq": 1}], "permissions": [{"type": "hs.amendment"}]}]}
+EOF
+hash="$("$bin" charter genesis --input "$tmp/genesis.json" --out "$tmp/v1.charter" | sed -n 's/^hash //p')"
+"$bin" charter sign "$tmp/v1.charter" --key "$tmp/root.key" >/dev/null
+"$bin" init --dir "$tmp/node" --replica --network deploy-check \
+  --genesis-hash "$hash" --charter "$tmp/v1.charter" >/dev/null
 "$bin" serve --dir "$tmp/node" --listen 127.0.0.1:0 >"$tmp/serve.log" 2>&1 &
 node_pid=$!
 url=""

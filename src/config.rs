@@ -15,6 +15,10 @@ use crate::document::{OrgId, TypeName};
 use crate::publish::Publisher;
 use crate::store::{Store, StoreBudget, StoreError};
 
+mod pin;
+use pin::{charter_section, copy_charters};
+pub use pin::{pin_charter, CharterPin};
+
 /// Name of the configuration file inside a node directory.
 pub const CONFIG_FILE: &str = "config.toml";
 
@@ -289,8 +293,34 @@ pub struct Node {
     pub keyring: Keyring,
     pub store: Store,
     pub publisher: Option<Publisher>,
-    /// This node's certificate, on a charter network that configures one.
+    /// This node's certificate, on a charter network that configures one and once its file
+    /// exists (a node starts without it, and peers admit it once it is there: see
+    /// [`Node::certificate_path`]).
     pub certificate: Option<charter::NodeCert>,
+}
+
+impl Node {
+    /// Where `[charter] certificate` says this node's certificate is, if it says.
+    pub fn certificate_path(&self) -> Option<PathBuf> {
+        certificate_path(&self.dir, &self.config)
+    }
+}
+
+/// `[charter] certificate`, joined to the node directory.
+pub fn certificate_path(dir: &Path, config: &Config) -> Option<PathBuf> {
+    config.charter.as_ref().and_then(|c| c.certificate.as_ref()).map(|p| dir.join(p))
+}
+
+/// Reads the node's certificate when its file exists; `None` when none is configured or the
+/// file is not there yet (the node is certified after `init`, from its peer id).
+pub fn read_own_certificate(dir: &Path, config: &Config) -> Result<Option<charter::NodeCert>, ConfigError> {
+    match certificate_path(dir, config) {
+        Some(path) => match std::fs::metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            _ => read_certificate(&path).map(Some),
+        },
+        None => Ok(None),
+    }
 }
 
 /// Options for [`init`].
@@ -304,6 +334,8 @@ pub struct InitOptions<'a> {
     pub http_listen: &'a str,
     /// Bootstrap peers (multiaddresses with `/p2p/PEER_ID`).
     pub bootstrap: &'a [String],
+    /// A charter network: the store is bound to its genesis from the start.
+    pub charter: Option<CharterPin<'a>>,
 }
 
 impl Default for InitOptions<'_> {
@@ -314,6 +346,7 @@ impl Default for InitOptions<'_> {
             p2p_listen: "/ip4/0.0.0.0/tcp/4001",
             http_listen: "127.0.0.1:8080",
             bootstrap: &[],
+            charter: None,
         }
     }
 }
@@ -335,6 +368,8 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Node, ConfigError> {
             reason: format!("network must be 1-{NETWORK_NAME_LEN_MAX} characters"),
         });
     }
+    // Checked before anything is written, so a bad pin leaves no half-made node.
+    let pinned = opts.charter.map(|pin| pin.verify()).transpose()?;
     std::fs::create_dir_all(dir).map_err(|source| ConfigError::Write { path: dir.to_owned(), source })?;
     let keys_dir = dir.join("keys");
     std::fs::create_dir_all(&keys_dir).map_err(|source| ConfigError::Write { path: keys_dir.clone(), source })?;
@@ -435,6 +470,13 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Node, ConfigError> {
         http_listen = toml_str(opts.http_listen),
         bootstrap = opts.bootstrap.iter().map(|b| toml_str(b)).collect::<Vec<_>>().join(", "),
     );
+    let text = match &pinned {
+        Some((chain, charters)) => {
+            copy_charters(dir, charters)?;
+            text + &charter_section(&chain.genesis().to_hex())
+        }
+        None => text,
+    };
     write(&config_path, &text)?;
     open(dir)
 }
@@ -495,10 +537,7 @@ pub fn open_with(dir: &Path, budget: &StoreBudget) -> Result<Node, ConfigError> 
         }
         _ => None,
     };
-    let certificate = match config.charter.as_ref().and_then(|c| c.certificate.as_ref()) {
-        Some(path) => Some(read_certificate(&dir.join(path))?),
-        None => None,
-    };
+    let certificate = read_own_certificate(dir, &config)?;
     let store = Store::open_with(&dir.join(&config.data_dir), &network_id, budget)?;
     Ok(Node { dir: dir.to_owned(), config, network_id, keyring, store, publisher, certificate })
 }

@@ -186,14 +186,26 @@ fn check_certificate(
             "not set: peers admit no node without a certificate (`entrepot charter certify-node` on a publishing node of this organization)".into(),
         );
     };
-    let cert = match crate::config::read_certificate(&base.join(path)) {
-        Ok(cert) => cert,
-        Err(e) => return report.error("charter.certificate", e.to_string()),
-    };
     let Ok(keypair) = crate::net::load_identity(&base.join(identity)) else {
         return; // reported with the other secrets
     };
     let peer = keypair.public().to_peer_id().to_string();
+    let full = base.join(path);
+    if !full.exists() {
+        // The node starts without it (it is made from the peer id, after `init`).
+        return report.warn(
+            "charter.certificate",
+            format!(
+                "{} does not exist yet: peers admit this node only once it does (`entrepot charter certify-node --peer-id {peer} --out {}`, then SIGHUP to a running node)",
+                path.display(),
+                full.display()
+            ),
+        );
+    }
+    let cert = match crate::config::read_certificate(&full) {
+        Ok(cert) => cert,
+        Err(e) => return report.error("charter.certificate", e.to_string()),
+    };
     if let Err(e) = cert.verify(chain, &chain.genesis().0, &peer) {
         report.error(
             "charter.certificate",

@@ -2,6 +2,12 @@
 //! a node directory configured with a charter.
 
 mod common;
+#[path = "charter/operator.rs"]
+mod operator;
+#[path = "common/procs.rs"]
+mod procs;
+#[path = "charter/readme.rs"]
+mod readme;
 
 use common::charters::*;
 use common::*;

@@ -49,6 +49,7 @@ fn charter_node(
         p2p_listen: &p2p_listen,
         http_listen: &http_listen,
         bootstrap: &[],
+        charter: None,
     };
     config::init(&dir, &options).unwrap();
     // `init` made a store bound to the network name; this node's network is the genesis hash.

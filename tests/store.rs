@@ -245,6 +245,28 @@ fn queries_filter_by_hs_prefix_type_publisher_and_text_and_pages_cover_everythin
 }
 
 #[test]
+fn a_store_that_never_held_anything_is_re_bound_to_another_network_and_then_keeps_it() {
+    // `init` makes a store for the name-derived network; pinning a charter afterwards changes
+    // the network id before anything was stored: the store takes the new one.
+    let dir = tempfile::tempdir().unwrap();
+    let other = entrepot::config::network_id("elsewhere");
+    drop(Store::open(dir.path(), &net()).unwrap());
+    let store = Store::open(dir.path(), &other).unwrap();
+    let wco = key(1);
+    let ring = keyring(&[("WCO", &wco)]);
+    let docs =
+        entrepot::bench::sign_feed(&[opinion(0, "0101.21")], &org("WCO"), &wco, &other, Seq::FIRST, DocumentId::ZERO);
+    Ingestor { store: &store, network_id: other, keyring: &ring, sync: true }.ingest(docs).unwrap();
+    assert_eq!(store.document_count().unwrap(), 1);
+    drop(store);
+    // Now it holds a document of `other`: back to the first network is refused, with what to do.
+    let err = Store::open(dir.path(), &net()).err().unwrap();
+    assert!(matches!(err, StoreError::WrongNetwork { .. }), "{err}");
+    assert!(err.to_string().contains("move") && err.to_string().contains("aside"), "{err}");
+    assert_eq!(Store::open(dir.path(), &other).unwrap().document_count().unwrap(), 1);
+}
+
+#[test]
 fn a_store_remembers_its_documents_and_refuses_another_network_or_an_unknown_format() {
     let dir = tempfile::tempdir().unwrap();
     let wco = key(1);

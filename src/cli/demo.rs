@@ -92,6 +92,7 @@ fn init_nodes(root: &Path, port: u16) -> Result<Vec<PathBuf>> {
             p2p_listen: "/ip4/127.0.0.1/tcp/0",
             http_listen: &http,
             bootstrap: &[],
+            charter: None,
         };
         config::init(&dir, &options)?;
         // A publishing node signs with its organization's key; the replica's organization (a
@@ -415,7 +416,7 @@ async fn start_node(
 /// Waits (at most 30 s) for the replica to fetch the sealed payloads its organization may
 /// read, and says how many it holds; the others stay with their audience.
 async fn report_payloads(rep: &Arc<Service>) {
-    let Some(reader) = rep.certificate.as_ref().map(|c| c.organization.clone()) else { return };
+    let Some(reader) = rep.certificate().map(|c| c.organization) else { return };
     let started = Instant::now();
     loop {
         let s = rep.clone();

@@ -55,11 +55,25 @@ enum Command {
         /// A peer to dial at start (multiaddress ending in /p2p/PEER_ID); repeatable.
         #[arg(long)]
         bootstrap: Vec<String>,
+        /// Join a charter network: its genesis hash (printed by `charter genesis`). The store is
+        /// bound to it from the start; with --charter.
+        #[arg(long, requires = "charter")]
+        genesis_hash: Option<String>,
+        /// The charter files (the genesis, then any later versions) that verify from
+        /// --genesis-hash; copied under charter/, and config.toml gets a [charter] section
+        /// naming the certificate file node.cert (certify the node next).
+        #[arg(long, requires = "genesis_hash")]
+        charter: Vec<PathBuf>,
     },
-    /// Validate, sign, store durably and print the id of a new document.
+    /// Validate, sign, store durably and print the id of a new document (on a stopped node:
+    /// a running node publishes through POST /v1/documents).
     Publish {
-        /// A JSON file holding the document body.
-        file: PathBuf,
+        /// A JSON file holding the document body (or give it with --body).
+        #[arg(required_unless_present = "body", conflicts_with = "body")]
+        file: Option<PathBuf>,
+        /// A JSON file holding the document body (the same as the positional FILE).
+        #[arg(long)]
+        body: Option<PathBuf>,
         /// Document type, e.g. hs.amendment.
         #[arg(long = "type")]
         doc_type: String,
@@ -254,7 +268,7 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     let dir = cli.dir;
     match cli.command {
-        Command::Init { org, name, replica, network, p2p_listen, http_listen, bootstrap } => {
+        Command::Init { org, name, replica, network, p2p_listen, http_listen, bootstrap, genesis_hash, charter } => {
             let organization = match (org, replica) {
                 (Some(org), false) => {
                     let id = OrgId::new(&org)?;
@@ -269,6 +283,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 p2p_listen: &p2p_listen,
                 http_listen: &http_listen,
                 bootstrap: &bootstrap,
+                charter: genesis_hash.as_deref().map(|h| config::CharterPin { genesis_hash: h, files: &charter }),
             };
             let node = config::init(&dir, &options)?;
             match &node.publisher {
@@ -280,10 +295,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ),
                 None => println!("initialized read replica in {}", dir.display()),
             }
-            println!("network {} ({})", node.config.network, hex::encode(node.network_id));
+            match node.keyring.charter() {
+                Some(chain) => println!(
+                    "charter network {} (genesis {}, version {}); certify this node next: its peer id is {}",
+                    node.config.network,
+                    chain.genesis(),
+                    chain.latest().charter.version,
+                    entrepot::net::load_identity(&dir.join(&node.config.p2p.identity))?.public().to_peer_id()
+                ),
+                None => println!("network {} ({})", node.config.network, hex::encode(node.network_id)),
+            }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Publish { file, doc_type, payload } => docs::publish(&dir, &file, &doc_type, payload.as_deref()),
+        Command::Publish { file, body, doc_type, payload } => {
+            let file = file.or(body).context("give the body file")?;
+            docs::publish(&dir, &file, &doc_type, payload.as_deref())
+        }
         Command::Transpose { tariff, from, to, out, administration, scope } => {
             docs::transpose(&dir, &tariff, (&from, &to), &out, administration.as_deref(), &scope)
         }

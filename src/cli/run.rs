@@ -27,6 +27,9 @@ pub fn run(dir: &Path) -> Result<ExitCode> {
         })?;
         let http = listener.local_addr().context("reading the HTTP address")?;
         let running = entrepot::node::start(service.clone(), dir, &config).await?;
+        // Listening before the node says it runs: a SIGHUP that came before would end it.
+        let hangups = hangup_signals();
+        let reloads = tokio::spawn(reload_certificate_on_hangup(service.clone(), running.peer_id.to_string(), hangups));
         // Scripts and tests read these lines to find the node (ports may be 0 in the config).
         println!("peer {}", running.peer_id);
         if !config.p2p.listen.is_empty() {
@@ -57,6 +60,7 @@ pub fn run(dir: &Path) -> Result<ExitCode> {
         };
         let served = api::serve(service.clone(), listener, auth, stop).await;
         tracing::info!("shutting down");
+        reloads.abort();
         running.shutdown().await;
         served.context("serving HTTP")?;
         if let Some(reason) = failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
@@ -65,6 +69,50 @@ pub fn run(dir: &Path) -> Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+#[cfg(unix)]
+type Hangups = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangups = Option<()>;
+
+/// SIGHUP, caught from now on (its default action would end the process).
+#[cfg(unix)]
+fn hangup_signals() -> Hangups {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP; restart the node to load a new certificate");
+            None
+        }
+    }
+}
+
+/// No SIGHUP off Unix: a new certificate takes a restart.
+#[cfg(not(unix))]
+fn hangup_signals() -> Hangups {
+    None
+}
+
+/// Re-reads the node's certificate file on each SIGHUP (`systemctl reload`): a node certified
+/// again (a new key, a new organization key) shows the new certificate without a restart. A
+/// file that is missing or not valid changes nothing and is logged as an error.
+async fn reload_certificate_on_hangup(service: Arc<Service>, peer_id: String, hangups: Hangups) {
+    #[cfg(unix)]
+    if let Some(mut hangups) = hangups {
+        while hangups.recv().await.is_some() {
+            match service.reload_certificate(&peer_id) {
+                Ok(cert) => tracing::info!(
+                    organization = %cert.organization,
+                    issued_at_ms = cert.issued_at_ms,
+                    "SIGHUP: the node certificate was re-read and is in force"
+                ),
+                Err(e) => tracing::error!(error = %e, "SIGHUP: the node certificate was not replaced"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (service, peer_id, hangups);
 }
 
 /// Structured logs to stderr; `RUST_LOG` overrides the default level.

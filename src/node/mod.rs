@@ -95,15 +95,22 @@ pub async fn start_on(
         config.p2p.bootstrap.iter().map(|b| net::parse_bootstrap(b)).collect::<Result<Vec<_>, NetError>>()?;
     // On a charter network peers are admitted by node certificate (docs/PROTOCOL.md §11).
     let permissioned = service.keyring().charter().is_some();
-    let own_cert = match (&service.certificate, permissioned) {
+    let own_cert = match (service.certificate(), permissioned) {
         (Some(cert), true) => {
             if let Err(e) = service.check_certificate(&cert.bytes, &peer_id.to_string()) {
                 tracing::warn!(error = %e, code = e.code(), "this node's certificate is not valid; peers will not admit it");
             }
-            cert.bytes.clone()
+            cert.bytes
         }
         (None, true) => {
-            tracing::warn!(%peer_id, "no [charter] certificate configured: peers will not admit this node (certify it with `entrepot charter certify-node`)");
+            match service.certificate_path() {
+                Some(path) => {
+                    tracing::warn!(%peer_id, path = %path.display(), "this node's certificate file does not exist yet: peers will not admit this node until it does (certify it with `entrepot charter certify-node --peer-id {peer_id} --out {}`, then send the node SIGHUP)", path.display())
+                }
+                None => {
+                    tracing::warn!(%peer_id, "no [charter] certificate configured: peers will not admit this node (certify it with `entrepot charter certify-node`)")
+                }
+            }
             Vec::new()
         }
         _ => Vec::new(),
@@ -152,7 +159,7 @@ pub async fn start_on(
         own_cert,
         network_id: service.network_id,
         own_org: service.publisher.as_ref().map(|p| p.org.clone()),
-        reader: permissioned.then(|| service.certificate.as_ref().map(|c| c.organization.clone())).flatten(),
+        reader: permissioned.then(|| service.certificate().map(|c| c.organization)).flatten(),
         charter_version: serve::charter_version(&service),
         trusted: service.keyring().organizations().map(|o| o.id.clone()).collect(),
         heads: heads.into_iter().map(|(o, h)| (o, h.seq)).collect(),
@@ -195,6 +202,7 @@ pub async fn start_on(
         done: done_rx,
         stored: service.subscribe(),
         charter: service.watch_charter(),
+        certificate: service.watch_certificate(),
         shutdown: shutdown_rx.clone(),
     };
     let shell = shell::Shell {

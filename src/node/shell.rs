@@ -87,6 +87,8 @@ pub(super) struct Inputs {
     pub done: mpsc::Receiver<Done>,
     pub stored: broadcast::Receiver<StoredEvent>,
     pub charter: watch::Receiver<u32>,
+    /// Counts this node's certificate replacements (`Service::reload_certificate`).
+    pub certificate: watch::Receiver<u64>,
     pub shutdown: watch::Receiver<bool>,
 }
 
@@ -129,6 +131,13 @@ impl Shell {
                         let heads = s.store.heads().map(|h| h.into_iter().map(|(o, h)| (o, h.seq)).collect());
                         IoDone::Event(Event::CharterChanged { version, trusted, resets, heads: heads.unwrap_or_default(), arrival })
                     });
+                }
+                Ok(()) = inputs.certificate.changed() => {
+                    inputs.certificate.borrow_and_update();
+                    // Peers that connect from now on see the new certificate in the hello.
+                    let reader = self.core_reader();
+                    self.core.set_own_cert(own_cert(&self.service), reader);
+                    tracing::info!("this node's certificate was replaced; peers connecting from now on are shown the new one");
                 }
                 Some(finished) = self.io.join_next(), if !self.io.is_empty() => match finished {
                     Ok(IoDoneBox(done)) => self.on_io(*done).await,
@@ -438,7 +447,7 @@ impl Shell {
     }
 
     fn core_reader(&self) -> Option<OrgId> {
-        self.service.certificate.as_ref().map(|c| c.organization.clone())
+        self.service.certificate().map(|c| c.organization)
     }
 
     fn publish_view(&self) {
@@ -492,8 +501,8 @@ impl Shell {
 }
 
 fn own_cert(service: &Service) -> Vec<u8> {
-    match (&service.certificate, service.keyring().charter().is_some()) {
-        (Some(cert), true) => cert.bytes.clone(),
+    match (service.certificate(), service.keyring().charter().is_some()) {
+        (Some(cert), true) => cert.bytes,
         _ => Vec::new(),
     }
 }

@@ -176,10 +176,17 @@ pub struct Service {
     pub publisher: Option<Publisher>,
     /// Where charter versions are kept (`[charter] dir`); `None` off a charter network.
     charter_dir: Option<std::path::PathBuf>,
-    /// This node's certificate (charter networks), shown to peers in the hello.
-    pub certificate: Option<crate::charter::NodeCert>,
+    /// This node's certificate (charter networks), shown to peers in the hello; replaced whole
+    /// by [`Service::reload_certificate`].
+    certificate: RwLock<Option<crate::charter::NodeCert>>,
+    /// Where `[charter] certificate` says the certificate is (re-read on reload).
+    certificate_path: Option<std::path::PathBuf>,
+    /// Bumped on each certificate replaced, for the network engine to show the new one.
+    certificate_changes: watch::Sender<u64>,
+    /// The node's identity key (the witness key), to make the witness again for a new certificate.
+    identity: Option<ed25519_dalek::SigningKey>,
     /// This node as a witness of feeds: its identity key and certificate (charter networks).
-    witness: Option<Witness>,
+    witness: RwLock<Option<Arc<Witness>>>,
     /// The charter version in force; the network engine watches it to re-admit peers.
     charter_version: watch::Sender<u32>,
     /// Serializes charter applications (each reads, extends and replaces the chain).
@@ -203,11 +210,15 @@ impl Service {
         let (events, _) = broadcast::channel(EVENTS_CAPACITY);
         let announced = Mutex::new(node.store.last_arrival());
         let version = node.keyring.charter().map_or(0, |c| c.latest().charter.version);
-        let witness = load_witness(&node);
+        let identity = load_identity(&node);
+        let witness = identity.as_ref().and_then(|key| make_witness(key, node.certificate.clone()?));
         Service {
-            witness,
+            witness: RwLock::new(witness),
+            identity,
+            certificate_path: node.certificate_path(),
+            certificate_changes: watch::channel(0).0,
             charter_dir: node.config.charter.as_ref().map(|c| node.dir.join(&c.dir)),
-            certificate: node.certificate,
+            certificate: RwLock::new(node.certificate),
             charter_version: watch::channel(version).0,
             charter_lock: Mutex::new(()),
             feed_resets: Mutex::new(Vec::new()),
@@ -226,9 +237,44 @@ impl Service {
         }
     }
 
+    /// This node's certificate, if it has one (charter networks).
+    pub fn certificate(&self) -> Option<crate::charter::NodeCert> {
+        self.certificate.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Where `[charter] certificate` says this node's certificate is, if it says.
+    pub fn certificate_path(&self) -> Option<&std::path::Path> {
+        self.certificate_path.as_deref()
+    }
+
+    /// Watches certificate replacements (the value counts them).
+    pub fn watch_certificate(&self) -> watch::Receiver<u64> {
+        self.certificate_changes.subscribe()
+    }
+
+    /// Reads the certificate file again (`[charter] certificate`) and puts it in force when the
+    /// charter in force accepts it for `peer_id`, this node's libp2p id: from then on it is what
+    /// the node shows peers and cosigns with. A file that is missing or not valid changes
+    /// nothing (the error says why).
+    pub fn reload_certificate(&self, peer_id: &str) -> Result<crate::charter::NodeCert, ReloadError> {
+        let Some(path) = &self.certificate_path else { return Err(ReloadError::NotConfigured) };
+        let cert = crate::config::read_certificate(path).map_err(|e| ReloadError::Unreadable(e.to_string()))?;
+        let cert = self.check_certificate(&cert.bytes, peer_id).map_err(ReloadError::Invalid)?;
+        let witness = self.identity.as_ref().and_then(|key| make_witness(key, cert.clone()));
+        *self.witness.write().unwrap_or_else(|p| p.into_inner()) = witness;
+        *self.certificate.write().unwrap_or_else(|p| p.into_inner()) = Some(cert.clone());
+        self.certificate_changes.send_modify(|n| *n += 1);
+        Ok(cert)
+    }
+
+    /// The witness this node is now, if it is one.
+    fn witness(&self) -> Option<Arc<Witness>> {
+        self.witness.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// The key name this node cosigns under, if it is a witness.
-    pub fn witness_name(&self) -> Option<&str> {
-        self.witness.as_ref().map(|w| w.name.as_str())
+    pub fn witness_name(&self) -> Option<String> {
+        self.witness().map(|w| w.name.clone())
     }
 
     /// The trust anchor in force now.
@@ -466,15 +512,31 @@ pub enum ServiceError {
     Store(#[from] StoreError),
 }
 
-/// The node as a witness: on a charter network with a certificate for this node's identity.
-fn load_witness(node: &Node) -> Option<Witness> {
-    let cert = node.certificate.clone()?;
+/// Why [`Service::reload_certificate`] changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("no [charter] certificate is configured in config.toml")]
+    NotConfigured,
+    #[error("{0}")]
+    Unreadable(String),
+    #[error("the new certificate is not valid for this node: {0} ({code})", code = .0.code())]
+    Invalid(crate::charter::CertError),
+}
+
+/// The node's identity key (on a charter network: the key it cosigns checkpoints with).
+fn load_identity(node: &Node) -> Option<ed25519_dalek::SigningKey> {
+    node.config.charter.as_ref()?;
     let path = node.dir.join(&node.config.p2p.identity);
     let text = std::fs::read_to_string(&path).ok()?;
     let raw: [u8; 32] = hex::decode(text.trim()).ok()?.try_into().ok()?;
-    let witness = Witness::new(ed25519_dalek::SigningKey::from_bytes(&raw), cert);
+    Some(ed25519_dalek::SigningKey::from_bytes(&raw))
+}
+
+/// The node as a witness: on a charter network with a certificate for this node's identity.
+fn make_witness(key: &ed25519_dalek::SigningKey, cert: crate::charter::NodeCert) -> Option<Arc<Witness>> {
+    let witness = Witness::new(key.clone(), cert);
     if witness.is_none() {
-        tracing::warn!(path = %path.display(), "the node certificate is not for this node's identity key: this node cosigns nothing");
+        tracing::warn!("the node certificate is not for this node's identity key: this node cosigns nothing");
     }
-    witness
+    witness.map(Arc::new)
 }

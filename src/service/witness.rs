@@ -233,7 +233,7 @@ impl Service {
     /// when it is larger than what this node last cosigned of the feed, that is consistent
     /// with it, and the interval since has passed.
     pub fn cosign_if_due(&self, org: &OrgId, cp: &Checkpoint, now_s: u64) -> Result<bool, StoreError> {
-        let Some(witness) = &self.witness else { return Ok(false) };
+        let Some(witness) = self.witness() else { return Ok(false) };
         if let Some(last) = self.store.witnessed(org)? {
             if last.size >= cp.size || now_s < last.timestamp_s.saturating_add(COSIGN_INTERVAL_S) {
                 return Ok(false);

@@ -38,7 +38,12 @@ pub const STORE_FORMAT_VERSION: u32 = 4;
 pub enum StoreError {
     #[error("store at {path} has format version {found}, but this build reads only version {known}; use a build that knows it")]
     UnknownFormat { path: PathBuf, found: u32, known: u32 },
-    #[error("store at {path} belongs to network {found}, not the configured network {expected}")]
+    #[error(
+        "store at {path} belongs to network {found}, not the configured network {expected}, and it holds \
+         documents of that network, so it cannot be re-bound. Either put back the network setting it was \
+         made for (`network` or `[charter] genesis_hash` in config.toml), or move {path} aside and start \
+         with an empty store (a new network's documents come again from its peers)"
+    )]
     WrongNetwork { path: PathBuf, expected: String, found: String },
     #[error("store at {path} has a corrupt {what}")]
     Corrupt { path: PathBuf, what: &'static str },
@@ -271,7 +276,20 @@ impl Store {
             return Err(StoreError::UnknownFormat { path: self.path.clone(), found, known: STORE_FORMAT_VERSION });
         }
         let stored_network = self.db.get_cf(meta, keys::META_NETWORK_ID)?.ok_or_else(|| self.corrupt("network id"))?;
-        if stored_network.as_slice() != network_id {
+        if stored_network.as_slice() != network_id && self.holds_nothing()? {
+            // Nothing in it was signed for the old network, so nothing is lost by re-binding it:
+            // a node made with `init` and then pinned to a charter (whose genesis names the
+            // key `init` made) starts on the charter network.
+            let mut wo = rocksdb::WriteOptions::default();
+            wo.set_sync(true);
+            self.db.put_cf_opt(meta, keys::META_NETWORK_ID, network_id, &wo)?;
+            tracing::info!(
+                path = %self.path.display(),
+                from = %hex::encode(&stored_network),
+                to = %hex::encode(network_id),
+                "the store held nothing yet: re-bound to the configured network"
+            );
+        } else if stored_network.as_slice() != network_id {
             return Err(StoreError::WrongNetwork {
                 path: self.path.clone(),
                 expected: hex::encode(network_id),
@@ -279,6 +297,18 @@ impl Store {
             });
         }
         migrate::effective_version(self, found)
+    }
+
+    /// Whether every family but `meta` is empty: no document, index, fork or checkpoint.
+    fn holds_nothing(&self) -> Result<bool, StoreError> {
+        for name in keys::ALL_CFS.iter().filter(|n| **n != keys::CF_META) {
+            if let Some(cf) = self.db.cf_handle(name) {
+                if self.db.iterator_cf(cf, IteratorMode::Start).next().transpose()?.is_some() {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
     }
 
     fn corrupt(&self, what: &'static str) -> StoreError {

@@ -62,8 +62,14 @@ pub fn init_nodes(
         let organization = publishers.contains(name).then(|| (OrgId::new(name).unwrap(), name.to_string()));
         let p2p_listen = format!("/ip4/{ip}/tcp/{p2p_port}");
         let http_listen = format!("{ip}:{http_port}");
-        let options =
-            InitOptions { network, organization, p2p_listen: &p2p_listen, http_listen: &http_listen, bootstrap: &[] };
+        let options = InitOptions {
+            network,
+            organization,
+            p2p_listen: &p2p_listen,
+            http_listen: &http_listen,
+            bootstrap: &[],
+            charter: None,
+        };
         let node = config::init(&dir, &options).unwrap();
         if let Some(p) = &node.publisher {
             keys.push((p.org.clone(), hex::encode(p.public_key())));

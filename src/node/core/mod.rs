@@ -235,6 +235,17 @@ impl Core {
         }
     }
 
+    /// Shows `cert` in every hello from now on, and reads sealed payloads as `reader` (its
+    /// organization): a certificate replaced while the node runs. Peers already admitted keep
+    /// their admission; those that connect later judge the new certificate.
+    pub fn set_own_cert(&mut self, cert: Vec<u8>, reader: Option<OrgId>) {
+        self.config.own_cert = cert;
+        if self.config.permissioned {
+            self.payloads.reader = reader.clone();
+            self.config.reader = reader;
+        }
+    }
+
     /// Handles one event at time `now`; the effects must be carried out in order.
     #[must_use]
     pub fn handle(&mut self, now: Instant, event: Event, certs: &dyn Certificates) -> Vec<Effect> {

@@ -432,3 +432,27 @@ fn a_node_dialed_by_forty_peers_keeps_its_target_its_bootstrap_peer_and_one_peer
     assert_eq!(n.disconnected().len(), 40 - topology::CONNECTIONS_TARGET);
     assert_eq!(n.core.penalty_counts().1, 0, "letting go is not a penalty");
 }
+
+#[test]
+fn a_certificate_replaced_while_running_is_the_one_answered_to_peers_that_say_hello_afterwards() {
+    let mut n = Node::new(true, &["FR", "WCO"]);
+    n.core.set_own_cert(Vec::new(), None);
+    let hello = |n: &mut Node, peer: PeerKey| {
+        n.connect(peer);
+        let e = n.on(Event::Request {
+            peer,
+            tag: InboundTag(50 + peer),
+            request: Request::Hello { cert: b"WCO".to_vec() },
+        });
+        e.into_iter()
+            .find_map(|e| match e {
+                Effect::Respond { response: Response::Hello { cert }, .. } => Some(cert),
+                _ => None,
+            })
+            .expect("a hello is answered with this node's certificate")
+    };
+    assert_eq!(hello(&mut n, 1), Vec::<u8>::new(), "no certificate yet");
+    n.core.set_own_cert(b"FR".to_vec(), Some(org("FR")));
+    assert_eq!(hello(&mut n, 2), b"FR".to_vec());
+    assert_eq!(n.core.payloads.reader, Some(org("FR")), "sealed payloads are read as the new organization");
+}
