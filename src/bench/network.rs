@@ -38,6 +38,10 @@ pub struct NetworkArgs {
     /// Each link's segment loss, in percent.
     #[arg(long, default_value_t = 0.1)]
     pub loss_percent: f64,
+    /// Publishers that join by a charter version during `--scenario charter` (the genesis
+    /// names the others).
+    #[arg(long, default_value_t = 20)]
+    pub joining: usize,
     /// Rounds of steady publishing (one document per publisher per round).
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
@@ -99,6 +103,7 @@ pub fn run(args: &NetworkArgs) -> Result<()> {
     let mut config = HarnessConfig::new(args.nodes, args.publishers, args.seed, args.latency, root.clone());
     config.bandwidth_bytes_per_s = args.bandwidth_mbit * 1_000_000 / 8;
     config.loss = args.loss_percent / 100.0;
+    config.joining = args.joining;
     let plan = Plan {
         scenario: args.scenario,
         documents: args.documents,

@@ -14,6 +14,7 @@
 //! `scenario.rs` holds the scenarios and their figures, `measure.rs` what is counted
 //! (arrival times, memory, CPU); `entrepot bench network` and `tests/network.rs` drive them.
 
+pub mod charter;
 pub mod measure;
 pub mod scenario;
 
@@ -38,6 +39,7 @@ use crate::node::RunningNode;
 use crate::service::Service;
 use crate::store::StoreBudget;
 
+use self::charter::CharterSetup;
 use self::measure::Tracker;
 
 /// The network name every harness node uses.
@@ -106,6 +108,11 @@ pub struct HarnessConfig {
     /// Every node lists node 0 first, then `bootstrap_peers - 1` others from all the
     /// nodes (a bootstrap where everyone knows the publisher and a few replicas).
     pub bootstrap_node0: bool,
+    /// A charter network (admission by certificate) instead of a keyring.
+    pub charter: bool,
+    /// On a charter network, the last `joining` publishers are not in the genesis: they join
+    /// by the next version ([`scenario::Scenario::Charter`]).
+    pub joining: usize,
     /// Where the node directories go (a tmpfs keeps fsync cheap: `/dev/shm`).
     pub root: PathBuf,
 }
@@ -123,6 +130,8 @@ impl HarnessConfig {
             loss: 0.001,
             bootstrap_peers: 3,
             bootstrap_node0: false,
+            charter: false,
+            joining: 0,
             root,
         }
     }
@@ -160,6 +169,10 @@ pub struct Harness {
     pub tracker: Arc<Tracker>,
     /// The head of every feed as its publisher stored it: what every node must end with.
     pub expected: BTreeMap<OrgId, (Seq, DocumentId)>,
+    /// The charter and its root keys, on a charter network.
+    pub charter: Option<CharterSetup>,
+    /// The charter version every node must end with (0 on a keyring network).
+    pub expected_charter: u32,
 }
 
 impl Harness {
@@ -169,6 +182,12 @@ impl Harness {
             return Err(HarnessError::Config(format!(
                 "nodes must be 1-{NODES_MAX} and publishers at most nodes (got {} and {})",
                 config.nodes, config.publishers
+            )));
+        }
+        if config.charter && config.joining >= config.publishers.max(1) {
+            return Err(HarnessError::Config(format!(
+                "a charter network needs a publisher in its genesis: {} joining of {} publishers",
+                config.joining, config.publishers
             )));
         }
         if !(0.0..1.0).contains(&config.loss) {
@@ -200,6 +219,10 @@ impl Harness {
             nodes.push((identity, keypair.public().to_peer_id(), org));
         }
         keyring.save(&config.root.join("keyring.json")).map_err(|e| setup(0, &e))?;
+        let charter = config.charter.then(|| {
+            let publishers = nodes.iter().filter_map(|(_, _, org)| org.clone()).zip(signing.iter().cloned()).collect();
+            CharterSetup::new(&mut rng, publishers, config.joining)
+        });
         let mut out = Vec::with_capacity(config.nodes);
         for (i, (identity, peer_id, org)) in nodes.iter().enumerate() {
             let dir = config.root.join(format!("n{i:04}"));
@@ -233,6 +256,9 @@ impl Harness {
                 bootstrap.join(", ")
             );
             std::fs::write(dir.join(config::CONFIG_FILE), text).map_err(|e| setup(i, &e))?;
+            if let Some(c) = &charter {
+                pin_and_certify(&dir, c, i, peer_id).map_err(|e| setup(i, &e))?;
+            }
             out.push(SimNode {
                 index: i,
                 dir,
@@ -258,6 +284,8 @@ impl Harness {
             net,
             nodes: out,
             expected: BTreeMap::new(),
+            expected_charter: u32::from(charter.is_some()),
+            charter,
         })
     }
 
@@ -331,6 +359,28 @@ impl Harness {
         for i in 0..self.nodes.len() {
             self.stop(i).await;
         }
+    }
+
+    /// Gives node `i` a charter version: put in force at once on a running node (as
+    /// `POST /v1/admin/charter` does), kept in its charter directory on a stopped one (as
+    /// `entrepot charter install` does). Every node must then end on it.
+    pub async fn give_charter(&mut self, i: usize, signed: &crate::charter::SignedCharter) -> Result<(), HarnessError> {
+        let fail = |e: &dyn std::fmt::Display| HarnessError::Node { node: i, reason: e.to_string() };
+        self.expected_charter = self.expected_charter.max(signed.charter.version);
+        match self.nodes[i].service().cloned() {
+            Some(service) => {
+                let signed = signed.clone();
+                tokio::task::spawn_blocking(move || service.apply_charters(vec![signed]))
+                    .await
+                    .map_err(|e| fail(&e))?
+                    .map_err(|e| fail(&e))?;
+            }
+            None => {
+                let path = self.nodes[i].dir.join("charter").join(config::charter_file_name(signed.charter.version));
+                std::fs::write(&path, crate::charter::encode(signed)).map_err(|e| fail(&e))?;
+            }
+        }
+        Ok(())
     }
 
     /// Whether node `i` runs.
@@ -411,13 +461,17 @@ impl Harness {
     }
 
     /// Running nodes that do not hold every expected document yet (by arrival count, then
-    /// by heads).
+    /// by heads), or not the expected charter version.
     pub fn lagging(&self) -> Vec<usize> {
         let total = self.expected_documents();
         self.nodes
             .iter()
             .filter_map(|n| n.service().map(|s| (n.index, s)))
-            .filter(|(_, s)| s.store.last_arrival() < total || !holds_heads(s, &self.expected))
+            .filter(|(_, s)| {
+                s.store.last_arrival() < total
+                    || !holds_heads(s, &self.expected)
+                    || s.keyring().charter().map_or(0, |c| c.latest().charter.version) < self.expected_charter
+            })
             .map(|(i, _)| i)
             .collect()
     }
@@ -455,13 +509,21 @@ impl Harness {
     pub fn check(&self, verify_nodes: usize) -> Vec<String> {
         let mut faults = Vec::new();
         let total = self.expected_documents();
-        let keyring = match Keyring::load(&self.config.root.join("keyring.json")) {
+        let file = match Keyring::load(&self.config.root.join("keyring.json")) {
             Ok(k) => k,
             Err(e) => return vec![format!("the harness keyring does not load: {e}")],
         };
         let mut verified = 0;
         for n in &self.nodes {
             let Some(s) = n.service() else { continue };
+            let version = s.keyring().charter().map_or(0, |c| c.latest().charter.version);
+            if version != self.expected_charter {
+                faults.push(format!("node {} has charter version {version}, not {}", n.index, self.expected_charter));
+            }
+            // A charter node's documents are checked against the chain it holds (already
+            // checked to be the expected version), a keyring node's against the file.
+            let own = s.keyring();
+            let keyring = if self.charter.is_some() { own.as_ref() } else { &file };
             if !holds_heads(s, &self.expected) {
                 faults.push(format!("node {} does not hold the expected heads", n.index));
             }
@@ -484,7 +546,7 @@ impl Harness {
                 verified += 1;
                 for bytes in s.store.all_documents() {
                     let checked = bytes.map_err(|e| e.to_string()).and_then(|b| {
-                        crate::ingest::check(b, &s.network_id, &keyring, crate::clock::now_ms())
+                        crate::ingest::check(b, &s.network_id, keyring, crate::clock::now_ms())
                             .map_err(|e| e.to_string())
                     });
                     if let Err(e) = checked {
@@ -521,6 +583,19 @@ impl Harness {
         (counts.iter().copied().min().unwrap_or(0), mean, counts.iter().copied().max().unwrap_or(0))
     }
 
+    /// Sync protocol and gossip payload bytes every running node has written (the sync
+    /// codec's count with its framing; gossip message data only), to tell them from the rest
+    /// of what crosses the links (Noise, Yamux, gossipsub control, Kademlia, identify, ping).
+    pub fn protocol_bytes_sent(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering;
+        self.nodes.iter().filter_map(|n| n.service()).fold((0, 0), |(sync, gossip), s| {
+            (
+                sync + s.counters.sync_bytes_out.load(Ordering::Relaxed),
+                gossip + s.counters.gossip_bytes_out.load(Ordering::Relaxed),
+            )
+        })
+    }
+
     /// Total bytes every node has sent.
     pub fn bytes_sent_total(&self) -> u64 {
         (0..self.nodes.len()).map(|i| self.net.bytes_sent(i)).sum()
@@ -534,6 +609,22 @@ impl Harness {
         let _ = std::fs::remove_file(self.config.root.join("keyring.json"));
         let _ = std::fs::remove_dir(&self.config.root);
     }
+}
+
+/// Writes the genesis into node `i`'s charter directory, its certificate from
+/// [`CharterSetup::certifier`], and the `[charter]` section of its configuration.
+fn pin_and_certify(dir: &Path, c: &CharterSetup, i: usize, peer: &libp2p::PeerId) -> Result<(), String> {
+    let (org, key) = c.certifier(i);
+    let cert = crate::charter::certify_node(&c.genesis.hash().0, org, &peer.to_string(), crate::clock::now_ms(), key)
+        .map_err(|e| e.to_string())?;
+    let write =
+        |path: PathBuf, bytes: &[u8]| std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()));
+    std::fs::create_dir_all(dir.join("charter")).map_err(|e| e.to_string())?;
+    write(dir.join("charter").join(config::charter_file_name(1)), &crate::charter::encode(&c.genesis))?;
+    write(dir.join("node.cert"), &cert.bytes)?;
+    let mut text = std::fs::read_to_string(dir.join(config::CONFIG_FILE)).map_err(|e| e.to_string())?;
+    text.push_str(&format!("[charter]\ngenesis_hash = \"{}\"\ncertificate = \"node.cert\"\n", c.genesis.hash()));
+    write(dir.join(config::CONFIG_FILE), text.as_bytes())
 }
 
 /// Whether a node holds exactly the expected head of every feed.

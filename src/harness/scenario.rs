@@ -27,6 +27,10 @@ pub enum Scenario {
     Partition,
     /// Steady, idle, burst, churn and partition in one network, in that order.
     All,
+    /// On a charter network: a version adding the last `--joining` publishers as members is
+    /// given to the first node and to the joining members' nodes, which start and publish at
+    /// once while every other publisher publishes too.
+    Charter,
 }
 
 /// The sizes and bounds of a run.
@@ -96,10 +100,14 @@ pub async fn run_reporting(config: HarnessConfig, plan: &Plan, echo: bool) -> Re
         config.bootstrap_peers = 3;
         config.publishers = 1;
     }
+    if plan.scenario == Scenario::Charter {
+        config.charter = true;
+    }
     let mut h = Harness::prepare(config)?;
     let mut report = Report { echo, ..Report::default() };
     let result = match plan.scenario {
         Scenario::Bootstrap => bootstrap(&mut h, plan, &mut report).await,
+        Scenario::Charter => charter_join(&mut h, plan, &mut report).await,
         _ => network(&mut h, plan, &mut report).await,
     };
     if result.is_ok() {
@@ -113,11 +121,16 @@ pub async fn run_reporting(config: HarnessConfig, plan: &Plan, echo: bool) -> Re
     result.map(|()| report)
 }
 
-/// Starts every node, waits for each to have a peer and the gossip mesh to form.
-async fn start_network(h: &mut Harness, report: &mut Report) -> Result<(), HarnessError> {
+/// Starts every node but those of `except`, waits for each to have a peer and the gossip mesh
+/// to form.
+async fn start_network(h: &mut Harness, report: &mut Report, except: &[usize]) -> Result<(), HarnessError> {
     let rss0 = rss_bytes();
     let t0 = Instant::now();
-    h.start_all().await?;
+    for i in 0..h.nodes.len() {
+        if !except.contains(&i) {
+            h.start(i).await?;
+        }
+    }
     let deadline = Instant::now() + Duration::from_secs(120);
     while h.peer_counts().0 == 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -128,7 +141,7 @@ async fn start_network(h: &mut Harness, report: &mut Report) -> Result<(), Harne
     let (min, mean, max) = h.peer_counts();
     report.line(format!(
         "started {} nodes in {}; peers per node min {min} mean {mean:.1} max {max}",
-        h.nodes.len(),
+        h.nodes.len() - except.len(),
         ms(t0.elapsed())
     ));
     report.line(format!(
@@ -144,7 +157,7 @@ async fn network(h: &mut Harness, plan: &Plan, report: &mut Report) -> Result<()
     let cpu0 = crate::bench::cpu_time();
     let run0 = Instant::now();
     let sampler = MemorySampler::start();
-    start_network(h, report).await?;
+    start_network(h, report, &[]).await?;
     let n = h.nodes.len();
     let publishers: Vec<usize> = (0..h.config.publishers).collect();
     let mut rng = StdRng::seed_from_u64(h.config.seed ^ 0x5eed);
@@ -178,14 +191,25 @@ async fn network(h: &mut Harness, plan: &Plan, report: &mut Report) -> Result<()
 
     if all || plan.scenario == Scenario::Steady {
         let sent0 = h.bytes_sent_total();
+        let dialed0 = h.net.connections_opened();
+        let (sync0, gossip0) = h.protocol_bytes_sent();
         let t0 = Instant::now();
         tokio::time::sleep(plan.idle).await;
-        let per_minute = (h.bytes_sent_total() - sent0) as f64 / n as f64 / t0.elapsed().as_secs_f64() * 60.0;
+        let minutes = t0.elapsed().as_secs_f64() / 60.0;
+        let rate = |bytes: u64| bytes as f64 / n as f64 / minutes;
+        let per_minute = rate(h.bytes_sent_total() - sent0);
+        let (sync, gossip) = h.protocol_bytes_sent();
+        let (min, mean, max) = h.peer_counts();
         report.line(format!(
-            "idle traffic with {} feeds: {:.0} bytes sent per node per minute ({:.0} B/s)",
+            "idle traffic with {} feeds: {:.0} bytes sent per node per minute ({:.0} B/s; of which sync protocol \
+             {:.0}, gossip payload {:.0}, the rest framing, gossipsub control, Kademlia, identify, ping); {:.1} \
+             connections opened per node per minute; peers per node min {min} mean {mean:.1} max {max}",
             h.expected.len(),
             per_minute,
-            per_minute / 60.0
+            per_minute / 60.0,
+            rate(sync - sync0),
+            rate(gossip - gossip0),
+            (h.net.connections_opened() - dialed0) as f64 / n as f64 / minutes
         ));
     }
 
@@ -284,6 +308,56 @@ async fn network(h: &mut Harness, plan: &Plan, report: &mut Report) -> Result<()
         mib(mean.saturating_sub(rss0) as f64 / n as f64),
         mib(peak.saturating_sub(rss0) as f64 / n as f64),
         cpu.as_secs_f64() / n as f64,
+        run0.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+async fn charter_join(h: &mut Harness, plan: &Plan, report: &mut Report) -> Result<(), HarnessError> {
+    let cpu0 = crate::bench::cpu_time();
+    let run0 = Instant::now();
+    let Some(members) = h.charter.as_ref().map(|c| c.genesis_members()) else {
+        return Err(HarnessError::Config("the charter scenario needs a charter network".into()));
+    };
+    let publishers: Vec<usize> = (0..h.config.publishers).collect();
+    let joining: Vec<usize> = (members..h.config.publishers).collect();
+    let mut rng = StdRng::seed_from_u64(h.config.seed ^ 0xc4a7);
+    start_network(h, report, &joining).await?;
+    // A history under the genesis first.
+    steady_round(h, &publishers[..members], plan.round_interval, &mut rng).await?;
+    if let Err(lagging) = h.converge(plan.converge_max).await {
+        report.fault(format!("charter: {} nodes lagging before the new version", lagging.len()));
+        return Ok(());
+    }
+    let next = h.charter.as_ref().map(|c| c.next_version()).expect("a charter network");
+    let t0 = Instant::now();
+    h.give_charter(0, &next).await?;
+    for j in &joining {
+        h.give_charter(*j, &next).await?;
+        h.start(*j).await?;
+    }
+    let started = t0.elapsed();
+    for _ in 0..plan.rounds {
+        steady_round(h, &publishers, plan.round_interval, &mut rng).await?;
+    }
+    let published = t0.elapsed();
+    match h.converge(plan.converge_max).await {
+        Ok(_) => report.line(format!(
+            "charter: version 2 adding {} members given to node 0 and to them (their nodes started in {}); \
+             {} rounds of every publisher in {}; every node held version 2 and every document {} after it was given",
+            joining.len(),
+            ms(started),
+            plan.rounds,
+            ms(published),
+            ms(t0.elapsed())
+        )),
+        Err(lagging) => {
+            report.fault(format!("charter: {} nodes lagging after {}", lagging.len(), ms(plan.converge_max)))
+        }
+    }
+    report.line(format!(
+        "CPU per node {:.2} s over {:.0} s",
+        crate::bench::cpu_time().saturating_sub(cpu0).as_secs_f64() / h.nodes.len() as f64,
         run0.elapsed().as_secs_f64()
     ));
     Ok(())

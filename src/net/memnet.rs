@@ -127,6 +127,11 @@ impl MemNet {
         self.state().conns.iter().filter(|c| c.strong_count() > 0).count()
     }
 
+    /// Connections dialed since the network was made.
+    pub fn connections_opened(&self) -> u64 {
+        self.state().next_conn
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
     }
