@@ -4,9 +4,11 @@
 //! * `READY <multiaddr>` once listening;
 //! * `HEAD <sum of feed heads> <sync bytes in> <sync bytes out> <peak RSS KiB> <RSS KiB> <peers>` every 100 ms;
 //! * `STORED <publisher> <seq> <unix µs>` per stored document, with `--trace`;
-//! * `PUBLISHED <seq> <bytes> <unix µs>` per document published on command.
+//! * `PUBLISHED <seq> <bytes> <unix µs>` per document published on command;
+//! * `SETTLED <store directory bytes> <live store bytes> <RSS KiB>` after `settle`.
 //!
-//! It reads commands on standard input: `publish N INTERVAL_MS` and `quit`.
+//! It reads commands on standard input: `publish N INTERVAL_MS`, `settle IDLE_S` (flush the
+//! store, wait for its compactions, stay idle that many seconds, then report) and `quit`.
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -31,6 +33,11 @@ pub struct NodeArgs {
     #[arg(long)]
     pub trace: bool,
 }
+
+/// Longest idle time `settle` accepts.
+const SETTLE_IDLE_MAX_S: u64 = 600;
+/// Longest wait for the store's compactions in `settle`.
+const SETTLE_COMPACTION_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Microseconds since the Unix epoch.
 pub fn unix_micros() -> u128 {
@@ -130,6 +137,17 @@ fn read_commands(service: &Service) -> anyhow::Result<()> {
                     say(&format!("PUBLISHED {} {size} {}", published.seq, unix_micros()));
                     std::thread::sleep(interval);
                 }
+            }
+            ["settle", idle_s] => {
+                let idle = Duration::from_secs(idle_s.parse::<u64>()?.min(SETTLE_IDLE_MAX_S));
+                service.store.settle(SETTLE_COMPACTION_TIMEOUT)?;
+                std::thread::sleep(idle);
+                say(&format!(
+                    "SETTLED {} {} {}",
+                    super::dir_bytes(service.store.path()),
+                    service.store.disk_bytes(),
+                    proc_kib("VmRSS:")
+                ));
             }
             ["quit"] => break,
             _ => say(&format!("ERROR unknown command '{line}'")),

@@ -88,10 +88,16 @@ pub fn run(args: &QueryArgs) -> anyhow::Result<()> {
             dir.display()
         );
     }
+    // Queried at rest, as a replica that holds its documents is: memtables flushed and the
+    // compactions they start finished.
+    let t = Instant::now();
+    store.settle(Duration::from_secs(600))?;
     println!(
-        "store      {} documents, {:.0} MB of SST files, {}",
+        "store      {} documents at rest (settled in {:.1} s): {:.0} MB of live SST files, {:.0} MB in its directory, {}",
         store.last_arrival(),
+        t.elapsed().as_secs_f64(),
         store.disk_bytes() as f64 / 1e6,
+        super::dir_bytes(&dir) as f64 / 1e6,
         dir.display()
     );
 

@@ -47,6 +47,8 @@ pub struct SyncArgs {
 }
 
 const NETWORK: &str = "entrepot-bench-sync";
+/// Seconds a replica stays idle after its store settled, before its RSS at rest is read.
+const SETTLE_IDLE_S: u64 = 5;
 
 /// A child node process and what it last reported.
 struct NodeProcess {
@@ -62,6 +64,8 @@ struct NodeProcess {
     peers: usize,
     stored: Vec<(u64, u128)>,
     published: Vec<(u64, u64, u128)>,
+    /// What `settle` reported: store directory bytes, live store bytes, RSS KiB.
+    settled: Option<(u64, u64, u64)>,
 }
 
 impl NodeProcess {
@@ -111,6 +115,7 @@ impl NodeProcess {
             peers: 0,
             stored: Vec::new(),
             published: Vec::new(),
+            settled: None,
         };
         p.wait(Duration::from_secs(60), |p| !p.address.is_empty())?;
         Ok(p)
@@ -133,6 +138,9 @@ impl NodeProcess {
                 ["STORED", _, seq, t] => self.stored.push((seq.parse().unwrap_or(0), t.parse().unwrap_or(0))),
                 ["PUBLISHED", seq, bytes, t] => {
                     self.published.push((seq.parse().unwrap_or(0), bytes.parse().unwrap_or(0), t.parse().unwrap_or(0)))
+                }
+                ["SETTLED", dir, live, rss] => {
+                    self.settled = Some((dir.parse().unwrap_or(0), live.parse().unwrap_or(0), rss.parse().unwrap_or(0)))
                 }
                 _ => {}
             }
@@ -309,16 +317,30 @@ fn run_in(args: &SyncArgs, root: &Path, data: &HsData, source: &str, timeout: Du
         per_doc(a_cpu + b_cpu) / rates.strict_cpu_us
     );
     println!(
-        "disk       replica store {:.0} MB for {} documents ({:.1} MB of envelopes; RocksDB files, WAL included)",
+        "disk       replica store {:.0} MB just after the bootstrap for {} documents ({:.1} MB of envelopes; WAL and memtables included)",
         super::dir_bytes(&replicas[0]) as f64 / 1e6,
         n,
         bytes as f64 / 1e6
     );
     println!(
-        "memory     peak RSS: source {:.0} MiB, replica {:.0} MiB; replica RSS now {:.0} MiB holding {} documents",
+        "memory     peak RSS: source {:.0} MiB, replica {:.0} MiB (target ≤ 200); replica RSS just after the bootstrap {:.0} MiB",
         mib(a.peak_kib),
         mib(b.peak_kib),
         mib(b.rss_kib),
+    );
+    // At rest: the replica's memtables flushed, its compactions done, then idle a while.
+    b.send(&format!("settle {SETTLE_IDLE_S}"))?;
+    b.wait(timeout, |p| p.settled.is_some())?;
+    let (dir_bytes, live_bytes, rest_kib) = b.settled.unwrap_or_default();
+    println!(
+        "disk       replica store at rest {:.0} MB ({:.0} MB of live SST files) for {} documents (target ≤ 1,000 MB at 1M)",
+        dir_bytes as f64 / 1e6,
+        live_bytes as f64 / 1e6,
+        n
+    );
+    println!(
+        "memory     replica RSS at rest {:.0} MiB holding {} documents (flushed, compacted, {SETTLE_IDLE_S} s idle; target ≤ 150 at 1M)",
+        mib(rest_kib),
         n
     );
 

@@ -28,7 +28,7 @@ fn edition_at(v: &Value, key: &'static str) -> Result<Edition, TypeError> {
     Ok(Edition::parse(str_at(v, key)?)?)
 }
 
-fn subject(edition: Edition, code: &str) -> Result<HsSubject, TypeError> {
+pub(super) fn subject(edition: Edition, code: &str) -> Result<HsSubject, TypeError> {
     Ok(HsSubject { edition, code: HsCode::parse(code)? })
 }
 
@@ -119,12 +119,6 @@ pub fn project(ty: &DocType, body: &Value) -> Result<Projection, TypeError> {
         }
         _ => {}
     }
-    subjects.sort();
-    subjects.dedup();
-    if subjects.len() > SUBJECTS_MAX {
-        return Err(field("subjects", format!("{} HS subjects, more than {SUBJECTS_MAX}", subjects.len())));
-    }
-
     let validity = match body.get("validity") {
         Some(v) => Validity::new(date(v.get("from"), "validity.from")?, date(v.get("to"), "validity.to")?)?,
         None => Validity::default(),
@@ -142,6 +136,21 @@ pub fn project(ty: &DocType, body: &Value) -> Result<Projection, TypeError> {
     for r in array(body, "references") {
         references
             .push(Reference { kind: ref_kind(str_at(r, "kind")?)?, target: DocumentId::from_hex(str_at(r, "id")?)? });
+    }
+    finish(subjects, validity, references)
+}
+
+/// The projection of what a body states, with its subjects sorted and deduplicated and both
+/// lists within their bounds (shared with the fast path, `fast.rs`).
+pub(super) fn finish(
+    mut subjects: Vec<HsSubject>,
+    validity: Validity,
+    references: Vec<Reference>,
+) -> Result<Projection, TypeError> {
+    subjects.sort();
+    subjects.dedup();
+    if subjects.len() > SUBJECTS_MAX {
+        return Err(field("subjects", format!("{} HS subjects, more than {SUBJECTS_MAX}", subjects.len())));
     }
     if references.len() > crate::document::REFERENCES_MAX {
         return Err(field("references", "more than 32 references"));

@@ -92,7 +92,7 @@ pub static DOC_TYPES: &[DocType] = &[
     },
 ];
 
-const COMMON_SCHEMA: &str = include_str!("../../schemas/common.json");
+pub(super) const COMMON_SCHEMA: &str = include_str!("../../schemas/common.json");
 const COMMON_SCHEMA_ID: &str = "https://schemas.entrepot.invalid/common/1";
 /// The sealed payload of an enforcement notice: not a document type (it is never signed or
 /// stored as a document), but the notice schema borrows its content definition for the inline

@@ -319,6 +319,16 @@ impl Store {
         self.db.cf_handle(name).expect("every column family is opened in Store::open")
     }
 
+    /// Flushes every memtable and waits, at most `timeout`, for the compactions that follow
+    /// to finish: what a store settles to when writes stop (the benchmarks measure a replica
+    /// at rest after it). Nothing about the data changes.
+    pub fn settle(&self, timeout: std::time::Duration) -> Result<(), StoreError> {
+        let mut options = rocksdb::WaitForCompactOptions::default();
+        options.set_flush(true);
+        options.set_timeout(u64::try_from(timeout.as_micros()).unwrap_or(u64::MAX).max(1));
+        Ok(self.db.wait_for_compact(&options)?)
+    }
+
     /// The directory the store lives in.
     pub fn path(&self) -> &Path {
         &self.path
