@@ -4,6 +4,7 @@ mod cli;
 
 fn main() -> std::process::ExitCode {
     limit_malloc_arenas();
+    trim_freed_memory_periodically();
     cli::main()
 }
 
@@ -18,4 +19,23 @@ fn limit_malloc_arenas() {
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, MALLOC_ARENAS_MAX);
     }
+}
+
+/// How often freed heap memory is given back to the system.
+const MALLOC_TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// glibc keeps the memory a bootstrap freed (memtables flushed, batches verified) in its
+/// heaps, so a replica at rest kept its peak RSS (docs/PERFORMANCE.md, issue 16). A thread
+/// gives it back every [`MALLOC_TRIM_INTERVAL`]; it lives as long as the process and does
+/// nothing else, so there is nothing to notice when it ends (it cannot, but by a panic, which
+/// only stops the trimming).
+fn trim_freed_memory_periodically() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    let _ = std::thread::Builder::new().name("malloc-trim".into()).spawn(|| loop {
+        std::thread::sleep(MALLOC_TRIM_INTERVAL);
+        // SAFETY: malloc_trim only returns free pages of the allocator's heaps to the system.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    });
 }

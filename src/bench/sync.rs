@@ -47,8 +47,9 @@ pub struct SyncArgs {
 }
 
 const NETWORK: &str = "entrepot-bench-sync";
-/// Seconds a replica stays idle after its store settled, before its RSS at rest is read.
-const SETTLE_IDLE_S: u64 = 5;
+/// Seconds a replica stays idle after its store settled, before its RSS at rest is read:
+/// longer than the process's malloc trim interval (30 s, `main.rs`), as a node at rest is.
+const SETTLE_IDLE_S: u64 = 35;
 
 /// A child node process and what it last reported.
 struct NodeProcess {
