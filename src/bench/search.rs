@@ -81,7 +81,7 @@ fn draft(i: usize, subheadings: &[(&str, &str)], rng: &mut rand::rngs::StdRng) -
     let material = MATERIALS.choose(rng).copied().unwrap_or("steel");
     let usage = USES.choose(rng).copied().unwrap_or("");
     let presentation = PRESENTATIONS.choose(rng).copied().unwrap_or("");
-    let doc_type = if i % 3 == 0 { "classification.opinion" } else { "classification.ruling" };
+    let doc_type = if i.is_multiple_of(3) { "classification.opinion" } else { "classification.ruling" };
     let year = 2022 + i % 5;
     DraftDocument {
         doc_type,

@@ -95,12 +95,7 @@ async fn run(
             continue;
         }
         // Caught up: what arrived meanwhile is in the store; drop the wake-ups it raised.
-        loop {
-            match events.try_recv() {
-                Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => {}
-                Err(_) => break,
-            }
-        }
+        while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = events.try_recv() {}
         tokio::select! {
             _ = shutdown.changed() => return Ok(()),
             _ = events.recv() => {}
