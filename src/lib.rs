@@ -18,6 +18,7 @@ pub mod net;
 pub mod node;
 pub mod notice;
 pub mod publish;
+pub mod search;
 pub mod service;
 pub mod store;
 pub mod sync;

@@ -14,6 +14,8 @@ mod hygiene;
 mod metrics;
 #[path = "api/reading.rs"]
 mod reading;
+#[path = "api/search.rs"]
+mod search;
 #[path = "common/seed.rs"]
 mod seed;
 

@@ -145,3 +145,34 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let nowhere = tmp.path().join("nowhere");
     fails(&nowhere, &["heads"], 1, "entrepot init");
 }
+
+#[test]
+fn search_finds_a_stopped_nodes_documents_and_rebuilds_its_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("wco");
+    ok(&a, &["init", "--org", "WCO", "--network", "cli-search"]);
+    let body = tmp.path().join("opinion.json");
+    std::fs::write(&body, OPINION).unwrap();
+    let published = ok(&a, &["publish", body.to_str().unwrap(), "--type", "classification.opinion"]);
+    let id = published.split_whitespace().next().unwrap().to_owned();
+
+    // The first search indexes what the store holds, then answers.
+    let found = ok(&a, &["search", "quadcopter", "cameras"]);
+    assert!(found.contains("1 documents match") && found.contains(&id), "{found}");
+    assert!(found.contains("HS2022:880622"), "the classification is shown: {found}");
+    assert!(ok(&a, &["search", "drone", "--hs", "88.06", "--publisher", "WCO"]).contains(&id));
+    assert!(ok(&a, &["search", "drone", "--hs", "85"]).contains("0 documents match"));
+    assert!(ok(&a, &["search", "--type", "classification.opinion"]).contains(&id), "no words: the newest");
+
+    let rebuilt = run(&a, &["search", "--rebuild"]);
+    assert!(rebuilt.status.success());
+    assert!(String::from_utf8_lossy(&rebuilt.stderr).contains("indexed 1 documents"), "{rebuilt:?}");
+    assert!(ok(&a, &["search", "drone"]).contains(&id));
+
+    // Bad input: a clear error, nothing done.
+    fails(&a, &["search", "drone", "--hs", "88A"], 1, "--hs '88A' must be 1 to 10 digits");
+    fails(&a, &["search", "drone", "--limit", "0"], 1, "--limit must be between 1 and 100");
+    fails(&a, &["search", "drone", "--from", "2026-02-01", "--to", "2026-01-01"], 1, "--from is after --to");
+    fails(&a, &["search", &"x".repeat(201)], 1, "at most 200 characters");
+    fails(&a, &["search", "drone", "--type", "hs.tariff"], 1, "hs.tariff");
+}

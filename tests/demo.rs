@@ -61,6 +61,17 @@ fn the_demo_network_replicates_real_hs_data_to_the_replica_and_serves_its_page()
     assert!(feeds.contains("\"WCO\"") && feeds.contains("\"FR\""), "{feeds}");
     let charter = common_http_get(replica, "/v1/charter");
     assert!(charter.contains("\"version\":1") && charter.contains("\"state\":\"valid\""), "{charter}");
+    // The divergence search: France's camera-drone ruling (8525) against WCO's revised opinion
+    // (8806), read on the replica that holds both.
+    let divergences = common_http_get(replica, "/v1/divergences?chapter=88");
+    assert!(
+        divergences.contains("\"classification\":\"HS2022:880622\"")
+            && divergences.contains("\"classification\":\"HS2022:852589\"")
+            && divergences.contains("Quadcopter camera drone"),
+        "{divergences}"
+    );
+    let found = common_http_get(replica, "/v1/search?q=drone+camera");
+    assert!(found.contains("Camera drone of 0.9 kg (revised reasons)"), "{found}");
 
     Command::new("kill").arg("-INT").arg(child.id().to_string()).status().unwrap();
     let stop = Instant::now() + Duration::from_secs(30);

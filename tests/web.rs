@@ -449,3 +449,55 @@ fn a_secretariat_sees_who_transposed_and_menus_offer_only_held_editions() {
     );
     assert!(hs.contains("<option value=\"HS2017\""), "{hs}");
 }
+
+#[test]
+fn a_classification_specialist_searches_sees_similar_classifications_and_divergences() {
+    if !chromium_available() {
+        return;
+    }
+    let (srv, s) = seeded();
+    // France rules the same camera drone under the camera heading.
+    let body = serde_json::json!({
+        "title": { "en": "Quadcopter camera drone (French ruling)", "fr": "Drone quadricoptère avec caméra" },
+        "reference": "FR-BTI-2026-9",
+        "product": { "description": { "en": "Quadcopter with a 4K camera, take-off weight 0.9 kg, remote controlled" } },
+        "classification": { "edition": "HS2022", "code": "8525.89" },
+        "gir": ["1", "3 (b)"],
+        "reasons": { "en": "The camera gives the essential character." },
+        "validity": { "from": "2026-01-01" }
+    });
+    let fr = srv.service.publish("classification.ruling", body.to_string().as_bytes()).unwrap().id.to_hex();
+    let mut b = Browser::start();
+
+    let found = load(&mut b, &srv, "/?view=search&q=camera+drone", "document.querySelector('#search-results')");
+    let results = between(&found, "id=\"search-results\"", "</table>");
+    assert!(results.contains("3 document(s) match"), "{results}");
+    assert!(results.contains("Quadcopter camera drone (French ruling)"), "{results}");
+    assert!(results.contains("World Customs Organization"), "publisher names: {results}");
+    assert!(results.contains("data-lifecycle=\"superseded\""), "the superseded opinion is marked: {results}");
+    assert!(results.contains("vmark ok"), "verified marks: {results}");
+    assert!(results.contains("HS2022 8806.22"), "codes as people write them: {results}");
+    let filtered =
+        load(&mut b, &srv, "/?view=search&q=drone&publisher=FR&hs=8525", "document.querySelector('#search-results')");
+    assert!(between(&filtered, "id=\"search-results\"", "</table>").contains("1 document(s) match"), "{filtered}");
+    let bad = load(&mut b, &srv, "/?view=search&q=drone&hs=88A", "document.querySelector('#search-error')");
+    assert!(bad.contains("must be 1 to 10 digits"), "{bad}");
+
+    let page = load(&mut b, &srv, &format!("/?doc={fr}"), "document.querySelector('#similar table')");
+    let similar = between(&page, "id=\"similar\"", "</table>");
+    assert!(similar.contains("classifies under 8525.89 (HS2022)"), "{similar}");
+    assert!(similar.contains(&s.opinion_new.to_hex()), "WCO's revised opinion is similar: {similar}");
+    assert!(similar.contains("8806.22 (HS2022)") && similar.contains("divergent heading"), "{similar}");
+    assert!(similar.contains("World Customs Organization"), "{similar}");
+
+    let div = load(&mut b, &srv, "/?view=divergences&chapter=88", "document.querySelector('#divergences')");
+    let section = between(&div, "id=\"divergences\"", "</table>");
+    assert!(section.contains("1 divergence(s)"), "{section}");
+    assert!(section.contains("88.06") && section.contains("85.25"), "the two headings: {section}");
+    assert!(section.contains(&fr) && section.contains(&s.opinion_new.to_hex()), "{section}");
+    assert!(!section.contains(&s.opinion_old.to_hex()), "a superseded opinion is no current divergence: {section}");
+
+    let charts = load(&mut b, &srv, "/?view=analytics", "document.querySelector('#counts-chart rect')");
+    assert!(charts.contains("id=\"counts-chart\"") && charts.contains("classification.opinion"), "{charts}");
+    assert!(charts.contains(": 1</title>") || charts.contains(": 2</title>"), "bars carry their counts: {charts}");
+}

@@ -72,7 +72,7 @@ pub struct IdPath {
     pub id: String,
 }
 
-fn parse_id(p: Result<Path<IdPath>, PathRejection>) -> Result<DocumentId, ApiError> {
+pub(crate) fn parse_id(p: Result<Path<IdPath>, PathRejection>) -> Result<DocumentId, ApiError> {
     let Path(p) = p.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     if p.id.len() != 64 {
         return Err(ApiError::BadRequest("a document id is 64 hex digits".into()));

@@ -32,6 +32,7 @@ mod ops;
 mod params;
 mod process;
 mod ratelimit;
+mod search;
 mod server;
 mod stream;
 mod tlog;
@@ -121,6 +122,10 @@ fn build(service: Arc<Service>, auth: ApiAuth, shutdown: watch::Receiver<bool>) 
         .route("/transposition/progress", get(transposition::progress_route))
         .route("/analytics/counts", get(analytics::counts))
         .route("/analytics/impact", get(analytics::impact))
+        .route("/search", get(search::search))
+        .route("/documents/{id}/similar", get(search::similar))
+        .route("/divergences", get(search::divergences))
+        .route("/admin/search/rebuild", axum::routing::post(search::rebuild))
         .route("/hs/{edition}/{code}", get(hs::tracker))
         .route("/openapi.json", get(openapi::serve_openapi))
         .route(

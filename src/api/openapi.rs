@@ -10,7 +10,9 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, analytics, charter, documents, error, hs, lifecycle, network, stream, tlog, transposition, views};
+use super::{
+    admin, analytics, charter, documents, error, hs, lifecycle, network, search, stream, tlog, transposition, views,
+};
 
 struct BearerAuth;
 
@@ -48,6 +50,10 @@ impl Modify for BearerAuth {
         transposition::progress_route,
         analytics::counts,
         analytics::impact,
+        search::search,
+        search::similar,
+        search::divergences,
+        search::rebuild,
         admin::backup,
         charter::show,
         charter::organizations,
@@ -108,6 +114,14 @@ impl Modify for BearerAuth {
         analytics::CountsView,
         analytics::ChapterImpact,
         analytics::ImpactView,
+        search::SearchResult,
+        search::SearchView,
+        search::Classified,
+        search::SimilarEntry,
+        search::SimilarView,
+        search::Divergence,
+        search::DivergencesView,
+        search::RebuildView,
     )),
     modifiers(&BearerAuth),
     tags(
@@ -117,6 +131,7 @@ impl Modify for BearerAuth {
         (name = "hs", description = "The HS tracker: codes across editions"),
         (name = "proofs", description = "Transparency log: inclusion and consistency proofs, receipts, checkpoints, C2SP tiles"),
         (name = "analytics", description = "Counts over time and the impact of edition changes"),
+        (name = "search", description = "Full-text search, similar classifications and divergences between administrations"),
         (name = "transposition", description = "National tariffs moved to a new edition: the workbench and members' progress"),
     )
 )]

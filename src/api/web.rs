@@ -19,13 +19,14 @@ const APP_CSS: &str = include_str!("web/app.css");
 /// The scripts, by file name under `/assets/`, in the order index.html loads them: app.js
 /// (helpers, live stream, router), one file per view, and the transposition view and
 /// held-edition menus (issue 14).
-const SCRIPTS: [(&str, &str); 6] = [
+const SCRIPTS: [(&str, &str); 7] = [
     ("app.js", include_str!("web/app.js")),
     ("bodies.js", include_str!("web/bodies.js")),
     ("documents.js", include_str!("web/documents.js")),
     ("hs.js", include_str!("web/hs.js")),
     ("network.js", include_str!("web/network.js")),
     ("transposition.js", include_str!("web/transposition.js")),
+    ("search.js", include_str!("web/search.js")),
 ];
 
 /// Security headers for the page: only our own scripts and styles, no framing.

@@ -5,6 +5,7 @@
 pub mod child;
 pub mod network;
 pub mod query;
+pub mod search;
 pub mod sync;
 pub mod transpose;
 pub mod verify;
@@ -37,6 +38,8 @@ pub enum BenchCommand {
     Transpose(transpose::TransposeArgs),
     /// Query latency (HS prefix, in force on a day) over a large store.
     Query(query::QueryArgs),
+    /// Full-text search latency over an index of many rulings and opinions.
+    Search(search::SearchArgs),
     /// The document signature check against verify_strict: agreement and speed.
     Verify(verify::VerifyArgs),
     /// A node run by `bench sync` (reports on stdout, takes commands on stdin).
@@ -52,6 +55,7 @@ pub fn run_command(command: &BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Network(args) => network::run(args),
         BenchCommand::Transpose(args) => transpose::run(args),
         BenchCommand::Query(args) => query::run(args),
+        BenchCommand::Search(args) => search::run(args),
         BenchCommand::Verify(args) => verify::run(args),
         BenchCommand::Node(args) => child::run(args),
     }

@@ -27,6 +27,7 @@ use entrepot::hsdata::{
     ruling_documents_from, shared_dir, DraftDocument, HsData,
 };
 use entrepot::node::RunningNode;
+use entrepot::search::SearchTask;
 use entrepot::service::Service;
 
 use super::serve::shutdown_signal;
@@ -218,6 +219,46 @@ fn opinions() -> Vec<DraftDocument> {
     ]
 }
 
+/// France's rulings on products WCO has an opinion on, one of them under another heading: a
+/// divergence the HS Committee would be asked to resolve (`GET /v1/divergences?chapter=88`).
+fn divergent_rulings() -> Vec<DraftDocument> {
+    let ruling =
+        |reference: &str, title: &str, fr_title: &str, product: &str, fr_product: &str, code: &str, reasons: &str| {
+            DraftDocument {
+                doc_type: "classification.ruling",
+                body: json!({
+                    "title": { "en": title, "fr": fr_title },
+                    "reference": reference,
+                    "product": { "description": { "en": product, "fr": fr_product } },
+                    "classification": { "edition": "HS2022", "code": code },
+                    "gir": ["1", "3 (b)", "6"],
+                    "reasons": { "en": reasons },
+                    "validity": { "from": "2025-03-01", "to": "2028-02-29" }
+                }),
+            }
+        };
+    vec![
+        ruling(
+            "FR-BTI-2025-000911",
+            "Quadcopter camera drone, 0.9 kg",
+            "Drone quadricoptère avec caméra, 0,9 kg",
+            "Quadcopter with a built-in camera, maximum take-off weight 0.9 kg, remotely controlled, sold for aerial photography.",
+            "Quadricoptère avec caméra intégrée, masse maximale au décollage 0,9 kg, télécommandé, vendu pour la photographie aérienne.",
+            "8525.89",
+            "The camera gives the whole its essential character under GIR 3 (b): the drone is a carrier for a digital camera of heading 8525.",
+        ),
+        ruling(
+            "FR-BTI-2025-000912",
+            "Nicotine pouches without tobacco",
+            "Sachets de nicotine sans tabac",
+            "Pouches of nicotine salts and plant fibres, for oral use, without tobacco.",
+            "Sachets de sels de nicotine et de fibres végétales, à usage oral, sans tabac.",
+            "2404.91",
+            "Heading 2404 covers products containing nicotine intended for intake otherwise than by inhalation.",
+        ),
+    ]
+}
+
 /// France's enforcement notices: (body, payload). A public notice carries its payload inline;
 /// the others are sealed, so only their audience receives the payload and every other node
 /// holds the signed commitment to it.
@@ -338,6 +379,7 @@ fn fill(wco: &Service, fr: &Service, data: &HsData) -> Result<usize> {
         }),
     };
     n += rulings.len() + publish_all(fr, &[withdraw])?.len() + publish_notices(fr, notices())?;
+    n += publish_all(fr, &divergent_rulings())?.len();
     n += publish_transposition(fr, data)?;
     Ok(n)
 }
@@ -391,7 +433,7 @@ fn publish_transposition(fr: &Service, data: &HsData) -> Result<usize> {
 async fn start_node(
     dir: &Path,
     bootstrap: Option<&str>,
-) -> Result<(Arc<Service>, RunningNode, std::net::SocketAddr, ApiAuth, tokio::net::TcpListener)> {
+) -> Result<(Arc<Service>, (RunningNode, SearchTask), std::net::SocketAddr, ApiAuth, tokio::net::TcpListener)> {
     let mut node = config::open(dir)?;
     if let Some(b) = bootstrap {
         node.config.p2p.bootstrap = vec![b.to_owned()];
@@ -404,13 +446,14 @@ async fn start_node(
         .with_context(|| format!("port {} is taken: give --port with three free ports from it", config.http.listen))?;
     let http = listener.local_addr()?;
     let running = entrepot::node::start(service.clone(), dir, &config).await?;
+    let search = entrepot::search::start(service.clone())?;
     for _ in 0..250 {
         if !service.peers.read().unwrap_or_else(|p| p.into_inner()).listen_addresses.is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Ok((service, running, http, auth, listener))
+    Ok((service, (running, search), http, auth, listener))
 }
 
 /// Waits (at most 30 s) for the replica to fetch the sealed payloads its organization may
@@ -534,15 +577,21 @@ pub fn demo(root: &Path, port: u16) -> Result<ExitCode> {
             println!("  documents citing 8549:        http://{rep_http}/v1/documents?hs=8549&edition=HS2022");
             println!("  network view:                 http://{rep_http}/?view=network");
             println!("  who transposed HS2017→HS2022: http://{rep_http}/?view=transposition&from=HS2017&to=HS2022");
+            println!("  search 'drone':               http://{rep_http}/?view=search&q=drone");
+            println!("  divergences in chapter 88:    http://{rep_http}/?view=divergences&chapter=88");
+            println!("                                curl 'http://{rep_http}/v1/divergences?chapter=88'");
             println!("Publish more with the API (token in {}/keys/api.token). Stop with Ctrl-C.", dirs[0].display());
             shutdown_signal().await;
         }
         println!("stopping…");
         let _ = stop_tx.send(true);
         while servers.join_next().await.is_some() {}
-        rep_run.shutdown().await;
-        fr_run.shutdown().await;
-        wco_run.shutdown().await;
+        rep_run.0.shutdown().await;
+        rep_run.1.shutdown().await;
+        fr_run.0.shutdown().await;
+        fr_run.1.shutdown().await;
+        wco_run.0.shutdown().await;
+        wco_run.1.shutdown().await;
         anyhow::Ok(ExitCode::SUCCESS)
     })
 }

@@ -5,6 +5,7 @@ mod demo;
 mod docs;
 mod ops;
 mod run;
+mod search;
 mod serve;
 mod status;
 mod transfer;
@@ -117,6 +118,9 @@ enum Command {
     },
     /// List documents matching filters, newest first (by HS code when --hs is given).
     List(docs::ListArgs),
+    /// Full-text search of this (stopped) node's documents, ranked; --rebuild drops the search
+    /// index and builds it again from the store.
+    Search(search::SearchArgs),
     /// Print every feed's head.
     Heads,
     /// Print recorded forks.
@@ -316,6 +320,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Get { id, raw } => docs::get(&dir, &id, raw.as_deref()),
         Command::List(args) => docs::list(&dir, &args),
+        Command::Search(args) => search::search(&dir, &args),
         Command::Heads => docs::heads(&dir),
         Command::Forks => docs::forks(&dir),
         Command::Verify { file, keyring, genesis, witnesses, network } => {

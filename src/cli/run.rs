@@ -27,6 +27,7 @@ pub fn run(dir: &Path) -> Result<ExitCode> {
         })?;
         let http = listener.local_addr().context("reading the HTTP address")?;
         let running = entrepot::node::start(service.clone(), dir, &config).await?;
+        let search = entrepot::search::start(service.clone())?;
         // Listening before the node says it runs: a SIGHUP that came before would end it.
         let hangups = hangup_signals();
         let reloads = tokio::spawn(reload_certificate_on_hangup(service.clone(), running.peer_id.to_string(), hangups));
@@ -50,18 +51,21 @@ pub fn run(dir: &Path) -> Result<ExitCode> {
         // A node task that stops by itself (a store failure, a panic) stops the process too,
         // with a non-zero exit: a supervisor restarts it, and nobody mistakes it for a replica.
         let failed = running.failed();
+        let search_failed = search.failed();
         let failure = std::sync::Arc::new(std::sync::Mutex::new(None));
         let noted = failure.clone();
         let stop = async move {
             tokio::select! {
                 () = shutdown_signal() => {}
                 reason = failed => *noted.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason),
+                reason = search_failed => *noted.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason),
             }
         };
         let served = api::serve(service.clone(), listener, auth, stop).await;
         tracing::info!("shutting down");
         reloads.abort();
         running.shutdown().await;
+        search.shutdown().await;
         served.context("serving HTTP")?;
         if let Some(reason) = failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
             eprintln!("entrepot: the node stopped: {reason}");

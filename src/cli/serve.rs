@@ -23,8 +23,25 @@ pub fn serve(dir: &Path, listen: Option<&str>) -> Result<ExitCode> {
             .with_context(|| format!("cannot listen on {listen} (http.listen); is another process using it?"))?;
         let addr = listener.local_addr().context("reading the listen address")?;
         // Scripts and tests read this line to find the port (with 127.0.0.1:0).
+        // The search index follows the store (bundles imported meanwhile are indexed too); a
+        // task that stops by itself stops the server, with a non-zero exit.
+        let search = entrepot::search::start(service.clone())?;
+        let search_failed = search.failed();
+        let failure = Arc::new(std::sync::Mutex::new(None));
+        let noted = failure.clone();
+        let stop = async move {
+            tokio::select! {
+                () = shutdown_signal() => {}
+                reason = search_failed => *noted.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason),
+            }
+        };
         println!("serving http://{addr}/ (API under /v1); stop with Ctrl-C");
-        api::serve(service, listener, auth, shutdown_signal()).await.context("serving HTTP")?;
+        api::serve(service, listener, auth, stop).await.context("serving HTTP")?;
+        search.shutdown().await;
+        if let Some(reason) = failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            eprintln!("entrepot: {reason}");
+            return Ok(ExitCode::FAILURE);
+        }
         println!("stopped");
         Ok(ExitCode::SUCCESS)
     })

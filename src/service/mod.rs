@@ -201,6 +201,8 @@ pub struct Service {
     announced: Mutex<u64>,
     /// `Idempotency-Key`s of recent publishes.
     idempotency: Mutex<IdempotencyKeys>,
+    /// The full-text index, once its task runs (`search::start`).
+    search: std::sync::OnceLock<Arc<crate::search::SearchIndex>>,
 }
 
 impl Service {
@@ -234,7 +236,18 @@ impl Service {
             events,
             announced,
             idempotency: Mutex::new(IdempotencyKeys::default()),
+            search: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The full-text index, when this process keeps one (`entrepot run`, `serve`, `demo`).
+    pub fn search(&self) -> Option<Arc<crate::search::SearchIndex>> {
+        self.search.get().cloned()
+    }
+
+    /// Gives the service its full-text index (once; a second one is ignored).
+    pub fn set_search(&self, index: Arc<crate::search::SearchIndex>) {
+        let _ = self.search.set(index);
     }
 
     /// This node's certificate, if it has one (charter networks).

@@ -138,11 +138,13 @@ impl TestServer {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let search = entrepot::search::start(svc.clone()).unwrap();
                 api::serve(svc, listener, auth, async move {
                     let _ = rx.await;
                 })
                 .await
                 .unwrap();
+                search.shutdown().await;
             });
         });
         TestServer { addr, service, token, shutdown: Some(tx), thread: Some(thread), _dir: dir }
