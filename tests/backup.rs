@@ -336,3 +336,57 @@ fn the_command_line_backs_up_a_stopped_node_and_names_the_admin_endpoint_for_a_r
     assert!(String::from_utf8_lossy(&o.stdout).contains("match the manifest"));
     assert_eq!(entrepot(&replica, &["heads"]).stdout, entrepot(&node, &["heads"]).stdout);
 }
+
+/// A store written before HS index entries carried the document's issue time (their value was
+/// empty) answers an HS query in issue order as a current one does, and a filtered one too:
+/// the query reads the header of an entry without a time. Documents stored afterwards carry it.
+#[test]
+fn hs_index_entries_of_an_older_store_without_issue_times_still_rank_newest_first() {
+    use entrepot::document::{Edition, OrgId};
+    use entrepot::store::Query;
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("db");
+    let (wco, wto) = (key(1), key(2));
+    let ring = keyring(&[("WCO", &wco), ("WTO", &wto)]);
+    let a = feed(&(0..8).map(|i| opinion(i, "8806.22")).collect::<Vec<_>>(), "WCO", &wco);
+    let b = feed(&(0..8).map(|i| opinion(i, "8806.10")).collect::<Vec<_>>(), "WTO", &wto);
+    let store_range = |store: &Store, from: usize, to: usize| {
+        let ing = Ingestor { store, network_id: net(), keyring: &ring, sync: true };
+        for i in from..to {
+            let r = ing.ingest(vec![a[i].clone(), b[i].clone()]).unwrap();
+            assert!(r.iter().all(|r| matches!(r, Ok(IngestOutcome::Stored))), "{r:?}");
+        }
+    };
+    let hs = |publisher: Option<&str>| Query {
+        hs: Some((Edition::parse("HS2022").unwrap(), "8806".into())),
+        publisher: publisher.map(|p| OrgId::new(p).unwrap()),
+        limit: 100,
+        ..Default::default()
+    };
+    let (all_before, wto_before) = {
+        let store = Store::open(&path, &net()).unwrap();
+        store_range(&store, 0, 6);
+        (store.query(&hs(None)).unwrap().ids, store.query(&hs(Some("WTO"))).unwrap().ids)
+    };
+    assert_eq!((all_before.len(), wto_before.len()), (12, 6));
+    {
+        let db = raw(&path);
+        let cf = db.cf_handle(keys::CF_IDX_HS).unwrap();
+        let entries: Vec<Box<[u8]>> =
+            db.iterator_cf(cf, rocksdb::IteratorMode::Start).map(|kv| kv.unwrap().0).collect();
+        assert_eq!(entries.len(), 12);
+        for k in entries {
+            db.put_cf(cf, k, []).unwrap();
+        }
+    }
+    let store = Store::open(&path, &net()).unwrap();
+    assert_eq!(store.query(&hs(None)).unwrap().ids, all_before);
+    assert_eq!(store.query(&hs(Some("WTO"))).unwrap().ids, wto_before);
+    // Newer documents, stored with their times, come before the old entries, which keep their order.
+    store_range(&store, 6, 8);
+    let all_after = store.query(&hs(None)).unwrap().ids;
+    assert_eq!(all_after.len(), 16);
+    assert_eq!(&all_after[4..], &all_before[..]);
+    let newer: Vec<DocumentId> = (6..8).flat_map(|i| [&a[i], &b[i]]).map(|d| DocumentId::of_envelope(d)).collect();
+    assert!(all_after[..4].iter().all(|id| newer.contains(id)), "{all_after:?}");
+}

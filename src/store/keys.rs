@@ -391,6 +391,18 @@ pub fn hs_key(edition: Edition, code: &HsCode, id: &DocumentId) -> Vec<u8> {
     k
 }
 
+/// `idx_hs` value: the document's issue time, so that an HS query in issue order ranks the
+/// entries under a prefix without reading each header. Stores written before it hold an empty
+/// value, which [`decode_hs_value`] reads as unknown (the header is read then).
+pub fn hs_value(issued_at_ms: i64) -> [u8; 8] {
+    i64_ordered(issued_at_ms)
+}
+
+/// Decodes an `idx_hs` value: the issue time, or `None` for an entry without one.
+pub fn decode_hs_value(v: &[u8]) -> Option<i64> {
+    i64_from_ordered(v)
+}
+
 /// Decodes an `idx_hs` key.
 pub fn decode_hs_key(k: &[u8]) -> Option<(Edition, HsCode, DocumentId)> {
     let (ed, rest) = k.split_at_checked(2)?;

@@ -10,8 +10,7 @@
 //! first for a publisher walk; latest start of validity first for an in-force walk. An HS prefix
 //! with more index entries than one page may read falls back to code order ([`Order::Code`]).
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::HashSet;
 
 use chrono::NaiveDate;
 
@@ -199,8 +198,9 @@ impl Store {
         self.walk(q, plan)
     }
 
-    /// One page of an HS query in issue order, newest first: every document under the prefix is
-    /// checked (at most [`QUERY_SCAN_MAX`]) and the `limit` newest matches after `cursor` kept.
+    /// One page of an HS query in issue order, newest first: every document under the prefix
+    /// (at most [`QUERY_SCAN_MAX`]) is ranked by the issue time its index entry carries, then
+    /// checked newest first until the `limit` newest matches after `cursor` are found.
     /// `None` when the prefix holds more documents than that bound.
     fn sorted_hs(
         &self,
@@ -209,12 +209,12 @@ impl Store {
         cursor: Option<&(i64, DocumentId)>,
     ) -> Result<Option<Page>, QueryError> {
         let cursor_key = cursor.map(|(t, id)| keys::time_key(*t, id));
-        // First the ids under the prefix, from the keys alone: a prefix past the bound is known
-        // before any header is read.
+        // First the ids under the prefix with their issue times, from the index alone: a
+        // prefix past the bound is known before any header is read.
         let mut it = self.db.raw_iterator_cf(self.cf(keys::CF_IDX_HS));
         it.seek(prefix);
         let mut seen = HashSet::new();
-        let mut ids = Vec::new();
+        let mut entries: Vec<(Option<i64>, DocumentId)> = Vec::new();
         while it.valid() {
             let key = it.key().expect("valid iterator has a key");
             if !key.starts_with(prefix) {
@@ -225,26 +225,39 @@ impl Store {
             }
             let (_, _, id) = keys::decode_hs_key(key).ok_or_else(|| self.corrupt("index key"))?;
             if seen.insert(id) {
-                ids.push(id);
+                entries.push((keys::decode_hs_value(it.value().unwrap_or_default()), id));
             }
             it.next();
         }
         it.status().map_err(StoreError::from)?;
-        // The `limit + 1` newest matches after the cursor (a min-heap: the oldest on top), by time key.
-        let mut best: BinaryHeap<Reverse<Vec<u8>>> = BinaryHeap::with_capacity(q.limit + 2);
-        for id in &ids {
-            if let Some(issued_ms) = self.matching_issue_time(q, id)? {
-                let k = keys::time_key(issued_ms, id);
-                if cursor_key.as_ref().is_none_or(|c| k < *c) {
-                    best.push(Reverse(k));
-                    if best.len() > q.limit + 1 {
-                        best.pop();
-                    }
+        // Newest first by time key (an entry of an older store, without its time, has its
+        // header read for it), then the filters checked in that order until `limit + 1` match:
+        // an HS query alone reads `limit + 1` headers, not one per document under the prefix.
+        let mut ranked: Vec<Vec<u8>> = Vec::with_capacity(entries.len());
+        for (issued_ms, id) in entries {
+            let issued_ms = match issued_ms {
+                Some(t) => t,
+                None => match self.header(&id)? {
+                    Some(h) => h.issued_at_ms,
+                    None => continue,
+                },
+            };
+            let k = keys::time_key(issued_ms, &id);
+            if cursor_key.as_ref().is_none_or(|c| k < *c) {
+                ranked.push(k);
+            }
+        }
+        ranked.sort_unstable_by(|a, b| b.cmp(a));
+        let mut keys_newest_first: Vec<Vec<u8>> = Vec::with_capacity(q.limit + 1);
+        for k in ranked {
+            let (_, id) = keys::decode_time_key(&k).ok_or_else(|| self.corrupt("time key"))?;
+            if self.matching_issue_time(q, &id)?.is_some() {
+                keys_newest_first.push(k);
+                if keys_newest_first.len() > q.limit {
+                    break;
                 }
             }
         }
-        let mut keys_newest_first: Vec<Vec<u8>> = best.into_iter().map(|Reverse(k)| k).collect();
-        keys_newest_first.sort_unstable_by(|a, b| b.cmp(a));
         let more = keys_newest_first.len() > q.limit;
         keys_newest_first.truncate(q.limit);
         let mut page = Page { order: Order::Issued, ..Page::default() };

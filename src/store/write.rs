@@ -215,7 +215,7 @@ fn document_entries(doc: &SignedDocument, mut entry: impl FnMut(&'static str, &[
     entry(keys::CF_IDX_TYPE, &keys::type_key(&h.doc_type, h.issued_at_ms, id), &[]);
     entry(keys::CF_IDX_TIME, &keys::time_key(h.issued_at_ms, id), &[]);
     for s in &h.subjects {
-        entry(keys::CF_IDX_HS, &keys::hs_key(s.edition, &s.code, id), &[]);
+        entry(keys::CF_IDX_HS, &keys::hs_key(s.edition, &s.code, id), &keys::hs_value(h.issued_at_ms));
     }
     if let Some(from) = h.validity.from {
         let to = date_to_days_opt(h.validity.to);
