@@ -310,6 +310,19 @@ impl SearchIndex {
     /// (then commits; call again for more). Returns how many it indexed.
     pub fn catch_up(&self, store: &Store, max_docs: usize) -> Result<usize, SearchError> {
         let mut w = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        let result = self.catch_up_locked(&mut w, store, max_docs);
+        if result.is_err() {
+            // A failed step (a full disk, say) leaves nothing half done: what was added since
+            // the last commit is dropped and the next step starts again from the last commit.
+            if let Err(e) = w.writer.rollback() {
+                tracing::warn!(error = %e, "search index: rolling back a failed indexing step");
+            }
+            w.upto = self.visible_upto();
+        }
+        result
+    }
+
+    fn catch_up_locked(&self, w: &mut Writing, store: &Store, max_docs: usize) -> Result<usize, SearchError> {
         let mut done = 0;
         let mut since_commit = 0;
         while done < max_docs {
@@ -329,12 +342,12 @@ impl SearchIndex {
                 since_commit += 1;
             }
             if since_commit >= COMMIT_EVERY_DOCS {
-                self.commit(&mut w)?;
+                self.commit(w)?;
                 since_commit = 0;
             }
         }
         if since_commit > 0 || self.visible_upto() != w.upto {
-            self.commit(&mut w)?;
+            self.commit(w)?;
         }
         Ok(done)
     }

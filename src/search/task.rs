@@ -87,12 +87,23 @@ async fn run(
         }
         // Catch up in steps, so a shutdown is seen between two steps of a long rebuild.
         let (s, i) = (service.clone(), index.clone());
-        let indexed = tokio::task::spawn_blocking(move || i.catch_up(&s.store, COMMIT_EVERY_DOCS))
+        let step = tokio::task::spawn_blocking(move || i.catch_up(&s.store, COMMIT_EVERY_DOCS))
             .await
-            .map_err(|e| format!("the indexing step panicked: {e}"))?
-            .map_err(|e| e.to_string())?;
-        if indexed > 0 {
-            continue;
+            .map_err(|e| format!("the indexing step panicked: {e}"))?;
+        match step {
+            Ok(indexed) if indexed > 0 => continue,
+            Ok(_) => {}
+            Err(e) => {
+                // The index is derived data: a step that failed (a full disk, an I/O error) is
+                // tried again later from the last commit, and the node goes on without it;
+                // answers say how far the index lags (`indexed_arrival`).
+                tracing::warn!(error = %e, "search index: indexing step failed; retrying in {RECHECK_INTERVAL:?}");
+                tokio::select! {
+                    _ = shutdown.changed() => return Ok(()),
+                    _ = tokio::time::sleep(RECHECK_INTERVAL) => {}
+                }
+                continue;
+            }
         }
         // Caught up: what arrived meanwhile is in the store; drop the wake-ups it raised.
         while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = events.try_recv() {}
