@@ -12,7 +12,10 @@ use rand::Rng;
 use crate::charter::{self, Charter, Member, MemberKey, Permission, PublicKey, Role, Root, SignedCharter};
 use crate::document::{OrgId, Seq, TypeName};
 
+use std::path::{Path, PathBuf};
+
 use super::DOC_TYPE;
+use crate::config;
 
 /// The charter of a harness network and the keys that sign its versions.
 pub struct CharterSetup {
@@ -91,4 +94,20 @@ fn sign(
         signed.sign(r).expect("a root key signs");
     }
     signed
+}
+
+/// Writes the genesis into node `i`'s charter directory, its certificate from
+/// [`CharterSetup::certifier`], and the `[charter]` section of its configuration.
+pub(super) fn pin_and_certify(dir: &Path, c: &CharterSetup, i: usize, peer: &libp2p::PeerId) -> Result<(), String> {
+    let (org, key) = c.certifier(i);
+    let cert = crate::charter::certify_node(&c.genesis.hash().0, org, &peer.to_string(), crate::clock::now_ms(), key)
+        .map_err(|e| e.to_string())?;
+    let write =
+        |path: PathBuf, bytes: &[u8]| std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()));
+    std::fs::create_dir_all(dir.join("charter")).map_err(|e| e.to_string())?;
+    write(dir.join("charter").join(config::charter_file_name(1)), &crate::charter::encode(&c.genesis))?;
+    write(dir.join("node.cert"), &cert.bytes)?;
+    let mut text = std::fs::read_to_string(dir.join(config::CONFIG_FILE)).map_err(|e| e.to_string())?;
+    text.push_str(&format!("[charter]\ngenesis_hash = \"{}\"\ncertificate = \"node.cert\"\n", c.genesis.hash()));
+    write(dir.join(config::CONFIG_FILE), text.as_bytes())
 }

@@ -15,6 +15,7 @@
 //! (arrival times, memory, CPU); `entrepot bench network` and `tests/network.rs` drive them.
 
 pub mod charter;
+mod checks;
 pub mod measure;
 pub mod scenario;
 
@@ -257,7 +258,7 @@ impl Harness {
             );
             std::fs::write(dir.join(config::CONFIG_FILE), text).map_err(|e| setup(i, &e))?;
             if let Some(c) = &charter {
-                pin_and_certify(&dir, c, i, peer_id).map_err(|e| setup(i, &e))?;
+                charter::pin_and_certify(&dir, c, i, peer_id).map_err(|e| setup(i, &e))?;
             }
             out.push(SimNode {
                 index: i,
@@ -503,99 +504,6 @@ impl Harness {
         self.net.set_sides(&vec![0; self.nodes.len()]);
     }
 
-    /// The end-of-scenario checks on every running node: the expected heads and document
-    /// count, no fork recorded, no peer banned (every peer here is honest), and every stored
-    /// envelope of `verify_nodes` sampled nodes verified again through the ingest checks.
-    pub fn check(&self, verify_nodes: usize) -> Vec<String> {
-        let mut faults = Vec::new();
-        let total = self.expected_documents();
-        let file = match Keyring::load(&self.config.root.join("keyring.json")) {
-            Ok(k) => k,
-            Err(e) => return vec![format!("the harness keyring does not load: {e}")],
-        };
-        let mut verified = 0;
-        for n in &self.nodes {
-            let Some(s) = n.service() else { continue };
-            let version = s.keyring().charter().map_or(0, |c| c.latest().charter.version);
-            if version != self.expected_charter {
-                faults.push(format!("node {} has charter version {version}, not {}", n.index, self.expected_charter));
-            }
-            // A charter node's documents are checked against the chain it holds (already
-            // checked to be the expected version), a keyring node's against the file.
-            let own = s.keyring();
-            let keyring = if self.charter.is_some() { own.as_ref() } else { &file };
-            if !holds_heads(s, &self.expected) {
-                faults.push(format!("node {} does not hold the expected heads", n.index));
-            }
-            match s.store.document_count() {
-                Ok(count) if count == total => {}
-                Ok(count) => faults.push(format!("node {} holds {count} documents, not {total}", n.index)),
-                Err(e) => faults.push(format!("node {}: {e}", n.index)),
-            }
-            match s.store.forks() {
-                Ok(forks) if forks.is_empty() => {}
-                Ok(forks) => faults.push(format!("node {} recorded {} forks", n.index, forks.len())),
-                Err(e) => faults.push(format!("node {}: {e}", n.index)),
-            }
-            let view = s.peers.read().unwrap_or_else(|p| p.into_inner());
-            if view.bans_total > 0 {
-                faults.push(format!("node {} banned {} honest peers ({:?})", n.index, view.bans_total, view.penalties));
-            }
-            drop(view);
-            if verified < verify_nodes {
-                verified += 1;
-                for bytes in s.store.all_documents() {
-                    let checked = bytes.map_err(|e| e.to_string()).and_then(|b| {
-                        crate::ingest::check(b, &s.network_id, keyring, crate::clock::now_ms())
-                            .map_err(|e| e.to_string())
-                    });
-                    if let Err(e) = checked {
-                        faults.push(format!("node {} stores an invalid document: {e}", n.index));
-                        break;
-                    }
-                }
-            }
-        }
-        faults
-    }
-
-    /// Penalties given on all running nodes, by offense (honest peers may earn some, e.g. for
-    /// a request that timed out across a partition; only bans are faults).
-    pub fn penalties(&self) -> BTreeMap<String, u64> {
-        let mut all = BTreeMap::new();
-        for s in self.nodes.iter().filter_map(|n| n.service()) {
-            for (k, v) in &s.peers.read().unwrap_or_else(|p| p.into_inner()).penalties {
-                *all.entry(k.clone()).or_insert(0) += v;
-            }
-        }
-        all
-    }
-
-    /// Connected peers per running node: (min, mean, max).
-    pub fn peer_counts(&self) -> (usize, f64, usize) {
-        let counts: Vec<usize> = self
-            .nodes
-            .iter()
-            .filter_map(|n| n.service())
-            .map(|s| s.peers.read().unwrap_or_else(|p| p.into_inner()).peers.len())
-            .collect();
-        let mean = counts.iter().sum::<usize>() as f64 / counts.len().max(1) as f64;
-        (counts.iter().copied().min().unwrap_or(0), mean, counts.iter().copied().max().unwrap_or(0))
-    }
-
-    /// Sync protocol and gossip payload bytes every running node has written (the sync
-    /// codec's count with its framing; gossip message data only), to tell them from the rest
-    /// of what crosses the links (Noise, Yamux, gossipsub control, Kademlia, identify, ping).
-    pub fn protocol_bytes_sent(&self) -> (u64, u64) {
-        use std::sync::atomic::Ordering;
-        self.nodes.iter().filter_map(|n| n.service()).fold((0, 0), |(sync, gossip), s| {
-            (
-                sync + s.counters.sync_bytes_out.load(Ordering::Relaxed),
-                gossip + s.counters.gossip_bytes_out.load(Ordering::Relaxed),
-            )
-        })
-    }
-
     /// Total bytes every node has sent.
     pub fn bytes_sent_total(&self) -> u64 {
         (0..self.nodes.len()).map(|i| self.net.bytes_sent(i)).sum()
@@ -611,24 +519,8 @@ impl Harness {
     }
 }
 
-/// Writes the genesis into node `i`'s charter directory, its certificate from
-/// [`CharterSetup::certifier`], and the `[charter]` section of its configuration.
-fn pin_and_certify(dir: &Path, c: &CharterSetup, i: usize, peer: &libp2p::PeerId) -> Result<(), String> {
-    let (org, key) = c.certifier(i);
-    let cert = crate::charter::certify_node(&c.genesis.hash().0, org, &peer.to_string(), crate::clock::now_ms(), key)
-        .map_err(|e| e.to_string())?;
-    let write =
-        |path: PathBuf, bytes: &[u8]| std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()));
-    std::fs::create_dir_all(dir.join("charter")).map_err(|e| e.to_string())?;
-    write(dir.join("charter").join(config::charter_file_name(1)), &crate::charter::encode(&c.genesis))?;
-    write(dir.join("node.cert"), &cert.bytes)?;
-    let mut text = std::fs::read_to_string(dir.join(config::CONFIG_FILE)).map_err(|e| e.to_string())?;
-    text.push_str(&format!("[charter]\ngenesis_hash = \"{}\"\ncertificate = \"node.cert\"\n", c.genesis.hash()));
-    write(dir.join(config::CONFIG_FILE), text.as_bytes())
-}
-
 /// Whether a node holds exactly the expected head of every feed.
-fn holds_heads(s: &Service, expected: &BTreeMap<OrgId, (Seq, DocumentId)>) -> bool {
+pub(super) fn holds_heads(s: &Service, expected: &BTreeMap<OrgId, (Seq, DocumentId)>) -> bool {
     match s.store.heads() {
         Ok(heads) => {
             heads.len() == expected.len()
