@@ -40,17 +40,7 @@ pub struct RunningNode {
 impl RunningNode {
     /// Resolves when the node stopped by itself, with why (it never resolves otherwise).
     pub fn failed(&self) -> impl std::future::Future<Output = String> + Send + 'static {
-        let mut failure = self.failure.clone();
-        async move {
-            loop {
-                if let Some(reason) = failure.borrow_and_update().clone() {
-                    return reason;
-                }
-                if failure.changed().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            }
-        }
+        when_failed(self.failure.clone())
     }
 
     /// Stops every task and waits for them, at most [`SHUTDOWN_MAX`] (then aborts them).
@@ -60,6 +50,19 @@ impl RunningNode {
         if tokio::time::timeout(SHUTDOWN_MAX + Duration::from_secs(1), &mut supervisor).await.is_err() {
             tracing::error!("node tasks did not stop in time; aborted");
             supervisor.abort();
+        }
+    }
+}
+
+/// Resolves with the first reason `failure` holds (a task that stopped by itself), and never
+/// if its sender goes without one: how a process watches the tasks it owns.
+pub(crate) async fn when_failed(mut failure: watch::Receiver<Option<String>>) -> String {
+    loop {
+        if let Some(reason) = failure.borrow_and_update().clone() {
+            return reason;
+        }
+        if failure.changed().await.is_err() {
+            std::future::pending::<()>().await;
         }
     }
 }

@@ -49,17 +49,7 @@ pub fn start(service: Arc<Service>) -> Result<SearchTask, SearchError> {
 impl SearchTask {
     /// Resolves when the task stopped by itself, with why (it never resolves otherwise).
     pub fn failed(&self) -> impl Future<Output = String> + Send + 'static {
-        let mut failure = self.failure.clone();
-        async move {
-            loop {
-                if let Some(reason) = failure.borrow_and_update().clone() {
-                    return reason;
-                }
-                if failure.changed().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            }
-        }
+        crate::node::when_failed(self.failure.clone())
     }
 
     /// Stops the task after its current step (at most [`SHUTDOWN_MAX`], then it is left).
