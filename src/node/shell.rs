@@ -393,8 +393,13 @@ impl Shell {
                 };
                 IoDone::Event(Event::ProofsRecorded { peer, outcome })
             }),
-            Effect::TakeCheckpoints { peer, items, forks } => self.spawn_io(move |s| {
-                IoDone::Event(Event::CheckpointsTaken { peer, invalid: take_checkpoints(s, items, forks) })
+            Effect::TakeCheckpoints { peer, items, forks, orgs } => self.spawn_io(move |s| {
+                let invalid = take_checkpoints(s, items, forks);
+                let held = orgs
+                    .into_iter()
+                    .filter_map(|org| Some((org.clone(), s.store.latest_checkpoint(&org).ok()??.0)))
+                    .collect();
+                IoDone::Event(Event::CheckpointsTaken { peer, invalid, held })
             }),
             Effect::FilterPayloads { ids } => {
                 let reader = self.core_reader();

@@ -5,7 +5,6 @@
 use std::time::Instant;
 
 use super::*;
-use crate::sync::wire::CHECKPOINT_FEEDS_MAX;
 
 impl Core {
     // --- Peers and admission -------------------------------------------------------------
@@ -255,6 +254,9 @@ impl Core {
         };
         let Some(record) = self.peers.get_mut(&peer) else { return };
         record.heads = heads.iter().filter(|h| self.trusted.contains(&h.org)).map(|h| (h.org.clone(), h.seq)).collect();
+        let watched = heads.iter().filter(|h| self.trusted.contains(&h.org));
+        let follow = if self.config.permissioned { checkpoints::FOLLOW_PULLS } else { 1 };
+        record.checkpoints.announced(now, watched.map(|h| (h.org.clone(), h.seq, h.forked_at)), follow);
         self.view_changed = true;
         // At most one fork-proof request in flight per peer, and each publisher's proof asked
         // for at most once per cooldown: a status announcing thousands of forks costs one
@@ -277,28 +279,32 @@ impl Core {
         self.run_sync(now, actions, out);
     }
 
-    /// Asks an admitted `peer` for its latest cosigned checkpoints of the next feeds it
-    /// announces, one request in flight and one per [`CHECKPOINT_PULL_INTERVAL`].
+    /// Asks an admitted `peer` for its latest cosigned checkpoints of the feeds due
+    /// ([`super::checkpoints`]), one request in flight; once per sweep interval this peer
+    /// is the one asked for every feed it announces.
     fn pull_checkpoints(&mut self, now: Instant, peer: PeerKey, out: &mut Effects) {
-        if self.has_pending(peer, &Pending::Checkpoints) {
+        if self.has_pending(peer, &Pending::Checkpoints { orgs: Vec::new() }) {
             return;
         }
+        let sweep_due =
+            self.checkpoint_sweep.is_none_or(|at| now.saturating_duration_since(at) >= checkpoints::SWEEP_INTERVAL);
         let Some(record) = self.peers.get_mut(&peer) else { return };
-        let recent =
-            record.checkpoints_asked.is_some_and(|at| now.saturating_duration_since(at) < CHECKPOINT_PULL_INTERVAL);
-        if !record.is_admitted() || recent {
+        if !record.is_admitted() {
             return;
         }
-        let feeds: Vec<OrgId> = record.heads.iter().filter(|(_, s)| s.0 > 0).map(|(o, _)| o.clone()).collect();
-        if feeds.is_empty() {
-            return;
+        if sweep_due {
+            record.checkpoints.sweep(now);
+            self.checkpoint_sweep = Some(now);
         }
-        let start = record.checkpoint_cursor % feeds.len();
-        let orgs: Vec<OrgId> =
-            feeds.iter().cycle().skip(start).take(CHECKPOINT_FEEDS_MAX.min(feeds.len())).cloned().collect();
-        record.checkpoint_cursor = start + orgs.len();
-        record.checkpoints_asked = Some(now);
-        self.send(peer, Pending::Checkpoints, Outbound::Checkpoints { orgs }, out);
+        // Where nobody cosigns, a checkpoint as large as the peer's head is all there is.
+        let cosigning = self.config.permissioned;
+        let held = &self.checkpoints_held;
+        let orgs = record
+            .checkpoints
+            .take_due(now, |org, head| !cosigning && held.get(org).is_some_and(|size| *size >= head.0));
+        if !orgs.is_empty() {
+            self.send(peer, Pending::Checkpoints { orgs: orgs.clone() }, Outbound::Checkpoints { orgs }, out);
+        }
     }
 
     /// Asks `peer` for charter versions newer than the one in force: one request at a time,

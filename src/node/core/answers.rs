@@ -82,12 +82,12 @@ impl Core {
                     out.push(Effect::RecordForkProofs { peer, pairs });
                 }
             }
-            (Pending::Checkpoints, Ok(Response::Checkpoints { items, forks })) => {
+            (Pending::Checkpoints { orgs }, Ok(Response::Checkpoints { items, forks })) => {
                 if !items.is_empty() || !forks.is_empty() {
-                    out.push(Effect::TakeCheckpoints { peer, items, forks });
+                    out.push(Effect::TakeCheckpoints { peer, items, forks, orgs });
                 }
             }
-            (Pending::Checkpoints, other) => {
+            (Pending::Checkpoints { .. }, other) => {
                 tracing::debug!(peer = %self.name(peer), ?other, "checkpoint request failed")
             }
             (Pending::ForkProofs { .. }, other) => {
@@ -204,7 +204,9 @@ impl Core {
         self.proof_pulls.retain(|org, _| trusted.contains(org));
         for record in self.peers.values_mut() {
             record.heads.retain(|org, _| trusted.contains(org));
+            record.checkpoints.retain(|org| trusted.contains(org));
         }
+        self.checkpoints_held.retain(|org, _| trusted.contains(org));
         self.reset_marks.retain(|org, _| trusted.contains(org));
         let actions = self.sync.set_trusted(trusted);
         self.run_sync(now, actions, out);

@@ -133,6 +133,8 @@ pub enum Event {
     CheckpointsTaken {
         peer: PeerKey,
         invalid: Option<&'static str>,
+        /// The size of the latest checkpoint now held of each feed asked for that has one.
+        held: Vec<(OrgId, u64)>,
     },
     /// Of the ids given to [`Effect::FilterPayloads`], those still wanted.
     PayloadsFiltered {
@@ -277,5 +279,7 @@ pub enum Effect {
         peer: PeerKey,
         items: Vec<crate::sync::wire::CheckpointItem>,
         forks: Vec<Vec<u8>>,
+        /// The feeds that were asked for.
+        orgs: Vec<OrgId>,
     },
 }

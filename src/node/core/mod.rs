@@ -17,6 +17,7 @@
 
 mod admission;
 mod answers;
+pub mod checkpoints;
 mod events;
 pub mod payloads;
 pub mod peers;
@@ -74,9 +75,6 @@ pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 const _: () = assert!(RETRY_INTERVAL.as_millis() <= PROGRESS_STATUS_INTERVAL.as_millis());
 /// A fork proof is asked for again (of any peer announcing the fork) at most this often.
 pub const PROOF_PULL_COOLDOWN: Duration = Duration::from_secs(60);
-/// Each admitted peer is asked for checkpoints at most once per this interval (a status
-/// arrives every 10 s), up to [`crate::sync::wire::CHECKPOINT_FEEDS_MAX`] feeds a time.
-pub const CHECKPOINT_PULL_INTERVAL: Duration = Duration::from_secs(30);
 /// One peer is asked for charter versions at most this often, unless its status announces a
 /// version newer than the one it was last asked about.
 pub const CHARTER_PULL_COOLDOWN: Duration = Duration::from_secs(10);
@@ -155,9 +153,14 @@ enum Pending {
     Status,
     Range(RangeId),
     Charters,
-    ForkProofs { org: OrgId },
+    ForkProofs {
+        org: OrgId,
+    },
     Payloads,
-    Checkpoints,
+    /// The feeds asked for.
+    Checkpoints {
+        orgs: Vec<OrgId>,
+    },
 }
 
 /// A connected peer as the peers view shows it.
@@ -194,6 +197,11 @@ pub struct Core {
     proof_pulls: BTreeMap<OrgId, Instant>,
     /// The charter request in flight (one at a time).
     charter_pull: Option<(PeerKey, Tag, Instant)>,
+    /// When one peer was last asked for every feed it announces ([`checkpoints::SWEEP_INTERVAL`]).
+    checkpoint_sweep: Option<Instant>,
+    /// The size of the latest checkpoint this node holds of each feed, as far as it knows
+    /// (learned when it takes checkpoints from peers; trusted publishers only).
+    checkpoints_held: BTreeMap<OrgId, u64>,
     payloads: PayloadFetch,
     /// Per feed a charter version cut: the last arrival number before it was applied.
     reset_marks: BTreeMap<OrgId, u64>,
@@ -222,6 +230,8 @@ impl Core {
             known_forks: config.known_forks.clone(),
             proof_pulls: BTreeMap::new(),
             charter_pull: None,
+            checkpoint_sweep: None,
+            checkpoints_held: BTreeMap::new(),
             payloads: PayloadFetch::new(config.reader.clone()),
             reset_marks: BTreeMap::new(),
             jobs_outstanding: 0,
@@ -311,7 +321,10 @@ impl Core {
                 }
                 ProofsRecorded::StoreFailed => {}
             },
-            Event::CheckpointsTaken { peer, invalid } => {
+            Event::CheckpointsTaken { peer, invalid, held } => {
+                for (org, size) in held.into_iter().filter(|(org, _)| self.trusted.contains(org)) {
+                    self.checkpoints_held.insert(org, size);
+                }
                 if let Some(reason) = invalid {
                     tracing::warn!(peer = %self.name(peer), reason, "peer sent a checkpoint that does not verify");
                     self.penalize(now, peer, Offense::InvalidCheckpoint, &mut out);
@@ -411,6 +424,11 @@ impl Core {
         for (key, p) in &self.peers {
             assert!(p.serving <= SERVING_PER_PEER_MAX, "peer {key} served over its bound");
             p.status.check_invariants();
+            p.checkpoints.check_invariants();
+            assert!(
+                p.checkpoints.feeds().all(|o| self.trusted.contains(o)),
+                "peer {key} has checkpoints of untrusted publishers watched"
+            );
             assert!(p.heads.keys().all(|o| self.trusted.contains(o)), "peer {key} has heads of untrusted publishers");
             let mut per_kind: BTreeMap<&'static str, usize> = BTreeMap::new();
             for (_, pending) in self.pending.values().filter(|(k, _)| k == key) {
@@ -424,6 +442,10 @@ impl Core {
                 assert!(p.is_admitted(), "keyring networks admit every peer");
             }
         }
+        assert!(
+            self.checkpoints_held.keys().all(|o| self.trusted.contains(o)),
+            "checkpoints held of untrusted publishers"
+        );
         let orphans: Vec<_> = self.pending.iter().filter(|(_, (k, _))| !self.peers.contains_key(k)).collect();
         assert!(orphans.is_empty(), "requests outlived their peer: {orphans:?}");
         assert!(self.proof_pulls.keys().all(|o| self.trusted.contains(o)), "fork pulls for untrusted publishers");
@@ -559,7 +581,7 @@ fn pending_kind(p: &Pending) -> &'static str {
         Pending::Charters => "charters",
         Pending::ForkProofs { .. } => "fork proofs",
         Pending::Payloads => "payloads",
-        Pending::Checkpoints => "checkpoints",
+        Pending::Checkpoints { .. } => "checkpoints",
     }
 }
 

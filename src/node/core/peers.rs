@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use super::checkpoints::PeerCheckpoints;
 use crate::document::{OrgId, Seq};
 use crate::sync::heads::PeerHeads;
 
@@ -47,10 +48,8 @@ pub struct PeerRecord {
     pub serving: usize,
     /// When it was last asked for charter versions.
     pub charters_asked: Option<Instant>,
-    /// When it was last asked for checkpoints, and where the next request starts among the
-    /// feeds it announces (requests take [`crate::sync::wire::CHECKPOINT_FEEDS_MAX`] in turn).
-    pub checkpoints_asked: Option<Instant>,
-    pub checkpoint_cursor: usize,
+    /// Which of its feeds' checkpoints are due to be asked for.
+    pub checkpoints: PeerCheckpoints,
     /// Its heads as last received, and what it holds of ours: statuses name unchanged heads
     /// by digest.
     pub status: PeerHeads,
@@ -67,8 +66,7 @@ impl PeerRecord {
             charter_version: 0,
             serving: 0,
             charters_asked: None,
-            checkpoints_asked: None,
-            checkpoint_cursor: 0,
+            checkpoints: PeerCheckpoints::default(),
             status: PeerHeads::default(),
         }
     }

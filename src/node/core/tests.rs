@@ -456,3 +456,58 @@ fn a_certificate_replaced_while_running_is_the_one_answered_to_peers_that_say_he
     assert_eq!(hello(&mut n, 2), b"FR".to_vec());
     assert_eq!(n.core.payloads.reader, Some(org("FR")), "sealed payloads are read as the new organization");
 }
+
+/// A peer sends a status every 10 s with the heads `heads(i)` of 40 feeds, from `from_s` to
+/// `to_s`; every checkpoint request is answered (with nothing new). The feeds asked for,
+/// with the time.
+fn checkpoint_pulls(n: &mut Node, from_s: u64, to_s: u64, heads: &dyn Fn(usize) -> u64) -> Vec<(u64, Vec<OrgId>)> {
+    let orgs: Vec<String> = (0..40).map(|i| format!("O{i:02}")).collect();
+    let mut asked = Vec::new();
+    for t in (from_s..to_s).step_by(10) {
+        let mut effects = n.advance(Duration::from_secs(10));
+        let status: Vec<(&str, u64)> = orgs.iter().enumerate().map(|(i, o)| (o.as_str(), heads(i))).collect();
+        effects.extend(n.status(1, &status));
+        for e in &effects {
+            if let Effect::Serve { peer, .. } | Effect::AnswerStatus { peer, .. } = e {
+                let _ = n.on(Event::Served { peer: *peer });
+            }
+        }
+        for (_, tag, request) in sends(&effects) {
+            if let Outbound::Checkpoints { orgs } = request {
+                assert!(orgs.len() <= crate::sync::wire::CHECKPOINT_FEEDS_MAX);
+                asked.push((t, orgs));
+                let result = Ok(Response::Checkpoints { items: Vec::new(), forks: Vec::new() });
+                let _ = n.on(Event::Response { tag, result });
+            }
+        }
+    }
+    asked
+}
+
+fn feeds_asked(asked: &[(u64, Vec<OrgId>)]) -> usize {
+    asked.iter().map(|(_, o)| o.len()).sum()
+}
+
+#[test]
+fn a_quiet_peer_is_asked_for_checkpoints_only_after_its_heads_change_and_once_a_sweep() {
+    let orgs: Vec<String> = (0..40).map(|i| format!("O{i:02}")).collect();
+    let refs: Vec<&str> = orgs.iter().map(String::as_str).collect();
+    // A charter network: witnesses cosign, so a changed feed is asked three times.
+    let mut n = Node::new(true, &refs);
+    let _ = n.admit(1, "O00");
+    let asked = checkpoint_pulls(&mut n, 0, 600, &|_| 5);
+    assert_eq!(feeds_asked(&asked), 3 * 40, "every feed three times after the first status");
+    assert!(asked.iter().all(|(t, _)| *t < 300), "then nothing while nothing changes");
+    let moved = checkpoint_pulls(&mut n, 600, 900, &|i| if i == 7 { 6 } else { 5 });
+    let moved: Vec<&OrgId> = moved.iter().flat_map(|(_, o)| o).collect();
+    assert_eq!(moved, vec![&org("O07"); 3], "only the feed whose head changed, three times");
+    // 15 minutes after the first, a sweep.
+    let swept = checkpoint_pulls(&mut n, 900, 1800, &|i| if i == 7 { 6 } else { 5 });
+    assert_eq!(feeds_asked(&swept), 40, "the sweep asks each feed once in 15 minutes");
+
+    // A keyring network: nobody cosigns; each feed once, a changed one once more.
+    let mut n = Node::new(false, &refs);
+    let _ = n.connect(1);
+    assert_eq!(feeds_asked(&checkpoint_pulls(&mut n, 0, 600, &|_| 5)), 40);
+    assert_eq!(feeds_asked(&checkpoint_pulls(&mut n, 600, 900, &|i| if i == 7 { 6 } else { 5 })), 1);
+}

@@ -1,0 +1,249 @@
+//! Which feeds' checkpoints a node asks each peer for, and when (docs/PROTOCOL.md §8.2,
+//! message 8). Pure: time is a parameter.
+//!
+//! A peer's checkpoint of a feed can tell this node something new only after that peer's
+//! view of the feed changed: a new head (a larger checkpoint, new cosignatures to come), a
+//! fork it now announces, or a peer met for the first time (its history may not be this
+//! node's: a split view, §13.6). So a feed is asked of a peer when its announced head
+//! changes. Where nodes cosign (charter networks) it is asked again [`FOLLOW_PULLS`]` - 1`
+//! times after, spaced out, because witnesses cosign up to
+//! [`crate::service::COSIGN_INTERVAL_S`] later; where they do not, a changed head is not
+//! asked for at all once this node holds a checkpoint as large (another peer gave it).
+//! Nothing else is asked while nothing changes, whatever the number of feeds; once per
+//! [`SWEEP_INTERVAL`] one peer is asked for every feed it announces, to pick up what came
+//! later still.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::document::{OrgId, Seq};
+use crate::sync::wire::CHECKPOINT_FEEDS_MAX;
+
+/// Each admitted peer is asked for checkpoints at most once per this interval (a status
+/// arrives every 10 s), up to [`CHECKPOINT_FEEDS_MAX`] feeds a time.
+pub const PULL_INTERVAL: Duration = Duration::from_secs(30);
+/// Pulls of a feed from a peer after the head it announces changed: at once, then
+/// [`PULL_INTERVAL`] later, then twice that later again.
+pub const FOLLOW_PULLS: u8 = 3;
+/// How often one peer (the next whose status arrives) is asked for every feed it announces.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(15 * 60);
+
+// The follow-up pulls span more than a witness's cosignature interval.
+const _: () = assert!(PULL_INTERVAL.as_secs() * 3 > crate::service::COSIGN_INTERVAL_S);
+const _: () = assert!(SWEEP_INTERVAL.as_secs() > PULL_INTERVAL.as_secs() * 3);
+
+/// What a peer announced of one feed, and the pulls of it still due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Watched {
+    head: Seq,
+    forked_at: Option<Seq>,
+    /// The first head this peer announced of the feed (asked for even if this node holds a
+    /// larger checkpoint: the split-view check).
+    first: bool,
+    /// Pulls still to make; 0: nothing to ask until the head changes or a sweep.
+    due: u8,
+    /// Not asked before this.
+    next: Instant,
+}
+
+/// The checkpoint pulls of one peer.
+#[derive(Debug, Clone, Default)]
+pub struct PeerCheckpoints {
+    /// Every feed the peer announces (trusted publishers only, as its status is filtered).
+    feeds: BTreeMap<OrgId, Watched>,
+    /// When it was last asked.
+    asked: Option<Instant>,
+}
+
+impl PeerCheckpoints {
+    /// The heads (and fork positions) of the peer's latest status: a feed new or changed is
+    /// due at once, `follow` times in all; a feed it no longer announces is forgotten.
+    pub fn announced(&mut self, now: Instant, heads: impl IntoIterator<Item = (OrgId, Seq, Option<Seq>)>, follow: u8) {
+        debug_assert!((1..=FOLLOW_PULLS).contains(&follow));
+        let mut feeds = BTreeMap::new();
+        for (org, head, forked_at) in heads {
+            if head.0 == 0 && forked_at.is_none() {
+                continue;
+            }
+            let watched = match self.feeds.remove(&org) {
+                Some(w) if w.head == head && w.forked_at == forked_at => w,
+                Some(_) => Watched { head, forked_at, first: false, due: follow, next: now },
+                None => Watched { head, forked_at, first: true, due: follow, next: now },
+            };
+            feeds.insert(org, watched);
+        }
+        self.feeds = feeds;
+    }
+
+    /// Every announced feed is due once more (unless already due).
+    pub fn sweep(&mut self, now: Instant) {
+        for w in self.feeds.values_mut().filter(|w| w.due == 0) {
+            w.due = 1;
+            w.next = now;
+        }
+    }
+
+    /// The feeds to ask for now, at most [`CHECKPOINT_FEEDS_MAX`], longest due first; empty
+    /// when the peer was asked within [`PULL_INTERVAL`] or nothing is due. Those returned
+    /// count as asked. A due feed `held(org, head)` says this node needs nothing more of
+    /// (unless it is the peer's first head of it) is no longer due.
+    pub fn take_due(&mut self, now: Instant, held: impl Fn(&OrgId, Seq) -> bool) -> Vec<OrgId> {
+        if self.asked.is_some_and(|at| now.saturating_duration_since(at) < PULL_INTERVAL) {
+            return Vec::new();
+        }
+        for (org, w) in self.feeds.iter_mut() {
+            if w.due > 0 && !w.first && held(org, w.head) {
+                w.due = 0;
+            }
+        }
+        let mut due: Vec<(&OrgId, Instant)> =
+            self.feeds.iter().filter(|(_, w)| w.due > 0 && w.next <= now).map(|(o, w)| (o, w.next)).collect();
+        due.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(b.0)));
+        let orgs: Vec<OrgId> = due.into_iter().take(CHECKPOINT_FEEDS_MAX).map(|(o, _)| o.clone()).collect();
+        for org in &orgs {
+            let w = self.feeds.get_mut(org).expect("taken from the map");
+            w.due -= 1;
+            w.first = false;
+            w.next = now + PULL_INTERVAL * u32::from(FOLLOW_PULLS - w.due);
+        }
+        if !orgs.is_empty() {
+            self.asked = Some(now);
+        }
+        orgs
+    }
+
+    /// Forgets the feeds `keep` refuses (publishers a charter version no longer trusts).
+    pub fn retain(&mut self, keep: impl Fn(&OrgId) -> bool) {
+        self.feeds.retain(|org, _| keep(org));
+    }
+
+    /// The feeds watched.
+    pub fn feeds(&self) -> impl Iterator<Item = &OrgId> {
+        self.feeds.keys()
+    }
+
+    /// Feeds with pulls still due (for invariants and tests).
+    pub fn due_count(&self) -> usize {
+        self.feeds.values().filter(|w| w.due > 0).count()
+    }
+
+    /// Checks what must always hold.
+    pub fn check_invariants(&self) {
+        for (org, w) in &self.feeds {
+            assert!(w.due <= FOLLOW_PULLS, "{org}: {} pulls due, more than {FOLLOW_PULLS}", w.due);
+            assert!(w.head.0 > 0 || w.forked_at.is_some(), "{org}: an empty feed is watched");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn org(i: usize) -> OrgId {
+        OrgId::new(&format!("O{i:03}")).unwrap()
+    }
+
+    fn heads(n: usize, seq: u64) -> Vec<(OrgId, Seq, Option<Seq>)> {
+        (0..n).map(|i| (org(i), Seq(seq), None)).collect()
+    }
+
+    /// Drives one peer's pulls every 10 s (a status each time) for `secs`, with the heads
+    /// `at(t)` announced; returns the feeds asked for, in order, with the time asked.
+    fn run(
+        p: &mut PeerCheckpoints,
+        t0: Instant,
+        from_s: u64,
+        secs: u64,
+        at: impl Fn(u64) -> Vec<(OrgId, Seq, Option<Seq>)>,
+    ) -> Vec<(u64, OrgId)> {
+        let mut asked = Vec::new();
+        for t in (from_s..from_s + secs).step_by(10) {
+            let now = t0 + Duration::from_secs(t);
+            p.announced(now, at(t), FOLLOW_PULLS);
+            p.check_invariants();
+            asked.extend(p.take_due(now, |_, _| false).into_iter().map(|o| (t, o)));
+            p.check_invariants();
+        }
+        asked
+    }
+
+    #[test]
+    fn a_new_peer_is_asked_for_every_feed_three_times_then_nothing_while_nothing_changes() {
+        let t0 = Instant::now();
+        let mut p = PeerCheckpoints::default();
+        let asked = run(&mut p, t0, 0, 3600, |_| heads(400, 5));
+        for i in 0..400 {
+            assert_eq!(asked.iter().filter(|(_, o)| *o == org(i)).count(), 3, "feed {i} asked three times");
+        }
+        assert_eq!(p.due_count(), 0);
+        let last = asked.iter().map(|(t, _)| *t).max().unwrap();
+        assert!(last < 3600 / 2, "nothing asked in the second half hour (last at {last} s)");
+        // Every request carries at most the wire's bound, at most one per 30 s.
+        let mut per_time: BTreeMap<u64, usize> = BTreeMap::new();
+        for (t, _) in &asked {
+            *per_time.entry(*t).or_default() += 1;
+        }
+        assert!(per_time.values().all(|n| *n <= CHECKPOINT_FEEDS_MAX));
+        let times: Vec<u64> = per_time.keys().copied().collect();
+        assert!(times.windows(2).all(|w| w[1] - w[0] >= PULL_INTERVAL.as_secs()));
+    }
+
+    #[test]
+    fn a_changed_head_or_a_fork_makes_only_that_feed_due_again() {
+        let t0 = Instant::now();
+        let mut p = PeerCheckpoints::default();
+        run(&mut p, t0, 0, 600, |_| heads(10, 5));
+        assert_eq!(p.due_count(), 0);
+        let moved = |_| {
+            let mut h = heads(10, 5);
+            h[3].1 = Seq(6);
+            h[7].2 = Some(Seq(5));
+            h
+        };
+        let asked = run(&mut p, t0, 600, 600, moved);
+        let orgs: BTreeMap<OrgId, usize> = asked.iter().fold(BTreeMap::new(), |mut m, (_, o)| {
+            *m.entry(o.clone()).or_default() += 1;
+            m
+        });
+        assert_eq!(orgs, BTreeMap::from([(org(3), 3), (org(7), 3)]));
+        // Follow-up pulls are spaced out: at once, then 30 s, then 60 s after that.
+        let times: Vec<u64> = asked.iter().filter(|(_, o)| *o == org(3)).map(|(t, _)| *t).collect();
+        assert_eq!(times, vec![600, 630, 690]);
+    }
+
+    #[test]
+    fn a_sweep_asks_every_feed_once_and_a_feed_no_longer_announced_is_forgotten() {
+        let t0 = Instant::now();
+        let mut p = PeerCheckpoints::default();
+        run(&mut p, t0, 0, 600, |_| heads(40, 5));
+        p.sweep(t0 + Duration::from_secs(600));
+        let asked = run(&mut p, t0, 600, 600, |_| heads(40, 5));
+        assert_eq!(asked.len(), 40, "each feed once");
+        run(&mut p, t0, 1200, 10, |_| heads(20, 5));
+        assert_eq!(p.feeds.len(), 20);
+        // Empty feeds are not asked for.
+        let mut q = PeerCheckpoints::default();
+        assert!(run(&mut q, t0, 0, 100, |_| heads(5, 0)).is_empty());
+    }
+
+    #[test]
+    fn where_nobody_cosigns_a_changed_head_is_asked_once_and_not_at_all_when_a_checkpoint_as_large_is_held() {
+        let t0 = Instant::now();
+        let mut p = PeerCheckpoints::default();
+        p.announced(t0, heads(3, 5), 1);
+        // The first heads of a peer are asked for whatever is held: the split-view check.
+        assert_eq!(p.take_due(t0, |_, _| true).len(), 3);
+        let t1 = t0 + Duration::from_secs(60);
+        assert!(p.take_due(t1, |_, _| false).is_empty(), "once each");
+        let mut moved = heads(3, 5);
+        moved[0].1 = Seq(6);
+        moved[1].1 = Seq(6);
+        p.announced(t1, moved, 1);
+        // This node holds a checkpoint of 6 of feed 0 already, not of feed 1.
+        let asked = p.take_due(t1, |o, head| *o == org(0) && head.0 <= 6);
+        assert_eq!(asked, vec![org(1)]);
+        assert_eq!(p.due_count(), 0);
+        p.check_invariants();
+    }
+}
