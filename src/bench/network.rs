@@ -51,6 +51,9 @@ pub struct NetworkArgs {
     /// Seconds of the idle window.
     #[arg(long, default_value_t = 60)]
     pub idle_s: u64,
+    /// Seconds the network stays idle before the idle window opens (discovery settles).
+    #[arg(long, default_value_t = 0)]
+    pub settle_s: u64,
     /// Seconds a partition, or a crash, lasts.
     #[arg(long, default_value_t = 60)]
     pub outage_s: u64,
@@ -110,6 +113,7 @@ pub fn run(args: &NetworkArgs) -> Result<()> {
         rounds: args.rounds,
         round_interval: Duration::from_secs(args.round_s),
         idle: Duration::from_secs(args.idle_s),
+        settle: Duration::from_secs(args.settle_s),
         outage: Duration::from_secs(args.outage_s),
         converge_max: Duration::from_secs(args.converge_s),
         verify_nodes: 3,

@@ -45,6 +45,8 @@ pub struct Plan {
     pub round_interval: Duration,
     /// The idle window over which idle traffic is measured.
     pub idle: Duration,
+    /// How long the network stays idle before that window opens (discovery settling).
+    pub settle: Duration,
     /// How long a partition lasts, and how long crashed nodes stay down.
     pub outage: Duration,
     /// Longest wait for convergence at each step.
@@ -190,6 +192,7 @@ async fn network(h: &mut Harness, plan: &Plan, report: &mut Report) -> Result<()
     }
 
     if all || plan.scenario == Scenario::Steady {
+        tokio::time::sleep(plan.settle).await;
         let sent0 = h.bytes_sent_total();
         let dialed0 = h.net.connections_opened();
         let (sync0, gossip0) = h.protocol_bytes_sent();
@@ -201,10 +204,12 @@ async fn network(h: &mut Harness, plan: &Plan, report: &mut Report) -> Result<()
         let (sync, gossip) = h.protocol_bytes_sent();
         let (min, mean, max) = h.peer_counts();
         report.line(format!(
-            "idle traffic with {} feeds: {:.0} bytes sent per node per minute ({:.0} B/s; of which sync protocol \
+            "idle traffic with {} feeds, over {:.0} s from {:.0} s after the last publish: {:.0} bytes sent per node per minute ({:.0} B/s; of which sync protocol \
              {:.0}, gossip payload {:.0}, the rest framing, gossipsub control, Kademlia, identify, ping); {:.1} \
              connections opened per node per minute; peers per node min {min} mean {mean:.1} max {max}",
             h.expected.len(),
+            plan.idle.as_secs_f64(),
+            plan.settle.as_secs_f64(),
             per_minute,
             per_minute / 60.0,
             rate(sync - sync0),

@@ -38,8 +38,14 @@ pub const GOSSIP_DUPLICATE_CACHE: Duration = Duration::from_secs(120);
 pub const IDENTIFY_INTERVAL: Duration = Duration::from_secs(300);
 /// Kademlia query timeout.
 pub const KAD_QUERY_TIMEOUT: Duration = Duration::from_secs(30);
-/// How often the node refreshes its Kademlia routing table (random walk).
+/// How often the node refreshes its Kademlia routing table (random walk) while it holds fewer
+/// connections than its target. Each refresh is several lookups, each of which dials the
+/// peers it asks; libp2p's own periodic refresh is off, its refresh while the routing table
+/// holds fewer than 20 peers stays.
 pub const KAD_BOOTSTRAP_INTERVAL: Duration = Duration::from_secs(120);
+/// How often it refreshes at or above its target: the lookups' connections are churn the
+/// topology then prunes, and a node at its target is not looking for peers.
+pub const KAD_REFRESH_AT_TARGET: Duration = Duration::from_secs(30 * 60);
 /// Commands queued to the swarm task.
 pub const COMMAND_QUEUE: usize = 1024;
 /// Events queued from the swarm task.
@@ -70,6 +76,7 @@ pub const ANNOUNCED_ADDRESSES_MAX: usize = 8;
 pub const CHARTER_EXPIRY_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
 
 const _: () = assert!(REDIAL_BACKOFF_MIN.as_millis() < REDIAL_BACKOFF_MAX.as_millis());
+const _: () = assert!(KAD_BOOTSTRAP_INTERVAL.as_secs() < KAD_REFRESH_AT_TARGET.as_secs());
 const _: () = assert!(KNOWN_REDIAL_BELOW < crate::config::P2P_CONNECTIONS_MIN);
 // Gossipsub's own rules (its config builder refuses others), checked at compile time.
 const _: () = assert!(GOSSIP_MESH_N_LOW <= GOSSIP_MESH_N && GOSSIP_MESH_N <= GOSSIP_MESH_N_HIGH);

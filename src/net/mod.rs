@@ -180,6 +180,10 @@ pub struct RunOptions {
     /// Peers are admitted by certificate (charter networks): see [`NOT_ADMITTED_SCORE`].
     pub permissioned: bool,
     pub network_id: [u8; 32],
+    /// Connections the node keeps (its topology's target): below it, Kademlia looks for
+    /// peers every [`limits::KAD_BOOTSTRAP_INTERVAL`], at it only every
+    /// [`limits::KAD_REFRESH_AT_TARGET`].
+    pub connections_target: usize,
 }
 
 /// Loads (hex ed25519 secret) the node's libp2p identity.

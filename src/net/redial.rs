@@ -199,9 +199,26 @@ impl Redial {
     }
 }
 
+/// Whether Kademlia is refreshed now, `since` the last refresh, with `connected` peers and a
+/// connection target of `target`: at the tick of [`limits::KAD_BOOTSTRAP_INTERVAL`] while
+/// below the target, and only after [`limits::KAD_REFRESH_AT_TARGET`] at or above it.
+pub fn kad_refresh_due(connected: usize, target: usize, since: Duration) -> bool {
+    connected < target || since >= limits::KAD_REFRESH_AT_TARGET
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kademlia_looks_for_peers_below_the_target_and_rarely_at_it() {
+        let two_min = limits::KAD_BOOTSTRAP_INTERVAL;
+        assert!(kad_refresh_due(3, 24, two_min));
+        assert!(kad_refresh_due(23, 24, Duration::ZERO));
+        assert!(!kad_refresh_due(24, 24, two_min));
+        assert!(!kad_refresh_due(40, 24, limits::KAD_REFRESH_AT_TARGET - Duration::from_secs(1)));
+        assert!(kad_refresh_due(24, 24, limits::KAD_REFRESH_AT_TARGET));
+    }
 
     fn one() -> (Redial, PeerId, Instant) {
         let peer = PeerId::random();

@@ -140,6 +140,8 @@ pub fn build_swarm_on(
             let kad = discovery.then(|| {
                 let mut config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
                 config.set_query_timeout(limits::KAD_QUERY_TIMEOUT);
+                // The swarm task refreshes, at a rate that depends on the connections held.
+                config.set_periodic_bootstrap_interval(None);
                 let store = kad::store::MemoryStore::new(peer_id);
                 if permissioned {
                     // Only admitted peers enter the routing table (the swarm task adds them).

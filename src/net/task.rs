@@ -72,11 +72,14 @@ struct Task {
     /// Listen addresses connected peers announced (identify), handed to Kademlia when the
     /// peer is admitted (charter networks only).
     announced: HashMap<PeerId, Vec<Multiaddr>>,
+    connections_target: usize,
+    /// When Kademlia was last refreshed.
+    kad_refreshed: Instant,
 }
 
 impl Task {
     fn new(mut swarm: Swarm<Behaviour>, options: RunOptions) -> Task {
-        let RunOptions { bootstrap, discovery: _, permissioned, network_id } = options;
+        let RunOptions { bootstrap, discovery: _, permissioned, network_id, connections_target } = options;
         if !permissioned {
             // On a charter network a peer enters the routing table only once admitted.
             if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
@@ -95,6 +98,8 @@ impl Task {
             next_inbound_tag: 0,
             redial: Redial::new(&bootstrap, Instant::now(), redial::seed_of(&local_peer)),
             announced: HashMap::new(),
+            connections_target,
+            kad_refreshed: Instant::now(),
         };
         task.dial_due();
         task
@@ -104,9 +109,20 @@ impl Task {
         self.swarm.behaviour().kad.is_enabled()
     }
 
+    /// Refreshes Kademlia when [`redial::kad_refresh_due`] says so.
     fn kad_refresh(&mut self) {
+        let now = Instant::now();
+        let connected = self.swarm.connected_peers().count();
+        if !redial::kad_refresh_due(
+            connected,
+            self.connections_target,
+            now.saturating_duration_since(self.kad_refreshed),
+        ) {
+            return;
+        }
         if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
             let _ = kad.inner_mut().bootstrap();
+            self.kad_refreshed = now;
         }
     }
 

@@ -29,7 +29,8 @@ fn spawn(commands: usize, events: usize, bootstrap: Vec<(PeerId, Multiaddr)>) ->
     let (cmd_tx, cmd_rx) = mpsc::channel(commands);
     let (ev_tx, ev_rx) = mpsc::channel(events);
     let (stop, stop_rx) = watch::channel(false);
-    let options = RunOptions { bootstrap, discovery: false, permissioned: false, network_id: NET };
+    let options =
+        RunOptions { bootstrap, discovery: false, permissioned: false, network_id: NET, connections_target: 24 };
     let task = tokio::spawn(run_swarm(swarm, options, cmd_rx, ev_tx, stop_rx));
     Handle { commands: cmd_tx, events: ev_rx, stop, task, peer }
 }

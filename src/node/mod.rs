@@ -178,8 +178,13 @@ pub async fn start_on(
     let (failure_tx, failure) = watch::channel(None);
 
     let mut tasks: JoinSet<(&'static str, Result<(), String>)> = JoinSet::new();
-    let options =
-        net::RunOptions { bootstrap, discovery: config.p2p.discovery, permissioned, network_id: service.network_id };
+    let options = net::RunOptions {
+        bootstrap,
+        discovery: config.p2p.discovery,
+        permissioned,
+        network_id: service.network_id,
+        connections_target: config.p2p.connections,
+    };
     let swarm_shutdown = shutdown_rx.clone();
     tasks.spawn(async move {
         net::run_swarm(swarm, options, cmd_rx, ev_tx, swarm_shutdown).await;

@@ -42,7 +42,13 @@ impl RawPeer {
         let (ev_tx, mut ev_rx) = mpsc::channel(64);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let target = net::parse_bootstrap(dial).unwrap();
-        let options = net::RunOptions { bootstrap: vec![target], discovery: false, permissioned: false, network_id };
+        let options = net::RunOptions {
+            bootstrap: vec![target],
+            discovery: false,
+            permissioned: false,
+            network_id,
+            connections_target: 24,
+        };
         tokio::spawn(net::run_swarm(swarm, options, cmd_rx, ev_tx, shutdown_rx));
         let responses = Arc::new(Mutex::new(BTreeMap::new()));
         let gossip = Arc::new(AtomicUsize::new(0));
