@@ -101,6 +101,10 @@ pub enum RequestFailure {
     /// The peer was not connected and could not be dialed.
     #[error("the peer could not be dialed")]
     DialFailure,
+    /// The peer is not connected: a request is never a reason to dial (the topology decides
+    /// the connections, docs/PROTOCOL.md §8.1).
+    #[error("the peer is not connected")]
+    NotConnected,
     /// The peer speaks no version of the sync protocol this build speaks.
     #[error("the peer speaks none of the requested protocols (this build speaks {SYNC_PROTOCOL})")]
     UnsupportedProtocols,
@@ -121,6 +125,7 @@ impl RequestFailure {
             RequestFailure::Timeout => "request_timeout",
             RequestFailure::ConnectionClosed => "connection_closed",
             RequestFailure::DialFailure => "dial_failure",
+            RequestFailure::NotConnected => "not_connected",
             RequestFailure::UnsupportedProtocols => "unsupported_protocols",
             RequestFailure::Malformed(_) => "malformed_response",
             RequestFailure::Io(_) => "stream_failed",

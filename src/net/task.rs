@@ -43,7 +43,18 @@ pub async fn run_swarm(
         tokio::select! {
             _ = shutdown.changed() => break,
             command = commands.recv() => match command {
-                Some(command) => task.on_command(command),
+                Some(command) => {
+                    // Commands are read even with a full outbox (the engine may be waiting on
+                    // this channel); an answer that finds no room is dropped and the engine's
+                    // own request timeout covers it.
+                    if let Some(out) = task.on_command(command) {
+                        if outbox.len() < limits::EVENT_OUTBOX_MAX {
+                            outbox.push_back(out);
+                        } else {
+                            tracing::debug!("event outbox full; an immediate request failure is left to the engine's timeout");
+                        }
+                    }
+                }
                 None => break,
             },
             permit = events.reserve(), if !outbox.is_empty() => match permit {
@@ -147,10 +158,20 @@ impl Task {
         }
     }
 
-    /// Carries out a command. Never waits.
-    fn on_command(&mut self, command: NetCommand) {
+    /// Carries out a command. Never waits; returns an event when the answer is immediate.
+    fn on_command(&mut self, command: NetCommand) -> Option<NetEvent> {
+        let connected = match &command {
+            NetCommand::Request { peer, .. } => self.swarm.is_connected(peer),
+            _ => true,
+        };
         let behaviour = self.swarm.behaviour_mut();
         match command {
+            // A request never dials: request-response would dial a peer the topology just let
+            // go (the engine sent it before it heard), and at 100 nodes nearly every prune came
+            // back as a new connection (docs/PROTOCOL.md §8.1).
+            NetCommand::Request { peer, tag, .. } if !connected => {
+                return Some(NetEvent::Response { tag, peer, result: Err(RequestFailure::NotConnected) });
+            }
             NetCommand::Request { peer, request, tag } => {
                 let id = behaviour.sync.send_request(&peer, WireRequest::Valid(request));
                 self.outbound.insert(id, tag);
@@ -206,6 +227,7 @@ impl Task {
                 let _ = self.swarm.disconnect_peer_id(peer);
             }
         }
+        None
     }
 
     /// Takes in a swarm event; what the node should hear of it.

@@ -232,3 +232,40 @@ fn only_a_peer_announcing_other_sync_versions_and_not_ours_is_incompatible() {
     assert_eq!(kept.len(), SYNC_VERSIONS_KEPT);
     assert!(kept.iter().all(|p| p.len() <= SYNC_VERSION_NAME_MAX));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_to_a_peer_no_longer_connected_fails_at_once_and_dials_nothing() {
+    // The topology lets a peer go; a request the engine sent before it heard of that must not
+    // dial the peer back (request-response would: at 100 nodes every prune came back as a
+    // connection).
+    let mut node = spawn(8, 8, Vec::new());
+    let Some(NetEvent::Listening { address }) = node.events.recv().await else { panic!("listening first") };
+    let mut client = spawn(8, 8, vec![(node.peer, address.with(libp2p::multiaddr::Protocol::P2p(node.peer)))]);
+    let drain = tokio::spawn(async move { while client.events.recv().await.is_some() {} });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut connections = 0;
+    let failure = loop {
+        let Ok(Some(event)) = tokio::time::timeout_at(deadline, node.events.recv()).await else {
+            panic!("no answer to the request within 10 s ({connections} connections)")
+        };
+        match event {
+            NetEvent::PeerConnected { peer, .. } => {
+                connections += 1;
+                assert_eq!(connections, 1, "the node connected to its peer again");
+                node.commands.send(NetCommand::Disconnect { peer }).await.unwrap();
+            }
+            NetEvent::PeerDisconnected { peer } => {
+                node.commands.send(NetCommand::Request { peer, request: status(), tag: 9 }).await.unwrap();
+            }
+            NetEvent::Response { tag: 9, result, .. } => break result.expect_err("nobody to answer"),
+            _ => {}
+        }
+    };
+    let _ = node.stop.send(true);
+    let _ = client.stop.send(true);
+    drain.abort();
+    // Before the fix this was DialFailure: the request dialed the peer (here with no address
+    // to dial; in a network Kademlia has one and the connection came back).
+    assert!(matches!(failure, RequestFailure::NotConnected), "{failure:?}");
+    assert_eq!(failure.code(), "not_connected");
+}
