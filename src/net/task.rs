@@ -99,6 +99,9 @@ impl Task {
                 }
             }
         }
+        if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
+            kad.dial_only_below(connections_target);
+        }
         let local_peer = *swarm.local_peer_id();
         let mut task = Task {
             swarm,
