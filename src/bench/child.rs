@@ -5,7 +5,10 @@
 //! * `HEAD <sum of feed heads> <sync bytes in> <sync bytes out> <peak RSS KiB> <RSS KiB> <peers>` every 100 ms;
 //! * `STORED <publisher> <seq> <unix µs>` per stored document, with `--trace`;
 //! * `PUBLISHED <seq> <bytes> <unix µs>` per document published on command;
-//! * `SETTLED <store directory bytes> <live store bytes> <RSS KiB>` after `settle`.
+//! * `SETTLED <store directory bytes> <live store bytes> <RSS KiB>` after `settle`;
+//! * `MEMORY <anonymous RSS KiB> <block cache> <of which pinned> <memtables> <table readers>
+//!   <malloc in use> <malloc free> <malloc mmapped>` (bytes but the first) with every `HEAD`
+//!   and before `SETTLED`: where the resident memory is.
 //!
 //! It reads commands on standard input: `publish N INTERVAL_MS`, `settle IDLE_S` (flush the
 //! store, wait for its compactions, stay idle that many seconds, then report) and `quit`.
@@ -51,6 +54,32 @@ fn proc_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The glibc allocator's bytes in use, free in its heaps, and in mmapped chunks (zeros on
+/// another allocator).
+fn malloc_bytes() -> (u64, u64, u64) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 only reads the allocator's statistics.
+        let m = unsafe { libc::mallinfo2() };
+        (m.uordblks as u64, m.fordblks as u64, m.hblkhd as u64)
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    (0, 0, 0)
+}
+
+fn memory_line(service: &Service) -> String {
+    let m = service.store.memory();
+    let (used, free, mmapped) = malloc_bytes();
+    format!(
+        "MEMORY {} {} {} {} {} {used} {free} {mmapped}",
+        proc_kib("RssAnon:"),
+        m.block_cache_bytes,
+        m.block_cache_pinned_bytes,
+        m.memtables_bytes,
+        m.table_readers_bytes
+    )
+}
+
 fn say(line: &str) {
     let mut out = std::io::stdout().lock();
     // The parent reading our output is the only consumer; if it is gone, so are we.
@@ -88,6 +117,7 @@ pub fn run(args: &NodeArgs) -> anyhow::Result<()> {
                         proc_kib("VmHWM:"),
                         proc_kib("VmRSS:"),
                     ));
+                    say(&memory_line(&service));
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             })
@@ -142,6 +172,7 @@ fn read_commands(service: &Service) -> anyhow::Result<()> {
                 let idle = Duration::from_secs(idle_s.parse::<u64>()?.min(SETTLE_IDLE_MAX_S));
                 service.store.settle(SETTLE_COMPACTION_TIMEOUT)?;
                 std::thread::sleep(idle);
+                say(&memory_line(service));
                 say(&format!(
                     "SETTLED {} {} {}",
                     super::dir_bytes(service.store.path()),

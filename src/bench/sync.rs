@@ -67,11 +67,57 @@ struct NodeProcess {
     published: Vec<(u64, u64, u128)>,
     /// What `settle` reported: store directory bytes, live store bytes, RSS KiB.
     settled: Option<(u64, u64, u64)>,
+    /// The last `MEMORY` line, and the one with the largest anonymous RSS so far.
+    memory: Memory,
+    memory_at_peak: Memory,
+}
+
+/// Where a node's resident memory is (a `MEMORY` line of `bench node`).
+#[derive(Debug, Clone, Copy, Default)]
+struct Memory {
+    anon_kib: u64,
+    block_cache: u64,
+    block_cache_pinned: u64,
+    memtables: u64,
+    table_readers: u64,
+    malloc_used: u64,
+    malloc_free: u64,
+    malloc_mmapped: u64,
+}
+
+impl std::fmt::Display for Memory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let m = |b: u64| b as f64 / (1024.0 * 1024.0);
+        write!(
+            f,
+            "anonymous {:.0} MiB: RocksDB block cache {:.1} (pinned {:.1}), memtables {:.1}, table readers {:.1}; \
+             malloc in use {:.1} (mmapped {:.1}), free in its heaps {:.1}",
+            mib(self.anon_kib),
+            m(self.block_cache),
+            m(self.block_cache_pinned),
+            m(self.memtables),
+            m(self.table_readers),
+            m(self.malloc_used + self.malloc_mmapped),
+            m(self.malloc_mmapped),
+            m(self.malloc_free)
+        )
+    }
 }
 
 impl NodeProcess {
     fn spawn(dir: &Path, bootstrap: &[String], trace: bool) -> Result<NodeProcess> {
-        let mut cmd = Command::new(std::env::current_exe()?);
+        // ENTREPOT_BENCH_WRAP="heaptrack -o /tmp/h" runs each node under a tool (its
+        // words, then the node's command line).
+        let wrap = std::env::var("ENTREPOT_BENCH_WRAP").unwrap_or_default();
+        let mut words = wrap.split_whitespace();
+        let mut cmd = match words.next() {
+            Some(tool) => {
+                let mut cmd = Command::new(tool);
+                cmd.args(words).arg(std::env::current_exe()?);
+                cmd
+            }
+            None => Command::new(std::env::current_exe()?),
+        };
         cmd.args(["bench", "node", "--node"]).arg(dir);
         for b in bootstrap {
             cmd.args(["--bootstrap", b]);
@@ -117,6 +163,8 @@ impl NodeProcess {
             stored: Vec::new(),
             published: Vec::new(),
             settled: None,
+            memory: Memory::default(),
+            memory_at_peak: Memory::default(),
         };
         p.wait(Duration::from_secs(60), |p| !p.address.is_empty())?;
         Ok(p)
@@ -139,6 +187,22 @@ impl NodeProcess {
                 ["STORED", _, seq, t] => self.stored.push((seq.parse().unwrap_or(0), t.parse().unwrap_or(0))),
                 ["PUBLISHED", seq, bytes, t] => {
                     self.published.push((seq.parse().unwrap_or(0), bytes.parse().unwrap_or(0), t.parse().unwrap_or(0)))
+                }
+                ["MEMORY", figures @ ..] if figures.len() == 8 => {
+                    let f: Vec<u64> = figures.iter().map(|v| v.parse().unwrap_or(0)).collect();
+                    self.memory = Memory {
+                        anon_kib: f[0],
+                        block_cache: f[1],
+                        block_cache_pinned: f[2],
+                        memtables: f[3],
+                        table_readers: f[4],
+                        malloc_used: f[5],
+                        malloc_free: f[6],
+                        malloc_mmapped: f[7],
+                    };
+                    if self.memory.anon_kib >= self.memory_at_peak.anon_kib {
+                        self.memory_at_peak = self.memory;
+                    }
                 }
                 ["SETTLED", dir, live, rss] => {
                     self.settled = Some((dir.parse().unwrap_or(0), live.parse().unwrap_or(0), rss.parse().unwrap_or(0)))
@@ -329,6 +393,8 @@ fn run_in(args: &SyncArgs, root: &Path, data: &HsData, source: &str, timeout: Du
         mib(b.peak_kib),
         mib(b.rss_kib),
     );
+    println!("memory     source at its largest, {}", a.memory_at_peak);
+    println!("memory     replica at its largest, {}", b.memory_at_peak);
     // At rest: the replica's memtables flushed, its compactions done, then idle a while.
     b.send(&format!("settle {SETTLE_IDLE_S}"))?;
     b.wait(timeout, |p| p.settled.is_some())?;
@@ -344,6 +410,7 @@ fn run_in(args: &SyncArgs, root: &Path, data: &HsData, source: &str, timeout: Du
         mib(rest_kib),
         n
     );
+    println!("memory     replica at rest, {}", b.memory);
 
     // 2. Incremental catch-up.
     b.quit()?;

@@ -15,6 +15,7 @@ pub use integrity::{
     DATE_YEAR_MIN, KNOWN_EDITIONS,
 };
 pub use project::{project, title_of, Projection};
+pub(crate) use registry::build_embedded;
 pub use registry::{compile_schemas, validate_notice_payload, DocType, TypeError, DOC_TYPES};
 
 use crate::document::{Header, SignedDocument};

@@ -130,7 +130,29 @@ fn compile(name: &str, schema: &str) -> Validator {
         options =
             options.with_resource(*id, Resource::from_contents(contents.clone()).expect("shared schema resource"));
     }
-    options.build(&schema).unwrap_or_else(|e| panic!("schema for {name} does not compile: {e}"))
+    build_embedded(options, schema).unwrap_or_else(|e| panic!("schema for {name} does not compile: {e}"))
+}
+
+/// Builds the validator of an embedded schema (one with an `$id`) as a resource behind a root
+/// that is only a `$ref` to it.
+///
+/// Why: jsonschema 0.30 checks every schema it builds against the draft's meta-schema, with
+/// one meta-schema validator kept for the life of the process, whose recursive references
+/// compile lazily, once more for every level of the schema being checked, and are never
+/// freed. Checking this crate's schemas grew it by ~125 MiB (`hs.amendment` 49 MiB,
+/// `enforcement.notice` 48, the notice payload 15, `hs.transposition` 12; docs/PERFORMANCE.md,
+/// issue 16): most of a node's memory. The root it checks now is one level deep. A `$ref` to a
+/// whole resource validates exactly as that resource does, so what is accepted and refused,
+/// and the errors' messages and instance paths, are unchanged; the schemas themselves are
+/// checked against the meta-schema by the tests (`embedded_schemas_are_valid_json_schemas`).
+pub(crate) fn build_embedded(
+    options: jsonschema::ValidationOptions,
+    schema: Value,
+) -> Result<Validator, jsonschema::ValidationError<'static>> {
+    let id = schema.get("$id").and_then(Value::as_str).expect("an embedded schema has an $id").to_owned();
+    let root = serde_json::json!({ "$ref": id });
+    let resource = Resource::from_contents(schema)?;
+    options.with_resource(id, resource).build(&root)
 }
 
 fn validators() -> &'static [Validator] {
@@ -188,5 +210,84 @@ impl DocType {
     /// Whether this type is a lifecycle act on an earlier document.
     pub fn is_lifecycle(&self) -> bool {
         self.name.starts_with("lifecycle.")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Each type's schema built the way jsonschema builds it by default (the root checked
+    /// against the meta-schema), for comparison with [`build_embedded`].
+    fn direct(schema: &str) -> Validator {
+        let mut options = jsonschema::options().with_draft(Draft::Draft202012);
+        for (id, text) in [(COMMON_SCHEMA_ID, COMMON_SCHEMA), (NOTICE_PAYLOAD_SCHEMA_ID, NOTICE_PAYLOAD_SCHEMA)] {
+            let contents = serde_json::from_str(text).expect("JSON");
+            options = options.with_resource(id, Resource::from_contents(contents).expect("resource"));
+        }
+        options.build(&serde_json::from_str(schema).expect("JSON")).expect("compiles")
+    }
+
+    #[test]
+    fn embedded_schemas_are_valid_json_schemas() {
+        // `build_embedded` leaves this check to the tests.
+        let others = [
+            ("common", COMMON_SCHEMA),
+            ("enforcement.notice.payload", NOTICE_PAYLOAD_SCHEMA),
+            ("charter", include_str!("../../schemas/charter.json")),
+        ];
+        for (name, text) in DOC_TYPES.iter().map(|t| (t.name, t.schema)).chain(others) {
+            let schema: Value = serde_json::from_str(text).expect("JSON");
+            if let Err(e) = jsonschema::draft202012::meta::validate(&schema) {
+                panic!("schemas/{name}.json is not a valid JSON Schema (2020-12): {e} at {}", e.instance_path);
+            }
+        }
+    }
+
+    #[test]
+    fn a_schema_behind_a_ref_accepts_and_refuses_what_it_did_with_the_same_errors() {
+        let amendment = json!({
+            "title": { "en": "New heading 8549" },
+            "recommendation": { "reference": "Article 16 Recommendation", "notified": "2019-07-04" },
+            "edition_from": "HS2017", "edition_to": "HS2022", "set_number": 1,
+            "entry_into_force": "2022-01-01", "validity": { "from": "2022-01-01" },
+            "operations": [{ "op": "insert", "target": { "kind": "heading", "code": "8549" }, "text": { "en": "Waste." } }],
+            "references": [{ "kind": "cites", "id": "ab".repeat(32) }]
+        });
+        let ruling = json!({
+            "title": { "en": "A drone" }, "reference": "FR-2024-1",
+            "product": { "description": { "en": "Quadcopter with a camera." } },
+            "classification": { "edition": "HS2022", "code": "8806.22" },
+            "gir": ["1", "3 (b)"], "reasons": { "en": "Heading 8806." }, "validity": { "from": "2022-01-01" }
+        });
+        // Valid bodies, each with every top-level member dropped, retyped or replaced in turn.
+        let mut bodies = vec![json!({}), json!([]), json!("x"), json!(null)];
+        for body in [amendment, ruling] {
+            bodies.push(body.clone());
+            for (name, value) in body.as_object().expect("object") {
+                let mut without = body.clone();
+                without.as_object_mut().expect("object").remove(name);
+                bodies.push(without);
+                for replaced in [json!(1), json!("HS1999"), json!({ "en": "" }), json!([value.clone()]), json!({})] {
+                    let mut changed = body.clone();
+                    changed[name] = replaced;
+                    bodies.push(changed);
+                }
+            }
+            let mut extra = body.clone();
+            extra["unknown"] = json!(true);
+            bodies.push(extra);
+        }
+        for ty in DOC_TYPES {
+            let (old, new) = (direct(ty.schema), compile(ty.name, ty.schema));
+            for body in &bodies {
+                let errors = |v: &Validator| {
+                    v.iter_errors(body).map(|e| format!("{}: {e}", e.instance_path)).collect::<Vec<_>>()
+                };
+                assert_eq!(old.is_valid(body), new.is_valid(body), "{}: {body}", ty.name);
+                assert_eq!(errors(&old), errors(&new), "{}: {body}", ty.name);
+            }
+        }
     }
 }

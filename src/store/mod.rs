@@ -150,6 +150,20 @@ fn budget_options(budget: &StoreBudget) -> (Options, Options) {
     (db, cf)
 }
 
+/// What the store holds in memory, from RocksDB's own properties, in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemoryUse {
+    /// The block cache (shared by every family): data, index and filter blocks.
+    pub block_cache_bytes: u64,
+    /// Of which pinned: L0 index and filter blocks, and blocks a reader holds.
+    pub block_cache_pinned_bytes: u64,
+    /// Every family's memtables, active and immutable (their arenas).
+    pub memtables_bytes: u64,
+    /// Table readers outside the block cache (with index and filter blocks in the cache,
+    /// little).
+    pub table_readers_bytes: u64,
+}
+
 /// One recorded fork: two validly signed entries at one feed position.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ForkRecord {
@@ -327,6 +341,19 @@ impl Store {
         options.set_flush(true);
         options.set_timeout(u64::try_from(timeout.as_micros()).unwrap_or(u64::MAX).max(1));
         Ok(self.db.wait_for_compact(&options)?)
+    }
+
+    /// What RocksDB holds in memory now (for the benchmarks and status).
+    pub fn memory(&self) -> MemoryUse {
+        let property = |cf: &str, name: &str| self.db.property_int_value_cf(self.cf(cf), name).ok().flatten();
+        let sum = |name: &str| keys::ALL_CFS.iter().map(|cf| property(cf, name).unwrap_or(0)).sum();
+        MemoryUse {
+            // One cache for every family: any family reads the same figure.
+            block_cache_bytes: property(keys::CF_DOCS, "rocksdb.block-cache-usage").unwrap_or(0),
+            block_cache_pinned_bytes: property(keys::CF_DOCS, "rocksdb.block-cache-pinned-usage").unwrap_or(0),
+            memtables_bytes: sum("rocksdb.size-all-mem-tables"),
+            table_readers_bytes: sum("rocksdb.estimate-table-readers-mem"),
+        }
     }
 
     /// The directory the store lives in.
