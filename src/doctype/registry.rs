@@ -145,14 +145,11 @@ fn compile(name: &str, schema: &str) -> Validator {
 /// whole resource validates exactly as that resource does, so what is accepted and refused,
 /// and the errors' messages and instance paths, are unchanged; the schemas themselves are
 /// checked against the meta-schema by the tests (`embedded_schemas_are_valid_json_schemas`).
-pub(crate) fn build_embedded(
-    options: jsonschema::ValidationOptions,
-    schema: Value,
-) -> Result<Validator, jsonschema::ValidationError<'static>> {
+pub(crate) fn build_embedded(options: jsonschema::ValidationOptions, schema: Value) -> Result<Validator, String> {
     let id = schema.get("$id").and_then(Value::as_str).expect("an embedded schema has an $id").to_owned();
     let root = serde_json::json!({ "$ref": id });
-    let resource = Resource::from_contents(schema)?;
-    options.with_resource(id, resource).build(&root)
+    let resource = Resource::from_contents(schema).map_err(|e| e.to_string())?;
+    options.with_resource(id, resource).build(&root).map_err(|e| e.to_string())
 }
 
 fn validators() -> &'static [Validator] {

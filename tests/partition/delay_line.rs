@@ -303,13 +303,13 @@ impl Switch {
             if ready <= 0 {
                 continue;
             }
-            for port in 0..fds.len() {
-                if fds[port].revents & libc::POLLIN == 0 {
+            for (port, pfd) in fds.iter().enumerate() {
+                if pfd.revents & libc::POLLIN == 0 {
                     continue;
                 }
                 for _ in 0..READS_PER_ROUND_MAX {
                     // SAFETY: reads into `buf`, which is `buf.len()` bytes long.
-                    let n = unsafe { libc::read(fds[port].fd, buf.as_mut_ptr().cast(), buf.len()) };
+                    let n = unsafe { libc::read(pfd.fd, buf.as_mut_ptr().cast(), buf.len()) };
                     if n <= 0 {
                         break;
                     }
