@@ -91,16 +91,14 @@ struct Task {
 impl Task {
     fn new(mut swarm: Swarm<Behaviour>, options: RunOptions) -> Task {
         let RunOptions { bootstrap, discovery: _, permissioned, network_id, connections_target } = options;
-        if !permissioned {
-            // On a charter network a peer enters the routing table only once admitted.
-            if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
+        if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
+            kad.dial_only_below(connections_target);
+            if !permissioned {
+                // On a charter network a peer enters the routing table only once admitted.
                 for (peer, addr) in &bootstrap {
                     kad.inner_mut().add_address(peer, addr.clone());
                 }
             }
-        }
-        if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
-            kad.dial_only_below(connections_target);
         }
         let local_peer = *swarm.local_peer_id();
         let mut task = Task {
@@ -170,8 +168,8 @@ impl Task {
         let behaviour = self.swarm.behaviour_mut();
         match command {
             // A request never dials: request-response would dial a peer the topology just let
-            // go (the engine sent it before it heard), and at 100 nodes nearly every prune came
-            // back as a new connection (docs/PROTOCOL.md §8.1).
+            // go (the engine sent it before it heard of that), undoing the prune
+            // (docs/PROTOCOL.md §8.1).
             NetCommand::Request { peer, tag, .. } if !connected => {
                 return Some(NetEvent::Response { tag, peer, result: Err(RequestFailure::NotConnected) });
             }

@@ -253,10 +253,10 @@ impl Core {
             return;
         };
         let Some(record) = self.peers.get_mut(&peer) else { return };
-        record.heads = heads.iter().filter(|h| self.trusted.contains(&h.org)).map(|h| (h.org.clone(), h.seq)).collect();
-        let watched = heads.iter().filter(|h| self.trusted.contains(&h.org));
+        let watched: Vec<_> = heads.iter().filter(|h| self.trusted.contains(&h.org)).collect();
+        record.heads = watched.iter().map(|h| (h.org.clone(), h.seq)).collect();
         let follow = if self.config.permissioned { checkpoints::FOLLOW_PULLS } else { 1 };
-        record.checkpoints.announced(now, watched.map(|h| (h.org.clone(), h.seq, h.forked_at)), follow);
+        record.checkpoints.announced(now, watched.iter().map(|h| (h.org.clone(), h.seq, h.forked_at)), follow);
         self.view_changed = true;
         // At most one fork-proof request in flight per peer, and each publisher's proof asked
         // for at most once per cooldown: a status announcing thousands of forks costs one
