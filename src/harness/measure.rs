@@ -135,15 +135,20 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 /// This process's resident memory now (VmRSS), in bytes.
 pub fn rss_bytes() -> u64 {
-    proc_status_kib("VmRSS:") * 1024
+    proc_status_number("VmRSS:") * 1024
+}
+
+/// Threads of this process.
+pub fn thread_count() -> u64 {
+    proc_status_number("Threads:")
 }
 
 /// This process's peak resident memory (VmHWM), in bytes.
 pub fn peak_rss_bytes() -> u64 {
-    proc_status_kib("VmHWM:") * 1024
+    proc_status_number("VmHWM:") * 1024
 }
 
-fn proc_status_kib(field: &str) -> u64 {
+fn proc_status_number(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))

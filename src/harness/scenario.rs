@@ -128,9 +128,21 @@ pub async fn run_reporting(config: HarnessConfig, plan: &Plan, echo: bool) -> Re
 async fn start_network(h: &mut Harness, report: &mut Report, except: &[usize]) -> Result<(), HarnessError> {
     let rss0 = rss_bytes();
     let t0 = Instant::now();
+    let mut last = Instant::now();
     for i in 0..h.nodes.len() {
         if !except.contains(&i) {
             h.start(i).await?;
+        }
+        if report.echo && (i + 1) % 100 == 0 {
+            println!(
+                "  started {} nodes in {} (last 100 in {}); process RSS {}; threads {}",
+                i + 1,
+                ms(t0.elapsed()),
+                ms(last.elapsed()),
+                mib(rss_bytes() as f64),
+                super::measure::thread_count()
+            );
+            last = Instant::now();
         }
     }
     let deadline = Instant::now() + Duration::from_secs(120);
