@@ -32,6 +32,12 @@ pub const GOSSIP_LAZY: usize = 8;
 pub const GOSSIP_HISTORY_LENGTH: usize = 10;
 /// Heartbeats of message ids advertised in IHAVE.
 pub const GOSSIP_HISTORY_GOSSIP: usize = 4;
+/// Gossipsub's send queue per peer: half of it for documents this node publishes (and
+/// control messages), half for those it forwards, IHAVE and IWANT; what does not fit is
+/// dropped and left to pull sync. Room for a 300-document burst. libp2p's default (5,000)
+/// allocates and touches 2,500 slots of ~200 bytes per peer up front, about 0.5 MiB per
+/// connection: most of an idle node's memory at 24 connections.
+pub const GOSSIP_QUEUE_LEN: usize = 1024;
 /// How long gossipsub remembers message ids to drop duplicates.
 pub const GOSSIP_DUPLICATE_CACHE: Duration = Duration::from_secs(120);
 /// Identify push interval.

@@ -128,6 +128,7 @@ pub fn build_swarm_on(
                 .validation_mode(ValidationMode::Strict)
                 .validate_messages()
                 .max_transmit_size(limits::GOSSIP_MESSAGE_MAX_BYTES)
+                .connection_handler_queue_len(limits::GOSSIP_QUEUE_LEN)
                 .duplicate_cache_time(limits::GOSSIP_DUPLICATE_CACHE)
                 // Content-addressed ids: the same document gossiped twice is one message.
                 .message_id_fn(|m: &gossipsub::Message| MessageId::from(Sha256::digest(&m.data).to_vec()))
