@@ -155,6 +155,21 @@ struct Running {
     watcher: tokio::task::JoinHandle<()>,
 }
 
+impl Running {
+    /// Stops the node and closes its store.
+    async fn stop(self) {
+        self.node.shutdown().await;
+        self.watcher.abort();
+        // The store closes when the last reference to the service goes: wait for the node's
+        // blocking tasks to let go of theirs, a bounded while.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Arc::strong_count(&self.service) > 1 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        drop(self.service);
+    }
+}
+
 impl SimNode {
     /// The node's service while it runs.
     pub fn service(&self) -> Option<&Arc<Service>> {
@@ -343,23 +358,15 @@ impl Harness {
     /// Stops node `i` and closes its store.
     pub async fn stop(&mut self, i: usize) {
         if let Some(r) = self.nodes[i].running.take() {
-            r.node.shutdown().await;
-            r.watcher.abort();
-            // The store closes when the last reference to the service goes: wait for the
-            // node's blocking tasks to let go of theirs, a bounded while.
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Arc::strong_count(&r.service) > 1 && Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            drop(r.service);
+            r.stop().await;
         }
     }
 
-    /// Stops every node.
+    /// Stops every node, all at once: one after the other, the nodes still running kept
+    /// both cores busy while each stopped (300 nodes took ~5 minutes to stop).
     pub async fn stop_all(&mut self) {
-        for i in 0..self.nodes.len() {
-            self.stop(i).await;
-        }
+        let running: Vec<Running> = self.nodes.iter_mut().filter_map(|n| n.running.take()).collect();
+        futures::future::join_all(running.into_iter().map(Running::stop)).await;
     }
 
     /// Gives node `i` a charter version: put in force at once on a running node (as

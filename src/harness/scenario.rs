@@ -208,8 +208,10 @@ async fn network(h: &mut Harness, plan: &Plan, report: &mut Report) -> Result<()
         let sent0 = h.bytes_sent_total();
         let dialed0 = h.net.connections_opened();
         let (sync0, gossip0) = h.protocol_bytes_sent();
+        let idle_cpu0 = crate::bench::cpu_time();
         let t0 = Instant::now();
         tokio::time::sleep(plan.idle).await;
+        let idle_cpu = crate::bench::cpu_time().saturating_sub(idle_cpu0);
         let minutes = t0.elapsed().as_secs_f64() / 60.0;
         let rate = |bytes: u64| bytes as f64 / n as f64 / minutes;
         let per_minute = rate(h.bytes_sent_total() - sent0);
@@ -218,7 +220,8 @@ async fn network(h: &mut Harness, plan: &Plan, report: &mut Report) -> Result<()
         report.line(format!(
             "idle traffic with {} feeds, over {:.0} s from {:.0} s after the last publish: {:.0} bytes sent per node per minute ({:.0} B/s; of which sync protocol \
              {:.0}, gossip payload {:.0}, the rest framing, gossipsub control, Kademlia, identify, ping); {:.1} \
-             connections opened per node per minute; peers per node min {min} mean {mean:.1} max {max}",
+             connections opened per node per minute; peers per node min {min} mean {mean:.1} max {max}; \
+             CPU per node {:.2} ms a second",
             h.expected.len(),
             plan.idle.as_secs_f64(),
             plan.settle.as_secs_f64(),
@@ -226,7 +229,8 @@ async fn network(h: &mut Harness, plan: &Plan, report: &mut Report) -> Result<()
             per_minute / 60.0,
             rate(sync - sync0),
             rate(gossip - gossip0),
-            (h.net.connections_opened() - dialed0) as f64 / n as f64 / minutes
+            (h.net.connections_opened() - dialed0) as f64 / n as f64 / minutes,
+            idle_cpu.as_secs_f64() * 1000.0 / n as f64 / t0.elapsed().as_secs_f64()
         ));
     }
 

@@ -227,6 +227,7 @@ pub async fn start_on(
         io: JoinSet::new(),
         gossip_reads: 0,
         own_envelope: None,
+        view: shell::ViewRefresh::default(),
     };
     tasks.spawn(async move { ("node shell", shell.run(inputs).await) });
     service.set_replication(Replication::Running);

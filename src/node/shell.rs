@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use libp2p::gossipsub::{MessageAcceptance, MessageId};
 use libp2p::PeerId;
@@ -76,6 +76,35 @@ pub(super) struct Shell {
     /// The envelope of the document this node just published, from its stored event, held
     /// only while the core handles that event: its gossip is sent from it, not read back.
     pub own_envelope: Option<(DocumentId, Arc<[u8]>)>,
+    /// When the peers view was last published, and whether it changed since.
+    pub view: ViewRefresh,
+}
+
+/// The peers view (API, metrics) is rebuilt at most once per [`VIEW_REFRESH_MIN`]: each
+/// rebuild copies every peer's heads, and a status arrives from each peer twice a round, so
+/// rebuilding on every change cost 24 peers x feeds copies several times a second (a quarter
+/// of the CPU of an idle 300-node harness). A change waits for the next tick, at most
+/// [`RETRY_INTERVAL`] away, when it is not yet due.
+pub(super) const VIEW_REFRESH_MIN: Duration = Duration::from_secs(1);
+const _: () = assert!(RETRY_INTERVAL.as_millis() <= VIEW_REFRESH_MIN.as_millis());
+
+#[derive(Debug, Default)]
+pub(super) struct ViewRefresh {
+    published: Option<Instant>,
+    changed: bool,
+}
+
+impl ViewRefresh {
+    /// Notes a change; true when the view is due to be published at `now`.
+    fn due(&mut self, now: Instant, changed: bool) -> bool {
+        self.changed |= changed;
+        let due = self.changed && self.published.is_none_or(|t| now.saturating_duration_since(t) >= VIEW_REFRESH_MIN);
+        if due {
+            self.published = Some(now);
+            self.changed = false;
+        }
+        due
+    }
 }
 
 /// `IoDone` boxed for the join set (its variants differ in size).
@@ -157,7 +186,8 @@ impl Shell {
         for effect in effects {
             self.exec(effect).await;
         }
-        if self.core.take_view_changed() {
+        let changed = self.core.take_view_changed();
+        if self.view.due(Instant::now(), changed) {
             self.publish_view();
         }
     }
@@ -540,4 +570,21 @@ fn take_checkpoints(
         }
     }
     invalid
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_peers_view_is_published_at_once_then_at_most_once_a_second_and_never_loses_a_change() {
+        let t0 = Instant::now();
+        let mut v = ViewRefresh::default();
+        assert!(v.due(t0, true), "the first change is published at once");
+        assert!(!v.due(t0 + Duration::from_millis(10), true), "a change within the second waits");
+        assert!(!v.due(t0 + Duration::from_millis(500), false), "still within the second");
+        assert!(v.due(t0 + VIEW_REFRESH_MIN, false), "the waiting change is published on the next tick due");
+        assert!(!v.due(t0 + VIEW_REFRESH_MIN * 5, false), "nothing changed since: nothing to publish");
+        assert!(v.due(t0 + VIEW_REFRESH_MIN * 5, true), "a change after a quiet while goes at once");
+    }
 }

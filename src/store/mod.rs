@@ -219,12 +219,25 @@ impl Store {
         // (with families this build does not know) must open far enough to be refused with a
         // clear message, and a version 0 store (without `arrivals`) must not gain the family
         // before its migration runs, or an interrupted migration would look finished.
-        let names: Vec<String> = match DB::list_cf(&opts, path) {
-            Ok(existing) => existing.into_iter().filter(|n| n != rocksdb::DEFAULT_COLUMN_FAMILY_NAME).collect(),
-            Err(_) => keys::ALL_CFS.iter().map(|n| n.to_string()).collect(),
+        let (names, created): (Vec<String>, bool) = match DB::list_cf(&opts, path) {
+            Ok(existing) => {
+                (existing.into_iter().filter(|n| n != rocksdb::DEFAULT_COLUMN_FAMILY_NAME).collect(), false)
+            }
+            Err(_) => (keys::ALL_CFS.iter().map(|n| n.to_string()).collect(), true),
         };
-        let cfs = names.iter().map(|name| ColumnFamilyDescriptor::new(name, family_options(name, &cf_opts, budget)));
-        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| StoreError::from_open(path, e))?;
+        let open = || {
+            let cfs =
+                names.iter().map(|name| ColumnFamilyDescriptor::new(name, family_options(name, &cf_opts, budget)));
+            DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| StoreError::from_open(path, e))
+        };
+        let mut db = open()?;
+        if created {
+            // RocksDB keeps the directory open once for each family it creates, and once for
+            // all the families it opens: a new store reopened holds 1 descriptor, not 20
+            // (a thousand nodes in one process, bench network, ran out of descriptors).
+            drop(db);
+            db = open()?;
+        }
         let mut store = Store { db, path: path.to_owned(), write_lock: Mutex::new(1), migrations: Vec::new() };
         // The version first (it needs only `meta`), so that a newer store is refused as such
         // whatever families it has; then only the families later versions added may be missing
