@@ -21,7 +21,7 @@ use super::core::payloads::PAYLOAD_WALK_STEP;
 use super::core::RETRY_INTERVAL;
 use super::core::{
     Certificates, ChartersApplied, Core, Done, Effect, Event, GossipId, InboundTag, Job, Outbound, PeerKey,
-    ProofsRecorded, Verdict,
+    ProofsRecorded, Verdict, ViewChange,
 };
 use super::serve;
 use crate::charter::CertError;
@@ -80,11 +80,12 @@ pub(super) struct Shell {
     pub view: ViewRefresh,
 }
 
-/// The peers view (API, metrics) is rebuilt at most once per [`VIEW_REFRESH_MIN`]: each
-/// rebuild copies every peer's heads, and a status arrives from each peer twice a round, so
-/// rebuilding on every change cost 24 peers x feeds copies several times a second (a quarter
-/// of the CPU of an idle 300-node harness). A change waits for the next tick, at most
-/// [`RETRY_INTERVAL`] away, when it is not yet due.
+/// The peers view (API, metrics) is rebuilt at once when peers come, go, are penalized or
+/// banned, and at most once per [`VIEW_REFRESH_MIN`] when only their announced heads changed:
+/// each rebuild copies every peer's heads, and a status arrives from each peer twice a round,
+/// so rebuilding on every status cost 24 peers x feeds copies several times a second (a
+/// quarter of the CPU of an idle 300-node harness). Heads not yet due wait for the next
+/// tick, at most [`RETRY_INTERVAL`] away.
 pub(super) const VIEW_REFRESH_MIN: Duration = Duration::from_secs(1);
 const _: () = assert!(RETRY_INTERVAL.as_millis() <= VIEW_REFRESH_MIN.as_millis());
 
@@ -96,9 +97,10 @@ pub(super) struct ViewRefresh {
 
 impl ViewRefresh {
     /// Notes a change; true when the view is due to be published at `now`.
-    fn due(&mut self, now: Instant, changed: bool) -> bool {
-        self.changed |= changed;
-        let due = self.changed && self.published.is_none_or(|t| now.saturating_duration_since(t) >= VIEW_REFRESH_MIN);
+    fn due(&mut self, now: Instant, change: ViewChange) -> bool {
+        self.changed |= change != ViewChange::None;
+        let due = change == ViewChange::Peers
+            || (self.changed && self.published.is_none_or(|t| now.saturating_duration_since(t) >= VIEW_REFRESH_MIN));
         if due {
             self.published = Some(now);
             self.changed = false;
@@ -186,8 +188,8 @@ impl Shell {
         for effect in effects {
             self.exec(effect).await;
         }
-        let changed = self.core.take_view_changed();
-        if self.view.due(Instant::now(), changed) {
+        let change = self.core.take_view_changed();
+        if self.view.due(Instant::now(), change) {
             self.publish_view();
         }
     }
@@ -577,14 +579,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_peers_view_is_published_at_once_then_at_most_once_a_second_and_never_loses_a_change() {
+    fn peers_coming_and_going_are_shown_at_once_and_heads_at_most_once_a_second_never_lost() {
+        let (heads, peers, none) = (ViewChange::Heads, ViewChange::Peers, ViewChange::None);
         let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
         let mut v = ViewRefresh::default();
-        assert!(v.due(t0, true), "the first change is published at once");
-        assert!(!v.due(t0 + Duration::from_millis(10), true), "a change within the second waits");
-        assert!(!v.due(t0 + Duration::from_millis(500), false), "still within the second");
-        assert!(v.due(t0 + VIEW_REFRESH_MIN, false), "the waiting change is published on the next tick due");
-        assert!(!v.due(t0 + VIEW_REFRESH_MIN * 5, false), "nothing changed since: nothing to publish");
-        assert!(v.due(t0 + VIEW_REFRESH_MIN * 5, true), "a change after a quiet while goes at once");
+        assert!(v.due(t0, heads), "the first change is published at once");
+        assert!(!v.due(ms(10), heads), "new heads within the second wait");
+        assert!(!v.due(ms(500), none), "still within the second");
+        assert!(v.due(ms(600), peers), "a peer that came or went is shown at once, with the waiting heads");
+        assert!(!v.due(ms(700), heads), "heads wait again, a second from that publish");
+        assert!(v.due(ms(1600), none), "the waiting heads are published on the next tick due");
+        assert!(!v.due(ms(5000), none), "nothing changed since: nothing to publish");
+        assert!(v.due(ms(5000), heads), "heads after a quiet while go at once");
     }
 }

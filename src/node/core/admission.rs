@@ -23,7 +23,7 @@ impl Core {
             return;
         }
         tracing::info!(peer = %name, %address, "peer connected");
-        self.view_changed = true;
+        self.view_changed = ViewChange::Peers;
         if self.config.permissioned {
             // Synced with only once admitted; first, certificates both ways.
             let standing = Standing::Waiting { since: now, shown: None };
@@ -39,7 +39,7 @@ impl Core {
     pub(super) fn on_disconnected(&mut self, now: Instant, peer: PeerKey, out: &mut Effects) {
         let Some(record) = self.peers.remove(&peer) else { return };
         tracing::info!(peer = %record.name, "peer disconnected");
-        self.view_changed = true;
+        self.view_changed = ViewChange::Peers;
         self.pending.retain(|_, (k, _)| *k != peer);
         if self.charter_pull.as_ref().is_some_and(|(k, _, _)| *k == peer) {
             self.charter_pull = None;
@@ -100,7 +100,7 @@ impl Core {
         let Some(record) = self.peers.get_mut(&peer) else { return };
         let new = !record.is_admitted();
         record.standing = Standing::Admitted { org: Some(org.clone()), cert };
-        self.view_changed = true;
+        self.view_changed = ViewChange::Peers;
         if new {
             tracing::info!(peer = %record.name, %org, "peer admitted by certificate");
             out.push(Effect::Admit { peer });
@@ -115,7 +115,7 @@ impl Core {
         let shown = record.shown().map(<[u8]>::to_vec);
         let was_admitted = record.is_admitted();
         record.standing = Standing::Leaving { at: now + TURN_AWAY_GRACE, shown };
-        self.view_changed = true;
+        self.view_changed = ViewChange::Peers;
         if was_admitted {
             self.stop_sync(now, peer, out);
         }
@@ -257,7 +257,7 @@ impl Core {
         record.heads = watched.iter().map(|h| (h.org.clone(), h.seq)).collect();
         let follow = if self.config.permissioned { checkpoints::FOLLOW_PULLS } else { 1 };
         record.checkpoints.announced(now, watched.iter().map(|h| (h.org.clone(), h.seq, h.forked_at)), follow);
-        self.view_changed = true;
+        self.view_changed = self.view_changed.max(ViewChange::Heads);
         // At most one fork-proof request in flight per peer, and each publisher's proof asked
         // for at most once per cooldown: a status announcing thousands of forks costs one
         // request.

@@ -272,7 +272,7 @@ impl Core {
         }
         for name in self.penalties.expire(now) {
             tracing::info!(peer = %name, "ban lifted");
-            self.view_changed = true;
+            self.view_changed = ViewChange::Peers;
             out.push(Effect::Unban { name });
         }
         if let Some((_, tag, since)) = self.charter_pull {

@@ -212,8 +212,19 @@ pub struct Core {
     next_status: Option<Instant>,
     next_retry: Option<Instant>,
     next_prune: Option<Instant>,
-    /// The peers view changed since [`Core::take_view_changed`].
-    view_changed: bool,
+    /// How the peers view changed since [`Core::take_view_changed`].
+    view_changed: ViewChange,
+}
+
+/// How the peers view changed, least first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum ViewChange {
+    #[default]
+    None,
+    /// Only the heads peers announce (every status): the shell may wait to show them.
+    Heads,
+    /// Peers came, went, were penalized or banned, or were admitted: shown at once.
+    Peers,
 }
 
 impl Core {
@@ -240,7 +251,7 @@ impl Core {
             next_status: None,
             next_retry: None,
             next_prune: None,
-            view_changed: true,
+            view_changed: ViewChange::Peers,
             config,
         }
     }
@@ -364,8 +375,8 @@ impl Core {
             .min()
     }
 
-    /// Whether the peers view changed since the last call.
-    pub fn take_view_changed(&mut self) -> bool {
+    /// How the peers view changed since the last call.
+    pub fn take_view_changed(&mut self) -> ViewChange {
         std::mem::take(&mut self.view_changed)
     }
 
@@ -538,7 +549,7 @@ impl Core {
         let Some(record) = self.peers.get(&peer) else { return };
         let name = record.name.clone();
         let org = record.org().cloned();
-        self.view_changed = true;
+        self.view_changed = ViewChange::Peers;
         match self.penalties.penalize(&name, offense, now) {
             penalties::Verdict::Noted { points } => {
                 tracing::warn!(peer = %name, reason = offense.code(), points, "peer penalized");
