@@ -283,3 +283,14 @@ pub enum Effect {
         orgs: Vec<OrgId>,
     },
 }
+
+/// How the peers view changed, least first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum ViewChange {
+    #[default]
+    None,
+    /// Only the heads peers announce (every status): the shell may wait to show them.
+    Heads,
+    /// Peers came, went, were penalized or banned, or were admitted: shown at once.
+    Peers,
+}

@@ -26,7 +26,7 @@ pub mod penalties;
 mod tests;
 pub mod topology;
 
-pub use events::{ChartersApplied, Done, Effect, Event, Job, Origin, Outbound, ProofsRecorded, Verdict};
+pub use events::{ChartersApplied, Done, Effect, Event, Job, Origin, Outbound, ProofsRecorded, Verdict, ViewChange};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -214,17 +214,6 @@ pub struct Core {
     next_prune: Option<Instant>,
     /// How the peers view changed since [`Core::take_view_changed`].
     view_changed: ViewChange,
-}
-
-/// How the peers view changed, least first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-pub enum ViewChange {
-    #[default]
-    None,
-    /// Only the heads peers announce (every status): the shell may wait to show them.
-    Heads,
-    /// Peers came, went, were penalized or banned, or were admitted: shown at once.
-    Peers,
 }
 
 impl Core {
