@@ -63,6 +63,8 @@ pub struct SyncEngine {
     /// Ingest reports still due for feeds dropped by `set_trusted`: they come before any of
     /// a feed made again for the same organization, and must not be taken for its own.
     orphans: BTreeMap<OrgId, usize>,
+    /// How many times a feed's local head moved (see [`SyncEngine::local_moves`]).
+    local_moves: u64,
 }
 
 /// Whether `org` is replicated (a free function, so it borrows only the fields it reads).
@@ -87,6 +89,7 @@ impl SyncEngine {
             next_id: 0,
             buffered_bytes: 0,
             orphans: BTreeMap::new(),
+            local_moves: 0,
         };
         for (org, seq) in local_heads {
             if let Some(f) = engine.feed(&org) {
@@ -168,13 +171,14 @@ impl SyncEngine {
         if !self.peers.contains_key(&peer) {
             return Vec::new();
         }
-        let mut penalize = false;
+        let (mut penalize, mut changed) = (false, false);
         for (org, seq) in heads {
             if self.feed(&org).is_none() {
                 continue;
             }
             let p = self.peers.get_mut(&peer).expect("checked above");
             let claim = p.claims.entry(org.clone()).or_default();
+            let before = (claim.head, claim.cap.is_some());
             claim.head = seq.0;
             match claim.cap {
                 // Repeated above its cap: not believed (the capped claim counts).
@@ -185,6 +189,7 @@ impl SyncEngine {
                 Some(_) => claim.cap = None,
                 None => {}
             }
+            changed |= before != (claim.head, claim.cap.is_some());
             if claim.is_empty() {
                 p.claims.remove(&org);
             }
@@ -193,7 +198,11 @@ impl SyncEngine {
         if penalize {
             actions.push(Action::Penalize { peer, offense: Offense::UnservedClaim });
         }
-        actions.extend(self.schedule());
+        // A status that changed no claim (a quiet network's every status) leaves nothing new
+        // to schedule: whatever else changed since the last pass is taken by the next poll.
+        if changed {
+            actions.extend(self.schedule());
+        }
         actions
     }
 
@@ -227,6 +236,13 @@ impl SyncEngine {
         stored >= self.config.range_count as u64
     }
 
+    /// How many times the local head of a trusted feed has moved: while it stays the same,
+    /// a status this node sends names the same heads as the last one (up to a fork recorded
+    /// in place, which gossip and the peer's own next status carry).
+    pub fn local_moves(&self) -> u64 {
+        self.local_moves
+    }
+
     /// The store's feed of `org` was changed by a charter action (a fork resolved, entries
     /// signed with a revoked key removed): fetching starts again from `head`, which may be
     /// lower than before, and the feed is no longer frozen.
@@ -236,6 +252,7 @@ impl SyncEngine {
         f.frozen = false;
         f.deferred = false;
         f.local = head.0;
+        self.local_moves += 1;
         self.restart(org);
         // Our feed changed: another branch may be ours now.
         for p in self.peers.values_mut() {
@@ -384,7 +401,10 @@ impl SyncEngine {
     /// whether the position handed to ingest moved.
     fn advance(&mut self, org: &OrgId, seq: u64) -> bool {
         let Some(f) = self.feeds.get_mut(org) else { return false };
-        f.local = f.local.max(seq);
+        if seq > f.local {
+            f.local = seq;
+            self.local_moves += 1;
+        }
         if f.local <= f.handed {
             return false;
         }
