@@ -173,7 +173,7 @@ pub fn build_swarm_on(
                     identify::Config::new("/entrepot/id/1.0.0".into(), key.public())
                         .with_interval(limits::IDENTIFY_INTERVAL),
                 ),
-                ping: ping::Behaviour::new(ping::Config::new()),
+                ping: ping::Behaviour::new(ping::Config::new().with_interval(limits::PING_INTERVAL)),
                 kad: Toggle::from(kad),
                 mdns: Toggle::from(mdns),
                 gossipsub,

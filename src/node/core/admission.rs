@@ -198,6 +198,10 @@ impl Core {
                 let Some(record) = self.peers.get(&peer) else { return };
                 let (known, peer_holds) = (record.status.known(), record.status.peer_holds());
                 if self.take_serving_slot(now, peer, tag, out).is_some() {
+                    let moves = self.sync.local_moves();
+                    if let Some(record) = self.peers.get_mut(&peer) {
+                        record.answered = Some((now, moves));
+                    }
                     out.push(Effect::AnswerStatus { peer, tag, known, peer_holds });
                 }
             }

@@ -287,7 +287,8 @@ impl Core {
             && self.next_status.is_some_and(|t| now + STATUS_INTERVAL >= t + PROGRESS_STATUS_INTERVAL);
         if self.next_status.is_none_or(|t| t <= now) || progress {
             self.next_status = Some(now + STATUS_INTERVAL);
-            let actions = self.sync.tick();
+            let mut actions = self.sync.tick();
+            actions.retain(|a| !matches!(a, Action::SendStatus { peer } if self.status_answered_lately(now, *peer)));
             self.run_sync(now, actions, out);
         }
         if self.next_prune.is_none_or(|t| t <= now) {

@@ -65,6 +65,12 @@ pub const SERVING_MAX: usize = 16;
 pub const SERVING_PER_PEER_MAX: usize = 8;
 /// Every peer is asked for its status this often (pull stays the source of truth).
 pub const STATUS_INTERVAL: Duration = Duration::from_secs(10);
+/// A status round leaves out a peer whose status request this node answered this recently,
+/// if no local head moved since: that exchange already told each side the other's heads, so
+/// a quiet connection carries one exchange a round instead of two. Half the round, so that
+/// two peers never both leave each other out two rounds running (PROTOCOL §8.2).
+pub const STATUS_ANSWERED_WITHIN: Duration = Duration::from_secs(5);
+const _: () = assert!(2 * STATUS_ANSWERED_WITHIN.as_millis() <= STATUS_INTERVAL.as_millis());
 /// The shortest time between two status rounds, sent early while this node catches up
 /// (`SyncEngine::progress_status_due`).
 pub const PROGRESS_STATUS_INTERVAL: Duration = Duration::from_secs(1);
@@ -478,6 +484,15 @@ impl Core {
     }
 
     /// Sends `peer` this node's status, unless one is in flight or the peer is not admitted.
+    /// Whether this node answered `peer`'s status request within [`STATUS_ANSWERED_WITHIN`]
+    /// and no local head moved since: its round may leave the peer out.
+    fn status_answered_lately(&self, now: Instant, peer: PeerKey) -> bool {
+        let answered = self.peers.get(&peer).and_then(|p| p.answered);
+        answered.is_some_and(|(at, moves)| {
+            now.saturating_duration_since(at) < STATUS_ANSWERED_WITHIN && moves == self.sync.local_moves()
+        })
+    }
+
     fn send_status(&mut self, peer: PeerKey, out: &mut Effects) {
         let Some(record) = self.peers.get(&peer).filter(|p| p.is_admitted()) else { return };
         let request = Outbound::Status { known: record.status.known(), peer_holds: record.status.peer_holds() };

@@ -53,6 +53,10 @@ pub struct PeerRecord {
     /// Its heads as last received, and what it holds of ours: statuses name unchanged heads
     /// by digest.
     pub status: PeerHeads,
+    /// When this node last answered its status request, and the sync engine's
+    /// [`local_moves`](crate::sync::engine::SyncEngine::local_moves) then: what decides
+    /// whether this node's own status round may leave it out ([`super::STATUS_ANSWERED_WITHIN`]).
+    pub answered: Option<(Instant, u64)>,
 }
 
 impl PeerRecord {
@@ -68,6 +72,7 @@ impl PeerRecord {
             charters_asked: None,
             checkpoints: PeerCheckpoints::default(),
             status: PeerHeads::default(),
+            answered: None,
         }
     }
 

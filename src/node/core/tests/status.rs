@@ -120,3 +120,133 @@ fn a_peer_speaking_another_sync_protocol_version_is_let_go_with_its_reason() {
         let _ = n.on(Event::Disconnected { peer: 1 });
     }
 }
+
+/// A status request from the peer, answered: what the node's own round may then leave out.
+fn peer_asks(n: &mut Node, tag: u64) {
+    let named = Status { heads: None, ..Status::compose([7; 32], 1, fr(3), NODE_HEADS, HeadsDigest::of(&fr(3))) };
+    let e = n.on(Event::Request { peer: 1, tag: InboundTag(tag), request: Request::Status(named) });
+    assert!(e.iter().any(|e| matches!(e, Effect::AnswerStatus { .. })), "{e:?}");
+    let _ = n.on(Event::Served { peer: 1 });
+}
+
+fn statuses(effects: &[Effect]) -> usize {
+    sends(effects).iter().filter(|(_, _, r)| matches!(r, Outbound::Status { .. })).count()
+}
+
+#[test]
+fn a_round_leaves_out_a_peer_whose_status_was_just_answered_unless_a_local_head_moved() {
+    let mut n = Node::new(false, &["FR"]);
+    let _ = n.advance(Duration::ZERO); // the round timer starts
+    let (tag, known, _) = status_sent(&n.connect(1));
+    let _ = answer(&mut n, tag, fr(3), known);
+    let start = n.now;
+    let until = |n: &Node, t: Duration| (start + t).saturating_duration_since(n.now);
+
+    // Asked 1 s before the round: that exchange was the round's.
+    let by = until(&n, STATUS_INTERVAL - Duration::from_secs(1));
+    let _ = n.advance(by);
+    peer_asks(&mut n, 1);
+    let by = until(&n, STATUS_INTERVAL);
+    assert_eq!(statuses(&n.advance(by)), 0, "answered 1 s ago, nothing moved: left out");
+
+    // Asked, then a local head moved before the round: the peer must hear of it.
+    let by = until(&n, 2 * STATUS_INTERVAL - Duration::from_secs(2));
+    let _ = n.advance(by);
+    peer_asks(&mut n, 2);
+    let _ = n.on(Event::Heads { heads: vec![(org("FR"), Seq(1))] });
+    let by = until(&n, 2 * STATUS_INTERVAL);
+    let (tag, known, _) = status_sent(&n.advance(by));
+    let _ = answer(&mut n, tag, fr(3), known);
+
+    // Asked longer ago than STATUS_ANSWERED_WITHIN: asked again.
+    let by = until(&n, 3 * STATUS_INTERVAL - STATUS_ANSWERED_WITHIN);
+    let _ = n.advance(by);
+    peer_asks(&mut n, 3);
+    let by = until(&n, 3 * STATUS_INTERVAL);
+    assert_eq!(statuses(&n.advance(by)), 1, "answered a whole half-round ago");
+}
+
+/// Two cores joined directly, each with its own round phase and a jittered clock: a quiet
+/// connection carries about one status exchange a round instead of two, and never goes two rounds
+/// without one (each side's answer fills the other's round; neither leaves the other out two
+/// rounds running).
+#[test]
+fn two_quiet_peers_exchange_one_status_a_round_and_never_skip_two() {
+    let (mut total, mut all_rounds) = (0, 0);
+    for seed in 1..=40u64 {
+        let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut next = move |m: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % m
+        };
+        let mut nodes = [Node::new(false, &["FR"]), Node::new(false, &["FR"])];
+        let t0 = nodes[0].now;
+        nodes[1].now = t0;
+        // Each node's round starts at its own phase; both connect at the second's start.
+        let phase = Duration::from_millis(next(STATUS_INTERVAL.as_millis() as u64));
+        let _ = nodes[0].advance(Duration::ZERO);
+        let mut queue: Vec<(usize, Effect)> = Vec::new();
+        for (i, node) in nodes.iter_mut().enumerate() {
+            queue.extend(node.connect(1).into_iter().map(|e| (i, e)));
+        }
+        let mut exchanges: Vec<Instant> = Vec::new(); // when a status request was answered
+        let mut t = Duration::ZERO;
+        let mut phase_started = false;
+        let rounds = 30u32;
+        while t < rounds * STATUS_INTERVAL {
+            // Deliver everything in flight (no latency: the phases and jitter are the test).
+            while let Some((from, effect)) = queue.pop() {
+                let Effect::Send { tag, request: Outbound::Status { known, peer_holds }, .. } = effect else {
+                    continue;
+                };
+                let to = 1 - from;
+                let status = Status::compose([7; 32], 1, Vec::new(), known, peer_holds);
+                let request = Request::Status(status);
+                let e = nodes[to].on(Event::Request { peer: 1, tag: InboundTag(tag.0), request });
+                for a in &e {
+                    if let Effect::AnswerStatus { known, peer_holds, .. } = a {
+                        exchanges.push(nodes[to].now);
+                        let status = Status::compose([7; 32], 1, Vec::new(), *known, *peer_holds);
+                        let back = nodes[from].on(Event::Response { tag, result: Ok(Response::Status(status)) });
+                        queue.extend(back.into_iter().map(|e| (from, e)));
+                        let _ = nodes[to].on(Event::Served { peer: 1 });
+                    }
+                }
+                queue.extend(e.into_iter().map(|e| (to, e)));
+            }
+            let step = Duration::from_millis(100 + next(200));
+            t += step;
+            for (i, node) in nodes.iter_mut().enumerate() {
+                node.now = t0 + t;
+                if i == 1 && !phase_started {
+                    if t < phase {
+                        continue;
+                    }
+                    phase_started = true;
+                }
+                let e = node.on(Event::Tick);
+                queue.extend(e.into_iter().map(|e| (i, e)));
+            }
+        }
+        // Past the first round (both sides greet each other on connecting).
+        let settled: Vec<Instant> = exchanges.into_iter().filter(|at| *at >= t0 + 2 * STATUS_INTERVAL).collect();
+        let span = (rounds - 2) as usize;
+        // Two a round was the rule before; a pair whose phases are half a round apart may still
+        // both ask in a round now and then, as their timers drift.
+        assert!(
+            2 * settled.len() <= 3 * span,
+            "seed {seed}, phase {phase:?}: {} exchanges over {span} rounds",
+            settled.len()
+        );
+        total += settled.len();
+        all_rounds += span;
+        let limit = 2 * STATUS_INTERVAL + Duration::from_millis(600);
+        for pair in settled.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(gap <= limit, "seed {seed}, phase {phase:?}: {gap:?} without a status exchange");
+        }
+    }
+    assert!(10 * total <= 11 * all_rounds, "{total} exchanges over {all_rounds} rounds: more than 1.1 a round");
+}
