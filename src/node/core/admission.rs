@@ -258,10 +258,14 @@ impl Core {
         };
         let Some(record) = self.peers.get_mut(&peer) else { return };
         let watched: Vec<_> = heads.iter().filter(|h| self.trusted.contains(&h.org)).collect();
-        record.heads = watched.iter().map(|h| (h.org.clone(), h.seq)).collect();
+        let shown: BTreeMap<OrgId, Seq> = watched.iter().map(|h| (h.org.clone(), h.seq)).collect();
+        if record.heads != shown {
+            // A quiet network's every status repeats the heads: the peers view stays as it is.
+            record.heads = shown;
+            self.view_changed = self.view_changed.max(ViewChange::Heads);
+        }
         let follow = if self.config.permissioned { checkpoints::FOLLOW_PULLS } else { 1 };
         record.checkpoints.announced(now, watched.iter().map(|h| (h.org.clone(), h.seq, h.forked_at)), follow);
-        self.view_changed = self.view_changed.max(ViewChange::Heads);
         // At most one fork-proof request in flight per peer, and each publisher's proof asked
         // for at most once per cooldown: a status announcing thousands of forks costs one
         // request.

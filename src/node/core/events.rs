@@ -289,7 +289,8 @@ pub enum Effect {
 pub enum ViewChange {
     #[default]
     None,
-    /// Only the heads peers announce (every status): the shell may wait to show them.
+    /// Only the heads peers announce (a status that moved them): the shell may wait to show
+    /// them.
     Heads,
     /// Peers came, went, were penalized or banned, or were admitted: shown at once.
     Peers,

@@ -516,7 +516,7 @@ impl Core {
         out.push(Effect::Incompatible { peer });
     }
 
-    /// Lets go of the connections over the target ([`topology::prune`]).
+    /// Lets go of the connections over a third above the target ([`topology::prune`]).
     fn prune(&mut self, now: Instant, out: &mut Effects) {
         let candidates: Vec<topology::Candidate<'_>> = self
             .peers
@@ -534,7 +534,7 @@ impl Core {
             tracing::info!(
                 count = pruned.len(),
                 target = self.config.connections_target,
-                "over the connection target; letting the least diverse, most recent connections go"
+                "over a third above the connection target; letting the least diverse, most recent connections go"
             );
         }
         for peer in pruned {

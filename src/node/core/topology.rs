@@ -3,7 +3,13 @@
 //!
 //! At 1,000 nodes a node must not keep every peer Kademlia and inbound dials bring it: each
 //! connection costs a status round every 10 s, gossip forwarding, memory and a file
-//! descriptor. It keeps [`CONNECTIONS_TARGET`] and lets the rest go, choosing for diversity:
+//! descriptor. It dials toward [`CONNECTIONS_TARGET`] and accepts peers that dial it up to a
+//! third more ([`keep_at_most`]); only above that does it let connections go, the excess and
+//! no more. Without that margin a node at its target let go of every newcomer 15 s after it
+//! came, the newcomer (below its own target) dialed again, and at 300 nodes a quiet network
+//! opened 15 connections per node a minute, each a Noise handshake, identify, gossipsub
+//! subscriptions, a hello, a full status and a checkpoint pull of every feed. It chooses
+//! what to keep for diversity:
 //! its bootstrap peers first (operator-chosen, and how it finds the network again), then one
 //! peer of each organization not yet kept (many administrations rather than many nodes of one),
 //! then the longest connected (a connection that lasted is likely to last). A connection
@@ -18,10 +24,16 @@ use std::time::{Duration, Instant};
 use super::PeerKey;
 use crate::document::OrgId;
 
-/// Connections (inbound and outbound together) a node keeps; more are pruned. Well below the
-/// hard cap of [`crate::net::limits::CONNECTIONS_MAX`], which bounds what arrives between two
-/// prunes.
+/// Connections (inbound and outbound together) a node dials toward: Kademlia dials only below
+/// it. Well below the hard cap of [`crate::net::limits::CONNECTIONS_MAX`], which bounds what
+/// arrives between two prunes.
 pub const CONNECTIONS_TARGET: usize = 24;
+
+/// The most connections a node with `target` keeps: a third more than its target (at least
+/// one more), so that peers below their own target can still reach it.
+pub const fn keep_at_most(target: usize) -> usize {
+    target + if target >= 3 { target / 3 } else { 1 }
+}
 /// A connection younger than this is neither pruned nor judged (above the admission timeout,
 /// so a charter network's peer shows its organization first).
 pub const PRUNE_GRACE: Duration = Duration::from_secs(15);
@@ -33,6 +45,7 @@ const _: () = assert!(
         && CONNECTIONS_TARGET <= crate::config::P2P_CONNECTIONS_MAX
 );
 const _: () = assert!(PRUNE_GRACE.as_millis() > super::peers::ADMISSION_TIMEOUT.as_millis());
+const _: () = assert!(keep_at_most(crate::config::P2P_CONNECTIONS_MAX) < crate::net::limits::CONNECTIONS_MAX as usize);
 
 /// A connected peer as the choice sees it.
 #[derive(Debug, Clone)]
@@ -45,16 +58,17 @@ pub struct Candidate<'a> {
     pub since: Instant,
 }
 
-/// The peers to disconnect so that at most `target` remain (see the module's rule), in a
-/// deterministic order.
+/// The peers to disconnect so that at most [`keep_at_most`]`(target)` remain (see the
+/// module's rule), in a deterministic order.
 pub fn prune(candidates: &[Candidate<'_>], target: usize, now: Instant) -> Vec<PeerKey> {
-    if candidates.len() <= target {
+    let most = keep_at_most(target);
+    if candidates.len() <= most {
         return Vec::new();
     }
     let young = candidates.iter().filter(|c| now.saturating_duration_since(c.since) < PRUNE_GRACE).count();
     let mut mature: Vec<&Candidate<'_>> =
         candidates.iter().filter(|c| now.saturating_duration_since(c.since) >= PRUNE_GRACE).collect();
-    let keep = target.saturating_sub(young).max(target / 2);
+    let keep = most.saturating_sub(young).max(target / 2);
     if mature.len() <= keep {
         return Vec::new();
     }
@@ -107,15 +121,17 @@ mod tests {
             })
             .collect();
         let now = t0 + Duration::from_secs(100);
-        // Keep 4: the bootstrap peer (FR), DE and US for diversity, then the oldest (p0).
-        let mut pruned = prune(&cands, 4, now);
+        // A target of 3 keeps 4: the bootstrap peer (FR), DE and US for diversity, then the
+        // oldest (p0).
+        assert_eq!(keep_at_most(3), 4);
+        let mut pruned = prune(&cands, 3, now);
         pruned.sort();
         assert_eq!(pruned, [1, 2]);
-        assert!(prune(&cands, 6, now).is_empty());
+        assert!(prune(&cands, 5, now).is_empty());
         // The same peers in another order: the same choice.
         let mut reversed = cands.clone();
         reversed.reverse();
-        let mut again = prune(&reversed, 4, now);
+        let mut again = prune(&reversed, 3, now);
         again.sort();
         assert_eq!(again, [1, 2]);
     }
@@ -137,11 +153,42 @@ mod tests {
             .collect();
         let pruned = prune(&cands, 8, now);
         assert_eq!(pruned.len(), 6, "4 (half the target) of the established stay: {pruned:?}");
+        assert!(keep_at_most(8) < 40 - 6, "the young alone are over what is kept");
         assert!(pruned.iter().all(|k| *k < 10), "the young are not judged yet");
         // Once they are established too, the node comes down to its target.
         let later = now + PRUNE_GRACE;
         let survivors: Vec<Candidate<'_>> = cands.iter().filter(|c| !pruned.contains(&c.key)).cloned().collect();
         let second = prune(&survivors, 8, later);
-        assert_eq!(survivors.len() - second.len(), 8);
+        assert_eq!(survivors.len() - second.len(), keep_at_most(8));
+    }
+
+    #[test]
+    fn a_node_at_its_target_keeps_peers_that_dial_it_up_to_a_third_more_then_lets_only_the_excess_go() {
+        let t0 = Instant::now();
+        let names: Vec<String> = (0..40).map(|i| format!("p{i:02}")).collect();
+        let cands = |n: usize| -> Vec<Candidate<'_>> {
+            (0..n)
+                .map(|i| Candidate {
+                    key: i as PeerKey,
+                    name: &names[i],
+                    org: None,
+                    bootstrap: false,
+                    since: t0 + Duration::from_secs(i as u64),
+                })
+                .collect()
+        };
+        let now = t0 + Duration::from_secs(600);
+        assert_eq!(keep_at_most(CONNECTIONS_TARGET), 32);
+        // 24 it dialed, then 8 more dialed it: none is let go (a newcomer below its own
+        // target can stay, and does not come back 15 s later to be let go again).
+        for n in CONNECTIONS_TARGET..=32 {
+            assert!(prune(&cands(n), CONNECTIONS_TARGET, now).is_empty(), "{n} connections");
+        }
+        // Over that, the excess goes, the most recent first, and no more.
+        let pruned = prune(&cands(35), CONNECTIONS_TARGET, now);
+        assert_eq!(pruned, [32, 33, 34]);
+        for small in crate::config::P2P_CONNECTIONS_MIN..=crate::config::P2P_CONNECTIONS_MAX {
+            assert!(keep_at_most(small) > small, "a margin for every target ({small})");
+        }
     }
 }

@@ -250,3 +250,22 @@ fn two_quiet_peers_exchange_one_status_a_round_and_never_skip_two() {
     }
     assert!(10 * total <= 11 * all_rounds, "{total} exchanges over {all_rounds} rounds: more than 1.1 a round");
 }
+
+#[test]
+fn a_status_repeating_the_heads_already_shown_leaves_the_peers_view_as_it_is() {
+    let mut n = Node::new(false, &["FR"]);
+    let _ = n.advance(Duration::ZERO);
+    let (tag, known, _) = status_sent(&n.connect(1));
+    let _ = n.core.take_view_changed();
+    let _ = answer(&mut n, tag, fr(30), known);
+    assert_eq!(n.core.take_view_changed(), ViewChange::Heads, "new heads are shown");
+    // Every later round of a quiet network: the same heads, by digest or in full.
+    for _ in 0..3 {
+        let (tag, known, _) = status_sent(&n.advance(STATUS_INTERVAL));
+        let _ = answer(&mut n, tag, fr(30), known);
+        assert_eq!(n.core.take_view_changed(), ViewChange::None, "nothing new to show");
+    }
+    let (tag, known, _) = status_sent(&n.advance(STATUS_INTERVAL));
+    let _ = answer(&mut n, tag, fr(31), known);
+    assert_eq!(n.core.take_view_changed(), ViewChange::Heads, "a head that moved is shown");
+}
