@@ -85,5 +85,11 @@ impl SyncEngine {
                 next = h.from + h.count;
             }
         }
+        // What lets `poll` skip its pass: with no refusal for load since the last pass and no
+        // feed deferred, a pass now would request nothing.
+        if !self.busy_since_pass && self.feeds.values().all(|f| !f.deferred) {
+            let asked = self.clone().schedule();
+            assert!(asked.is_empty(), "poll would skip a pass that requests {asked:?}");
+        }
     }
 }

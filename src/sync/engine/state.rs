@@ -7,7 +7,7 @@ use super::PeerKey;
 use crate::document::OrgId;
 
 /// A range request sent and not yet answered.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct Outstanding {
     pub(super) peer: PeerKey,
     pub(super) org: OrgId,
@@ -24,7 +24,7 @@ impl Outstanding {
 }
 
 /// A range handed to ingest and not yet reported back.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct Handed {
     pub(super) from: u64,
     pub(super) count: u64,
@@ -33,7 +33,7 @@ pub(super) struct Handed {
     pub(super) stale: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(super) struct Feed {
     pub(super) local: u64,
     pub(super) handed: u64,
@@ -53,7 +53,7 @@ pub(super) struct Feed {
 }
 
 /// A range received and not yet handed to ingest.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct Buffered {
     pub(super) peer: PeerKey,
     pub(super) docs: Vec<Vec<u8>>,
@@ -80,7 +80,7 @@ impl Feed {
 }
 
 /// What one peer claims to hold of one feed.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(super) struct Claim {
     /// Its last announced head (0: withdrawn until its next status).
     pub(super) head: u64,
@@ -117,7 +117,7 @@ impl Claim {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(super) struct Peer {
     /// Its claims of trusted feeds.
     pub(super) claims: BTreeMap<OrgId, Claim>,
