@@ -48,6 +48,9 @@ pub struct NetworkArgs {
     /// Seconds between two rounds.
     #[arg(long, default_value_t = 10)]
     pub round_s: u64,
+    /// Seconds the started network runs before the first document is published.
+    #[arg(long, default_value_t = 0)]
+    pub warmup_s: u64,
     /// Seconds of the idle window.
     #[arg(long, default_value_t = 60)]
     pub idle_s: u64,
@@ -114,6 +117,7 @@ pub fn run(args: &NetworkArgs) -> Result<()> {
         round_interval: Duration::from_secs(args.round_s),
         idle: Duration::from_secs(args.idle_s),
         settle: Duration::from_secs(args.settle_s),
+        warmup: Duration::from_secs(args.warmup_s),
         outage: Duration::from_secs(args.outage_s),
         converge_max: Duration::from_secs(args.converge_s),
         verify_nodes: 3,

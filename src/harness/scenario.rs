@@ -43,6 +43,9 @@ pub struct Plan {
     pub rounds: usize,
     /// Time between two rounds.
     pub round_interval: Duration,
+    /// How long the started network runs before anything is published: a real network has
+    /// formed long before a document is published; a large harness takes minutes to.
+    pub warmup: Duration,
     /// The idle window over which idle traffic is measured.
     pub idle: Duration,
     /// How long the network stays idle before that window opens (discovery settling).
@@ -172,6 +175,16 @@ async fn network(h: &mut Harness, plan: &Plan, report: &mut Report) -> Result<()
     let run0 = Instant::now();
     let sampler = MemorySampler::start();
     start_network(h, report, &[]).await?;
+    if !plan.warmup.is_zero() {
+        let cpu = crate::bench::cpu_time();
+        tokio::time::sleep(plan.warmup).await;
+        let (min, mean, max) = h.peer_counts();
+        report.line(format!(
+            "after a warm-up of {}: peers per node min {min} mean {mean:.1} max {max}; CPU per node {:.2} ms a second over it",
+            ms(plan.warmup),
+            crate::bench::cpu_time().saturating_sub(cpu).as_secs_f64() * 1000.0 / h.nodes.len() as f64 / plan.warmup.as_secs_f64()
+        ));
+    }
     let n = h.nodes.len();
     let publishers: Vec<usize> = (0..h.config.publishers).collect();
     let mut rng = StdRng::seed_from_u64(h.config.seed ^ 0x5eed);
