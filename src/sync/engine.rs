@@ -173,17 +173,26 @@ impl SyncEngine {
     /// the peer's cap for that feed is not believed, and costs it (once per status) unless
     /// the cap is for another branch.
     #[must_use = "the node must carry out the actions"]
-    pub fn status_received(&mut self, peer: PeerKey, heads: impl IntoIterator<Item = (OrgId, Seq)>) -> Vec<Action> {
+    pub fn status_received<'a>(
+        &mut self,
+        peer: PeerKey,
+        heads: impl IntoIterator<Item = (&'a OrgId, Seq)>,
+    ) -> Vec<Action> {
         if !self.peers.contains_key(&peer) {
             return Vec::new();
         }
         let (mut penalize, mut changed) = (false, false);
         for (org, seq) in heads {
-            if self.feed(&org).is_none() {
+            // Looked up before anything is made: a status repeats hundreds of heads already
+            // known, and copying each organization's name twice per status added up.
+            if !self.feeds.contains_key(org) && self.feed(org).is_none() {
                 continue;
             }
             let p = self.peers.get_mut(&peer).expect("checked above");
-            let claim = p.claims.entry(org.clone()).or_default();
+            if !p.claims.contains_key(org) {
+                p.claims.insert(org.clone(), Claim::default());
+            }
+            let claim = p.claims.get_mut(org).expect("made above");
             let before = (claim.head, claim.cap.is_some());
             claim.head = seq.0;
             match claim.cap {
@@ -197,7 +206,7 @@ impl SyncEngine {
             }
             changed |= before != (claim.head, claim.cap.is_some());
             if claim.is_empty() {
-                p.claims.remove(&org);
+                p.claims.remove(org);
             }
         }
         let mut actions = Vec::new();
@@ -220,7 +229,12 @@ impl SyncEngine {
         }
         let p = self.peers.get_mut(&peer).expect("checked above");
         let claim = p.claims.entry(org).or_default();
-        claim.head = claim.head.max(seq.0);
+        if seq.0 <= claim.head {
+            // Nothing new (the same document gossiped again, by another path): as for a
+            // status that changed no claim, there is nothing new to schedule.
+            return Vec::new();
+        }
+        claim.head = seq.0;
         self.schedule()
     }
 
@@ -506,8 +520,7 @@ impl SyncEngine {
         for r in self.requests.values() {
             *per_peer.get_mut(&r.peer).expect("a request's peer is connected") += 1;
         }
-        let orgs: Vec<OrgId> =
-            self.feeds.iter().filter(|(_, f)| !f.frozen && !f.deferred).map(|(o, _)| o.clone()).collect();
+        let orgs = self.wanting();
         for next_only in [true, false] {
             for org in &orgs {
                 loop {
@@ -562,6 +575,31 @@ impl SyncEngine {
             }
         }
         actions
+    }
+
+    /// The feeds a scheduling pass may request for: not waiting, and with a hole to ask for
+    /// again or a peer believed to hold past what was requested. Each peer's claims are walked
+    /// beside the feeds, both in the organizations' order, rather than looked up per feed and
+    /// peer: a pass on a quiet node finds nothing to do for any feed, and the lookups (string
+    /// comparisons down a tree, feeds × peers of them, twice) were 8 % of a 300-node harness's
+    /// CPU.
+    fn wanting(&self) -> Vec<OrgId> {
+        let mut best = vec![0u64; self.feeds.len()];
+        for p in self.peers.values() {
+            let mut feeds = self.feeds.keys().enumerate();
+            for (org, claim) in &p.claims {
+                // Every claim is of a feed (an invariant), so the walk meets each in turn.
+                if let Some((i, _)) = feeds.by_ref().find(|(_, o)| *o == org) {
+                    best[i] = best[i].max(claim.effective());
+                }
+            }
+        }
+        self.feeds
+            .iter()
+            .zip(best)
+            .filter(|((_, f), best)| !f.frozen && !f.deferred && (!f.retry.is_empty() || *best > f.requested))
+            .map(|((org, _), _)| org.clone())
+            .collect()
     }
 
     /// Our head and the best head any peer is believed to hold (its claim, capped), per

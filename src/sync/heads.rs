@@ -8,13 +8,17 @@
 //! node does not hold is answered by a `known` that makes the peer send them in full next.
 //! The state lives as long as the connection: a new connection starts from nothing held.
 
+use std::sync::Arc;
+
 use super::wire::{FeedHead, HeadsDigest, Status};
 
 /// One peer's heads as this node holds them, and what the peer holds of this node's.
 #[derive(Debug, Clone, Default)]
 pub struct PeerHeads {
-    /// The peer's heads as last received in full, and their digest.
-    held: Option<(HeadsDigest, Vec<FeedHead>)>,
+    /// The peer's heads as last received in full, and their digest (shared with what
+    /// [`PeerHeads::receive`] returns: a quiet peer's every status names the same heads, and
+    /// copying hundreds of them each time was the largest part of taking a status).
+    held: Option<(HeadsDigest, Arc<Vec<FeedHead>>)>,
     /// The digest of this node's heads the peer last said it holds.
     peer_holds: Option<HeadsDigest>,
 }
@@ -23,9 +27,9 @@ pub struct PeerHeads {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Heads {
     /// Sent in full, new to this node.
-    Changed(Vec<FeedHead>),
+    Changed(Arc<Vec<FeedHead>>),
     /// Named by the digest of the heads this node holds: unchanged.
-    Unchanged(Vec<FeedHead>),
+    Unchanged(Arc<Vec<FeedHead>>),
     /// Named by a digest of heads this node does not hold (the peer's view of this node is out
     /// of date; it sends them in full once it sees this node's `known`).
     Unknown,
@@ -33,7 +37,7 @@ pub enum Heads {
 
 impl Heads {
     /// The peer's heads, if this node holds them now.
-    pub fn into_heads(self) -> Option<Vec<FeedHead>> {
+    pub fn into_heads(self) -> Option<Arc<Vec<FeedHead>>> {
         match self {
             Heads::Changed(h) | Heads::Unchanged(h) => Some(h),
             Heads::Unknown => None,
@@ -58,11 +62,12 @@ impl PeerHeads {
         self.peer_holds = Some(status.known);
         match status.heads {
             Some(heads) => {
-                self.held = Some((status.digest, heads.clone()));
+                let heads = Arc::new(heads);
+                self.held = Some((status.digest, Arc::clone(&heads)));
                 Heads::Changed(heads)
             }
             None => match &self.held {
-                Some((digest, heads)) if *digest == status.digest => Heads::Unchanged(heads.clone()),
+                Some((digest, heads)) if *digest == status.digest => Heads::Unchanged(Arc::clone(heads)),
                 _ => Heads::Unknown,
             },
         }
@@ -124,15 +129,15 @@ mod tests {
         let mut b = Side { heads: heads(3, 1), peer: PeerHeads::default() };
         // First contact: full heads both ways.
         let (got, full) = exchange(&a, &mut b);
-        assert_eq!(got, Heads::Changed(heads(400, 5)));
+        assert_eq!(got, Heads::Changed(heads(400, 5).into()));
         let (got, _) = exchange(&b, &mut a);
-        assert_eq!(got, Heads::Changed(heads(3, 1)));
+        assert_eq!(got, Heads::Changed(heads(3, 1).into()));
         // Idle rounds: 102 bytes each, and the receiver still knows every head.
         for _ in 0..3 {
             let (got, n) = exchange(&a, &mut b);
-            assert_eq!((got, n), (Heads::Unchanged(heads(400, 5)), 102));
+            assert_eq!((got, n), (Heads::Unchanged(heads(400, 5).into()), 102));
             let (got, n) = exchange(&b, &mut a);
-            assert_eq!((got, n), (Heads::Unchanged(heads(3, 1)), 102));
+            assert_eq!((got, n), (Heads::Unchanged(heads(3, 1).into()), 102));
         }
         assert!(full > 400 * 50, "{full} bytes for 400 heads");
         // A head moves: the next status carries all of them, then idle again.
@@ -158,7 +163,7 @@ mod tests {
         let mut a = a;
         exchange(&b, &mut a);
         let (got, _) = exchange(&a, &mut b);
-        assert_eq!(got, Heads::Changed(heads(10, 2)));
+        assert_eq!(got, Heads::Changed(heads(10, 2).into()));
     }
 
     #[test]

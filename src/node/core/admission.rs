@@ -5,6 +5,8 @@
 use std::time::Instant;
 
 use super::*;
+use crate::sync::heads::Heads;
+use crate::sync::wire::FeedHead;
 
 impl Core {
     // --- Peers and admission -------------------------------------------------------------
@@ -247,6 +249,7 @@ impl Core {
         let announced_newer = charter_version > self.charter_version && charter_version > record.charter_version;
         record.charter_version = charter_version;
         let heads = record.status.receive(status);
+        let unchanged = matches!(heads, Heads::Unchanged(_));
         if charter_version > self.charter_version {
             self.pull_charters(now, peer, announced_newer, out);
         }
@@ -257,15 +260,21 @@ impl Core {
             return;
         };
         let Some(record) = self.peers.get_mut(&peer) else { return };
-        let watched: Vec<_> = heads.iter().filter(|h| self.trusted.contains(&h.org)).collect();
-        let shown: BTreeMap<OrgId, Seq> = watched.iter().map(|h| (h.org.clone(), h.seq)).collect();
-        if record.heads != shown {
-            // A quiet network's every status repeats the heads: the peers view stays as it is.
-            record.heads = shown;
+        let watched: Vec<&FeedHead> = heads.iter().filter(|h| self.trusted.contains(&h.org)).collect();
+        // Compared in place (both are in the organizations' order) before anything is copied:
+        // a quiet network's every status repeats the heads, and the peers view stays as it is.
+        let same_view = record.heads.len() == watched.len()
+            && record.heads.iter().zip(&watched).all(|((org, seq), h)| *org == h.org && *seq == h.seq);
+        if !same_view {
+            record.heads = watched.iter().map(|h| (h.org.clone(), h.seq)).collect();
             self.view_changed = self.view_changed.max(ViewChange::Heads);
         }
-        let follow = if self.config.permissioned { checkpoints::FOLLOW_PULLS } else { 1 };
-        record.checkpoints.announced(now, watched.iter().map(|h| (h.org.clone(), h.seq, h.forked_at)), follow);
+        // The same heads (forks included) seen through the same trust as the last status: the
+        // checkpoint schedule already holds exactly these (a charter change prunes both).
+        if !(unchanged && same_view) {
+            let follow = if self.config.permissioned { checkpoints::FOLLOW_PULLS } else { 1 };
+            record.checkpoints.announced(now, watched.iter().map(|h| (h.org.clone(), h.seq, h.forked_at)), follow);
+        }
         // At most one fork-proof request in flight per peer, and each publisher's proof asked
         // for at most once per cooldown: a status announcing thousands of forks costs one
         // request.
@@ -282,8 +291,7 @@ impl Core {
             }
         }
         self.pull_checkpoints(now, peer, out);
-        let heads = heads.into_iter().map(|h| (h.org, h.seq));
-        let actions = self.sync.status_received(peer, heads);
+        let actions = self.sync.status_received(peer, heads.iter().map(|h| (&h.org, h.seq)));
         self.run_sync(now, actions, out);
     }
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{PeerKey, SyncEngine};
+use super::{Claim, PeerKey, SyncEngine};
 
 impl SyncEngine {
     /// Panics unless the engine's state is consistent: for the node's tests and the engine's.
@@ -15,6 +15,7 @@ impl SyncEngine {
         for (key, p) in &self.peers {
             for (org, c) in &p.claims {
                 assert!(self.is_trusted(org), "peer {key} holds a claim of {org}, which is not trusted");
+                assert!(self.feeds.contains_key(org), "peer {key} holds a claim of {org}, which has no feed");
                 assert!(!c.is_empty(), "peer {key} holds an empty claim of {org}");
             }
             assert!(p.claims.len() <= self.trusted.len(), "peer {key} holds {} claims", p.claims.len());
@@ -84,6 +85,13 @@ impl SyncEngine {
                 assert!(h.from + h.count - 1 <= f.handed, "{org}: a range handed past {}", f.handed);
                 next = h.from + h.count;
             }
+        }
+        // The pass's shortcut names exactly the feeds it could request for.
+        let wanting = self.wanting();
+        for (org, f) in &self.feeds {
+            let best = self.peers.values().filter_map(|p| p.claims.get(org)).map(Claim::effective).max().unwrap_or(0);
+            let wants = !f.frozen && !f.deferred && (!f.retry.is_empty() || best > f.requested);
+            assert_eq!(wanting.contains(org), wants, "{org}: best claim {best}, requested {}", f.requested);
         }
         // What lets `poll` skip its pass: with no refusal for load since the last pass and no
         // feed deferred, a pass now would request nothing.

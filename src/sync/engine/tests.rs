@@ -83,7 +83,7 @@ impl Checked {
 
     fn status(&mut self, peer: PeerKey, heads: &[(&str, u64)]) -> Vec<Action> {
         let heads: Vec<(OrgId, Seq)> = heads.iter().map(|(o, s)| (org(o), Seq(*s))).collect();
-        self.on(|e| e.status_received(peer, heads))
+        self.on(|e| e.status_received(peer, heads.iter().map(|(o, s)| (o, *s))))
     }
 
     /// The answer to the latest request to `peer` at `from`.

@@ -291,7 +291,7 @@ impl Sim {
         let a = match action {
             Action::SendStatus { peer } => {
                 let heads = self.status_of(peer);
-                self.e.on(|e| e.status_received(peer, heads))
+                self.e.on(|e| e.status_received(peer, heads.iter().map(|(o, s)| (o, *s))))
             }
             Action::RequestRange { id, peer, org, from, count } => {
                 match if self.calm { 99 } else { self.rng.below(12) } {
