@@ -12,6 +12,7 @@
 //! The index stores only what finds and ranks a document (its id, type, publisher, issue
 //! time, codes, classification); every answer reads the document itself from the store.
 
+mod schema;
 mod task;
 mod text;
 
@@ -21,13 +22,8 @@ use std::sync::Mutex;
 
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
-use tantivy::schema::{
-    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, INDEXED, STORED, STRING,
-};
-use tantivy::tokenizer::{
-    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
-    TokenStream,
-};
+use tantivy::schema::{Field, IndexRecordOption, Value};
+use tantivy::tokenizer::TokenStream;
 use tantivy::{DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
 use tokio::sync::{watch, Notify};
 
@@ -36,6 +32,7 @@ pub use text::{Lang, Part, Searchable, CLASSIFICATION_TYPES, PART_CHARS_MAX};
 
 use crate::document::{DocumentId, SignedDocument};
 use crate::store::{Store, StoreError};
+use schema::{lang_index, part_index, register_analysers, schema, Fields};
 
 /// The index directory's name inside the node directory.
 pub const INDEX_DIR: &str = "search";
@@ -76,90 +73,6 @@ impl SearchError {
             SearchError::Store(_) => "store",
         }
     }
-}
-
-/// The fields of the index.
-#[derive(Debug, Clone, Copy)]
-struct Fields {
-    id: Field,
-    doc_type: Field,
-    publisher: Field,
-    /// Every prefix of every HS subject, as `HS2022:88`, `HS2022:8806`, …: a prefix filter is
-    /// one term.
-    codes: Field,
-    issued_ms: Field,
-    /// A classification's `HS2022:880622` (stored, for similar classifications).
-    class: Field,
-    /// Every prefix of the classification alone (divergences by chapter).
-    class_codes: Field,
-    reference: Field,
-    /// By [`Part`] then [`Lang`] (en, fr, other).
-    texts: [[Field; 3]; 3],
-}
-
-/// Analyser names, by [`Lang`].
-const ANALYSERS: [&str; 3] = ["entrepot_en", "entrepot_fr", "entrepot_plain"];
-
-fn part_index(p: Part) -> usize {
-    match p {
-        Part::Title => 0,
-        Part::Product => 1,
-        Part::Body => 2,
-    }
-}
-
-fn lang_index(l: Lang) -> usize {
-    match l {
-        Lang::En => 0,
-        Lang::Fr => 1,
-        Lang::Other => 2,
-    }
-}
-
-fn schema() -> (Schema, Fields) {
-    let mut b = Schema::builder();
-    let id = b.add_text_field("id", STRING | STORED);
-    let doc_type = b.add_text_field("type", STRING | STORED);
-    let publisher = b.add_text_field("publisher", STRING | STORED);
-    let codes = b.add_text_field("codes", STRING);
-    let issued_ms = b.add_i64_field("issued_ms", INDEXED | FAST);
-    let class = b.add_text_field("class", STRING | STORED);
-    let class_codes = b.add_text_field("class_codes", STRING);
-    let reference = b.add_text_field("reference", text_options(ANALYSERS[2]));
-    let mut texts = [[id; 3]; 3];
-    for (p, part) in ["title", "product", "body"].iter().enumerate() {
-        for (l, lang) in ["en", "fr", "other"].iter().enumerate() {
-            texts[p][l] = b.add_text_field(&format!("{part}_{lang}"), text_options(ANALYSERS[l]));
-        }
-    }
-    (b.build(), Fields { id, doc_type, publisher, codes, issued_ms, class, class_codes, reference, texts })
-}
-
-fn text_options(analyser: &str) -> TextOptions {
-    TextOptions::default().set_indexing_options(
-        TextFieldIndexing::default().set_tokenizer(analyser).set_index_option(IndexRecordOption::WithFreqsAndPositions),
-    )
-}
-
-fn analyser(stem: Option<Language>) -> TextAnalyzer {
-    let base = TextAnalyzer::builder(SimpleTokenizer::default()).filter(RemoveLongFilter::limit(40)).filter(LowerCaser);
-    match stem {
-        // Stop words out (they would make every product "similar"), then stemmed before
-        // accents are folded: the French stemmer reads the accents.
-        Some(lang) => base
-            .filter(StopWordFilter::new(lang).unwrap_or_else(|| StopWordFilter::remove(Vec::<String>::new())))
-            .filter(Stemmer::new(lang))
-            .filter(AsciiFoldingFilter)
-            .build(),
-        None => base.filter(AsciiFoldingFilter).build(),
-    }
-}
-
-fn register_analysers(index: &Index) {
-    let t = index.tokenizers();
-    t.register(ANALYSERS[0], analyser(Some(Language::English)));
-    t.register(ANALYSERS[1], analyser(Some(Language::French)));
-    t.register(ANALYSERS[2], analyser(None));
 }
 
 /// What a commit records: the layout version and the last arrival it covers.
