@@ -187,7 +187,8 @@ impl SyncEngine {
         if !self.peers.contains_key(&peer) {
             return Vec::new();
         }
-        let (mut penalize, mut changed) = (false, false);
+        let mut penalize = false;
+        let mut changed = BTreeSet::new();
         for (org, seq) in heads {
             if self.feed(org).is_none() {
                 continue;
@@ -209,20 +210,22 @@ impl SyncEngine {
                 Some(_) => claim.cap = None,
                 None => {}
             }
-            changed |= before != (claim.head, claim.cap.is_some());
+            let moved = before != (claim.head, claim.cap.is_some());
             if claim.is_empty() {
                 p.claims.remove(org);
+            }
+            if moved {
+                changed.insert(org.clone());
             }
         }
         let mut actions = Vec::new();
         if penalize {
             actions.push(Action::Penalize { peer, offense: Offense::UnservedClaim });
         }
-        // A status that changed no claim (a quiet network's every status) leaves nothing new
-        // to schedule: whatever else changed since the last pass is taken by the next poll.
-        if changed {
-            actions.extend(self.schedule());
-        }
+        // Only the feeds whose claims moved can be requested for now (none, on a quiet
+        // network's every status): whatever else changed since the last pass is taken by the
+        // next poll.
+        actions.extend(self.schedule_feeds(&changed));
         actions
     }
 
@@ -233,14 +236,14 @@ impl SyncEngine {
             return Vec::new();
         }
         let p = self.peers.get_mut(&peer).expect("checked above");
-        let claim = p.claims.entry(org).or_default();
+        let claim = p.claims.entry(org.clone()).or_default();
         if seq.0 <= claim.head {
             // Nothing new (the same document gossiped again, by another path): as for a
             // status that changed no claim, there is nothing new to schedule.
             return Vec::new();
         }
         claim.head = seq.0;
-        self.schedule()
+        self.schedule_feeds(&BTreeSet::from([org]))
     }
 
     /// Periodic: ask every peer for its status again (pull stays the source of truth).
