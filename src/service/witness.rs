@@ -141,7 +141,8 @@ impl Service {
             .origin_org(&origin_line)
             .ok_or_else(|| TakeError::Refused(CheckpointRefused::Origin(origin_line.clone())))?;
         let keyring = self.keyring();
-        let signed = signed::open(bytes, &origin_line, |size| keyring.checkpoint_keys(&org, size))
+        let held_note = |size| self.store.tree_checkpoint(&org, size).ok().flatten();
+        let signed = signed::open_held(bytes, &origin_line, |size| keyring.checkpoint_keys(&org, size), held_note)
             .map_err(|e| TakeError::Refused(e.into()))?;
         let cp = &signed.checkpoint;
         let mut taken = CheckpointTaken::default();
