@@ -12,9 +12,9 @@ use crate::sync::wire::{
 pub fn status_heads(service: &Service) -> Result<Vec<FeedHead>, StoreError> {
     Ok(service
         .store
-        .heads()?
-        .into_iter()
-        .map(|(org, h)| FeedHead { org, seq: h.seq, id: h.id, forked_at: h.forked_at })
+        .heads_shared()?
+        .iter()
+        .map(|(org, h)| FeedHead { org: org.clone(), seq: h.seq, id: h.id, forked_at: h.forked_at })
         .collect())
 }
 

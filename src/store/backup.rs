@@ -153,7 +153,7 @@ impl Store {
 fn describe_checkpoint(path: &Path) -> Result<Manifest, StoreError> {
     let opts = rocksdb::Options::default();
     let db = DB::open_cf_for_read_only(&opts, path, keys::ALL_CFS, false)?;
-    let store = Store { db, path: path.to_owned(), write_lock: std::sync::Mutex::new(1), migrations: Vec::new() };
+    let store = Store::over(db, path);
     store.manifest()
 }
 

@@ -17,7 +17,7 @@
 
 use std::collections::BTreeSet;
 
-use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions};
+use rocksdb::{Direction, IteratorMode, WriteBatch};
 
 use super::keys::{self, HeadValue};
 use super::write::frozen;
@@ -396,8 +396,6 @@ impl Store {
     }
 
     fn write_synced(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        let mut wo = WriteOptions::default();
-        wo.set_sync(true);
-        Ok(self.db.write_opt(batch, &wo)?)
+        self.write_heads(batch, true)
     }
 }

@@ -15,7 +15,8 @@ mod tlog;
 mod write;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, IteratorMode, Options, DB};
 
@@ -179,6 +180,9 @@ pub struct ForkRecord {
     pub resolved: bool,
 }
 
+/// Every feed's head, ordered by organization, shared.
+pub type Heads = Arc<Vec<(OrgId, HeadValue)>>;
+
 /// An open store.
 pub struct Store {
     db: DB,
@@ -187,6 +191,11 @@ pub struct Store {
     write_lock: Mutex<u64>,
     /// What opening this store migrated.
     migrations: Vec<Migration>,
+    /// Bumped after every write that may change a feed head ([`Store::write_heads`]).
+    heads_generation: AtomicU64,
+    /// Every feed's head as read at a generation: a node sends them in every status (many a
+    /// second), and reading them from RocksDB each time was a tenth of an idle node's CPU.
+    heads_cache: Mutex<Option<(u64, Heads)>>,
 }
 
 impl StoreError {
@@ -238,7 +247,7 @@ impl Store {
             drop(db);
             db = open()?;
         }
-        let mut store = Store { db, path: path.to_owned(), write_lock: Mutex::new(1), migrations: Vec::new() };
+        let mut store = Store::over(db, path);
         // The version first (it needs only `meta`), so that a newer store is refused as such
         // whatever families it has; then only the families later versions added may be missing
         // (their migration steps create them): `arrivals` (1), `payloads` (2), `fork_resolutions` (3),
@@ -251,6 +260,8 @@ impl Store {
         store.require_column_families(&later)?;
         if version < STORE_FORMAT_VERSION {
             store.migrations = migrate::run(&mut store, version)?;
+            // Migrations write around the heads cache.
+            *store.heads_cache.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
         }
         store.require_column_families(&[])?;
         let next_arrival = match store.db.get_cf(store.cf(keys::CF_META), keys::META_NEXT_ARRIVAL)? {
@@ -259,6 +270,18 @@ impl Store {
         };
         *store.write_lock.get_mut().unwrap_or_else(|p| p.into_inner()) = next_arrival;
         Ok(store)
+    }
+
+    /// A store over an open database, before its metadata is checked.
+    fn over(db: DB, path: &Path) -> Store {
+        Store {
+            db,
+            path: path.to_owned(),
+            write_lock: Mutex::new(1),
+            migrations: Vec::new(),
+            heads_generation: AtomicU64::new(0),
+            heads_cache: Mutex::new(None),
+        }
     }
 
     /// Fails when a column family of this build's layout is missing, except those in `except`.
@@ -406,13 +429,38 @@ impl Store {
     /// Every feed's head, ordered by organization. A feed frozen by fork evidence before this
     /// node held any of its entries has a head at position 0 ([`HeadValue::empty`]).
     pub fn heads(&self) -> Result<Vec<(OrgId, HeadValue)>, StoreError> {
+        Ok(self.heads_shared()?.as_ref().clone())
+    }
+
+    /// As [`Store::heads`], shared: read from RocksDB only after a write that may change them.
+    pub fn heads_shared(&self) -> Result<Heads, StoreError> {
+        // The generation is read before the heads: a write landing meanwhile bumps it after
+        // its batch, so heads cached under an older generation are never served after it.
+        let generation = self.heads_generation.load(Ordering::Acquire);
+        if let Some((at, heads)) = self.heads_cache.lock().expect("heads cache lock").as_ref() {
+            if *at == generation {
+                return Ok(heads.clone());
+            }
+        }
         let mut out = Vec::new();
         for item in self.db.iterator_cf(self.cf(keys::CF_HEADS), IteratorMode::Start) {
             let (k, v) = item?;
             let org = keys::decode_head_key(&k).ok_or_else(|| self.corrupt("feed head key"))?;
             out.push((org, HeadValue::decode(&v).ok_or_else(|| self.corrupt("feed head"))?));
         }
-        Ok(out)
+        let heads = Arc::new(out);
+        *self.heads_cache.lock().expect("heads cache lock") = Some((generation, heads.clone()));
+        Ok(heads)
+    }
+
+    /// Writes a batch that may change feed heads (every write that can), then invalidates
+    /// the heads read before it.
+    fn write_heads(&self, batch: rocksdb::WriteBatch, sync: bool) -> Result<(), StoreError> {
+        let mut wo = rocksdb::WriteOptions::default();
+        wo.set_sync(sync);
+        let written = self.db.write_opt(batch, &wo);
+        self.heads_generation.fetch_add(1, Ordering::Release);
+        Ok(written?)
     }
 
     /// The id at one feed position.

@@ -333,8 +333,6 @@ impl Store {
     }
 
     fn write_batch_synced(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        let mut wo = WriteOptions::default();
-        wo.set_sync(true);
-        Ok(self.db.write_opt(batch, &wo)?)
+        self.write_heads(batch, true)
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use rocksdb::{WriteBatch, WriteOptions};
+use rocksdb::WriteBatch;
 
 use super::keys::{self, HeadValue};
 use super::{Store, StoreError};
@@ -153,11 +153,9 @@ impl Store {
             batch.put_cf(self.cf(keys::CF_META), keys::META_NEXT_ARRIVAL, next_arrival.to_be_bytes());
         }
         if !batch.is_empty() {
-            let mut wo = WriteOptions::default();
-            wo.set_sync(sync);
-            if let Err(e) = self.db.write_opt(batch, &wo) {
+            if let Err(e) = self.write_heads(batch, sync) {
                 *next_arrival = first_arrival;
-                return Err(e.into());
+                return Err(e);
             }
         }
         let heads = named.into_iter().map(|org| {
