@@ -272,7 +272,24 @@ impl Core {
         // The same heads (forks included) seen through the same trust as the last status: the
         // checkpoint schedule already holds exactly these (a charter change prunes both).
         if !(unchanged && same_view) {
-            let follow = if self.config.permissioned { checkpoints::FOLLOW_PULLS } else { 1 };
+            let (permissioned, grants) = (self.config.permissioned, &mut self.follow_grants);
+            let follow = |org: &OrgId, head: Seq| {
+                if !permissioned {
+                    return 1;
+                }
+                match grants.get_mut(org) {
+                    Some((seen, left)) if *seen >= head => {
+                        if *seen > head || *left == 0 {
+                            return 1;
+                        }
+                        *left -= 1;
+                    }
+                    _ => {
+                        grants.insert(org.clone(), (head, checkpoints::FOLLOW_PEERS - 1));
+                    }
+                }
+                checkpoints::FOLLOW_PULLS
+            };
             record.checkpoints.announced(now, watched.iter().map(|h| (h.org.clone(), h.seq, h.forked_at)), follow);
         }
         // At most one fork-proof request in flight per peer, and each publisher's proof asked
@@ -312,12 +329,10 @@ impl Core {
             record.checkpoints.sweep(now);
             self.checkpoint_sweep = Some(now);
         }
-        // Where nobody cosigns, a checkpoint as large as the peer's head is all there is.
-        let cosigning = self.config.permissioned;
+        // A checkpoint as large as the peer's head is all this peer can add, but cosignatures
+        // (which a follow peer's pulls and the sweep, always asked, are for).
         let held = &self.checkpoints_held;
-        let orgs = record
-            .checkpoints
-            .take_due(now, |org, head| !cosigning && held.get(org).is_some_and(|size| *size >= head.0));
+        let orgs = record.checkpoints.take_due(now, |org, head| held.get(org).is_some_and(|size| *size >= head.0));
         if !orgs.is_empty() {
             self.send(peer, Pending::Checkpoints { orgs: orgs.clone() }, Outbound::Checkpoints { orgs }, out);
         }

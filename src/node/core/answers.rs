@@ -207,6 +207,7 @@ impl Core {
             record.checkpoints.retain(|org| trusted.contains(org));
         }
         self.checkpoints_held.retain(|org, _| trusted.contains(org));
+        self.follow_grants.retain(|org, _| trusted.contains(org));
         self.reset_marks.retain(|org, _| trusted.contains(org));
         let actions = self.sync.set_trusted(trusted);
         self.run_sync(now, actions, out);

@@ -5,10 +5,12 @@
 //! view of the feed changed: a new head (a larger checkpoint, new cosignatures to come), a
 //! fork it now announces, or a peer met for the first time (its history may not be this
 //! node's: a split view, §13.6). So a feed is asked of a peer when its announced head
-//! changes. Where nodes cosign (charter networks) it is asked again [`FOLLOW_PULLS`]` - 1`
-//! times after, spaced out, because witnesses cosign up to
-//! [`crate::service::COSIGN_INTERVAL_S`] later; where they do not, a changed head is not
-//! asked for at all once this node holds a checkpoint as large (another peer gave it).
+//! changes, and not at all when this node already holds a checkpoint as large (another peer
+//! gave it), except the peer's first head of the feed (the split-view check). Where nodes
+//! cosign (charter networks) the first [`FOLLOW_PEERS`] peers to announce a new head of a
+//! feed are asked [`FOLLOW_PULLS`] times, spaced out, whatever is held, because witnesses
+//! cosign up to [`crate::service::COSIGN_INTERVAL_S`] later. Asking every peer, as before,
+//! cost each node 3 checkpoints per peer (~90) for every document published.
 //! Nothing else is asked while nothing changes, whatever the number of feeds; once per
 //! [`SWEEP_INTERVAL`] one peer is asked for every feed it announces, to pick up what came
 //! later still.
@@ -22,9 +24,11 @@ use crate::sync::wire::CHECKPOINT_FEEDS_MAX;
 /// Each admitted peer is asked for checkpoints at most once per this interval (a status
 /// arrives every 10 s), up to [`CHECKPOINT_FEEDS_MAX`] feeds a time.
 pub const PULL_INTERVAL: Duration = Duration::from_secs(30);
-/// Pulls of a feed from a peer after the head it announces changed: at once, then
+/// Pulls of a feed from a follow peer after the head it announces changed: at once, then
 /// [`PULL_INTERVAL`] later, then twice that later again.
 pub const FOLLOW_PULLS: u8 = 3;
+/// How many peers, per new head of a feed, get the follow-up pulls (the first to announce it).
+pub const FOLLOW_PEERS: u8 = 2;
 /// How often one peer (the next whose status arrives) is asked for every feed it announces.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(15 * 60);
 
@@ -37,9 +41,9 @@ const _: () = assert!(SWEEP_INTERVAL.as_secs() > PULL_INTERVAL.as_secs() * 3);
 struct Watched {
     head: Seq,
     forked_at: Option<Seq>,
-    /// The first head this peer announced of the feed (asked for even if this node holds a
-    /// larger checkpoint: the split-view check).
-    first: bool,
+    /// Asked for even if this node holds a checkpoint as large: the first head this peer
+    /// announced of the feed (the split-view check), a follow peer's pulls, a sweep's.
+    always: bool,
     /// Pulls still to make; 0: nothing to ask until the head changes or a sweep.
     due: u8,
     /// Not asked before this.
@@ -57,28 +61,41 @@ pub struct PeerCheckpoints {
 
 impl PeerCheckpoints {
     /// The heads (and fork positions) of the peer's latest status: a feed new or changed is
-    /// due at once, `follow` times in all; a feed it no longer announces is forgotten.
-    pub fn announced(&mut self, now: Instant, heads: impl IntoIterator<Item = (OrgId, Seq, Option<Seq>)>, follow: u8) {
-        debug_assert!((1..=FOLLOW_PULLS).contains(&follow));
+    /// due at once, `follow(org, head)` times in all (more than once only for a follow peer);
+    /// a feed it no longer announces is forgotten.
+    pub fn announced(
+        &mut self,
+        now: Instant,
+        heads: impl IntoIterator<Item = (OrgId, Seq, Option<Seq>)>,
+        mut follow: impl FnMut(&OrgId, Seq) -> u8,
+    ) {
         let mut feeds = BTreeMap::new();
         for (org, head, forked_at) in heads {
             if head.0 == 0 && forked_at.is_none() {
                 continue;
             }
-            let watched = match self.feeds.remove(&org) {
-                Some(w) if w.head == head && w.forked_at == forked_at => w,
-                Some(_) => Watched { head, forked_at, first: false, due: follow, next: now },
-                None => Watched { head, forked_at, first: true, due: follow, next: now },
+            // Asked whatever is held: the peer's first head (split view), a fork it now
+            // announces (the evidence travels with checkpoints), a follow peer's pulls.
+            let always = match self.feeds.remove(&org) {
+                Some(w) if w.head == head && w.forked_at == forked_at => {
+                    feeds.insert(org, w);
+                    continue;
+                }
+                Some(w) => w.forked_at != forked_at,
+                None => true,
             };
-            feeds.insert(org, watched);
+            let due = follow(&org, head);
+            debug_assert!((1..=FOLLOW_PULLS).contains(&due));
+            feeds.insert(org, Watched { head, forked_at, always: always || due > 1, due, next: now });
         }
         self.feeds = feeds;
     }
 
-    /// Every announced feed is due once more (unless already due).
+    /// Every announced feed is due once more (unless already due), whatever is held.
     pub fn sweep(&mut self, now: Instant) {
         for w in self.feeds.values_mut().filter(|w| w.due == 0) {
             w.due = 1;
+            w.always = true;
             w.next = now;
         }
     }
@@ -86,13 +103,13 @@ impl PeerCheckpoints {
     /// The feeds to ask for now, at most [`CHECKPOINT_FEEDS_MAX`], longest due first; empty
     /// when the peer was asked within [`PULL_INTERVAL`] or nothing is due. Those returned
     /// count as asked. A due feed `held(org, head)` says this node needs nothing more of
-    /// (unless it is the peer's first head of it) is no longer due.
+    /// (unless it is always asked) is no longer due.
     pub fn take_due(&mut self, now: Instant, held: impl Fn(&OrgId, Seq) -> bool) -> Vec<OrgId> {
         if self.asked.is_some_and(|at| now.saturating_duration_since(at) < PULL_INTERVAL) {
             return Vec::new();
         }
         for (org, w) in self.feeds.iter_mut() {
-            if w.due > 0 && !w.first && held(org, w.head) {
+            if w.due > 0 && !w.always && held(org, w.head) {
                 w.due = 0;
             }
         }
@@ -103,7 +120,6 @@ impl PeerCheckpoints {
         for org in &orgs {
             let w = self.feeds.get_mut(org).expect("taken from the map");
             w.due -= 1;
-            w.first = false;
             w.next = now + PULL_INTERVAL * u32::from(FOLLOW_PULLS - w.due);
         }
         if !orgs.is_empty() {
@@ -132,6 +148,7 @@ impl PeerCheckpoints {
         for (org, w) in &self.feeds {
             assert!(w.due <= FOLLOW_PULLS, "{org}: {} pulls due, more than {FOLLOW_PULLS}", w.due);
             assert!(w.head.0 > 0 || w.forked_at.is_some(), "{org}: an empty feed is watched");
+            assert!(w.due <= 1 || w.always, "{org}: follow-up pulls of a feed not always asked");
         }
     }
 }
@@ -160,7 +177,7 @@ mod tests {
         let mut asked = Vec::new();
         for t in (from_s..from_s + secs).step_by(10) {
             let now = t0 + Duration::from_secs(t);
-            p.announced(now, at(t), FOLLOW_PULLS);
+            p.announced(now, at(t), |_, _| FOLLOW_PULLS);
             p.check_invariants();
             asked.extend(p.take_due(now, |_, _| false).into_iter().map(|o| (t, o)));
             p.check_invariants();
@@ -228,10 +245,10 @@ mod tests {
     }
 
     #[test]
-    fn where_nobody_cosigns_a_changed_head_is_asked_once_and_not_at_all_when_a_checkpoint_as_large_is_held() {
+    fn a_changed_head_is_asked_once_and_not_at_all_when_a_checkpoint_as_large_is_held_but_a_fork_or_a_sweep_always() {
         let t0 = Instant::now();
         let mut p = PeerCheckpoints::default();
-        p.announced(t0, heads(3, 5), 1);
+        p.announced(t0, heads(3, 5), |_, _| 1);
         // The first heads of a peer are asked for whatever is held: the split-view check.
         assert_eq!(p.take_due(t0, |_, _| true).len(), 3);
         let t1 = t0 + Duration::from_secs(60);
@@ -239,11 +256,23 @@ mod tests {
         let mut moved = heads(3, 5);
         moved[0].1 = Seq(6);
         moved[1].1 = Seq(6);
-        p.announced(t1, moved, 1);
+        p.announced(t1, moved, |_, _| 1);
         // This node holds a checkpoint of 6 of feed 0 already, not of feed 1.
         let asked = p.take_due(t1, |o, head| *o == org(0) && head.0 <= 6);
         assert_eq!(asked, vec![org(1)]);
         assert_eq!(p.due_count(), 0);
+        p.check_invariants();
+        // A fork the peer now announces is asked for whatever is held: its evidence travels
+        // with the checkpoints.
+        let t2 = t1 + Duration::from_secs(60);
+        let mut forked = heads(3, 6);
+        forked[2] = (org(2), Seq(5), Some(Seq(4)));
+        p.announced(t2, forked, |_, _| 1);
+        assert_eq!(p.take_due(t2, |_, _| true), vec![org(2)]);
+        // And a sweep is asked whatever is held.
+        let t3 = t2 + Duration::from_secs(60);
+        p.sweep(t3);
+        assert_eq!(p.take_due(t3, |_, _| true).len(), 3);
         p.check_invariants();
     }
 }

@@ -37,6 +37,12 @@ impl Core {
             self.checkpoints_held.keys().all(|o| self.trusted.contains(o)),
             "checkpoints held of untrusted publishers"
         );
+        assert!(
+            self.follow_grants
+                .iter()
+                .all(|(o, (_, left))| self.trusted.contains(o) && *left < checkpoints::FOLLOW_PEERS),
+            "follow-up grants of untrusted publishers, or more left than peers to grant"
+        );
         let orphans: Vec<_> = self.pending.iter().filter(|(_, (k, _))| !self.peers.contains_key(k)).collect();
         assert!(orphans.is_empty(), "requests outlived their peer: {orphans:?}");
         assert!(self.proof_pulls.keys().all(|o| self.trusted.contains(o)), "fork pulls for untrusted publishers");

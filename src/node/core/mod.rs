@@ -209,6 +209,10 @@ pub struct Core {
     /// The size of the latest checkpoint this node holds of each feed, as far as it knows
     /// (learned when it takes checkpoints from peers; trusted publishers only).
     checkpoints_held: BTreeMap<OrgId, u64>,
+    /// Per feed, the largest head any peer announced and how many more peers announcing it
+    /// get the follow-up checkpoint pulls ([`checkpoints::FOLLOW_PEERS`]; charter networks,
+    /// trusted publishers only).
+    follow_grants: BTreeMap<OrgId, (Seq, u8)>,
     payloads: PayloadFetch,
     /// Per feed a charter version cut: the last arrival number before it was applied.
     reset_marks: BTreeMap<OrgId, u64>,
@@ -239,6 +243,7 @@ impl Core {
             charter_pull: None,
             checkpoint_sweep: None,
             checkpoints_held: BTreeMap::new(),
+            follow_grants: BTreeMap::new(),
             payloads: PayloadFetch::new(config.reader.clone()),
             reset_marks: BTreeMap::new(),
             jobs_outstanding: 0,

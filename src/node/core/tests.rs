@@ -490,6 +490,64 @@ fn feeds_asked(asked: &[(u64, Vec<OrgId>)]) -> usize {
 }
 
 #[test]
+fn a_new_head_is_asked_with_follow_ups_of_two_peers_and_of_the_others_only_until_a_checkpoint_as_large_is_held() {
+    let mut n = Node::new(true, &["A", "B", "C", "D", "E", "F"]);
+    let peers: Vec<PeerKey> = (1..=6).collect();
+    for (p, o) in peers.iter().zip(["A", "B", "C", "D", "E", "F"]) {
+        let _ = n.admit(*p, o);
+    }
+    // Every peer announces feed A at 5 every 10 s; each checkpoints request is answered with
+    // nothing new, and when `held_from` is reached this node holds a checkpoint of size `held`.
+    let mut asked: BTreeMap<PeerKey, usize> = BTreeMap::new();
+    // The peers' statuses come one after another, each answer before the next status.
+    let round = |n: &mut Node, head: u64, held: Option<u64>, asked: &mut BTreeMap<PeerKey, usize>| {
+        let _ = n.advance(Duration::from_secs(10));
+        for p in &peers {
+            let effects = n.status(*p, &[("A", head)]);
+            for e in &effects {
+                if let Effect::Serve { peer, .. } | Effect::AnswerStatus { peer, .. } = e {
+                    let _ = n.on(Event::Served { peer: *peer });
+                }
+            }
+            for (peer, tag, request) in sends(&effects) {
+                if let Outbound::Checkpoints { orgs } = request {
+                    assert_eq!(orgs, vec![org("A")]);
+                    *asked.entry(peer).or_default() += 1;
+                    let result = Ok(Response::Checkpoints { items: Vec::new(), forks: Vec::new() });
+                    let _ = n.on(Event::Response { tag, result });
+                    let held = held.map(|size| vec![(org("A"), size)]).unwrap_or_default();
+                    let _ = n.on(Event::CheckpointsTaken { peer, invalid: None, held });
+                }
+            }
+        }
+    };
+    // First contact: every peer once (the split-view check), the first two three times.
+    for _ in 0..20 {
+        round(&mut n, 5, Some(5), &mut asked);
+    }
+    let mut counts: Vec<usize> = asked.values().copied().collect();
+    counts.sort();
+    assert_eq!(counts, vec![1, 1, 1, 1, 3, 3], "{asked:?}");
+    // A new head: two follow peers three times each; the others not at all once this node
+    // holds a checkpoint that large (from the first answer).
+    asked.clear();
+    for _ in 0..20 {
+        round(&mut n, 6, Some(6), &mut asked);
+    }
+    assert_eq!(asked.values().sum::<usize>(), 6, "{asked:?}");
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    // A newer head no peer's answer makes this node hold: the follow peers three times, the
+    // others once each.
+    asked.clear();
+    for _ in 0..20 {
+        round(&mut n, 7, Some(6), &mut asked);
+    }
+    let mut counts: Vec<usize> = asked.values().copied().collect();
+    counts.sort();
+    assert_eq!(counts, vec![1, 1, 1, 1, 3, 3], "{asked:?}");
+}
+
+#[test]
 fn a_quiet_peer_is_asked_for_checkpoints_only_after_its_heads_change_and_once_a_sweep() {
     let orgs: Vec<String> = (0..40).map(|i| format!("O{i:02}")).collect();
     let refs: Vec<&str> = orgs.iter().map(String::as_str).collect();
