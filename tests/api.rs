@@ -313,6 +313,7 @@ fn peers_lag_forks_and_metrics_reflect_the_service() {
         "entrepot_replication_running 0".into(),
         "entrepot_gossip_messages_total{direction=\"in\"} 0".into(),
         "entrepot_sync_bytes_total{direction=\"out\"} 0".into(),
+        "entrepot_sync_bytes_sent_by_message_total{message=\"status_heads\",role=\"request\"} 0".into(),
         "entrepot_feeds 2".into(),
     ] {
         assert!(text.lines().any(|l| l == line), "missing '{line}' in:\n{text}");

@@ -146,6 +146,17 @@ fn render(service: &Service, http: &HttpMetrics) -> Result<String, ApiError> {
         c.sync_bytes_in.load(Ordering::Relaxed),
         c.sync_bytes_out.load(Ordering::Relaxed),
     );
+    let by_message = Family::<Labels, Counter>::default();
+    for (message, as_request, as_response) in c.sync_bytes_out_by_message.written() {
+        for (role, n) in [("request", as_request), ("response", as_response)] {
+            by_message.get_or_create(&vec![("message".into(), message.into()), ("role".into(), role.into())]).inc_by(n);
+        }
+    }
+    registry.register(
+        "sync_bytes_sent_by_message",
+        "Sync bytes written (framing included) by message kind and whether it was a request or a response",
+        by_message,
+    );
     let view = service.peers.read().unwrap_or_else(|p| p.into_inner()).clone();
     gauge(registry, "peers_connected", "Connected peers", clamp(view.peers.len() as u64));
     gauge(registry, "peers_banned", "Peers banned now", clamp(view.banned.len() as u64));

@@ -99,4 +99,18 @@ impl Harness {
             )
         })
     }
+
+    /// Sync bytes every running node has written, by message kind: `(kind, as requests, as
+    /// responses)` (the codec's count, framing included).
+    pub fn sync_bytes_by_message(&self) -> Vec<(&'static str, u64, u64)> {
+        let mut total: Vec<(&'static str, u64, u64)> =
+            crate::net::codec::SyncTraffic::KINDS.iter().map(|k| (*k, 0, 0)).collect();
+        for s in self.nodes.iter().filter_map(|n| n.service()) {
+            for (t, (_, q, r)) in total.iter_mut().zip(s.counters.sync_bytes_out_by_message.written()) {
+                t.1 += q;
+                t.2 += r;
+            }
+        }
+        total
+    }
 }

@@ -221,6 +221,7 @@ async fn network(h: &mut Harness, plan: &Plan, report: &mut Report) -> Result<()
         let sent0 = h.bytes_sent_total();
         let dialed0 = h.net.connections_opened();
         let (sync0, gossip0) = h.protocol_bytes_sent();
+        let by_message0 = h.sync_bytes_by_message();
         let idle_cpu0 = crate::bench::cpu_time();
         let t0 = Instant::now();
         tokio::time::sleep(plan.idle).await;
@@ -244,6 +245,21 @@ async fn network(h: &mut Harness, plan: &Plan, report: &mut Report) -> Result<()
             rate(gossip - gossip0),
             (h.net.connections_opened() - dialed0) as f64 / n as f64 / minutes,
             idle_cpu.as_secs_f64() * 1000.0 / n as f64 / t0.elapsed().as_secs_f64()
+        ));
+        let seconds = t0.elapsed().as_secs_f64();
+        let by_message: Vec<String> = h
+            .sync_bytes_by_message()
+            .into_iter()
+            .zip(by_message0)
+            .filter(|((_, q, r), (_, q0, r0))| q + r > q0 + r0)
+            .map(|((kind, q, r), (_, q0, r0))| {
+                let per_s = |b: u64| b as f64 / n as f64 / seconds;
+                format!("{kind} {:.0} + {:.0}", per_s(q - q0), per_s(r - r0))
+            })
+            .collect();
+        report.line(format!(
+            "idle sync bytes per node per second by message (as requests + as responses): {}",
+            if by_message.is_empty() { "none".to_owned() } else { by_message.join(", ") }
         ));
     }
 

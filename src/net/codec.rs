@@ -35,11 +35,78 @@ pub enum WireRequest {
 }
 
 /// The sync protocol codec. It counts every byte it reads and writes (length prefixes
-/// included), which is the sync traffic a node reports.
+/// included), which is the sync traffic a node reports, and what it writes by message.
 #[derive(Debug, Clone, Default)]
 pub struct SyncCodec {
     pub read: Arc<AtomicU64>,
     pub written: Arc<AtomicU64>,
+    pub by_message: Arc<SyncTraffic>,
+}
+
+/// Sync bytes written (framing included) by message kind and role: what a node's sync traffic
+/// is spent on. A status is counted apart by whether it carried the heads or only their digest.
+#[derive(Debug, Default)]
+pub struct SyncTraffic {
+    written: [AtomicU64; 2 * SyncTraffic::KINDS.len()],
+}
+
+impl SyncTraffic {
+    /// The message kinds, as metric labels.
+    pub const KINDS: [&'static str; 9] = [
+        "hello",
+        "status_digest",
+        "status_heads",
+        "range",
+        "refused",
+        "charters",
+        "fork_proofs",
+        "payloads",
+        "checkpoints",
+    ];
+
+    fn kind_of_request(req: &Request) -> usize {
+        match req {
+            Request::Hello { .. } => 0,
+            Request::Status(s) => Self::kind_of_status(s),
+            Request::Range { .. } => 3,
+            Request::Charters { .. } => 5,
+            Request::ForkProofs { .. } => 6,
+            Request::Payloads { .. } => 7,
+            Request::Checkpoints { .. } => 8,
+        }
+    }
+
+    fn kind_of_response(res: &Response) -> usize {
+        match res {
+            Response::Hello { .. } => 0,
+            Response::Status(s) => Self::kind_of_status(s),
+            Response::Range { .. } => 3,
+            Response::Refused { .. } => 4,
+            Response::Charters { .. } => 5,
+            Response::ForkProofs { .. } => 6,
+            Response::Payloads { .. } => 7,
+            Response::Checkpoints { .. } => 8,
+        }
+    }
+
+    fn kind_of_status(s: &wire::Status) -> usize {
+        if s.heads.is_some() {
+            2
+        } else {
+            1
+        }
+    }
+
+    fn add(&self, response: bool, kind: usize, bytes: usize) {
+        self.written[response as usize * Self::KINDS.len() + kind].fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Bytes written so far: `(kind, as requests, as responses)` for every kind.
+    pub fn written(&self) -> Vec<(&'static str, u64, u64)> {
+        let n = Self::KINDS.len();
+        let at = |i: usize| self.written[i].load(Ordering::Relaxed);
+        Self::KINDS.iter().enumerate().map(|(k, name)| (*name, at(k), at(n + k))).collect()
+    }
 }
 
 /// Reads into `buf` until it is full or the stream ends; how many bytes were read.
@@ -87,11 +154,12 @@ fn invalid_data(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message)
 }
 
-async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, bytes: &[u8], counter: &AtomicU64) -> io::Result<()> {
+async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, bytes: &[u8], counter: &AtomicU64) -> io::Result<usize> {
     io.write_all(&(bytes.len() as u32).to_be_bytes()).await?;
     io.write_all(bytes).await?;
     counter.fetch_add(4 + bytes.len() as u64, Ordering::Relaxed);
-    io.close().await
+    io.close().await?;
+    Ok(4 + bytes.len())
 }
 
 fn invalid(e: wire::WireError) -> io::Error {
@@ -134,7 +202,11 @@ impl libp2p::request_response::Codec for SyncCodec {
         T: AsyncWrite + Unpin + Send,
     {
         match req {
-            WireRequest::Valid(req) => write_frame(io, &wire::encode_request(&req), &self.written).await,
+            WireRequest::Valid(req) => {
+                let written = write_frame(io, &wire::encode_request(&req), &self.written).await?;
+                self.by_message.add(false, SyncTraffic::kind_of_request(&req), written);
+                Ok(())
+            }
             WireRequest::Malformed(_) => Err(io::Error::other("a malformed request is never sent")),
         }
     }
@@ -143,7 +215,9 @@ impl libp2p::request_response::Codec for SyncCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_frame(io, &wire::encode_response(&res), &self.written).await
+        let written = write_frame(io, &wire::encode_response(&res), &self.written).await?;
+        self.by_message.add(true, SyncTraffic::kind_of_response(&res), written);
+        Ok(())
     }
 }
 
@@ -151,6 +225,7 @@ impl libp2p::request_response::Codec for SyncCodec {
 mod tests {
     use super::*;
     use libp2p::request_response::Codec;
+    use std::collections::BTreeMap;
 
     fn read(bytes: Vec<u8>) -> io::Result<Response> {
         let mut io = futures::io::Cursor::new(bytes);
@@ -180,5 +255,39 @@ mod tests {
         assert_eq!(kind(framed(&big_doc)), io::ErrorKind::InvalidData, "an envelope over 1 MiB in a range");
         // Nothing at all: the peer closed the stream without answering.
         assert_eq!(kind(Vec::new()), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn written_bytes_are_counted_by_message_kind_and_role() {
+        let codec = SyncCodec::default();
+        let protocol = StreamProtocol::new("/t");
+        let status = |heads| wire::Status::compose([7; 32], 0, heads, wire::HeadsDigest::NONE, wire::HeadsDigest::NONE);
+        let head = wire::FeedHead {
+            org: crate::document::OrgId::new("WCO").unwrap(),
+            seq: crate::document::Seq(3),
+            id: crate::document::DocumentId([1; 32]),
+            forked_at: None,
+        };
+        let with_heads = status(vec![head.clone()]);
+        assert!(with_heads.heads.is_some());
+        let mut digest_only = with_heads.clone();
+        digest_only.heads = None;
+        let write_request = |req: Request| {
+            let mut out = futures::io::Cursor::new(Vec::new());
+            futures::executor::block_on(codec.clone().write_request(&protocol, &mut out, WireRequest::Valid(req)))
+                .unwrap();
+            out.into_inner().len() as u64
+        };
+        let heads_bytes = write_request(Request::Status(with_heads));
+        let digest_bytes = write_request(Request::Status(digest_only.clone()));
+        let mut out = futures::io::Cursor::new(Vec::new());
+        futures::executor::block_on(codec.clone().write_response(&protocol, &mut out, Response::Status(digest_only)))
+            .unwrap();
+        let written: BTreeMap<_, _> = codec.by_message.written().into_iter().map(|(k, q, r)| (k, (q, r))).collect();
+        assert_eq!(written["status_heads"], (heads_bytes, 0));
+        assert_eq!(written["status_digest"], (digest_bytes, out.into_inner().len() as u64));
+        assert!(heads_bytes > digest_bytes);
+        assert_eq!(written.values().map(|(q, r)| q + r).sum::<u64>(), codec.written.load(Ordering::Relaxed));
+        assert_eq!(written["range"], (0, 0));
     }
 }

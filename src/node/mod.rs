@@ -121,6 +121,7 @@ pub async fn start_on(
     let codec = net::codec::SyncCodec {
         read: service.counters.sync_bytes_in.clone(),
         written: service.counters.sync_bytes_out.clone(),
+        by_message: service.counters.sync_bytes_out_by_message.clone(),
     };
     let swarm = net::build_swarm_on(
         transport,

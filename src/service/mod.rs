@@ -157,6 +157,8 @@ pub struct Counters {
     /// Sync protocol bytes read and written, framing included (counted by the codec).
     pub sync_bytes_in: Arc<AtomicU64>,
     pub sync_bytes_out: Arc<AtomicU64>,
+    /// Sync bytes written by message kind (counted by the codec).
+    pub sync_bytes_out_by_message: Arc<crate::net::codec::SyncTraffic>,
     pub gossip_bytes_in: AtomicU64,
     pub gossip_bytes_out: AtomicU64,
     /// Peers let go because they speak no sync protocol version in common with this node.
