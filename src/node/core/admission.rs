@@ -290,7 +290,8 @@ impl Core {
                 }
                 checkpoints::FOLLOW_PULLS
             };
-            record.checkpoints.announced(now, watched.iter().map(|h| (h.org.clone(), h.seq, h.forked_at)), follow);
+            let announced = watched.iter().map(|h| (h.org.clone(), h.seq, h.id, h.forked_at));
+            record.checkpoints.announced(now, announced, follow);
         }
         // At most one fork-proof request in flight per peer, and each publisher's proof asked
         // for at most once per cooldown: a status announcing thousands of forks costs one
@@ -330,9 +331,13 @@ impl Core {
             self.checkpoint_sweep = Some(now);
         }
         // A checkpoint as large as the peer's head is all this peer can add, but cosignatures
-        // (which a follow peer's pulls and the sweep, always asked, are for).
-        let held = &self.checkpoints_held;
-        let orgs = record.checkpoints.take_due(now, |org, head| held.get(org).is_some_and(|size| *size >= head.0));
+        // (which a follow peer's pulls and the sweep, always asked, are for) or, of its first
+        // head of a feed, a split view (impossible when the head is the entry held here).
+        let (held, head_ids) = (&self.checkpoints_held, &self.head_ids);
+        let orgs = record.checkpoints.take_due(now, |org, head, id| checkpoints::Holding {
+            checkpoint_as_large: held.get(org).is_some_and(|size| *size >= head.0),
+            same_head: head_ids.get(org) == Some(&(head, *id)),
+        });
         if !orgs.is_empty() {
             self.send(peer, Pending::Checkpoints { orgs: orgs.clone() }, Outbound::Checkpoints { orgs }, out);
         }

@@ -207,6 +207,7 @@ impl Core {
             record.checkpoints.retain(|org| trusted.contains(org));
         }
         self.checkpoints_held.retain(|org, _| trusted.contains(org));
+        self.head_ids.retain(|org, _| trusted.contains(org));
         self.follow_grants.retain(|org, _| trusted.contains(org));
         self.reset_marks.retain(|org, _| trusted.contains(org));
         let actions = self.sync.set_trusted(trusted);
@@ -241,6 +242,7 @@ impl Core {
             if self.trusted.contains(&org) {
                 self.reset_marks.insert(org.clone(), arrival);
             }
+            self.head_ids.remove(&org);
             let actions = self.sync.feed_reset(&org, head);
             self.run_sync(now, actions, out);
         }

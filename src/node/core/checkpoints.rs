@@ -6,7 +6,10 @@
 //! fork it now announces, or a peer met for the first time (its history may not be this
 //! node's: a split view, §13.6). So a feed is asked of a peer when its announced head
 //! changes, and not at all when this node already holds a checkpoint as large (another peer
-//! gave it), except the peer's first head of the feed (the split-view check). Where nodes
+//! gave it), except the peer's first head of the feed (the split-view check) unless that head
+//! is the very entry this node holds at that position: entries chain by `prev`, so the same
+//! entry at the same position is the same history, and a checkpoint the peer verified against
+//! it cannot contradict this node's tree. Where nodes
 //! cosign (charter networks) the first [`FOLLOW_PEERS`] peers to announce a new head of a
 //! feed are asked [`FOLLOW_PULLS`] times, spaced out, whatever is held, because witnesses
 //! cosign up to [`crate::service::COSIGN_INTERVAL_S`] later. Asking every peer, as before,
@@ -18,7 +21,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::document::{OrgId, Seq};
+use crate::document::{DocumentId, OrgId, Seq};
 use crate::sync::wire::CHECKPOINT_FEEDS_MAX;
 
 /// Each admitted peer is asked for checkpoints at most once per this interval (a status
@@ -40,14 +43,28 @@ const _: () = assert!(SWEEP_INTERVAL.as_secs() > PULL_INTERVAL.as_secs() * 3);
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Watched {
     head: Seq,
+    /// The entry at the head.
+    id: DocumentId,
     forked_at: Option<Seq>,
-    /// Asked for even if this node holds a checkpoint as large: the first head this peer
-    /// announced of the feed (the split-view check), a follow peer's pulls, a sweep's.
+    /// Asked for even if this node holds a checkpoint as large: a fork the peer now
+    /// announces, a follow peer's pulls, a sweep's.
     always: bool,
+    /// The first head this peer announced of the feed: asked for even if this node holds a
+    /// checkpoint as large (the split-view check), unless this node holds that very entry.
+    first: bool,
     /// Pulls still to make; 0: nothing to ask until the head changes or a sweep.
     due: u8,
     /// Not asked before this.
     next: Instant,
+}
+
+/// What this node holds of a feed a peer announced, for [`PeerCheckpoints::take_due`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Holding {
+    /// A checkpoint at least as large as the peer's head.
+    pub checkpoint_as_large: bool,
+    /// The entry the peer announces as its head, at that position.
+    pub same_head: bool,
 }
 
 /// The checkpoint pulls of one peer.
@@ -66,27 +83,28 @@ impl PeerCheckpoints {
     pub fn announced(
         &mut self,
         now: Instant,
-        heads: impl IntoIterator<Item = (OrgId, Seq, Option<Seq>)>,
+        heads: impl IntoIterator<Item = (OrgId, Seq, DocumentId, Option<Seq>)>,
         mut follow: impl FnMut(&OrgId, Seq) -> u8,
     ) {
         let mut feeds = BTreeMap::new();
-        for (org, head, forked_at) in heads {
+        for (org, head, id, forked_at) in heads {
             if head.0 == 0 && forked_at.is_none() {
                 continue;
             }
-            // Asked whatever is held: the peer's first head (split view), a fork it now
-            // announces (the evidence travels with checkpoints), a follow peer's pulls.
-            let always = match self.feeds.remove(&org) {
-                Some(w) if w.head == head && w.forked_at == forked_at => {
+            // Asked whatever is held: a fork it now announces (the evidence travels with
+            // checkpoints), a follow peer's pulls; the peer's first head, unless it is the
+            // entry held here (split view).
+            let (always, first) = match self.feeds.remove(&org) {
+                Some(w) if w.head == head && w.id == id && w.forked_at == forked_at => {
                     feeds.insert(org, w);
                     continue;
                 }
-                Some(w) => w.forked_at != forked_at,
-                None => true,
+                Some(w) => (w.forked_at != forked_at, false),
+                None => (forked_at.is_some(), true),
             };
             let due = follow(&org, head);
             debug_assert!((1..=FOLLOW_PULLS).contains(&due));
-            feeds.insert(org, Watched { head, forked_at, always: always || due > 1, due, next: now });
+            feeds.insert(org, Watched { head, id, forked_at, always: always || due > 1, first, due, next: now });
         }
         self.feeds = feeds;
     }
@@ -102,15 +120,19 @@ impl PeerCheckpoints {
 
     /// The feeds to ask for now, at most [`CHECKPOINT_FEEDS_MAX`], longest due first; empty
     /// when the peer was asked within [`PULL_INTERVAL`] or nothing is due. Those returned
-    /// count as asked. A due feed `held(org, head)` says this node needs nothing more of
-    /// (unless it is always asked) is no longer due.
-    pub fn take_due(&mut self, now: Instant, held: impl Fn(&OrgId, Seq) -> bool) -> Vec<OrgId> {
+    /// count as asked. A due feed of which `held(org, head, id)` shows a checkpoint at least
+    /// as large (and, for the peer's first head, the same head entry) is no longer due, unless
+    /// it is always asked.
+    pub fn take_due(&mut self, now: Instant, held: impl Fn(&OrgId, Seq, &DocumentId) -> Holding) -> Vec<OrgId> {
         if self.asked.is_some_and(|at| now.saturating_duration_since(at) < PULL_INTERVAL) {
             return Vec::new();
         }
         for (org, w) in self.feeds.iter_mut() {
-            if w.due > 0 && !w.always && held(org, w.head) {
-                w.due = 0;
+            if w.due > 0 && !w.always {
+                let h = held(org, w.head, &w.id);
+                if h.checkpoint_as_large && (h.same_head || !w.first) {
+                    w.due = 0;
+                }
             }
         }
         let mut due: Vec<(&OrgId, Instant)> =
@@ -161,8 +183,15 @@ mod tests {
         OrgId::new(&format!("O{i:03}")).unwrap()
     }
 
-    fn heads(n: usize, seq: u64) -> Vec<(OrgId, Seq, Option<Seq>)> {
-        (0..n).map(|i| (org(i), Seq(seq), None)).collect()
+    type Announced = (OrgId, Seq, DocumentId, Option<Seq>);
+
+    fn heads(n: usize, seq: u64) -> Vec<Announced> {
+        (0..n).map(|i| (org(i), Seq(seq), DocumentId([seq as u8; 32]), None)).collect()
+    }
+
+    /// Holds a checkpoint at least as large, and (`same`) the entry at the head, or neither.
+    fn holding(large: bool, same: bool) -> Holding {
+        Holding { checkpoint_as_large: large, same_head: same }
     }
 
     /// Drives one peer's pulls every 10 s (a status each time) for `secs`, with the heads
@@ -172,14 +201,14 @@ mod tests {
         t0: Instant,
         from_s: u64,
         secs: u64,
-        at: impl Fn(u64) -> Vec<(OrgId, Seq, Option<Seq>)>,
+        at: impl Fn(u64) -> Vec<Announced>,
     ) -> Vec<(u64, OrgId)> {
         let mut asked = Vec::new();
         for t in (from_s..from_s + secs).step_by(10) {
             let now = t0 + Duration::from_secs(t);
             p.announced(now, at(t), |_, _| FOLLOW_PULLS);
             p.check_invariants();
-            asked.extend(p.take_due(now, |_, _| false).into_iter().map(|o| (t, o)));
+            asked.extend(p.take_due(now, |_, _, _| Holding::default()).into_iter().map(|o| (t, o)));
             p.check_invariants();
         }
         asked
@@ -215,7 +244,7 @@ mod tests {
         let moved = |_| {
             let mut h = heads(10, 5);
             h[3].1 = Seq(6);
-            h[7].2 = Some(Seq(5));
+            h[7].3 = Some(Seq(5));
             h
         };
         let asked = run(&mut p, t0, 600, 600, moved);
@@ -249,16 +278,24 @@ mod tests {
         let t0 = Instant::now();
         let mut p = PeerCheckpoints::default();
         p.announced(t0, heads(3, 5), |_, _| 1);
-        // The first heads of a peer are asked for whatever is held: the split-view check.
-        assert_eq!(p.take_due(t0, |_, _| true).len(), 3);
+        // The first heads of a peer are asked for whatever checkpoint is held: the split-view
+        // check.
+        assert_eq!(p.take_due(t0, |_, _, _| holding(true, false)).len(), 3);
         let t1 = t0 + Duration::from_secs(60);
-        assert!(p.take_due(t1, |_, _| false).is_empty(), "once each");
+        assert!(p.take_due(t1, |_, _, _| Holding::default()).is_empty(), "once each");
+        // Unless this node holds that very entry at the head and a checkpoint as large: the
+        // same history, nothing to compare. Without the checkpoint it is asked all the same.
+        let mut other = PeerCheckpoints::default();
+        other.announced(t0, heads(3, 5), |_, _| 1);
+        let asked = other.take_due(t0, |o, _, id| holding(*o != org(2), *id == DocumentId([5; 32])));
+        assert_eq!(asked, vec![org(2)]);
+        other.check_invariants();
         let mut moved = heads(3, 5);
         moved[0].1 = Seq(6);
         moved[1].1 = Seq(6);
         p.announced(t1, moved, |_, _| 1);
         // This node holds a checkpoint of 6 of feed 0 already, not of feed 1.
-        let asked = p.take_due(t1, |o, head| *o == org(0) && head.0 <= 6);
+        let asked = p.take_due(t1, |o, head, _| holding(*o == org(0) && head.0 <= 6, false));
         assert_eq!(asked, vec![org(1)]);
         assert_eq!(p.due_count(), 0);
         p.check_invariants();
@@ -266,13 +303,13 @@ mod tests {
         // with the checkpoints.
         let t2 = t1 + Duration::from_secs(60);
         let mut forked = heads(3, 6);
-        forked[2] = (org(2), Seq(5), Some(Seq(4)));
+        forked[2] = (org(2), Seq(5), DocumentId([5; 32]), Some(Seq(4)));
         p.announced(t2, forked, |_, _| 1);
-        assert_eq!(p.take_due(t2, |_, _| true), vec![org(2)]);
+        assert_eq!(p.take_due(t2, |_, _, _| holding(true, true)), vec![org(2)]);
         // And a sweep is asked whatever is held.
         let t3 = t2 + Duration::from_secs(60);
         p.sweep(t3);
-        assert_eq!(p.take_due(t3, |_, _| true).len(), 3);
+        assert_eq!(p.take_due(t3, |_, _, _| holding(true, true)).len(), 3);
         p.check_invariants();
     }
 }

@@ -37,6 +37,7 @@ impl Core {
             self.checkpoints_held.keys().all(|o| self.trusted.contains(o)),
             "checkpoints held of untrusted publishers"
         );
+        assert!(self.head_ids.keys().all(|o| self.trusted.contains(o)), "head entries of untrusted publishers");
         assert!(
             self.follow_grants
                 .iter()

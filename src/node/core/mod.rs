@@ -209,6 +209,9 @@ pub struct Core {
     /// The size of the latest checkpoint this node holds of each feed, as far as it knows
     /// (learned when it takes checkpoints from peers; trusted publishers only).
     checkpoints_held: BTreeMap<OrgId, u64>,
+    /// The latest entry this node stored of each feed in this run, position and id (trusted
+    /// publishers only): a peer announcing that very head holds the same history.
+    head_ids: BTreeMap<OrgId, (Seq, DocumentId)>,
     /// Per feed, the largest head any peer announced and how many more peers announcing it
     /// get the follow-up checkpoint pulls ([`checkpoints::FOLLOW_PEERS`]; charter networks,
     /// trusted publishers only).
@@ -243,6 +246,7 @@ impl Core {
             charter_pull: None,
             checkpoint_sweep: None,
             checkpoints_held: BTreeMap::new(),
+            head_ids: BTreeMap::new(),
             follow_grants: BTreeMap::new(),
             payloads: PayloadFetch::new(config.reader.clone()),
             reset_marks: BTreeMap::new(),
@@ -294,6 +298,11 @@ impl Core {
                     Some(mark) if arrival <= *mark => {}
                     _ => {
                         self.reset_marks.remove(&publisher);
+                        if self.trusted.contains(&publisher)
+                            && self.head_ids.get(&publisher).is_none_or(|(held, _)| *held < seq)
+                        {
+                            self.head_ids.insert(publisher.clone(), (seq, id));
+                        }
                         let actions = self.sync.local_head(&publisher, seq);
                         self.run_sync(now, actions, &mut out);
                     }

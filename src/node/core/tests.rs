@@ -548,6 +548,47 @@ fn a_new_head_is_asked_with_follow_ups_of_two_peers_and_of_the_others_only_until
 }
 
 #[test]
+fn a_peers_first_head_is_not_asked_for_when_it_is_the_entry_held_here_with_a_checkpoint_as_large() {
+    let mut n = Node::new(true, &["A", "B", "C", "D", "E", "F"]);
+    let peers: Vec<PeerKey> = (1..=6).collect();
+    for (p, o) in peers.iter().zip(["A", "B", "C", "D", "E", "F"]) {
+        let _ = n.admit(*p, o);
+    }
+    // This node stored A's entry 5 and holds a checkpoint of that size.
+    let held = DocumentId([5; 32]);
+    let _ = n.on(Event::Stored { id: held, publisher: org("A"), seq: Seq(5), notice: false, arrival: 1 });
+    let _ = n.on(Event::CheckpointsTaken { peer: 1, invalid: None, held: vec![(org("A"), 5)] });
+    // Peers 1–4 announce that very entry as A's head, 5 and 6 another entry at 5 (a history
+    // of their own, which only comparing checkpoints would show).
+    let announced = |p: PeerKey| if p <= 4 { held } else { DocumentId([6; 32]) };
+    let mut asked: BTreeMap<PeerKey, usize> = BTreeMap::new();
+    for _ in 0..20 {
+        let _ = n.advance(Duration::from_secs(10));
+        for p in &peers {
+            let head = FeedHead { org: org("A"), seq: Seq(5), id: announced(*p), forked_at: None };
+            let status = Request::Status(full_status(1, vec![head]));
+            let effects = n.on(Event::Request { peer: *p, tag: InboundTag(1), request: status });
+            for e in &effects {
+                if let Effect::Serve { peer, .. } | Effect::AnswerStatus { peer, .. } = e {
+                    let _ = n.on(Event::Served { peer: *peer });
+                }
+            }
+            for (peer, tag, request) in sends(&effects) {
+                if let Outbound::Checkpoints { .. } = request {
+                    *asked.entry(peer).or_default() += 1;
+                    let result = Ok(Response::Checkpoints { items: Vec::new(), forks: Vec::new() });
+                    let _ = n.on(Event::Response { tag, result });
+                    let _ = n.on(Event::CheckpointsTaken { peer, invalid: None, held: vec![(org("A"), 5)] });
+                }
+            }
+        }
+    }
+    // The follow peers (the first two to announce the head) three times for cosignatures;
+    // the two with another entry once each (the split-view check); the others not at all.
+    assert_eq!(asked, BTreeMap::from([(1, 3), (2, 3), (5, 1), (6, 1)]));
+}
+
+#[test]
 fn a_quiet_peer_is_asked_for_checkpoints_only_after_its_heads_change_and_once_a_sweep() {
     let orgs: Vec<String> = (0..40).map(|i| format!("O{i:02}")).collect();
     let refs: Vec<&str> = orgs.iter().map(String::as_str).collect();
