@@ -807,6 +807,7 @@ async fn witnesses_of_other_organizations_give_receipts_and_a_split_view_is_dete
     assert_eq!(fr_receipt.peer_id, fr.peer_id());
     assert!(fr_receipt.checkpoint_size >= 1 && fr_receipt.checkpoint_size <= 10);
     assert!(wco.service.store.checkpoint_forks(None).unwrap().is_empty(), "one history: no fork");
+    cosignatures_held_are_not_taken_again_and_an_altered_one_is_refused(&wco, &fr, fr_receipt.checkpoint_size);
 
     // US's node now meets FR's: FR sees the twin's checkpoint of 5, which its own tree
     // contradicts, records the evidence and freezes WCO's feed past what it holds.
@@ -831,6 +832,30 @@ async fn witnesses_of_other_organizations_give_receipts_and_a_split_view_is_dete
     }
     drop((wco, twin, fr, us));
     an_auditor_proves_a_document_from_a_bundle_and_the_genesis_hash_alone(tmp.path(), &wco_dir, &g, first);
+}
+
+/// WCO takes FR's cosigned checkpoint of `size` again, as the next pull would bring it: the
+/// cosignature lines it holds already are neither stored again nor counted; one of them with
+/// its signature altered is still checked, and refused.
+fn cosignatures_held_are_not_taken_again_and_an_altered_one_is_refused(
+    wco: &TestNode,
+    fr: &TestNode,
+    size: u64,
+) {
+    let wco_org = org("WCO");
+    let (note, certs) = fr.service.cosigned_checkpoint(&wco_org, Some(size)).unwrap().unwrap();
+    let now_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let held = wco.service.store.cosignatures(&wco_org, size, 64).unwrap();
+    assert!(!held.is_empty(), "WCO holds FR's cosignature of {size}");
+    let taken = wco.service.take_checkpoint(note.as_bytes(), &certs, now_s).unwrap();
+    assert_eq!((taken.stored, taken.cosignatures, taken.forked), (false, 0, false), "{taken:?}");
+    assert_eq!(wco.service.store.cosignatures(&wco_org, size, 64).unwrap(), held, "nothing written");
+    let mut altered = entrepot::tlog::note::parse(note.as_bytes()).unwrap();
+    let line = altered.signatures.iter_mut().find(|l| l.name.contains(&fr.peer_id()));
+    let line = line.expect("FR's own cosignature line is served");
+    *line.data.last_mut().unwrap() ^= 1;
+    let refused = wco.service.take_checkpoint(altered.encode().as_bytes(), &certs, now_s);
+    assert!(refused.is_err(), "an altered line held otherwise is checked: {:?}", refused.map(|t| t.cosignatures));
 }
 
 /// Runs `entrepot` in `dir` (an empty directory: no node, no keyring) and returns its exit

@@ -64,7 +64,7 @@ pub type CosignedCheckpoint = (String, Vec<Vec<u8>>);
 pub struct CheckpointTaken {
     /// The checkpoint was new here and is stored.
     pub stored: bool,
-    /// Cosignatures that verified and are stored (new or not).
+    /// Cosignatures new here that verified and are stored (a line held already is skipped).
     pub cosignatures: usize,
     /// This node cosigned it.
     pub cosigned: bool,
@@ -159,7 +159,14 @@ impl Service {
         if self.store.tree_checkpoint(&org, cp.size)?.is_none() {
             taken.stored = self.store.put_checkpoint(&org, cp.size, signed.publisher_note().as_bytes())?;
         }
+        // A line byte for byte one held of this checkpoint was verified when it was stored: it
+        // is neither verified nor written again. Every peer's answer repeats the cosignatures
+        // it holds (up to 63), each a certificate check, a signature check and a synced write.
+        let held_lines = self.cosignature_lines(&org, cp.size, COSIGNATURES_SERVED_MAX + 1)?;
         for sig in signed.note.signatures.iter().filter(|s| s.name != origin_line) {
+            if held_lines.iter().any(|(line, _)| line == sig) {
+                continue;
+            }
             match self.check_cosignature(sig, certs, &note.text, now_s) {
                 Some(Ok((key, value))) => {
                     self.store.put_cosignature(&org, cp.size, &key, &value)?;
@@ -171,6 +178,22 @@ impl Service {
         }
         taken.cosigned = self.cosign_if_due(&org, cp, now_s)?;
         Ok(taken)
+    }
+
+    /// The cosignatures held of `org`'s checkpoint of `size` entries (at most `max`) as note
+    /// lines, each with its witness's certificate.
+    fn cosignature_lines(&self, org: &OrgId, size: u64, max: usize) -> Result<Vec<(NoteSignature, Vec<u8>)>, StoreError> {
+        let mut lines = Vec::new();
+        for (_, value) in self.store.cosignatures(org, size, max)? {
+            let Ok(cert) = decode_cert(&value.cert) else { continue };
+            let name = witness_name(&cert.organization, &cert.peer_id);
+            let Some(key) = peer_key(&cert.peer_id) else { continue };
+            let mut data = value.timestamp_s.to_be_bytes().to_vec();
+            data.extend_from_slice(&value.signature);
+            let key_id = crate::tlog::note::key_id(&name, crate::tlog::note::SIG_TYPE_COSIGNATURE_V1, &key);
+            lines.push((NoteSignature { name, key_id, data }, value.cert));
+        }
+        Ok(lines)
     }
 
     /// A cosignature line checked against the certificate of the witness it names: `None`
@@ -281,15 +304,9 @@ impl Service {
         let mut note: Note = crate::tlog::note::parse(&bytes)
             .map_err(|_| StoreError::Corrupt { path: self.store.path().to_owned(), what: "checkpoint note" })?;
         let mut certs = Vec::new();
-        for (_, value) in self.store.cosignatures(org, size, COSIGNATURES_SERVED_MAX)? {
-            let Ok(cert) = decode_cert(&value.cert) else { continue };
-            let name = witness_name(&cert.organization, &cert.peer_id);
-            let Some(key) = peer_key(&cert.peer_id) else { continue };
-            let mut data = value.timestamp_s.to_be_bytes().to_vec();
-            data.extend_from_slice(&value.signature);
-            let key_id = crate::tlog::note::key_id(&name, crate::tlog::note::SIG_TYPE_COSIGNATURE_V1, &key);
-            note.signatures.push(NoteSignature { name, key_id, data });
-            certs.push(value.cert);
+        for (line, cert) in self.cosignature_lines(org, size, COSIGNATURES_SERVED_MAX)? {
+            note.signatures.push(line);
+            certs.push(cert);
         }
         Ok(Some((note.encode(), certs)))
     }
