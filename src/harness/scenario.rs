@@ -196,15 +196,20 @@ async fn network(h: &mut Harness, plan: &Plan, report: &mut Report) -> Result<()
         for _ in 0..plan.rounds {
             steady_round(h, &publishers, plan.round_interval, &mut rng).await?;
         }
+        let published = t0.elapsed();
         let converged = h.converge(plan.converge_max).await;
         let p = h.tracker.propagation(n - 1);
         h.tracker.track(false);
+        let everywhere = match &converged {
+            Ok(t) => format!("every node held every head {} after the last publish", ms(*t)),
+            Err(lagging) => format!("{} nodes still lagging {} after the last publish", lagging.len(), ms(plan.converge_max)),
+        };
         report.line(format!(
-            "steady: {} rounds x {} publishers = {} documents in {}",
+            "steady: {} rounds x {} publishers = {} documents published in {}; {everywhere}",
             plan.rounds,
             publishers.len(),
             p.documents,
-            ms(t0.elapsed())
+            ms(published)
         ));
         report.line(format!(
             "steady propagation to one node: p50 {} p99 {} max {}; to every node: median {} slowest {} ({} of {} documents reached all)",
@@ -232,7 +237,7 @@ async fn network(h: &mut Harness, plan: &Plan, report: &mut Report) -> Result<()
         let (sync, gossip) = h.protocol_bytes_sent();
         let (min, mean, max) = h.peer_counts();
         report.line(format!(
-            "idle traffic with {} feeds, over {:.0} s from {:.0} s after the last publish: {:.0} bytes sent per node per minute ({:.0} B/s; of which sync protocol \
+            "idle traffic with {} feeds, over {:.0} s from {:.0} s after every node held every head: {:.0} bytes sent per node per minute ({:.0} B/s; of which sync protocol \
              {:.0}, gossip payload {:.0}, the rest framing, gossipsub control, Kademlia, identify, ping); {:.1} \
              connections opened per node per minute; peers per node min {min} mean {mean:.1} max {max}; \
              CPU per node {:.2} ms a second",
