@@ -837,11 +837,7 @@ async fn witnesses_of_other_organizations_give_receipts_and_a_split_view_is_dete
 /// WCO takes FR's cosigned checkpoint of `size` again, as the next pull would bring it: the
 /// cosignature lines it holds already are neither stored again nor counted; one of them with
 /// its signature altered is still checked, and refused.
-fn cosignatures_held_are_not_taken_again_and_an_altered_one_is_refused(
-    wco: &TestNode,
-    fr: &TestNode,
-    size: u64,
-) {
+fn cosignatures_held_are_not_taken_again_and_an_altered_one_is_refused(wco: &TestNode, fr: &TestNode, size: u64) {
     let wco_org = org("WCO");
     let (note, certs) = fr.service.cosigned_checkpoint(&wco_org, Some(size)).unwrap().unwrap();
     let now_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();

@@ -202,7 +202,9 @@ async fn network(h: &mut Harness, plan: &Plan, report: &mut Report) -> Result<()
         h.tracker.track(false);
         let everywhere = match &converged {
             Ok(t) => format!("every node held every head {} after the last publish", ms(*t)),
-            Err(lagging) => format!("{} nodes still lagging {} after the last publish", lagging.len(), ms(plan.converge_max)),
+            Err(lagging) => {
+                format!("{} nodes still lagging {} after the last publish", lagging.len(), ms(plan.converge_max))
+            }
         };
         report.line(format!(
             "steady: {} rounds x {} publishers = {} documents published in {}; {everywhere}",

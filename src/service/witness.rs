@@ -182,7 +182,12 @@ impl Service {
 
     /// The cosignatures held of `org`'s checkpoint of `size` entries (at most `max`) as note
     /// lines, each with its witness's certificate.
-    fn cosignature_lines(&self, org: &OrgId, size: u64, max: usize) -> Result<Vec<(NoteSignature, Vec<u8>)>, StoreError> {
+    fn cosignature_lines(
+        &self,
+        org: &OrgId,
+        size: u64,
+        max: usize,
+    ) -> Result<Vec<(NoteSignature, Vec<u8>)>, StoreError> {
         let mut lines = Vec::new();
         for (_, value) in self.store.cosignatures(org, size, max)? {
             let Ok(cert) = decode_cert(&value.cert) else { continue };
