@@ -149,6 +149,8 @@ impl SyncEngine {
         for p in self.peers.values_mut() {
             p.claims.retain(|org, _| is_trusted(trusted, config, org));
         }
+        let orgs: Vec<OrgId> = self.feeds.keys().cloned().collect();
+        self.refresh_best(&orgs);
         self.schedule()
     }
 
@@ -163,7 +165,10 @@ impl SyncEngine {
     /// the ranges still wanted are requested again elsewhere.
     #[must_use = "the node must carry out the actions"]
     pub fn peer_disconnected(&mut self, peer: PeerKey) -> Vec<Action> {
-        self.peers.remove(&peer);
+        if let Some(p) = self.peers.remove(&peer) {
+            let orgs: Vec<OrgId> = p.claims.into_keys().collect();
+            self.refresh_best(&orgs);
+        }
         let lost: Vec<RangeId> = self.requests.iter().filter(|(_, r)| r.peer == peer).map(|(id, _)| *id).collect();
         for id in lost {
             let r = self.requests.remove(&id).expect("listed above");
@@ -218,6 +223,7 @@ impl SyncEngine {
                 changed.insert(org.clone());
             }
         }
+        self.refresh_best(&changed);
         let mut actions = Vec::new();
         if penalize {
             actions.push(Action::Penalize { peer, offense: Offense::UnservedClaim });
@@ -243,6 +249,8 @@ impl SyncEngine {
             return Vec::new();
         }
         claim.head = seq.0;
+        let f = self.feeds.get_mut(&org).expect("checked above");
+        f.best = f.best.max(seq.0);
         self.schedule_feeds(&BTreeSet::from([org]))
     }
 
@@ -293,6 +301,7 @@ impl SyncEngine {
                 }
             }
         }
+        self.refresh_best([org]);
         self.schedule()
     }
 
@@ -316,6 +325,7 @@ impl SyncEngine {
             return self.schedule(); // its peer's slot is free again
         }
         let mut actions = Vec::new();
+        let mut capped = false;
         let f = self.feeds.get_mut(&r.org).expect("a wanted request's feed exists");
         let bytes: u64 = docs.iter().map(|d| d.len() as u64).sum();
         if docs.len() > r.count as usize || bytes > self.config.range_bytes as u64 {
@@ -331,12 +341,16 @@ impl SyncEngine {
                 let claim = self.peers.get_mut(&r.peer).and_then(|p| p.claims.get_mut(&r.org));
                 if docs.is_empty() && claim.is_some_and(|c| c.cap(r.from - 1, false)) {
                     actions.push(Action::Penalize { peer: r.peer, offense: Offense::UnservedClaim });
+                    capped = true;
                 }
             }
             if !docs.is_empty() {
                 f.ready.insert(r.from, Buffered { peer: r.peer, docs, bytes });
                 self.buffered_bytes += bytes;
             }
+        }
+        if capped {
+            self.refresh_best([&r.org]);
         }
         actions.extend(self.drain(&r.org));
         actions.extend(self.schedule());
@@ -372,6 +386,7 @@ impl SyncEngine {
         if let Some(p) = self.peers.get_mut(&r.peer) {
             p.withdraw(&r.org);
         }
+        self.refresh_best([&r.org]);
         self.schedule()
     }
 
@@ -410,6 +425,7 @@ impl SyncEngine {
                 if let Some(c) = self.peers.get_mut(&peer).and_then(|p| p.claims.get_mut(org)) {
                     c.cap(local, true);
                 }
+                self.refresh_best([org]);
             }
             IngestResult::Frozen => self.feeds.get_mut(org).expect("held above").frozen = true,
             IngestResult::Deferred => self.feeds.get_mut(org).expect("held above").deferred = true,
@@ -417,6 +433,7 @@ impl SyncEngine {
                 if let Some(p) = self.peers.get_mut(&peer) {
                     p.withdraw(org);
                 }
+                self.refresh_best([org]);
                 let offense = match result {
                     IngestResult::Invalid => Some(Offense::InvalidDocument),
                     IngestResult::Misplaced => Some(Offense::Misplaced),
@@ -502,11 +519,18 @@ impl SyncEngine {
     /// Our head and the best head any peer is believed to hold (its claim, capped), per
     /// trusted feed: the replication lag.
     pub fn lag(&self) -> BTreeMap<OrgId, (Seq, Seq)> {
-        self.feeds
-            .iter()
-            .zip(self.best_claims())
-            .map(|((org, f), best)| (org.clone(), (Seq(f.local), Seq(best.max(f.local)))))
-            .collect()
+        self.feeds.iter().map(|(org, f)| (org.clone(), (Seq(f.local), Seq(f.best.max(f.local))))).collect()
+    }
+
+    /// Sets the kept best claim of each of `orgs` from the peers' claims, after claims of
+    /// them changed (one lookup per peer and feed named).
+    fn refresh_best<'a>(&mut self, orgs: impl IntoIterator<Item = &'a OrgId>) {
+        for org in orgs {
+            let best = self.peers.values().filter_map(|p| p.claims.get(org)).map(Claim::effective).max();
+            if let Some(f) = self.feeds.get_mut(org) {
+                f.best = best.unwrap_or(0);
+            }
+        }
     }
 
     /// What `peer` is believed to hold, per feed: its claims as capped by what it failed to

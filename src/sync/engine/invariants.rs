@@ -90,6 +90,7 @@ impl SyncEngine {
         let wanting = self.wanting();
         for (org, f) in &self.feeds {
             let best = self.peers.values().filter_map(|p| p.claims.get(org)).map(Claim::effective).max().unwrap_or(0);
+            assert_eq!(f.best, best, "{org}: the best claim kept is not the peers' best");
             let wants = !f.frozen && !f.deferred && (!f.retry.is_empty() || best > f.requested);
             assert_eq!(wanting.contains(org), wants, "{org}: best claim {best}, requested {}", f.requested);
         }

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::state::{Claim, Feed, Hole, Outstanding};
+use super::state::{Feed, Hole, Outstanding};
 use super::{Action, OrgId, PeerKey, RangeId, Seq, SyncEngine};
 
 impl SyncEngine {
@@ -38,17 +38,12 @@ impl SyncEngine {
     /// claims of these feeds (a status, a gossiped head). It requests what a whole pass would:
     /// after the last whole pass no other feed could be requested for, and nothing the event
     /// changed lets one be. A refusal for load since then is left for the next poll's whole
-    /// pass. During propagation every peer's status moves a few claims a second, and a whole
-    /// pass walks every claim of every peer (200 feeds: 4 % of a 300-node harness's CPU, and
-    /// the most of its string comparisons, 9 %).
+    /// pass. During propagation every peer's status moves a few claims a second, and this
+    /// looks at those feeds alone.
     pub(super) fn schedule_feeds(&mut self, changed: &BTreeSet<OrgId>) -> Vec<Action> {
         let orgs = changed
             .iter()
-            .filter(|org| {
-                let Some(f) = self.feeds.get(*org) else { return false };
-                let best = self.peers.values().filter_map(|p| p.claims.get(*org)).map(Claim::effective).max();
-                wants(f, best.unwrap_or(0))
-            })
+            .filter(|org| self.feeds.get(*org).is_some_and(wants))
             .cloned()
             .collect();
         self.request(orgs)
@@ -119,38 +114,14 @@ impl SyncEngine {
 
     /// The feeds a scheduling pass may request for: not waiting, and with a hole to ask for
     /// again or a peer believed to hold past what was requested. A pass on a quiet node finds
-    /// nothing to do for any feed, and learns it here without a lookup per feed and peer.
+    /// nothing to do for any feed, and learns it here from each feed's kept best claim.
     pub(super) fn wanting(&self) -> Vec<OrgId> {
-        self.feeds
-            .iter()
-            .zip(self.best_claims())
-            .filter(|((_, f), best)| wants(f, *best))
-            .map(|((org, _), _)| org.clone())
-            .collect()
-    }
-
-    /// The best claim (capped) any peer holds of each feed, in the feeds' order. Each peer's
-    /// claims are walked beside the feeds, both in the organizations' order, rather than
-    /// looked up per feed and peer: those lookups (string comparisons down a tree, feeds ×
-    /// peers of them, on every pass) were 8 % of a 300-node harness's CPU.
-    pub(super) fn best_claims(&self) -> Vec<u64> {
-        let mut best = vec![0u64; self.feeds.len()];
-        for p in self.peers.values() {
-            let mut feeds = self.feeds.keys().enumerate();
-            for (org, claim) in &p.claims {
-                // Every claim is of a feed (an invariant), so the walk meets each in turn.
-                if let Some((i, _)) = feeds.by_ref().find(|(_, o)| *o == org) {
-                    best[i] = best[i].max(claim.effective());
-                }
-            }
-        }
-        best
+        self.feeds.iter().filter(|(_, f)| wants(f)).map(|(org, _)| org.clone()).collect()
     }
 }
 
-/// Whether a scheduling pass may request for `f`, given the best claim any peer holds of it:
-/// not waiting, and with a hole to ask for again or a peer believed to hold past what was
-/// requested.
-fn wants(f: &Feed, best: u64) -> bool {
-    !f.frozen && !f.deferred && (!f.retry.is_empty() || best > f.requested)
+/// Whether a scheduling pass may request for `f`: not waiting, and with a hole to ask for
+/// again or a peer believed to hold past what was requested.
+fn wants(f: &Feed) -> bool {
+    !f.frozen && !f.deferred && (!f.retry.is_empty() || f.best > f.requested)
 }

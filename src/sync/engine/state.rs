@@ -50,6 +50,11 @@ pub(super) struct Feed {
     pub(super) deferred: bool,
     /// Our head when the last status round went out (what peers believe we hold).
     pub(super) at_status: u64,
+    /// The best claim (capped) any peer holds of it, kept as claims of it change: a whole
+    /// scheduling pass runs on every answer and report, and reads this instead of walking
+    /// every peer's claims beside every feed (feeds × peers string comparisons, 17 % of a
+    /// 400-node, 400-feed harness's CPU while it converged).
+    pub(super) best: u64,
 }
 
 /// A range received and not yet handed to ingest.
