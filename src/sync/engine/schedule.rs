@@ -41,11 +41,7 @@ impl SyncEngine {
     /// pass. During propagation every peer's status moves a few claims a second, and this
     /// looks at those feeds alone.
     pub(super) fn schedule_feeds(&mut self, changed: &BTreeSet<OrgId>) -> Vec<Action> {
-        let orgs = changed
-            .iter()
-            .filter(|org| self.feeds.get(*org).is_some_and(wants))
-            .cloned()
-            .collect();
+        let orgs = changed.iter().filter(|org| self.feeds.get(*org).is_some_and(wants)).cloned().collect();
         self.request(orgs)
     }
 
